@@ -1,0 +1,256 @@
+//! The live routing table: an immutable snapshot of providers, unified models resolved to their
+//! (provider, model) candidates, and client keys. A change builds a new snapshot and swaps it
+//! whole, so the request path reads it without locks.
+
+mod rules;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+pub use rules::CompiledRules;
+
+use crate::auth::KeyHash;
+use crate::config::{JsonObject, Protocol, Settings};
+use crate::secrets::{ProviderKey, SecretStore};
+use crate::store::{KeyRef, StoredState};
+
+#[derive(Debug)]
+pub struct Provider {
+    pub id: i64,
+    pub uid: String,
+    pub name: Arc<str>,
+    /// Normalized: no trailing slash, no `/v1`.
+    pub base_url: String,
+    pub protocols: Vec<Protocol>,
+    pub key: ProviderKey,
+    pub weight: u32,
+    pub enabled: bool,
+    pub paused: bool,
+    pub headers: HeaderMap,
+    pub models: Vec<String>,
+}
+
+impl Provider {
+    pub fn speaks(&self, p: Protocol) -> bool {
+        self.protocols.contains(&p)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub provider: Arc<Provider>,
+    pub model: Arc<str>,
+}
+
+#[derive(Debug)]
+pub struct Route {
+    pub name: Arc<str>,
+    /// Ordered by provider weight (highest first), then provider name, then model id.
+    pub candidates: Vec<Candidate>,
+    pub protocol: Option<Protocol>,
+    pub default_params: JsonObject,
+    pub override_params: JsonObject,
+}
+
+#[derive(Debug)]
+pub enum ModelAllow {
+    All,
+    Only(HashSet<String>),
+}
+
+#[derive(Debug)]
+pub struct ClientKey {
+    pub name: Arc<str>,
+    pub models: ModelAllow,
+}
+
+impl ClientKey {
+    pub fn allows(&self, model: &str) -> bool {
+        match &self.models {
+            ModelAllow::All => true,
+            ModelAllow::Only(set) => set.contains(model),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub settings: Settings,
+    pub providers: Vec<Arc<Provider>>,
+    pub routes: HashMap<String, Arc<Route>>,
+    pub client_keys: HashMap<KeyHash, Arc<ClientKey>>,
+    /// No client key exists and the gateway listens on loopback only: callers need no key.
+    pub open_access: bool,
+    /// `GET /v1/models` in OpenAI's shape, built once per snapshot.
+    pub openai_models_body: Bytes,
+}
+
+/// Problems found while building a snapshot; the snapshot is still built without the bad part.
+pub type Warnings = Vec<String>;
+
+pub fn is_loopback_host(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+impl Snapshot {
+    pub fn build(state: &StoredState, secrets: &dyn SecretStore) -> (Self, Warnings) {
+        let mut warnings = Vec::new();
+        let providers: Vec<Arc<Provider>> = state
+            .providers
+            .iter()
+            .map(|p| {
+                let key = match &p.key_ref {
+                    KeyRef::None => ProviderKey::None,
+                    KeyRef::Env(name) => ProviderKey::Env(name.clone()),
+                    KeyRef::Stored => match secrets.get(&p.uid) {
+                        Ok(Some(s)) => ProviderKey::Stored(s),
+                        Ok(None) => {
+                            warnings.push(format!(
+                                "provider '{}': its key is not in the secret store; import the config file with its api_key again, or use api_key = \"env:NAME\"",
+                                p.name
+                            ));
+                            ProviderKey::Missing
+                        }
+                        Err(e) => {
+                            warnings.push(format!("provider '{}': {e}", p.name));
+                            ProviderKey::Missing
+                        }
+                    },
+                };
+                let mut headers = HeaderMap::new();
+                for (k, v) in &p.headers {
+                    match (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+                        (Ok(k), Ok(v)) => {
+                            headers.insert(k, v);
+                        }
+                        _ => warnings.push(format!("provider '{}': header {k:?} is invalid", p.name)),
+                    }
+                }
+                Arc::new(Provider {
+                    id: p.id,
+                    uid: p.uid.clone(),
+                    name: p.name.as_str().into(),
+                    base_url: p.base_url.clone(),
+                    protocols: p.protocols.clone(),
+                    key,
+                    weight: p.weight,
+                    enabled: p.enabled,
+                    paused: p.paused,
+                    headers,
+                    models: p.models.clone(),
+                })
+            })
+            .collect();
+
+        let mut routes = HashMap::new();
+        for m in &state.models {
+            let rules = match CompiledRules::compile(&m.name, &m.rules) {
+                Ok(r) => r,
+                Err(e) => {
+                    warnings.push(format!("model '{}': {e}", m.name));
+                    continue;
+                }
+            };
+            let excluded: HashSet<&str> = m.exclude_providers.iter().map(String::as_str).collect();
+            let mut candidates = Vec::new();
+            for p in providers
+                .iter()
+                .filter(|p| p.enabled && !excluded.contains(&*p.name))
+            {
+                for id in p.models.iter().filter(|id| rules.matches(id)) {
+                    candidates.push(Candidate {
+                        provider: p.clone(),
+                        model: id.as_str().into(),
+                    });
+                }
+            }
+            for inc in &m.include {
+                let Some(p) = providers.iter().find(|p| *p.name == inc.provider) else {
+                    warnings.push(format!(
+                        "model '{}': include names unknown provider '{}'",
+                        m.name, inc.provider
+                    ));
+                    continue;
+                };
+                let dup = candidates
+                    .iter()
+                    .any(|c| Arc::ptr_eq(&c.provider, p) && *c.model == *inc.model);
+                if p.enabled && !excluded.contains(&*p.name) && !rules.excluded(&inc.model) && !dup
+                {
+                    candidates.push(Candidate {
+                        provider: p.clone(),
+                        model: inc.model.as_str().into(),
+                    });
+                }
+            }
+            candidates.sort_by(|a, b| {
+                b.provider
+                    .weight
+                    .cmp(&a.provider.weight)
+                    .then_with(|| a.provider.name.cmp(&b.provider.name))
+                    .then_with(|| a.model.cmp(&b.model))
+            });
+            routes.insert(
+                m.name.clone(),
+                Arc::new(Route {
+                    name: m.name.as_str().into(),
+                    candidates,
+                    protocol: m.protocol,
+                    default_params: m.default_params.clone(),
+                    override_params: m.override_params.clone(),
+                }),
+            );
+        }
+
+        let client_keys: HashMap<KeyHash, Arc<ClientKey>> = state
+            .client_keys
+            .iter()
+            .filter(|k| !k.revoked)
+            .map(|k| {
+                let models = if k.models.iter().any(|m| m == "*") {
+                    ModelAllow::All
+                } else {
+                    ModelAllow::Only(k.models.iter().cloned().collect())
+                };
+                (
+                    k.key_hash,
+                    Arc::new(ClientKey {
+                        name: k.name.as_str().into(),
+                        models,
+                    }),
+                )
+            })
+            .collect();
+        let open_access = state.client_keys.is_empty() && is_loopback_host(&state.settings.host);
+
+        let mut names: Vec<&str> = state.models.iter().map(|m| m.name.as_str()).collect();
+        names.sort_unstable();
+        let data: Vec<serde_json::Value> = names
+            .iter()
+            .map(|n| serde_json::json!({"id": n, "object": "model", "created": 0, "owned_by": "switchboard"}))
+            .collect();
+        let openai_models_body =
+            Bytes::from(serde_json::json!({"object": "list", "data": data}).to_string());
+
+        (
+            Self {
+                settings: state.settings.clone(),
+                providers,
+                routes,
+                client_keys,
+                open_access,
+                openai_models_body,
+            },
+            warnings,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,461 @@
+//! The config file: strict TOML (unknown keys are errors), validated into checked types.
+//! Errors name the file, the line and the field.
+
+mod raw;
+mod settings;
+mod types;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+pub use settings::{DEFAULT_HOST, DEFAULT_PORT, Settings};
+pub use types::*;
+
+use crate::secrets::Secret;
+use raw::RawConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the error is not tied to a line (e.g. the file cannot be read).
+    pub line: usize,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+pub fn load_file(path: &Path) -> Result<ConfigFile, ConfigError> {
+    let src = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_owned(),
+        line: 0,
+        field: None,
+        message: format!("cannot read the config file: {e}"),
+    })?;
+    parse(&src, path)
+}
+
+pub fn parse(src: &str, file: &Path) -> Result<ConfigFile, ConfigError> {
+    let raw: RawConfig = toml::from_str(src).map_err(|e| {
+        let line = e.span().map_or(0, |s| line_of(src, s.start));
+        ConfigError {
+            file: file.to_owned(),
+            line,
+            field: None,
+            message: e.message().trim().to_owned(),
+        }
+    })?;
+    Validator { src, file }.validate(raw)
+}
+
+fn line_of(src: &str, offset: usize) -> usize {
+    let offset = offset.min(src.len());
+    src.as_bytes()[..offset]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+struct Validator<'a> {
+    src: &'a str,
+    file: &'a Path,
+}
+
+impl Validator<'_> {
+    /// The line of `key = ...` in the table that starts at the span (up to the next table
+    /// header: toml spans an array-of-tables entry by its header only), else the table's line.
+    fn line(&self, span: &Range<usize>, key: &str) -> usize {
+        let start = span.start.min(self.src.len());
+        let mut offset = start;
+        for (i, l) in self.src[start..].split_inclusive('\n').enumerate() {
+            let t = l.trim_start();
+            if i > 0 && t.starts_with('[') {
+                break;
+            }
+            if let Some(rest) = t.strip_prefix(key) {
+                if rest.trim_start().starts_with('=') {
+                    return line_of(self.src, offset);
+                }
+            }
+            offset += l.len();
+        }
+        line_of(self.src, start)
+    }
+
+    fn err(&self, span: &Range<usize>, key: &str, field: String, message: String) -> ConfigError {
+        ConfigError {
+            file: self.file.to_owned(),
+            line: self.line(span, key),
+            field: Some(field),
+            message,
+        }
+    }
+
+    fn validate(&self, raw: RawConfig) -> Result<ConfigFile, ConfigError> {
+        let mut out = ConfigFile::default();
+        if let Some(server) = raw.server {
+            let span = server.span();
+            let s = server.into_inner();
+            if let Some(t) = s.request_timeout_s {
+                if t == 0 || t > 86_400 {
+                    return Err(self.err(
+                        &span,
+                        "request_timeout_s",
+                        "server.request_timeout_s".into(),
+                        format!("must be between 1 and 86400 seconds, got {t}"),
+                    ));
+                }
+            }
+            if let Some(m) = s.max_body_mb {
+                if m == 0 || m > 1024 {
+                    return Err(self.err(
+                        &span,
+                        "max_body_mb",
+                        "server.max_body_mb".into(),
+                        format!("must be between 1 and 1024, got {m}"),
+                    ));
+                }
+            }
+            if let Some(h) = &s.host {
+                if h.trim().is_empty() {
+                    return Err(self.err(
+                        &span,
+                        "host",
+                        "server.host".into(),
+                        "must not be empty".into(),
+                    ));
+                }
+            }
+            out.settings.host = s.host;
+            out.settings.port = s.port;
+            out.settings.request_timeout_s = s.request_timeout_s;
+            out.settings.max_body_mb = s.max_body_mb;
+        }
+        if let Some(routing) = raw.routing {
+            let span = routing.span();
+            let r = routing.into_inner();
+            if let Some(n) = r.max_attempts {
+                if !(1..=20).contains(&n) {
+                    return Err(self.err(
+                        &span,
+                        "max_attempts",
+                        "routing.max_attempts".into(),
+                        format!("must be between 1 and 20, got {n}"),
+                    ));
+                }
+            }
+            if let Some(k) = &r.retry_on_keywords {
+                if k.iter().any(|k| k.trim().is_empty()) {
+                    return Err(self.err(
+                        &span,
+                        "retry_on_keywords",
+                        "routing.retry_on_keywords".into(),
+                        "keywords must not be empty".into(),
+                    ));
+                }
+            }
+            out.settings.retry_on_keywords = r.retry_on_keywords;
+            out.settings.max_attempts = r.max_attempts;
+        }
+        if let Some(cooldown) = raw.cooldown {
+            let c = cooldown.into_inner();
+            out.settings.cooldown_rate_limited_s = c.rate_limited;
+            out.settings.cooldown_server_error_s = c.server_error;
+            out.settings.cooldown_timeout_s = c.timeout;
+            out.settings.cooldown_network_error_s = c.network_error;
+        }
+
+        let mut names = HashSet::new();
+        for (i, p) in raw.providers.into_iter().enumerate() {
+            let span = p.span();
+            let p = p.into_inner();
+            let at = |key: &str| format!("providers[{i}].{key}");
+            validate_name(&p.name).map_err(|m| self.err(&span, "name", at("name"), m))?;
+            if !names.insert(p.name.clone()) {
+                return Err(self.err(
+                    &span,
+                    "name",
+                    at("name"),
+                    format!("provider {:?} is defined twice", p.name),
+                ));
+            }
+            let base_url = p
+                .base_url
+                .map(|u| normalize_base_url(&u))
+                .transpose()
+                .map_err(|m| self.err(&span, "base_url", at("base_url"), m))?;
+            let protocols = p
+                .protocols
+                .map(|list| {
+                    if list.is_empty() {
+                        return Err("must name at least one protocol".to_owned());
+                    }
+                    let mut out: Vec<Protocol> = Vec::new();
+                    for s in &list {
+                        let proto = s.parse::<Protocol>()?;
+                        if !out.contains(&proto) {
+                            out.push(proto);
+                        }
+                    }
+                    Ok(out)
+                })
+                .transpose()
+                .map_err(|m| self.err(&span, "protocols", at("protocols"), m))?;
+            let api_key = p
+                .api_key
+                .map(|k| parse_key_spec(&k))
+                .transpose()
+                .map_err(|m| self.err(&span, "api_key", at("api_key"), m))?;
+            if p.weight == Some(0) {
+                return Err(self.err(
+                    &span,
+                    "weight",
+                    at("weight"),
+                    "must be at least 1 (set enabled = false to stop using a provider)".into(),
+                ));
+            }
+            if let Some(models) = &p.models {
+                if models.iter().any(|m| m.trim().is_empty()) {
+                    return Err(self.err(
+                        &span,
+                        "models",
+                        at("models"),
+                        "model ids must not be empty".into(),
+                    ));
+                }
+            }
+            if let Some(headers) = &p.headers {
+                for (k, v) in headers {
+                    if http::HeaderName::from_bytes(k.as_bytes()).is_err()
+                        || http::HeaderValue::from_str(v).is_err()
+                    {
+                        return Err(self.err(
+                            &span,
+                            "headers",
+                            at("headers"),
+                            format!("{k:?} is not a valid HTTP header"),
+                        ));
+                    }
+                }
+            }
+            out.providers.push(ProviderSpec {
+                name: p.name,
+                line: line_of(self.src, span.start),
+                base_url,
+                protocols,
+                api_key,
+                weight: p.weight,
+                enabled: p.enabled,
+                models: p.models,
+                headers: p.headers,
+            });
+        }
+
+        let mut names = HashSet::new();
+        for (i, m) in raw.models.into_iter().enumerate() {
+            let span = m.span();
+            let m = m.into_inner();
+            let at = |key: &str| format!("models[{i}].{key}");
+            validate_name(&m.name).map_err(|e| self.err(&span, "name", at("name"), e))?;
+            if !names.insert(m.name.clone()) {
+                return Err(self.err(
+                    &span,
+                    "name",
+                    at("name"),
+                    format!("model {:?} is defined twice", m.name),
+                ));
+            }
+            let rules = m
+                .rules
+                .map(|rules| {
+                    rules
+                        .into_iter()
+                        .enumerate()
+                        .map(|(j, r)| {
+                            let rule = parse_rule(&r.kind, r.value)
+                                .map_err(|e| (format!("rules[{j}]"), e))?;
+                            Ok(rule)
+                        })
+                        .collect::<Result<Vec<_>, (String, String)>>()
+                })
+                .transpose()
+                .map_err(|(f, e)| self.err(&span, "rules", at(&f), e))?;
+            let include = m
+                .include
+                .map(|list| list.iter().map(|s| parse_include(s)).collect())
+                .transpose()
+                .map_err(|e| self.err(&span, "include", at("include"), e))?;
+            let protocol = m
+                .protocol
+                .map(|p| p.parse::<Protocol>())
+                .transpose()
+                .map_err(|e| self.err(&span, "protocol", at("protocol"), e))?;
+            let params = |t: Option<toml::Table>, key: &str| {
+                t.map(|t| {
+                    serde_json::to_value(t)
+                        .ok()
+                        .and_then(|v| v.as_object().cloned())
+                        .ok_or_else(|| self.err(&span, key, at(key), "must be a table".into()))
+                })
+                .transpose()
+            };
+            let default_params = params(m.default_params, "default_params")?;
+            let override_params = params(m.override_params, "override_params")?;
+            for (key, map) in [
+                ("default_params", &default_params),
+                ("override_params", &override_params),
+            ] {
+                if map.as_ref().is_some_and(|m| m.contains_key("model")) {
+                    return Err(self.err(
+                        &span,
+                        key,
+                        at(key),
+                        "may not set \"model\": routing decides the upstream model".into(),
+                    ));
+                }
+            }
+            out.models.push(ModelSpec {
+                name: m.name,
+                rules,
+                include,
+                exclude_providers: m.exclude_providers,
+                protocol,
+                default_params,
+                override_params,
+            });
+        }
+
+        let mut names = HashSet::new();
+        let mut keys = HashSet::new();
+        for (i, k) in raw.client_keys.into_iter().enumerate() {
+            let span = k.span();
+            let k = k.into_inner();
+            let at = |key: &str| format!("client_keys[{i}].{key}");
+            validate_name(&k.name).map_err(|e| self.err(&span, "name", at("name"), e))?;
+            if !names.insert(k.name.clone()) {
+                return Err(self.err(
+                    &span,
+                    "name",
+                    at("name"),
+                    format!("client key {:?} is defined twice", k.name),
+                ));
+            }
+            if let Some(key) = &k.key {
+                if key.len() < 16 || key.chars().any(|c| c.is_whitespace()) {
+                    return Err(self.err(
+                        &span,
+                        "key",
+                        at("key"),
+                        "must be at least 16 characters without spaces (leave it out to have one generated)".into(),
+                    ));
+                }
+                if !keys.insert(key.clone()) {
+                    return Err(self.err(
+                        &span,
+                        "key",
+                        at("key"),
+                        "the same key is given to two client keys".into(),
+                    ));
+                }
+            }
+            out.client_keys.push(ClientKeySpec {
+                name: k.name,
+                key: k.key.map(Secret::new),
+                models: k.models,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn validate_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.len() > 128 || name.chars().any(|c| c.is_control()) {
+        return Err("must be at most 128 printable characters".into());
+    }
+    Ok(())
+}
+
+/// `https://host[:port][/prefix]`, without a trailing slash or `/v1` (both are tolerated in the
+/// file): the protocol adapters append `/v1/...` or `/v1beta/...` themselves.
+pub fn normalize_base_url(url: &str) -> Result<String, String> {
+    let url = url.trim();
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("{url:?} must start with http:// or https://"))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("{url:?} has no host"));
+    }
+    if url.contains(['?', '#', ' ']) {
+        return Err(format!(
+            "{url:?} must be an origin with an optional path, without query"
+        ));
+    }
+    let mut u = url.trim_end_matches('/');
+    if let Some(stripped) = u.strip_suffix("/v1") {
+        u = stripped;
+    }
+    Ok(u.trim_end_matches('/').to_owned())
+}
+
+fn parse_key_spec(k: &str) -> Result<KeySpec, String> {
+    if let Some(name) = k.strip_prefix("env:") {
+        let valid = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !name.starts_with(|c: char| c.is_ascii_digit());
+        if !valid {
+            return Err(format!(
+                "env:{name} is not a valid environment variable name"
+            ));
+        }
+        return Ok(KeySpec::Env(name.to_owned()));
+    }
+    if k.trim().is_empty() {
+        return Err("is empty (leave it out to keep the stored key)".into());
+    }
+    if k.chars().any(|c| c.is_control()) {
+        return Err("contains control characters".into());
+    }
+    Ok(KeySpec::Literal(Secret::new(k)))
+}
+
+pub fn parse_rule(kind: &str, value: String) -> Result<Rule, String> {
+    let kind: RuleKind = kind.parse()?;
+    if value.is_empty() {
+        return Err(format!("{} rule has an empty value", kind.as_str()));
+    }
+    if kind == RuleKind::Regex {
+        regex::Regex::new(&value).map_err(|e| format!("invalid regex {value:?}: {e}"))?;
+    }
+    Ok(Rule { kind, value })
+}
+
+pub fn parse_include(s: &str) -> Result<Include, String> {
+    match s.split_once('/') {
+        Some((p, m)) if !p.is_empty() && !m.is_empty() => Ok(Include {
+            provider: p.to_owned(),
+            model: m.to_owned(),
+        }),
+        _ => Err(format!("{s:?} must be \"provider/model\"")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

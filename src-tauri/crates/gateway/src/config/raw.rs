@@ -1,0 +1,86 @@
+//! The config file as written: strict serde types, no validation beyond shape.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub server: Option<Spanned<RawServer>>,
+    pub routing: Option<Spanned<RawRouting>>,
+    pub cooldown: Option<Spanned<RawCooldown>>,
+    #[serde(default)]
+    pub providers: Vec<Spanned<RawProvider>>,
+    #[serde(default)]
+    pub models: Vec<Spanned<RawModel>>,
+    #[serde(default)]
+    pub client_keys: Vec<Spanned<RawClientKey>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub request_timeout_s: Option<u64>,
+    pub max_body_mb: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouting {
+    pub retry_on_keywords: Option<Vec<String>>,
+    pub max_attempts: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCooldown {
+    pub rate_limited: Option<u64>,
+    pub server_error: Option<u64>,
+    pub timeout: Option<u64>,
+    pub network_error: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    pub name: String,
+    pub base_url: Option<String>,
+    pub protocols: Option<Vec<String>>,
+    pub api_key: Option<String>,
+    pub weight: Option<u32>,
+    pub enabled: Option<bool>,
+    pub models: Option<Vec<String>>,
+    pub headers: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    pub name: String,
+    pub rules: Option<Vec<RawRule>>,
+    pub include: Option<Vec<String>>,
+    pub exclude_providers: Option<Vec<String>>,
+    pub protocol: Option<String>,
+    pub default_params: Option<toml::Table>,
+    pub override_params: Option<toml::Table>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClientKey {
+    pub name: String,
+    pub key: Option<String>,
+    pub models: Option<Vec<String>>,
+}

@@ -1,0 +1,96 @@
+//! Effective settings: defaults, overlaid by what the database holds (imported from the config
+//! file or set in the admin UI), overlaid by command-line flags and environment at start.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::SettingsPatch;
+
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+pub const DEFAULT_PORT: u16 = 7340;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub host: String,
+    pub port: u16,
+    pub request_timeout_s: u64,
+    pub max_body_mb: u64,
+    pub retry_on_keywords: Vec<String>,
+    pub max_attempts: u32,
+    pub cooldown_rate_limited_s: u64,
+    pub cooldown_server_error_s: u64,
+    pub cooldown_timeout_s: u64,
+    pub cooldown_network_error_s: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            host: DEFAULT_HOST.to_owned(),
+            port: DEFAULT_PORT,
+            request_timeout_s: 120,
+            max_body_mb: 32,
+            retry_on_keywords: Vec::new(),
+            max_attempts: 4,
+            cooldown_rate_limited_s: 180,
+            cooldown_server_error_s: 600,
+            cooldown_timeout_s: 300,
+            cooldown_network_error_s: 120,
+        }
+    }
+}
+
+impl Settings {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_s)
+    }
+
+    pub fn max_body_bytes(&self) -> usize {
+        usize::try_from(self.max_body_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)
+    }
+}
+
+impl SettingsPatch {
+    /// The patch as (key, JSON value) pairs named like the fields of [`Settings`], for the
+    /// settings table.
+    pub fn entries(&self) -> Vec<(&'static str, serde_json::Value)> {
+        use serde_json::json;
+        let mut out = Vec::new();
+        let mut put = |k: &'static str, v: Option<serde_json::Value>| {
+            if let Some(v) = v {
+                out.push((k, v));
+            }
+        };
+        put("host", self.host.as_ref().map(|v| json!(v)));
+        put("port", self.port.map(|v| json!(v)));
+        put(
+            "request_timeout_s",
+            self.request_timeout_s.map(|v| json!(v)),
+        );
+        put("max_body_mb", self.max_body_mb.map(|v| json!(v)));
+        put(
+            "retry_on_keywords",
+            self.retry_on_keywords.as_ref().map(|v| json!(v)),
+        );
+        put("max_attempts", self.max_attempts.map(|v| json!(v)));
+        put(
+            "cooldown_rate_limited_s",
+            self.cooldown_rate_limited_s.map(|v| json!(v)),
+        );
+        put(
+            "cooldown_server_error_s",
+            self.cooldown_server_error_s.map(|v| json!(v)),
+        );
+        put(
+            "cooldown_timeout_s",
+            self.cooldown_timeout_s.map(|v| json!(v)),
+        );
+        put(
+            "cooldown_network_error_s",
+            self.cooldown_network_error_s.map(|v| json!(v)),
+        );
+        out
+    }
+}

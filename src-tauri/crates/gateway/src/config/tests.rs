@@ -1,0 +1,232 @@
+use super::*;
+
+fn p(src: &str) -> Result<ConfigFile, ConfigError> {
+    parse(src, Path::new("sb.toml"))
+}
+
+const FULL: &str = r#"
+[server]
+request_timeout_s = 30
+max_body_mb = 8
+
+[routing]
+retry_on_keywords = ["rate limit"]
+max_attempts = 3
+
+[cooldown]
+rate_limited = 60
+
+[[providers]]
+name = "relay-a"
+base_url = "https://relay-a.example/v1/"
+protocols = ["openai", "anthropic"]
+api_key = "env:RELAY_A_KEY"
+weight = 10
+models = ["gpt-4o"]
+headers = { "x-extra" = "1" }
+
+[[providers]]
+name = "relay-b"
+base_url = "http://127.0.0.1:9000/prefix"
+api_key = "sk-literal-key"
+
+[[models]]
+name = "claude-opus-4-5"
+rules = [
+  { type = "exact", value = "claude-opus-4-5" },
+  { type = "regex", value = "^claude-opus-4[-.]5" },
+  { type = "exclude_keyword", value = "thinking" },
+]
+include = ["relay-b/claude-opus-4-5-20251101"]
+exclude_providers = ["relay-c"]
+protocol = "anthropic"
+default_params = { top_p = 0.95 }
+
+[[client_keys]]
+name = "cursor"
+key = "sk-sb-0123456789abcdef"
+models = ["*"]
+"#;
+
+#[test]
+fn parses_the_contract_example() {
+    let c = p(FULL).unwrap();
+    assert_eq!(c.settings.request_timeout_s, Some(30));
+    assert_eq!(c.settings.max_attempts, Some(3));
+    assert_eq!(c.settings.cooldown_rate_limited_s, Some(60));
+    assert_eq!(c.settings.cooldown_timeout_s, None);
+    assert_eq!(c.providers.len(), 2);
+    let a = &c.providers[0];
+    assert_eq!(a.base_url.as_deref(), Some("https://relay-a.example"));
+    assert_eq!(
+        a.protocols,
+        Some(vec![Protocol::OpenAi, Protocol::Anthropic])
+    );
+    assert_eq!(a.api_key, Some(KeySpec::Env("RELAY_A_KEY".into())));
+    assert_eq!(a.line, 13);
+    let b = &c.providers[1];
+    assert_eq!(b.base_url.as_deref(), Some("http://127.0.0.1:9000/prefix"));
+    assert!(matches!(&b.api_key, Some(KeySpec::Literal(s)) if s.expose() == "sk-literal-key"));
+    let m = &c.models[0];
+    assert_eq!(m.rules.as_ref().unwrap().len(), 3);
+    assert_eq!(
+        m.include.as_ref().unwrap()[0].model,
+        "claude-opus-4-5-20251101"
+    );
+    assert_eq!(m.protocol, Some(Protocol::Anthropic));
+    assert_eq!(m.default_params.as_ref().unwrap()["top_p"], 0.95);
+    assert_eq!(c.client_keys[0].name, "cursor");
+}
+
+#[test]
+fn empty_file_is_valid() {
+    assert_eq!(p("").unwrap(), ConfigFile::default());
+}
+
+#[test]
+fn unknown_key_names_line_and_key() {
+    let e = p("[server]\nrequest_timeout_s = 3\nport_number = 1\n").unwrap_err();
+    assert_eq!(e.line, 3, "{e}");
+    assert!(e.to_string().starts_with("sb.toml:3: "), "{e}");
+    assert!(e.message.contains("port_number"), "{e}");
+
+    let e = p("[[providers]]\nname = \"a\"\nbase_ur = \"http://x\"\n").unwrap_err();
+    assert_eq!(e.line, 3, "{e}");
+    assert!(e.message.contains("base_ur"), "{e}");
+}
+
+#[test]
+fn wrong_type_names_line() {
+    let e = p("[server]\n\nmax_body_mb = \"big\"\n").unwrap_err();
+    assert_eq!(e.line, 3, "{e}");
+}
+
+#[test]
+fn syntax_error_names_line() {
+    let e = p("[server]\nport = \n").unwrap_err();
+    assert_eq!(e.line, 2, "{e}");
+}
+
+#[test]
+fn missing_name_is_an_error() {
+    let e = p("[[providers]]\nbase_url = \"http://x\"\n").unwrap_err();
+    assert!(e.message.contains("name"), "{e}");
+}
+
+#[test]
+fn validation_errors_name_file_line_and_field() {
+    let cases: &[(&str, usize, &str, &str)] = &[
+        (
+            "[[providers]]\nname = \"a\"\nbase_url = \"ftp://x\"\n",
+            3,
+            "providers[0].base_url",
+            "http://",
+        ),
+        (
+            "[[providers]]\nname = \"a\"\n\n[[providers]]\nname = \"a\"\n",
+            5,
+            "providers[1].name",
+            "twice",
+        ),
+        (
+            "[[providers]]\nname = \"a\"\nprotocols = [\"grpc\"]\n",
+            3,
+            "providers[0].protocols",
+            "unknown protocol",
+        ),
+        (
+            "[[providers]]\nname = \"a\"\napi_key = \"env:1BAD\"\n",
+            3,
+            "providers[0].api_key",
+            "environment variable",
+        ),
+        (
+            "[[providers]]\nname = \"a\"\nweight = 0\n",
+            3,
+            "providers[0].weight",
+            "at least 1",
+        ),
+        (
+            "[[models]]\nname = \"m\"\nrules = [{ type = \"regex\", value = \"(\" }]\n",
+            3,
+            "models[0].rules[0]",
+            "invalid regex",
+        ),
+        (
+            "[[models]]\nname = \"m\"\nrules = [{ type = \"fuzzy\", value = \"x\" }]\n",
+            3,
+            "models[0].rules[0]",
+            "unknown rule type",
+        ),
+        (
+            "[[models]]\nname = \"m\"\ninclude = [\"nomodel\"]\n",
+            3,
+            "models[0].include",
+            "provider/model",
+        ),
+        (
+            "[[models]]\nname = \"m\"\noverride_params = { model = \"x\" }\n",
+            3,
+            "models[0].override_params",
+            "model",
+        ),
+        (
+            "[server]\nmax_body_mb = 0\n",
+            2,
+            "server.max_body_mb",
+            "between",
+        ),
+        (
+            "[server]\nrequest_timeout_s = 0\n",
+            2,
+            "server.request_timeout_s",
+            "between",
+        ),
+        (
+            "[routing]\nmax_attempts = 99\n",
+            2,
+            "routing.max_attempts",
+            "between",
+        ),
+        (
+            "[[client_keys]]\nname = \"c\"\nkey = \"short\"\n",
+            3,
+            "client_keys[0].key",
+            "16 characters",
+        ),
+    ];
+    for (src, line, field, needle) in cases {
+        let e = p(src).expect_err(src);
+        assert_eq!(e.line, *line, "{src}\n=> {e}");
+        assert_eq!(e.field.as_deref(), Some(*field), "{src}\n=> {e}");
+        assert!(e.message.contains(needle), "{src}\n=> {e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("sb.toml:{line}: {field}: ")),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn literal_key_never_appears_in_debug_output() {
+    let c = p("[[providers]]\nname = \"a\"\napi_key = \"sk-very-secret-value\"\n").unwrap();
+    assert!(!format!("{c:?}").contains("sk-very-secret-value"));
+}
+
+#[test]
+fn base_url_normalization() {
+    assert_eq!(normalize_base_url("https://a.b/").unwrap(), "https://a.b");
+    assert_eq!(normalize_base_url("https://a.b/v1").unwrap(), "https://a.b");
+    assert_eq!(
+        normalize_base_url("https://a.b/api/v1/").unwrap(),
+        "https://a.b/api"
+    );
+    assert_eq!(
+        normalize_base_url("http://127.0.0.1:8080").unwrap(),
+        "http://127.0.0.1:8080"
+    );
+    assert!(normalize_base_url("https://").is_err());
+    assert!(normalize_base_url("a.b").is_err());
+    assert!(normalize_base_url("https://a.b/?x=1").is_err());
+}

@@ -1,0 +1,165 @@
+//! Checked config: what the rest of the engine works with.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::secrets::Secret;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    #[serde(rename = "openai")]
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 3] = [Protocol::OpenAi, Protocol::Anthropic, Protocol::Gemini];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::Anthropic => "anthropic",
+            Self::Gemini => "gemini",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Protocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("unknown protocol {s:?} (expected openai, anthropic or gemini)"))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKind {
+    Exact,
+    Prefix,
+    Keyword,
+    Regex,
+    ExcludeKeyword,
+}
+
+impl RuleKind {
+    pub const ALL: [RuleKind; 5] = [
+        RuleKind::Exact,
+        RuleKind::Prefix,
+        RuleKind::Keyword,
+        RuleKind::Regex,
+        RuleKind::ExcludeKeyword,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exact => "exact",
+            Self::Prefix => "prefix",
+            Self::Keyword => "keyword",
+            Self::Regex => "regex",
+            Self::ExcludeKeyword => "exclude_keyword",
+        }
+    }
+}
+
+impl FromStr for RuleKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            format!(
+                "unknown rule type {s:?} (expected exact, prefix, keyword, regex or exclude_keyword)"
+            )
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rule {
+    pub kind: RuleKind,
+    pub value: String,
+}
+
+/// A manual `provider/model` pair of a unified model.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Include {
+    pub provider: String,
+    pub model: String,
+}
+
+/// A provider key as the config file gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySpec {
+    Env(String),
+    Literal(Secret),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProviderSpec {
+    pub name: String,
+    /// Line in the config file, for errors found later (at import).
+    pub line: usize,
+    pub base_url: Option<String>,
+    pub protocols: Option<Vec<Protocol>>,
+    pub api_key: Option<KeySpec>,
+    pub weight: Option<u32>,
+    pub enabled: Option<bool>,
+    pub models: Option<Vec<String>>,
+    pub headers: Option<BTreeMap<String, String>>,
+}
+
+pub type JsonObject = serde_json::Map<String, serde_json::Value>;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSpec {
+    pub name: String,
+    pub rules: Option<Vec<Rule>>,
+    pub include: Option<Vec<Include>>,
+    pub exclude_providers: Option<Vec<String>>,
+    pub protocol: Option<Protocol>,
+    pub default_params: Option<JsonObject>,
+    pub override_params: Option<JsonObject>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientKeySpec {
+    pub name: String,
+    pub key: Option<Secret>,
+    pub models: Option<Vec<String>>,
+}
+
+/// Settings as the file gives them: only what it names is applied.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SettingsPatch {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub request_timeout_s: Option<u64>,
+    pub max_body_mb: Option<u64>,
+    pub retry_on_keywords: Option<Vec<String>>,
+    pub max_attempts: Option<u32>,
+    pub cooldown_rate_limited_s: Option<u64>,
+    pub cooldown_server_error_s: Option<u64>,
+    pub cooldown_timeout_s: Option<u64>,
+    pub cooldown_network_error_s: Option<u64>,
+}
+
+/// A parsed and validated config file.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ConfigFile {
+    pub settings: SettingsPatch,
+    pub providers: Vec<ProviderSpec>,
+    pub models: Vec<ModelSpec>,
+    pub client_keys: Vec<ClientKeySpec>,
+}

@@ -1,0 +1,247 @@
+//! The engine and its handle: start it, read its live state, stop it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::catalog::Snapshot;
+use crate::config::{self, ConfigError};
+use crate::events::{self, GatewayEvent};
+use crate::requestlog::RequestLog;
+use crate::secrets::{Secret, SecretStore};
+use crate::store::{self, Store, StoreError};
+
+/// Shared by every request: the live snapshot, the pooled HTTP client, the log writer's channel.
+pub struct Engine {
+    snapshot: ArcSwap<Snapshot>,
+    pub http: reqwest::Client,
+    pub log: RequestLog,
+    pub events: broadcast::Sender<GatewayEvent>,
+    pub store: Store,
+    pub secrets: Arc<dyn SecretStore>,
+}
+
+impl Engine {
+    /// The live snapshot. Cheap (an atomic increment), and the caller may keep it across
+    /// `.await`: it is immutable and holds no lock.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    pub fn apply(&self, snapshot: Snapshot) {
+        let event = GatewayEvent::ConfigApplied {
+            providers: snapshot.providers.len(),
+            models: snapshot.routes.len(),
+        };
+        self.snapshot.store(Arc::new(snapshot));
+        let _ = self.events.send(event);
+    }
+}
+
+pub struct StartOptions {
+    pub data_dir: PathBuf,
+    pub config_file: Option<PathBuf>,
+    /// Flag or environment: wins over the config file and the database.
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub secrets: Arc<dyn SecretStore>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{file}: {source}")]
+    Import { file: PathBuf, source: StoreError },
+    #[error("cannot use the data folder {dir}: {source}")]
+    DataDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error(
+        "cannot listen on {addr}: {source}{hint}",
+        hint = if source.kind() == std::io::ErrorKind::AddrInUse {
+            " (is another Switchboard running? choose another port with --port)"
+        } else {
+            ""
+        }
+    )]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot start the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("cannot store a provider key: {0}")]
+    Secret(#[from] crate::secrets::SecretError),
+}
+
+/// A running gateway. Dropping it stops the server; [`GatewayHandle::shutdown`] also waits.
+pub struct GatewayHandle {
+    addr: SocketAddr,
+    engine: Arc<Engine>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    log_task: Option<JoinHandle<()>>,
+    /// Client keys created by this start's import: shown once, then only their hash exists.
+    pub generated_keys: Vec<(String, Secret)>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Every in-flight request finished.
+    Graceful,
+    /// The grace period ended first; the rest were cut.
+    TimedOut,
+}
+
+impl GatewayHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Stops accepting at once, lets in-flight requests (streams included) finish for up to
+    /// `grace`, then cuts what is left.
+    pub async fn shutdown(mut self, grace: Duration) -> Shutdown {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let mut outcome = Shutdown::Graceful;
+        if let Some(mut server) = self.server.take() {
+            if tokio::time::timeout(grace, &mut server).await.is_err() {
+                server.abort();
+                outcome = Shutdown::TimedOut;
+            }
+        }
+        // The log writer ends once every sender is gone; give it a moment to drain.
+        if let Some(task) = self.log_task.take() {
+            drop(self);
+            let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+        }
+        outcome
+    }
+}
+
+impl Drop for GatewayHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub const CONFIG_DB: &str = "config.db";
+
+pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
+    // The file is checked before anything is touched, so a typo changes nothing.
+    let file = opts
+        .config_file
+        .as_deref()
+        .map(config::load_file)
+        .transpose()?;
+    std::fs::create_dir_all(&opts.data_dir).map_err(|source| StartError::DataDir {
+        dir: opts.data_dir.clone(),
+        source,
+    })?;
+    let store = Store::open(&opts.data_dir.join(CONFIG_DB))?;
+
+    let mut generated_keys = Vec::new();
+    if let (Some(file), Some(path)) = (file, opts.config_file.clone()) {
+        let report = store
+            .call(move |c| store::import(c, &file))
+            .await
+            .map_err(|source| StartError::Import { file: path, source })?;
+        for (uid, secret) in &report.literal_keys {
+            opts.secrets.set(uid, secret)?;
+        }
+        if !report.literal_keys.is_empty() && !opts.secrets.persistent() {
+            tracing::warn!(
+                "{} provider key(s) from the config file are held in memory for this run only; \
+                 use api_key = \"env:NAME\" to keep them across restarts without the file",
+                report.literal_keys.len()
+            );
+        }
+        generated_keys = report.generated_keys;
+        tracing::info!(changes = report.changes, "config file imported");
+    }
+
+    let mut state = store.call(|c| store::load(c)).await?;
+    if let Some(h) = opts.host {
+        state.settings.host = h;
+    }
+    if let Some(p) = opts.port {
+        state.settings.port = p;
+    }
+    let (snapshot, warnings) = Snapshot::build(&state, &*opts.secrets);
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    if snapshot.open_access {
+        tracing::warn!(
+            "no client keys exist: the client API accepts any caller on {} (add [[client_keys]] to require one)",
+            state.settings.host
+        );
+    }
+
+    let host = state.settings.host.clone();
+    let port = state.settings.port;
+    let listener = TcpListener::bind((host.as_str(), port))
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: format!("{host}:{port}"),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: format!("{host}:{port}"),
+        source,
+    })?;
+
+    let (log, log_task) = RequestLog::spawn();
+    let engine = Arc::new(Engine {
+        snapshot: ArcSwap::from_pointee(Snapshot::default()),
+        http: crate::dispatch::http_client()?,
+        log,
+        events: events::channel(),
+        store,
+        secrets: opts.secrets,
+    });
+    engine.apply(snapshot);
+
+    let app = crate::server::router(engine.clone());
+    let (stop, stopped) = oneshot::channel::<()>();
+    // Nagle's algorithm would hold small stream chunks back for up to 40 ms.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+
+    Ok(GatewayHandle {
+        addr,
+        engine,
+        stop: Some(stop),
+        server: Some(server),
+        log_task: Some(log_task),
+        generated_keys,
+        warnings,
+    })
+}

@@ -1,0 +1,80 @@
+//! What can go wrong with a client request. The protocol modules render it in the shape of the
+//! protocol the client spoke; this is the one place that decides the HTTP status.
+
+use std::time::Duration;
+
+use http::StatusCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(
+        "The model '{0}' does not exist in Switchboard. GET /v1/models lists the models you can use."
+    )]
+    UnknownModel(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("the request body is larger than the limit of {limit_mb} MB (server.max_body_mb)")]
+    PayloadTooLarge { limit_mb: u64 },
+    #[error("no provider is available for model '{model}': {why}")]
+    NoProvider { model: String, why: String },
+    #[error("provider '{provider}' did not answer within {}s (server.request_timeout_s)", after.as_secs())]
+    UpstreamTimeout { provider: String, after: Duration },
+    #[error("cannot reach provider '{provider}': {detail}")]
+    UpstreamUnreachable { provider: String, detail: String },
+    /// The upstream answered with an error: its status and message are passed on.
+    #[error("{message}")]
+    Upstream {
+        status: StatusCode,
+        message: String,
+        kind: Option<String>,
+        code: Option<serde_json::Value>,
+        param: Option<serde_json::Value>,
+        retry_after: Option<http::HeaderValue>,
+    },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl GatewayError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) | Self::UnknownModel(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NoProvider { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::UpstreamUnreachable { .. } => StatusCode::BAD_GATEWAY,
+            Self::Upstream { status, .. } => *status,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A short machine-readable code, stable across protocols.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "invalid_request",
+            Self::Unauthorized(_) => "invalid_api_key",
+            Self::Forbidden(_) => "model_not_allowed",
+            Self::NotFound(_) => "not_found",
+            Self::UnknownModel(_) => "model_not_found",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::PayloadTooLarge { .. } => "request_too_large",
+            Self::NoProvider { .. } => "no_provider_available",
+            Self::UpstreamTimeout { .. } => "upstream_timeout",
+            Self::UpstreamUnreachable { .. } => "upstream_unreachable",
+            Self::Upstream { .. } => "upstream_error",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+}

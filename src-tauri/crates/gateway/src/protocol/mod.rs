@@ -1,0 +1,4 @@
+//! Wire formats of the protocols the gateway speaks.
+
+pub mod json;
+pub mod openai;

@@ -1,0 +1,258 @@
+//! OpenAI's wire format: what the gateway reads of a chat request, and its error shapes.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use super::json::{JsonBodyError, RawObject};
+use crate::error::GatewayError;
+
+/// The parts of a chat completion request the gateway needs; the rest stays raw.
+pub struct ChatRequest<'a> {
+    pub body: RawObject<'a>,
+    pub model: Cow<'a, str>,
+    pub stream: bool,
+}
+
+impl<'a> ChatRequest<'a> {
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, GatewayError> {
+        let body = RawObject::parse(bytes).map_err(|e| match e {
+            JsonBodyError::Syntax(e) => GatewayError::BadRequest(format!(
+                "The request body is not valid JSON ({e}). Send a JSON object with \"model\" and \"messages\"."
+            )),
+            JsonBodyError::NotAnObject => GatewayError::BadRequest(
+                "The request body must be a JSON object with \"model\" and \"messages\".".into(),
+            ),
+        })?;
+        let model = match body.get("model") {
+            None => {
+                return Err(GatewayError::BadRequest(
+                    "Missing required parameter: 'model'. Name one of the models listed by GET /v1/models.".into(),
+                ));
+            }
+            Some(raw) => match serde_json::from_str::<Cow<'a, str>>(raw.get()) {
+                Ok(m) if !m.trim().is_empty() => m,
+                _ => {
+                    return Err(GatewayError::BadRequest(
+                        "Invalid 'model': expected a non-empty string.".into(),
+                    ));
+                }
+            },
+        };
+        match body.get("messages").map(|m| m.get().trim_start()) {
+            None => {
+                return Err(GatewayError::BadRequest(
+                    "Missing required parameter: 'messages'. Send at least one message, e.g. [{\"role\":\"user\",\"content\":\"Hello\"}].".into(),
+                ));
+            }
+            Some(m) if !m.starts_with('[') => {
+                return Err(GatewayError::BadRequest(
+                    "Invalid 'messages': expected an array of messages.".into(),
+                ));
+            }
+            Some(m) if m[1..].trim_start().starts_with(']') => {
+                return Err(GatewayError::BadRequest(
+                    "Invalid 'messages': empty array. Send at least one message.".into(),
+                ));
+            }
+            Some(_) => {}
+        }
+        let stream = match body.get("stream").map(|s| s.get()) {
+            None | Some("null") | Some("false") => false,
+            Some("true") => true,
+            Some(_) => {
+                return Err(GatewayError::BadRequest(
+                    "Invalid 'stream': expected true or false.".into(),
+                ));
+            }
+        };
+        Ok(Self {
+            body,
+            model,
+            stream,
+        })
+    }
+}
+
+fn error_type(e: &GatewayError) -> &'static str {
+    match e {
+        GatewayError::BadRequest(_) | GatewayError::PayloadTooLarge { .. } => {
+            "invalid_request_error"
+        }
+        GatewayError::Unauthorized(_) => "authentication_error",
+        GatewayError::Forbidden(_) => "permission_error",
+        GatewayError::NotFound(_)
+        | GatewayError::UnknownModel(_)
+        | GatewayError::MethodNotAllowed(_) => "invalid_request_error",
+        GatewayError::NoProvider { .. }
+        | GatewayError::UpstreamTimeout { .. }
+        | GatewayError::UpstreamUnreachable { .. }
+        | GatewayError::Upstream { .. } => "upstream_error",
+        GatewayError::Internal(_) => "server_error",
+    }
+}
+
+/// `{"error":{"message","type","code","param"}}`, OpenAI's error body.
+pub fn error_json(e: &GatewayError) -> Value {
+    match e {
+        GatewayError::Upstream {
+            message,
+            kind,
+            code,
+            param,
+            ..
+        } => json!({"error": {
+            "message": message,
+            "type": kind.as_deref().unwrap_or("upstream_error"),
+            "code": code.clone().unwrap_or(Value::Null),
+            "param": param.clone().unwrap_or(Value::Null),
+        }}),
+        GatewayError::UnknownModel(_) => json!({"error": {
+            "message": e.to_string(), "type": error_type(e), "code": e.code(), "param": "model",
+        }}),
+        _ => json!({"error": {
+            "message": e.to_string(), "type": error_type(e), "code": e.code(), "param": Value::Null,
+        }}),
+    }
+}
+
+/// The final event of a stream that failed after its first byte: clients see an error, never a
+/// stream that just stops. `needs_separator` closes a partly forwarded event first.
+pub fn stream_error_event(e: &GatewayError, needs_separator: bool) -> Bytes {
+    let mut out = Vec::with_capacity(256);
+    if needs_separator {
+        out.extend_from_slice(b"\n\n");
+    }
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(error_json(e).to_string().as_bytes());
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+/// Reads an upstream's error body, in whatever shape it came, into an error to pass on.
+pub fn upstream_error(
+    status: http::StatusCode,
+    body: &[u8],
+    retry_after: Option<http::HeaderValue>,
+) -> GatewayError {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let obj = parsed.as_ref().and_then(|v| match v.get("error") {
+        Some(e @ Value::Object(_)) => Some(e),
+        _ => Some(v),
+    });
+    let str_field = |k: &str| obj.and_then(|o| o.get(k)).and_then(Value::as_str);
+    let message = str_field("message")
+        .or_else(|| {
+            parsed
+                .as_ref()
+                .and_then(|v| v.get("error"))
+                .and_then(Value::as_str)
+        })
+        .or_else(|| str_field("detail"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body);
+            let text = text.trim();
+            if text.is_empty() {
+                format!("upstream answered {status} with an empty body",)
+            } else {
+                text.chars().take(1000).collect()
+            }
+        });
+    GatewayError::Upstream {
+        status,
+        message,
+        kind: str_field("type").map(str::to_owned),
+        code: obj
+            .and_then(|o| o.get("code"))
+            .filter(|c| !c.is_null())
+            .cloned(),
+        param: obj
+            .and_then(|o| o.get("param"))
+            .filter(|c| !c.is_null())
+            .cloned(),
+        retry_after,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bad(body: &str) -> String {
+        match ChatRequest::parse(body.as_bytes()) {
+            Err(GatewayError::BadRequest(m)) => m,
+            Err(e) => panic!("unexpected {e:?}"),
+            Ok(_) => panic!("accepted {body}"),
+        }
+    }
+
+    #[test]
+    fn parses_model_and_stream() {
+        let r = ChatRequest::parse(
+            br#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":true}"#,
+        )
+        .unwrap();
+        assert_eq!(r.model, "m");
+        assert!(r.stream);
+        let r = ChatRequest::parse(br#"{"messages":[1],"model":"m\u00e9"}"#).unwrap();
+        assert_eq!(r.model, "mé");
+        assert!(!r.stream);
+    }
+
+    #[test]
+    fn clear_messages_for_bad_input() {
+        assert!(bad("{not json").contains("not valid JSON"));
+        assert!(bad("[]").contains("JSON object"));
+        assert!(bad(r#"{"messages":[1]}"#).contains("'model'"));
+        assert!(bad(r#"{"model":"","messages":[1]}"#).contains("'model'"));
+        assert!(bad(r#"{"model":7,"messages":[1]}"#).contains("'model'"));
+        assert!(bad(r#"{"model":"m"}"#).contains("'messages'"));
+        assert!(bad(r#"{"model":"m","messages":"hi"}"#).contains("array"));
+        assert!(bad(r#"{"model":"m","messages":[ ]}"#).contains("empty"));
+        assert!(bad(r#"{"model":"m","messages":[1],"stream":"yes"}"#).contains("'stream'"));
+    }
+
+    #[test]
+    fn upstream_errors_in_any_shape() {
+        let s = http::StatusCode::TOO_MANY_REQUESTS;
+        let e = upstream_error(
+            s,
+            br#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#,
+            None,
+        );
+        let v = error_json(&e);
+        assert_eq!(v["error"]["message"], "Rate limit reached");
+        assert_eq!(v["error"]["type"], "requests");
+        assert_eq!(v["error"]["code"], "rate_limit_exceeded");
+        assert_eq!(e.status(), s);
+
+        let e = upstream_error(
+            s,
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            None,
+        );
+        assert_eq!(e.to_string(), "Overloaded");
+        let e = upstream_error(s, br#"{"error":"plain string"}"#, None);
+        assert_eq!(e.to_string(), "plain string");
+        let e = upstream_error(s, b"<html>bad gateway</html>", None);
+        assert_eq!(e.to_string(), "<html>bad gateway</html>");
+        let e = upstream_error(s, b"", None);
+        assert!(e.to_string().contains("empty body"));
+    }
+
+    #[test]
+    fn stream_error_event_is_one_sse_event() {
+        let e = GatewayError::UpstreamUnreachable {
+            provider: "p".into(),
+            detail: "reset".into(),
+        };
+        let ev = stream_error_event(&e, true);
+        let s = std::str::from_utf8(&ev).unwrap();
+        assert!(s.starts_with("\n\ndata: {\"error\":"));
+        assert!(s.ends_with("}\n\n"));
+        let v: Value = serde_json::from_str(s.trim().strip_prefix("data: ").unwrap()).unwrap();
+        assert_eq!(v["error"]["code"], "upstream_unreachable");
+    }
+}

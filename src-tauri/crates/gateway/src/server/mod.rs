@@ -1,0 +1,73 @@
+//! The axum routers. Handlers are thin: parse, call the engine, render in the client's protocol.
+
+mod openai;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderValue, Response, StatusCode, header};
+use axum::middleware;
+use axum::routing::{get, post};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+
+use crate::engine::Engine;
+use crate::error::GatewayError;
+
+pub const H_PROVIDER: &str = "x-switchboard-provider";
+pub const H_MODEL: &str = "x-switchboard-model";
+pub const H_ATTEMPTS: &str = "x-switchboard-attempts";
+
+pub fn router(engine: Arc<Engine>) -> Router {
+    let v1 = Router::new()
+        .route("/chat/completions", post(openai::chat_completions))
+        .route("/models", get(openai::list_models))
+        .fallback(openai::unknown_endpoint)
+        .method_not_allowed_fallback(openai::method_not_allowed)
+        .layer(middleware::map_response(fill_route_headers));
+    Router::new()
+        .route("/health", get(health))
+        .nest("/v1", v1)
+        .with_state(engine)
+}
+
+async fn health() -> Response<Body> {
+    json_response(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#))
+}
+
+/// Every client-API answer carries the routing headers; where no provider was involved (the
+/// request was refused first) they say `-` and 0 attempts.
+async fn fill_route_headers(mut resp: Response<Body>) -> Response<Body> {
+    let h = resp.headers_mut();
+    for (name, default) in [(H_PROVIDER, "-"), (H_MODEL, "-"), (H_ATTEMPTS, "0")] {
+        if !h.contains_key(name) {
+            h.insert(name, HeaderValue::from_static(default));
+        }
+    }
+    resp
+}
+
+pub fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// Reads a request body up to the configured limit; the limit is read from the live settings so
+/// a change applies without a restart.
+pub async fn read_body(body: Body, limit: usize, limit_mb: u64) -> Result<Bytes, GatewayError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(GatewayError::PayloadTooLarge { limit_mb })
+        }
+        Err(e) => Err(GatewayError::BadRequest(format!(
+            "could not read the request body: {e}"
+        ))),
+    }
+}

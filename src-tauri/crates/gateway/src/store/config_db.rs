@@ -1,0 +1,483 @@
+//! The config database: import of a config file (upsert by name, idempotent) and loading the
+//! whole state for a snapshot.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::StoreError;
+use crate::auth::{KeyHash, generate_client_key};
+use crate::config::{
+    ClientKeySpec, ConfigFile, Include, JsonObject, KeySpec, ModelSpec, Protocol, ProviderSpec,
+    Rule, RuleKind, Settings,
+};
+use crate::secrets::Secret;
+
+/// How a provider's key is referenced in the database. The key itself is never stored here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyRef {
+    None,
+    Env(String),
+    /// In the secret store, under the provider's uid.
+    Stored,
+}
+
+impl KeyRef {
+    fn to_sql(&self) -> Option<String> {
+        match self {
+            Self::None => None,
+            Self::Env(name) => Some(format!("env:{name}")),
+            Self::Stored => Some("keychain".into()),
+        }
+    }
+
+    fn from_sql(s: Option<String>) -> Self {
+        match s.as_deref() {
+            None => Self::None,
+            Some("keychain") => Self::Stored,
+            Some(s) => s
+                .strip_prefix("env:")
+                .map_or(Self::None, |n| Self::Env(n.to_owned())),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct StoredProvider {
+    pub id: i64,
+    pub uid: String,
+    pub name: String,
+    pub base_url: String,
+    pub protocols: Vec<Protocol>,
+    pub key_ref: KeyRef,
+    pub weight: u32,
+    pub enabled: bool,
+    pub paused: bool,
+    pub headers: BTreeMap<String, String>,
+    pub models: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct StoredModel {
+    pub id: i64,
+    pub name: String,
+    pub rules: Vec<Rule>,
+    pub include: Vec<Include>,
+    pub exclude_providers: Vec<String>,
+    pub protocol: Option<Protocol>,
+    pub default_params: JsonObject,
+    pub override_params: JsonObject,
+}
+
+#[derive(Clone, Debug)]
+pub struct StoredClientKey {
+    pub id: i64,
+    pub name: String,
+    pub key_hash: KeyHash,
+    pub models: Vec<String>,
+    pub revoked: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct StoredState {
+    pub settings: Settings,
+    pub providers: Vec<StoredProvider>,
+    pub models: Vec<StoredModel>,
+    pub client_keys: Vec<StoredClientKey>,
+}
+
+/// What an import did, for the caller to act on outside the database thread.
+#[derive(Debug, Default)]
+pub struct ImportReport {
+    /// Rows written; 0 when the file matched the database already.
+    pub changes: u64,
+    /// Literal provider keys, by provider uid, for the secret store (never written to SQLite).
+    pub literal_keys: Vec<(String, Secret)>,
+    /// Client keys generated for entries without a key: (name, key), to be shown once.
+    pub generated_keys: Vec<(String, Secret)>,
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Invalid(format!("corrupt {what}: {e}")))
+}
+
+fn new_uid() -> Result<String, StoreError> {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).map_err(|e| StoreError::Invalid(format!("no randomness: {e}")))?;
+    Ok(hex::encode(b))
+}
+
+/// Upserts everything the file names, by name; leaves alone whatever it does not name.
+pub fn import(conn: &mut Connection, file: &ConfigFile) -> Result<ImportReport, StoreError> {
+    let before = conn.total_changes();
+    let tx = conn.transaction()?;
+    let mut report = ImportReport::default();
+    for (key, value) in file.settings.entries() {
+        tx.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE value <> excluded.value",
+            params![key, value.to_string()],
+        )?;
+    }
+    for p in &file.providers {
+        import_provider(&tx, p, &mut report)?;
+    }
+    for m in &file.models {
+        import_model(&tx, m)?;
+    }
+    for k in &file.client_keys {
+        import_client_key(&tx, k, &mut report)?;
+    }
+    tx.commit()?;
+    report.changes = conn.total_changes().saturating_sub(before);
+    Ok(report)
+}
+
+fn import_provider(
+    tx: &Transaction<'_>,
+    p: &ProviderSpec,
+    report: &mut ImportReport,
+) -> Result<(), StoreError> {
+    let key_ref = p.api_key.as_ref().map(|k| match k {
+        KeySpec::Env(name) => KeyRef::Env(name.clone()),
+        KeySpec::Literal(_) => KeyRef::Stored,
+    });
+    let existing: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT id, uid FROM providers WHERE name = ?1",
+            [&p.name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (id, uid) = match existing {
+        Some(found) => found,
+        None => {
+            let base_url = p.base_url.as_ref().ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "line {}: provider {:?} is new, so it needs a base_url",
+                    p.line, p.name
+                ))
+            })?;
+            let uid = new_uid()?;
+            let protocols = p
+                .protocols
+                .clone()
+                .unwrap_or_else(|| vec![Protocol::OpenAi]);
+            tx.execute(
+                "INSERT INTO providers (uid, name, base_url, protocols) VALUES (?1, ?2, ?3, ?4)",
+                params![uid, p.name, base_url, json(&protocols)?],
+            )?;
+            (tx.last_insert_rowid(), uid)
+        }
+    };
+    // Each column is written only when it differs, so that a second import writes nothing.
+    let set = |column: &str, value: rusqlite::types::Value| -> Result<(), StoreError> {
+        tx.execute(
+            &format!("UPDATE providers SET {column} = ?1 WHERE id = ?2 AND {column} IS NOT ?1"),
+            params![value, id],
+        )?;
+        Ok(())
+    };
+    use rusqlite::types::Value as V;
+    if let Some(u) = &p.base_url {
+        set("base_url", V::Text(u.clone()))?;
+    }
+    if let Some(list) = &p.protocols {
+        set("protocols", V::Text(json(list)?))?;
+    }
+    if let Some(k) = &key_ref {
+        set("key_ref", k.to_sql().map_or(V::Null, V::Text))?;
+    }
+    if let Some(w) = p.weight {
+        set("weight", V::Integer(w.into()))?;
+    }
+    if let Some(e) = p.enabled {
+        set("enabled", V::Integer(e.into()))?;
+    }
+    if let Some(h) = &p.headers {
+        set("headers", V::Text(json(h)?))?;
+    }
+    if let Some(models) = &p.models {
+        let mut wanted: Vec<&str> = models.iter().map(String::as_str).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let current = provider_models(tx, id)?;
+        if current
+            .iter()
+            .map(String::as_str)
+            .ne(wanted.iter().copied())
+        {
+            tx.execute("DELETE FROM provider_models WHERE provider_id = ?1", [id])?;
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO provider_models (provider_id, model_id) VALUES (?1, ?2)",
+            )?;
+            for m in wanted {
+                ins.execute(params![id, m])?;
+            }
+        }
+        tx.execute(
+            "INSERT INTO provider_sync (provider_id, source) VALUES (?1, 'config')
+             ON CONFLICT (provider_id) DO UPDATE SET source = 'config' WHERE source <> 'config'",
+            [id],
+        )?;
+    }
+    if let Some(KeySpec::Literal(secret)) = &p.api_key {
+        report.literal_keys.push((uid, secret.clone()));
+    }
+    Ok(())
+}
+
+fn provider_models(conn: &Connection, id: i64) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT model_id FROM provider_models WHERE provider_id = ?1 ORDER BY model_id",
+    )?;
+    let rows = stmt.query_map([id], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Rules, includes and provider exclusions share one ordered table.
+fn rule_rows(m: &ModelSpec, current: &[(String, String)]) -> Vec<(String, String)> {
+    let (mut rules, mut include, mut exclude) = (Vec::new(), Vec::new(), Vec::new());
+    for (kind, value) in current {
+        match kind.as_str() {
+            "include" => include.push((kind.clone(), value.clone())),
+            "exclude_provider" => exclude.push((kind.clone(), value.clone())),
+            _ => rules.push((kind.clone(), value.clone())),
+        }
+    }
+    if let Some(r) = &m.rules {
+        rules = r
+            .iter()
+            .map(|r| (r.kind.as_str().to_owned(), r.value.clone()))
+            .collect();
+    }
+    if let Some(i) = &m.include {
+        include = i
+            .iter()
+            .map(|i| ("include".to_owned(), format!("{}/{}", i.provider, i.model)))
+            .collect();
+    }
+    if let Some(e) = &m.exclude_providers {
+        exclude = e
+            .iter()
+            .map(|p| ("exclude_provider".to_owned(), p.clone()))
+            .collect();
+    }
+    rules.into_iter().chain(include).chain(exclude).collect()
+}
+
+fn model_rule_rows(conn: &Connection, id: i64) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT kind, value FROM model_rules WHERE model_id = ?1 ORDER BY position",
+    )?;
+    let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn import_model(tx: &Transaction<'_>, m: &ModelSpec) -> Result<(), StoreError> {
+    let existing: Option<i64> = tx
+        .query_row("SELECT id FROM models WHERE name = ?1", [&m.name], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let id = match existing {
+        Some(id) => id,
+        None => {
+            tx.execute("INSERT INTO models (name) VALUES (?1)", [&m.name])?;
+            tx.last_insert_rowid()
+        }
+    };
+    use rusqlite::types::Value as V;
+    let set = |column: &str, value: V| -> Result<(), StoreError> {
+        tx.execute(
+            &format!("UPDATE models SET {column} = ?1 WHERE id = ?2 AND {column} IS NOT ?1"),
+            params![value, id],
+        )?;
+        Ok(())
+    };
+    if let Some(p) = m.protocol {
+        set("protocol", V::Text(p.as_str().to_owned()))?;
+    }
+    if let Some(p) = &m.default_params {
+        set("default_params", V::Text(json(p)?))?;
+    }
+    if let Some(p) = &m.override_params {
+        set("override_params", V::Text(json(p)?))?;
+    }
+    let current = model_rule_rows(tx, id)?;
+    let wanted = rule_rows(m, &current);
+    if wanted != current {
+        tx.execute("DELETE FROM model_rules WHERE model_id = ?1", [id])?;
+        let mut ins = tx.prepare_cached(
+            "INSERT INTO model_rules (model_id, position, kind, value) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (pos, (kind, value)) in wanted.iter().enumerate() {
+            ins.execute(params![id, pos as i64, kind, value])?;
+        }
+    }
+    Ok(())
+}
+
+fn import_client_key(
+    tx: &Transaction<'_>,
+    k: &ClientKeySpec,
+    report: &mut ImportReport,
+) -> Result<(), StoreError> {
+    let existing: Option<i64> = tx
+        .query_row(
+            "SELECT id FROM client_keys WHERE name = ?1",
+            [&k.name],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let hash = match (&k.key, existing) {
+        (Some(key), _) => Some(KeyHash::of(key.expose())),
+        (None, Some(_)) => None,
+        (None, None) => {
+            let key = generate_client_key()
+                .map_err(|e| StoreError::Invalid(format!("no randomness: {e}")))?;
+            let hash = KeyHash::of(&key);
+            report
+                .generated_keys
+                .push((k.name.clone(), Secret::new(key)));
+            Some(hash)
+        }
+    };
+    let models = k.models.as_ref().map(json).transpose()?;
+    match existing {
+        None => {
+            let Some(hash) = hash else {
+                return Err(StoreError::Invalid("client key without a hash".into()));
+            };
+            tx.execute(
+                "INSERT INTO client_keys (name, key_hash, models) VALUES (?1, ?2, ?3)",
+                params![
+                    k.name,
+                    hash.to_hex(),
+                    models.unwrap_or_else(|| r#"["*"]"#.into())
+                ],
+            )?;
+        }
+        Some(id) => {
+            if let Some(hash) = hash {
+                tx.execute(
+                    "UPDATE client_keys SET key_hash = ?1, revoked_at = NULL
+                     WHERE id = ?2 AND (key_hash <> ?1 OR revoked_at IS NOT NULL)",
+                    params![hash.to_hex(), id],
+                )?;
+            }
+            if let Some(models) = models {
+                tx.execute(
+                    "UPDATE client_keys SET models = ?1 WHERE id = ?2 AND models <> ?1",
+                    params![models, id],
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
+    let mut settings = serde_json::Map::new();
+    {
+        let mut stmt = conn.prepare_cached("SELECT key, value FROM settings")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (k, v) = row?;
+            settings.insert(k, from_json(&v, "setting")?);
+        }
+    }
+    let settings: Settings = serde_json::from_value(serde_json::Value::Object(settings))
+        .map_err(|e| StoreError::Invalid(format!("corrupt settings: {e}")))?;
+
+    let mut providers = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, uid, name, base_url, protocols, key_ref, weight, enabled, paused, headers
+             FROM providers ORDER BY name",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            providers.push(StoredProvider {
+                id,
+                uid: r.get(1)?,
+                name: r.get(2)?,
+                base_url: r.get(3)?,
+                protocols: from_json(&r.get::<_, String>(4)?, "protocols")?,
+                key_ref: KeyRef::from_sql(r.get(5)?),
+                weight: u32::try_from(r.get::<_, i64>(6)?).unwrap_or(1).max(1),
+                enabled: r.get(7)?,
+                paused: r.get(8)?,
+                headers: from_json(&r.get::<_, String>(9)?, "headers")?,
+                models: provider_models(conn, id)?,
+            });
+        }
+    }
+
+    let mut models = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, name, protocol, default_params, override_params FROM models ORDER BY name",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let mut m = StoredModel {
+                id,
+                name: r.get(1)?,
+                rules: Vec::new(),
+                include: Vec::new(),
+                exclude_providers: Vec::new(),
+                protocol: r
+                    .get::<_, Option<String>>(2)?
+                    .map(|p| p.parse().map_err(StoreError::Invalid))
+                    .transpose()?,
+                default_params: from_json(&r.get::<_, String>(3)?, "default_params")?,
+                override_params: from_json(&r.get::<_, String>(4)?, "override_params")?,
+            };
+            for (kind, value) in model_rule_rows(conn, id)? {
+                match kind.as_str() {
+                    "include" => m
+                        .include
+                        .push(crate::config::parse_include(&value).map_err(StoreError::Invalid)?),
+                    "exclude_provider" => m.exclude_providers.push(value),
+                    k => m.rules.push(Rule {
+                        kind: k.parse::<RuleKind>().map_err(StoreError::Invalid)?,
+                        value,
+                    }),
+                }
+            }
+            models.push(m);
+        }
+    }
+
+    let mut client_keys = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, name, key_hash, models, revoked_at IS NOT NULL FROM client_keys ORDER BY name",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let hash: String = r.get(2)?;
+            client_keys.push(StoredClientKey {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                key_hash: KeyHash::from_hex(&hash)
+                    .ok_or_else(|| StoreError::Invalid("corrupt client key hash".into()))?,
+                models: from_json(&r.get::<_, String>(3)?, "client key models")?,
+                revoked: r.get(4)?,
+            });
+        }
+    }
+    Ok(StoredState {
+        settings,
+        providers,
+        models,
+        client_keys,
+    })
+}

@@ -1,0 +1,87 @@
+//! Versioned schema migrations of the config database, tracked in `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Each entry moves the schema from version `i` to `i + 1`. Append only: a released migration is
+/// never edited, since existing databases already ran it.
+const MIGRATIONS: &[&str] = &[
+    // 1: the config database.
+    r#"
+    CREATE TABLE providers (
+        id         INTEGER PRIMARY KEY,
+        uid        TEXT NOT NULL UNIQUE,     -- stable id: the keychain account, survives renames
+        name       TEXT NOT NULL UNIQUE,
+        base_url   TEXT NOT NULL,
+        protocols  TEXT NOT NULL,            -- JSON array of openai | anthropic | gemini
+        key_ref    TEXT,                     -- NULL, 'env:NAME' or 'keychain'; never the key
+        weight     INTEGER NOT NULL DEFAULT 1 CHECK (weight >= 1),
+        enabled    INTEGER NOT NULL DEFAULT 1,
+        paused     INTEGER NOT NULL DEFAULT 0,
+        headers    TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+    );
+    CREATE TABLE provider_models (
+        provider_id INTEGER NOT NULL REFERENCES providers(id) ON DELETE CASCADE,
+        model_id    TEXT NOT NULL,
+        PRIMARY KEY (provider_id, model_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE provider_sync (
+        provider_id INTEGER PRIMARY KEY REFERENCES providers(id) ON DELETE CASCADE,
+        source      TEXT NOT NULL,           -- 'config' or 'upstream'
+        synced_at   TEXT,
+        last_error  TEXT
+    );
+    CREATE TABLE models (
+        id              INTEGER PRIMARY KEY,
+        name            TEXT NOT NULL UNIQUE,
+        protocol        TEXT,
+        default_params  TEXT NOT NULL DEFAULT '{}',
+        override_params TEXT NOT NULL DEFAULT '{}',
+        created_at      TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+    );
+    CREATE TABLE model_rules (
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        kind     TEXT NOT NULL CHECK (kind IN
+                 ('exact', 'prefix', 'keyword', 'regex', 'exclude_keyword',
+                  'include', 'exclude_provider')),
+        value    TEXT NOT NULL,
+        PRIMARY KEY (model_id, position)
+    ) WITHOUT ROWID;
+    CREATE TABLE client_keys (
+        id         INTEGER PRIMARY KEY,
+        name       TEXT NOT NULL UNIQUE,
+        key_hash   TEXT NOT NULL UNIQUE,     -- hex SHA-256; the key itself is never stored
+        models     TEXT NOT NULL DEFAULT '["*"]',
+        created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        revoked_at TEXT
+    );
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL                  -- JSON
+    ) WITHOUT ROWID;
+    "#,
+];
+
+pub const LATEST: u32 = MIGRATIONS.len() as u32;
+
+/// Brings the database to the latest version, one transaction per step. Refuses a database
+/// written by a newer Switchboard rather than guess at its schema.
+pub fn migrate(conn: &mut Connection) -> Result<u32, StoreError> {
+    let current: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current > LATEST {
+        return Err(StoreError::TooNew {
+            found: current,
+            supported: LATEST,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as u32 + 1)?;
+        tx.commit()?;
+    }
+    Ok(current)
+}

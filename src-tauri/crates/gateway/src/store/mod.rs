@@ -1,0 +1,93 @@
+//! SQLite on a thread of its own. Async callers send it closures and await the answer, so no
+//! tokio worker ever blocks on disk, and the request path never touches it at all.
+
+mod config_db;
+mod migrations;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+pub use config_db::{
+    ImportReport, KeyRef, StoredClientKey, StoredModel, StoredProvider, StoredState, import, load,
+};
+pub use migrations::{LATEST as SCHEMA_VERSION, migrate};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the database is at schema version {found}, newer than this Switchboard supports ({supported}); upgrade Switchboard"
+    )]
+    TooNew { found: u32, supported: u32 },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the database thread has stopped")]
+    Closed,
+}
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// Handle to the database thread. Cloning shares the thread; it ends when the last handle drops.
+#[derive(Clone)]
+pub struct Store {
+    tx: mpsc::Sender<Job>,
+}
+
+pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    // WAL lets the UI read while the writer writes; NORMAL is durable across app crashes (only a
+    // power cut can lose the last commits), which is right for settings and logs.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database before returning, so a start-up
+    /// error is reported at once rather than on first use.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut conn = open_connection(path)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("switchboard-db".into())
+            .spawn(move || {
+                for job in rx {
+                    job(&mut conn);
+                }
+            })
+            .map_err(|e| StoreError::Invalid(format!("cannot start the database thread: {e}")))?;
+        Ok(Self { tx })
+    }
+
+    pub async fn call<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (done, answer) = oneshot::channel();
+        self.tx
+            .send(Box::new(move |conn| {
+                let _ = done.send(f(conn));
+            }))
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,207 @@
+use std::path::Path;
+
+use super::*;
+use crate::config::{self, KeySpec};
+
+fn cfg(src: &str) -> crate::config::ConfigFile {
+    config::parse(src, Path::new("t.toml")).unwrap()
+}
+
+const SRC: &str = r#"
+[server]
+request_timeout_s = 30
+[[providers]]
+name = "a"
+base_url = "http://127.0.0.1:1/v1"
+api_key = "sk-literal-provider-secret"
+models = ["m2", "m1"]
+[[providers]]
+name = "b"
+base_url = "http://127.0.0.1:2"
+api_key = "env:B_KEY"
+protocols = ["anthropic", "openai"]
+weight = 5
+[[models]]
+name = "u"
+rules = [{ type = "prefix", value = "m" }]
+include = ["b/x"]
+exclude_providers = ["c"]
+default_params = { temperature = 0.5 }
+[[client_keys]]
+name = "given"
+key = "sk-sb-client-secret-0001"
+[[client_keys]]
+name = "generated"
+"#;
+
+fn version(conn: &rusqlite::Connection) -> u32 {
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn migrates_an_empty_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.db");
+    let conn = open_connection(&path).unwrap();
+    assert_eq!(version(&conn), SCHEMA_VERSION);
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN
+             ('providers','provider_models','models','model_rules','client_keys','settings')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 6);
+}
+
+#[test]
+fn reopening_an_existing_database_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.db");
+    {
+        let mut conn = open_connection(&path).unwrap();
+        import(&mut conn, &cfg(SRC)).unwrap();
+    }
+    let mut conn = open_connection(&path).unwrap();
+    assert_eq!(
+        migrate(&mut conn).unwrap(),
+        SCHEMA_VERSION,
+        "nothing left to apply"
+    );
+    let state = load(&conn).unwrap();
+    assert_eq!(state.providers.len(), 2);
+    assert_eq!(state.settings.request_timeout_s, 30);
+}
+
+#[test]
+fn refuses_a_database_from_a_newer_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+    }
+    let err = open_connection(&path).err().unwrap();
+    assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
+    assert!(err.to_string().contains("upgrade Switchboard"));
+}
+
+#[test]
+fn import_upserts_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = open_connection(&dir.path().join("config.db")).unwrap();
+    let first = import(&mut conn, &cfg(SRC)).unwrap();
+    assert!(first.changes > 0);
+    assert_eq!(first.literal_keys.len(), 1);
+    assert_eq!(first.generated_keys.len(), 1);
+    assert_eq!(first.generated_keys[0].0, "generated");
+    let before = load(&conn).unwrap();
+
+    let second = import(&mut conn, &cfg(SRC)).unwrap();
+    assert_eq!(second.changes, 0, "a second import must write nothing");
+    assert!(
+        second.generated_keys.is_empty(),
+        "a generated key is made once"
+    );
+    let after = load(&conn).unwrap();
+    assert_eq!(format!("{before:?}"), format!("{after:?}"));
+
+    let a = &after.providers[0];
+    assert_eq!(a.name, "a");
+    assert_eq!(a.base_url, "http://127.0.0.1:1");
+    assert_eq!(a.key_ref, KeyRef::Stored);
+    assert_eq!(a.models, vec!["m1", "m2"]);
+    let b = &after.providers[1];
+    assert_eq!(b.key_ref, KeyRef::Env("B_KEY".into()));
+    assert_eq!(b.weight, 5);
+    let u = &after.models[0];
+    assert_eq!(u.rules.len(), 1);
+    assert_eq!(u.include[0].provider, "b");
+    assert_eq!(u.exclude_providers, vec!["c"]);
+    assert_eq!(u.default_params["temperature"], 0.5);
+}
+
+#[test]
+fn entries_left_out_are_kept_and_named_fields_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = open_connection(&dir.path().join("config.db")).unwrap();
+    import(&mut conn, &cfg(SRC)).unwrap();
+    let r = import(
+        &mut conn,
+        &cfg("[[providers]]\nname = \"b\"\nweight = 7\n[[client_keys]]\nname = \"given\"\nkey = \"sk-sb-client-secret-0002\"\n"),
+    )
+    .unwrap();
+    assert!(r.changes > 0);
+    let s = load(&conn).unwrap();
+    assert_eq!(s.providers.len(), 2, "provider a is kept");
+    assert_eq!(s.providers[1].weight, 7);
+    assert_eq!(
+        s.providers[1].key_ref,
+        KeyRef::Env("B_KEY".into()),
+        "absent api_key keeps"
+    );
+    assert_eq!(s.models.len(), 1);
+    let given = s.client_keys.iter().find(|k| k.name == "given").unwrap();
+    assert_eq!(
+        given.key_hash,
+        crate::auth::KeyHash::of("sk-sb-client-secret-0002")
+    );
+}
+
+#[test]
+fn new_provider_without_base_url_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = open_connection(&dir.path().join("config.db")).unwrap();
+    let err = import(&mut conn, &cfg("\n[[providers]]\nname = \"x\"\n")).unwrap_err();
+    assert!(err.to_string().contains("line 2"), "{err}");
+    assert!(err.to_string().contains("base_url"), "{err}");
+    assert!(
+        load(&conn).unwrap().providers.is_empty(),
+        "the transaction rolled back"
+    );
+}
+
+#[test]
+fn no_secret_reaches_the_database_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.db");
+    let file = cfg(SRC);
+    let mut conn = open_connection(&path).unwrap();
+    let report = import(&mut conn, &file).unwrap();
+    let generated = report.generated_keys[0].1.expose().to_owned();
+    let mut secrets = vec![
+        "sk-literal-provider-secret".to_owned(),
+        "sk-sb-client-secret-0001".to_owned(),
+        generated,
+    ];
+    if let Some(KeySpec::Literal(s)) = &file.providers[0].api_key {
+        secrets.push(s.expose().to_owned());
+    }
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        for s in &secrets {
+            assert!(
+                !bytes.windows(s.len()).any(|w| w == s.as_bytes()),
+                "secret found in a database file"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn store_thread_answers_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("config.db")).unwrap();
+    let file = cfg(SRC);
+    let report = store.call(move |c| import(c, &file)).await.unwrap();
+    assert!(report.changes > 0);
+    let state = store.call(|c| load(c)).await.unwrap();
+    assert_eq!(state.client_keys.len(), 2);
+}

@@ -1,0 +1,134 @@
+//! Command line: options shared by the desktop app and `serve`, each with an environment
+//! fallback (flags win, then environment, then the config file, then defaults).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use switchboard_gateway::secrets::MemorySecretStore;
+use switchboard_gateway::{Shutdown, StartOptions};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "A local AI gateway: one endpoint for many LLM providers, with failover"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub options: Options,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gateway headless (servers, CI, containers)
+    Serve,
+}
+
+#[derive(Args, Debug)]
+pub struct Options {
+    /// Config file (TOML) to import at start
+    #[arg(long, env = "SWITCHBOARD_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the databases live [default: the OS app-data folder]
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR", global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1]
+    #[arg(long, env = "SWITCHBOARD_HOST", global = true, value_name = "H")]
+    pub host: Option<String>,
+    /// Port to listen on [default: 7340]
+    #[arg(long, env = "SWITCHBOARD_PORT", global = true, value_name = "P")]
+    pub port: Option<u16>,
+}
+
+/// How long in-flight requests may run on after SIGINT/SIGTERM.
+const GRACE: Duration = Duration::from_secs(10);
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    // One line, so scripts and service managers show the whole reason.
+    let line = message.to_string().replace('\n', " ");
+    eprintln!("switchboard: error: {line}");
+    ExitCode::from(2)
+}
+
+pub fn default_data_dir() -> Option<PathBuf> {
+    dirs::data_dir().map(|d| d.join("switchboard"))
+}
+
+pub fn serve(options: &Options) -> ExitCode {
+    let Some(data_dir) = options.data_dir.clone().or_else(default_data_dir) else {
+        return fail("no app-data folder is known for this user; pass --data-dir DIR");
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    runtime.block_on(async {
+        let opts = StartOptions {
+            data_dir,
+            config_file: options.config.clone(),
+            host: options.host.clone(),
+            port: options.port,
+            secrets: Arc::new(MemorySecretStore::default()),
+        };
+        let handle = match switchboard_gateway::start(opts).await {
+            Ok(h) => h,
+            Err(e) => return fail(e),
+        };
+        {
+            let mut out = std::io::stdout().lock();
+            for (name, key) in &handle.generated_keys {
+                let _ = writeln!(
+                    out,
+                    "Created client key '{name}': {}  (shown once: store it now)",
+                    key.expose()
+                );
+            }
+            let _ = writeln!(
+                out,
+                "Switchboard {} listening on http://{}",
+                env!("CARGO_PKG_VERSION"),
+                handle.addr()
+            );
+            let _ = out.flush();
+        }
+        let signal = match wait_for_signal().await {
+            Ok(s) => s,
+            Err(e) => return fail(format!("cannot listen for signals: {e}")),
+        };
+        tracing::info!(
+            "{signal}: no longer accepting; in-flight requests have {}s",
+            GRACE.as_secs()
+        );
+        if handle.shutdown(GRACE).await == Shutdown::TimedOut {
+            tracing::warn!("in-flight requests were cut after {}s", GRACE.as_secs());
+        }
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() -> std::io::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => Ok("SIGTERM"),
+            _ = int.recv() => Ok("SIGINT"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await?;
+        Ok("Ctrl-C")
+    }
+}

@@ -1,0 +1,33 @@
+//! `switchboard`: the desktop app (tray, admin window, gateway in-process) or, with `serve`, the
+//! same gateway headless.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_tracing();
+    match cli.command {
+        Some(cli::Command::Serve) => cli::serve(&cli.options),
+        None => {
+            eprintln!(
+                "switchboard: error: the desktop app is not part of this build yet; run `switchboard serve` for the headless gateway"
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+}
