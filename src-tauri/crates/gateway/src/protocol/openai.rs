@@ -105,8 +105,8 @@ pub fn error_json(e: &GatewayError) -> Value {
         } => json!({"error": {
             "message": message,
             "type": kind.as_deref().unwrap_or("upstream_error"),
-            "code": code.clone().unwrap_or(Value::Null),
-            "param": param.clone().unwrap_or(Value::Null),
+            "code": as_string_or_null(code.as_ref()),
+            "param": as_string_or_null(param.as_ref()),
         }}),
         GatewayError::UnknownModel(_) => json!({"error": {
             "message": e.to_string(), "type": error_type(e), "code": e.code(), "param": "model",
@@ -114,6 +114,16 @@ pub fn error_json(e: &GatewayError) -> Value {
         _ => json!({"error": {
             "message": e.to_string(), "type": error_type(e), "code": e.code(), "param": Value::Null,
         }}),
+    }
+}
+
+/// OpenAI documents `code` and `param` as strings; some relays send numbers, which strict
+/// clients (async-openai among them) then fail to parse. Pass the value on, as a string.
+fn as_string_or_null(v: Option<&Value>) -> Value {
+    match v {
+        None | Some(Value::Null) => Value::Null,
+        Some(Value::String(s)) => Value::String(s.clone()),
+        Some(other) => Value::String(other.to_string()),
     }
 }
 

@@ -1,0 +1,292 @@
+//! `switchboard serve` as a process: options and their environment fallbacks, start-up errors,
+//! persistence across restarts, and shutdown on signals with a stream in flight.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::mock::{DONE, Mock, Reply, chunk};
+use common::{Gateway, Launch, config_for, http, spawn};
+use futures_util::StreamExt;
+use serde_json::json;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn health_answers_once_started() {
+    let mock = Mock::start().await;
+    let (gw, dir) = Gateway::start(&config_for(&mock.url(), ""));
+    let r = http()
+        .get(format!("{}/health", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap(),
+        json!({"status": "ok"})
+    );
+    assert!(
+        gw.url.starts_with("http://127.0.0.1:"),
+        "default host is loopback"
+    );
+    assert!(dir.path().join("data/config.db").exists());
+}
+
+#[tokio::test]
+async fn environment_fallbacks_and_flags_win() {
+    let mock = Mock::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("env.toml");
+    std::fs::write(&config, config_for(&mock.url(), "")).unwrap();
+    let data = dir.path().join("env-data");
+    let port = free_port();
+    // Everything from the environment.
+    let launch = Launch {
+        args: vec!["serve".into()],
+        env: Vec::new(),
+    }
+    .env("SWITCHBOARD_CONFIG", &config.display().to_string())
+    .env("SWITCHBOARD_DATA_DIR", &data.display().to_string())
+    .env("SWITCHBOARD_HOST", "127.0.0.1")
+    .env("SWITCHBOARD_PORT", &port.to_string());
+    let gw = spawn(launch, &data).unwrap();
+    assert_eq!(gw.port, port);
+    assert!(data.join("config.db").exists());
+    assert_eq!(
+        gw.generated_keys.len(),
+        1,
+        "the config from SWITCHBOARD_CONFIG was imported"
+    );
+    drop(gw);
+
+    // A flag beats its variable: the variable names a taken port, the flag a free one.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().port();
+    let launch = Launch {
+        args: vec!["serve".into(), "--port".into(), "0".into()],
+        env: Vec::new(),
+    }
+    .env("SWITCHBOARD_DATA_DIR", &data.display().to_string())
+    .env("SWITCHBOARD_PORT", &busy.to_string());
+    let gw = spawn(launch, &data).unwrap();
+    assert_ne!(gw.port, busy);
+}
+
+#[tokio::test]
+async fn a_taken_port_is_a_one_line_error_and_exit_2() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let launch = Launch {
+        args: vec!["serve".into(), "--port".into(), port.to_string()],
+        env: Vec::new(),
+    }
+    .env("SWITCHBOARD_DATA_DIR", &dir.path().display().to_string());
+    let Err((status, stderr)) = spawn(launch, dir.path()) else {
+        panic!("started on a taken port");
+    };
+    assert_eq!(status.code(), Some(2));
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with("switchboard: error: cannot listen on 127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(last.contains("in use") && last.contains("--port"), "{last}");
+}
+
+#[tokio::test]
+async fn an_invalid_config_names_file_line_and_field_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        "[[providers]]\nname = \"relay\"\nbase_url = \"relay.example\"\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let Err((status, stderr)) = spawn(Launch::serve(&config, &data), &data) else {
+        panic!("started with an invalid config");
+    };
+    assert_eq!(status.code(), Some(2));
+    let line = stderr.lines().last().unwrap();
+    assert!(
+        line.starts_with(&format!(
+            "switchboard: error: {}:3: providers[0].base_url: ",
+            config.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!data.join("config.db").exists(), "nothing was touched");
+
+    std::fs::write(&config, "[server]\nrequest_timeout = 5\n").unwrap();
+    let Err((status, stderr)) = spawn(Launch::serve(&config, &data), &data) else {
+        panic!("started with an unknown key");
+    };
+    assert_eq!(status.code(), Some(2));
+    let line = stderr.lines().last().unwrap();
+    assert!(
+        line.contains("bad.toml:2: ") && line.contains("request_timeout"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn config_persists_across_restarts() {
+    let mock = Mock::start().await;
+    let (gw, dir) = Gateway::start(&config_for(&mock.url(), ""));
+    let key = gw.key("test");
+    drop(gw);
+    // Same data dir, no config file: providers, models and the client key are still there.
+    let data = dir.path().join("data");
+    let launch = Launch {
+        args: vec![
+            "serve".into(),
+            "--data-dir".into(),
+            data.display().to_string(),
+            "--port".into(),
+            "0".into(),
+        ],
+        env: Vec::new(),
+    };
+    let gw = spawn(launch, &data).unwrap();
+    assert!(
+        gw.generated_keys.is_empty(),
+        "a key is shown once, at creation"
+    );
+    let r = http()
+        .get(format!("{}/models", gw.v1()))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["data"].as_array().unwrap().len(), 2);
+    // The literal provider key lived in memory only (until the keychain lands): the log says so.
+    assert!(
+        gw.stderr().contains("not in the secret store"),
+        "{}",
+        gw.stderr()
+    );
+    drop(gw);
+
+    // Importing the same file again changes nothing.
+    let config = dir.path().join("switchboard.toml");
+    let gw = spawn(Launch::serve(&config, &data), &data).unwrap();
+    assert!(gw.generated_keys.is_empty());
+    assert!(gw.stderr().contains("changes=0"), "{}", gw.stderr());
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_stream_in_flight_finish_then_exits_0() {
+    let mock = Mock::start().await;
+    let (mut gw, _dir) = Gateway::start(&config_for(&mock.url(), ""));
+    let chunks: Vec<String> = (0..8)
+        .map(|i| chunk("m", &format!("part{i}")))
+        .chain([DONE.to_owned()])
+        .collect();
+    mock.script([Reply::Sse {
+        chunks,
+        gap: Duration::from_millis(150),
+        drop_after: None,
+    }]);
+    let r = http()
+        .post(format!("{}/chat/completions", gw.v1()))
+        .bearer_auth(gw.key("test"))
+        .body(json!({"model": "fast", "stream": true, "messages": [{"role": "user", "content": "hi"}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut s = r.bytes_stream();
+    let mut got = String::from_utf8(s.next().await.unwrap().unwrap().to_vec()).unwrap();
+    gw.signal("TERM");
+    // New connections are refused while the stream goes on.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let refused = std::net::TcpStream::connect(("127.0.0.1", gw.port)).is_err();
+        if refused {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    while let Some(c) = s.next().await {
+        got.push_str(std::str::from_utf8(&c.unwrap()).unwrap());
+    }
+    assert!(
+        got.contains("part7") && got.ends_with(DONE),
+        "the stream finished: {got}"
+    );
+    let status = gw
+        .wait(Duration::from_secs(5))
+        .expect("exits after the stream");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn sigint_exits_0() {
+    let mock = Mock::start().await;
+    let (mut gw, _dir) = Gateway::start(&config_for(&mock.url(), ""));
+    gw.signal("INT");
+    let status = gw.wait(Duration::from_secs(5)).expect("exits on SIGINT");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn without_serve_it_says_what_to_run() {
+    let out = std::process::Command::new(common::BIN)
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for opt in [
+        "--config",
+        "--data-dir",
+        "--host",
+        "--port",
+        "SWITCHBOARD_PORT",
+        "serve",
+    ] {
+        assert!(help.contains(opt), "--help lacks {opt}:\n{help}");
+    }
+}
+
+#[tokio::test]
+async fn a_stream_that_outlives_the_grace_period_is_cut_after_10_s() {
+    let mock = Mock::start().await;
+    let (mut gw, _dir) = Gateway::start(&config_for(&mock.url(), ""));
+    let chunks: Vec<String> = (0..30).map(|i| chunk("m", &format!("slow{i}"))).collect();
+    mock.script([Reply::Sse {
+        chunks,
+        gap: Duration::from_secs(1),
+        drop_after: None,
+    }]);
+    let r = http()
+        .post(format!("{}/chat/completions", gw.v1()))
+        .bearer_auth(gw.key("test"))
+        .body(json!({"model": "fast", "stream": true, "messages": [{"role": "user", "content": "hi"}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut s = r.bytes_stream();
+    s.next().await.unwrap().unwrap();
+    let signalled = Instant::now();
+    gw.signal("TERM");
+    let status = gw
+        .wait(Duration::from_secs(15))
+        .expect("exits after the grace period");
+    let waited = signalled.elapsed();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        waited >= Duration::from_secs(9),
+        "cut too early, after {waited:?}"
+    );
+}
