@@ -216,7 +216,7 @@ async fn sigterm_lets_a_stream_in_flight_finish_then_exits_0() {
             break;
         }
         assert!(Instant::now() < deadline, "still accepting after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     while let Some(c) = s.next().await {
         got.push_str(std::str::from_utf8(&c.unwrap()).unwrap());
@@ -227,6 +227,7 @@ async fn sigterm_lets_a_stream_in_flight_finish_then_exits_0() {
     );
     let status = gw
         .wait(Duration::from_secs(5))
+        .await
         .expect("exits after the stream");
     assert_eq!(status.code(), Some(0));
 }
@@ -236,7 +237,10 @@ async fn sigint_exits_0() {
     let mock = Mock::start().await;
     let (mut gw, _dir) = Gateway::start(&config_for(&mock.url(), ""));
     gw.signal("INT");
-    let status = gw.wait(Duration::from_secs(5)).expect("exits on SIGINT");
+    let status = gw
+        .wait(Duration::from_secs(5))
+        .await
+        .expect("exits on SIGINT");
     assert_eq!(status.code(), Some(0));
 }
 
@@ -278,15 +282,23 @@ async fn a_stream_that_outlives_the_grace_period_is_cut_after_10_s() {
         .unwrap();
     let mut s = r.bytes_stream();
     s.next().await.unwrap().unwrap();
+    let reader = tokio::spawn(async move { while let Some(Ok(_)) = s.next().await {} });
+    assert!(!reader.is_finished());
     let signalled = Instant::now();
     gw.signal("TERM");
     let status = gw
         .wait(Duration::from_secs(15))
+        .await
         .expect("exits after the grace period");
     let waited = signalled.elapsed();
     assert_eq!(status.code(), Some(0));
+    tokio::time::timeout(Duration::from_secs(2), reader)
+        .await
+        .expect("the client's stream ended with the process")
+        .unwrap();
     assert!(
         waited >= Duration::from_secs(9),
-        "cut too early, after {waited:?}"
+        "cut too early, after {waited:?}: {}",
+        gw.stderr()
     );
 }

@@ -51,6 +51,8 @@ impl Launch {
 }
 
 /// Spawns the binary; answers once it printed its address, or with its exit status and stderr.
+// Every path either reaps the child (try_wait/wait) or hands it to `Gateway`, whose Drop does.
+#[allow(clippy::zombie_processes)]
 pub fn spawn(launch: Launch, data_dir: &Path) -> Result<Gateway, (ExitStatus, String)> {
     let mut cmd = Command::new(BIN);
     cmd.args(&launch.args)
@@ -165,14 +167,15 @@ impl Gateway {
         assert!(ok, "kill -{sig} failed");
     }
 
-    /// Waits for the process to exit, at most `limit`.
-    pub fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
+    /// Waits for the process to exit, at most `limit`, without blocking the test's runtime
+    /// (the mock upstream runs on it).
+    pub async fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if let Some(s) = self.child.try_wait().unwrap() {
                 return Some(s);
             }
-            std::thread::sleep(Duration::from_millis(20));
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         None
     }

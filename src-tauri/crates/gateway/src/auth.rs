@@ -49,10 +49,10 @@ pub fn client_key_from(headers: &http::HeaderMap, query: Option<&str>) -> Option
         }
     }
     for name in ["x-api-key", "x-goog-api-key"] {
-        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
-            if !v.trim().is_empty() {
-                return Some(v.trim().to_owned());
-            }
+        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok())
+            && !v.trim().is_empty()
+        {
+            return Some(v.trim().to_owned());
         }
     }
     let query = query?;

@@ -121,11 +121,11 @@ impl GatewayHandle {
             let _ = stop.send(());
         }
         let mut outcome = Shutdown::Graceful;
-        if let Some(mut server) = self.server.take() {
-            if tokio::time::timeout(grace, &mut server).await.is_err() {
-                server.abort();
-                outcome = Shutdown::TimedOut;
-            }
+        if let Some(mut server) = self.server.take()
+            && tokio::time::timeout(grace, &mut server).await.is_err()
+        {
+            server.abort();
+            outcome = Shutdown::TimedOut;
         }
         // The log writer ends once every sender is gone; give it a moment to drain.
         if let Some(task) = self.log_task.take() {

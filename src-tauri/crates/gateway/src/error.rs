@@ -30,15 +30,8 @@ pub enum GatewayError {
     #[error("cannot reach provider '{provider}': {detail}")]
     UpstreamUnreachable { provider: String, detail: String },
     /// The upstream answered with an error: its status and message are passed on.
-    #[error("{message}")]
-    Upstream {
-        status: StatusCode,
-        message: String,
-        kind: Option<String>,
-        code: Option<serde_json::Value>,
-        param: Option<serde_json::Value>,
-        retry_after: Option<http::HeaderValue>,
-    },
+    #[error("{}", .0.message)]
+    Upstream(Box<UpstreamError>),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -55,7 +48,7 @@ impl GatewayError {
             Self::NoProvider { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::UpstreamUnreachable { .. } => StatusCode::BAD_GATEWAY,
-            Self::Upstream { status, .. } => *status,
+            Self::Upstream(u) => u.status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -73,8 +66,19 @@ impl GatewayError {
             Self::NoProvider { .. } => "no_provider_available",
             Self::UpstreamTimeout { .. } => "upstream_timeout",
             Self::UpstreamUnreachable { .. } => "upstream_unreachable",
-            Self::Upstream { .. } => "upstream_error",
+            Self::Upstream(_) => "upstream_error",
             Self::Internal(_) => "internal_error",
         }
     }
+}
+
+/// An upstream's own error answer, boxed so that `Result<_, GatewayError>` stays small.
+#[derive(Debug)]
+pub struct UpstreamError {
+    pub status: StatusCode,
+    pub message: String,
+    pub kind: Option<String>,
+    pub code: Option<serde_json::Value>,
+    pub param: Option<serde_json::Value>,
+    pub retry_after: Option<http::HeaderValue>,
 }

@@ -86,10 +86,10 @@ impl Validator<'_> {
             if i > 0 && t.starts_with('[') {
                 break;
             }
-            if let Some(rest) = t.strip_prefix(key) {
-                if rest.trim_start().starts_with('=') {
-                    return line_of(self.src, offset);
-                }
+            if let Some(rest) = t.strip_prefix(key)
+                && rest.trim_start().starts_with('=')
+            {
+                return line_of(self.src, offset);
             }
             offset += l.len();
         }
@@ -110,35 +110,35 @@ impl Validator<'_> {
         if let Some(server) = raw.server {
             let span = server.span();
             let s = server.into_inner();
-            if let Some(t) = s.request_timeout_s {
-                if t == 0 || t > 86_400 {
-                    return Err(self.err(
-                        &span,
-                        "request_timeout_s",
-                        "server.request_timeout_s".into(),
-                        format!("must be between 1 and 86400 seconds, got {t}"),
-                    ));
-                }
+            if let Some(t) = s.request_timeout_s
+                && (t == 0 || t > 86_400)
+            {
+                return Err(self.err(
+                    &span,
+                    "request_timeout_s",
+                    "server.request_timeout_s".into(),
+                    format!("must be between 1 and 86400 seconds, got {t}"),
+                ));
             }
-            if let Some(m) = s.max_body_mb {
-                if m == 0 || m > 1024 {
-                    return Err(self.err(
-                        &span,
-                        "max_body_mb",
-                        "server.max_body_mb".into(),
-                        format!("must be between 1 and 1024, got {m}"),
-                    ));
-                }
+            if let Some(m) = s.max_body_mb
+                && (m == 0 || m > 1024)
+            {
+                return Err(self.err(
+                    &span,
+                    "max_body_mb",
+                    "server.max_body_mb".into(),
+                    format!("must be between 1 and 1024, got {m}"),
+                ));
             }
-            if let Some(h) = &s.host {
-                if h.trim().is_empty() {
-                    return Err(self.err(
-                        &span,
-                        "host",
-                        "server.host".into(),
-                        "must not be empty".into(),
-                    ));
-                }
+            if let Some(h) = &s.host
+                && h.trim().is_empty()
+            {
+                return Err(self.err(
+                    &span,
+                    "host",
+                    "server.host".into(),
+                    "must not be empty".into(),
+                ));
             }
             out.settings.host = s.host;
             out.settings.port = s.port;
@@ -148,25 +148,25 @@ impl Validator<'_> {
         if let Some(routing) = raw.routing {
             let span = routing.span();
             let r = routing.into_inner();
-            if let Some(n) = r.max_attempts {
-                if !(1..=20).contains(&n) {
-                    return Err(self.err(
-                        &span,
-                        "max_attempts",
-                        "routing.max_attempts".into(),
-                        format!("must be between 1 and 20, got {n}"),
-                    ));
-                }
+            if let Some(n) = r.max_attempts
+                && !(1..=20).contains(&n)
+            {
+                return Err(self.err(
+                    &span,
+                    "max_attempts",
+                    "routing.max_attempts".into(),
+                    format!("must be between 1 and 20, got {n}"),
+                ));
             }
-            if let Some(k) = &r.retry_on_keywords {
-                if k.iter().any(|k| k.trim().is_empty()) {
-                    return Err(self.err(
-                        &span,
-                        "retry_on_keywords",
-                        "routing.retry_on_keywords".into(),
-                        "keywords must not be empty".into(),
-                    ));
-                }
+            if let Some(k) = &r.retry_on_keywords
+                && k.iter().any(|k| k.trim().is_empty())
+            {
+                return Err(self.err(
+                    &span,
+                    "retry_on_keywords",
+                    "routing.retry_on_keywords".into(),
+                    "keywords must not be empty".into(),
+                ));
             }
             out.settings.retry_on_keywords = r.retry_on_keywords;
             out.settings.max_attempts = r.max_attempts;
@@ -228,15 +228,15 @@ impl Validator<'_> {
                     "must be at least 1 (set enabled = false to stop using a provider)".into(),
                 ));
             }
-            if let Some(models) = &p.models {
-                if models.iter().any(|m| m.trim().is_empty()) {
-                    return Err(self.err(
-                        &span,
-                        "models",
-                        at("models"),
-                        "model ids must not be empty".into(),
-                    ));
-                }
+            if let Some(models) = &p.models
+                && models.iter().any(|m| m.trim().is_empty())
+            {
+                return Err(self.err(
+                    &span,
+                    "models",
+                    at("models"),
+                    "model ids must not be empty".into(),
+                ));
             }
             if let Some(headers) = &p.headers {
                 for (k, v) in headers {

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::json::{JsonBodyError, RawObject};
-use crate::error::GatewayError;
+use crate::error::{GatewayError, UpstreamError};
 
 /// The parts of a chat completion request the gateway needs; the rest stays raw.
 pub struct ChatRequest<'a> {
@@ -88,7 +88,7 @@ fn error_type(e: &GatewayError) -> &'static str {
         GatewayError::NoProvider { .. }
         | GatewayError::UpstreamTimeout { .. }
         | GatewayError::UpstreamUnreachable { .. }
-        | GatewayError::Upstream { .. } => "upstream_error",
+        | GatewayError::Upstream(_) => "upstream_error",
         GatewayError::Internal(_) => "server_error",
     }
 }
@@ -96,17 +96,11 @@ fn error_type(e: &GatewayError) -> &'static str {
 /// `{"error":{"message","type","code","param"}}`, OpenAI's error body.
 pub fn error_json(e: &GatewayError) -> Value {
     match e {
-        GatewayError::Upstream {
-            message,
-            kind,
-            code,
-            param,
-            ..
-        } => json!({"error": {
-            "message": message,
-            "type": kind.as_deref().unwrap_or("upstream_error"),
-            "code": as_string_or_null(code.as_ref()),
-            "param": as_string_or_null(param.as_ref()),
+        GatewayError::Upstream(u) => json!({"error": {
+            "message": u.message,
+            "type": u.kind.as_deref().unwrap_or("upstream_error"),
+            "code": as_string_or_null(u.code.as_ref()),
+            "param": as_string_or_null(u.param.as_ref()),
         }}),
         GatewayError::UnknownModel(_) => json!({"error": {
             "message": e.to_string(), "type": error_type(e), "code": e.code(), "param": "model",
@@ -147,9 +141,9 @@ pub fn upstream_error(
     retry_after: Option<http::HeaderValue>,
 ) -> GatewayError {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let obj = parsed.as_ref().and_then(|v| match v.get("error") {
-        Some(e @ Value::Object(_)) => Some(e),
-        _ => Some(v),
+    let obj = parsed.as_ref().map(|v| match v.get("error") {
+        Some(e @ Value::Object(_)) => e,
+        _ => v,
     });
     let str_field = |k: &str| obj.and_then(|o| o.get(k)).and_then(Value::as_str);
     let message = str_field("message")
@@ -165,12 +159,12 @@ pub fn upstream_error(
             let text = String::from_utf8_lossy(body);
             let text = text.trim();
             if text.is_empty() {
-                format!("upstream answered {status} with an empty body",)
+                format!("upstream answered {status} with an empty body")
             } else {
                 text.chars().take(1000).collect()
             }
         });
-    GatewayError::Upstream {
+    GatewayError::Upstream(Box::new(UpstreamError {
         status,
         message,
         kind: str_field("type").map(str::to_owned),
@@ -183,7 +177,7 @@ pub fn upstream_error(
             .filter(|c| !c.is_null())
             .cloned(),
         retry_after,
-    }
+    }))
 }
 
 #[cfg(test)]

@@ -21,10 +21,8 @@ use crate::requestlog::RequestRecord;
 
 pub fn error_response(e: &GatewayError) -> Response<Body> {
     let mut resp = json_response(e.status(), Bytes::from(error_json(e).to_string()));
-    if let GatewayError::Upstream {
-        retry_after: Some(v),
-        ..
-    } = e
+    if let GatewayError::Upstream(u) = e
+        && let Some(v) = &u.retry_after
     {
         resp.headers_mut().insert(header::RETRY_AFTER, v.clone());
     }
@@ -155,16 +153,16 @@ async fn chat(
         .routes
         .get(&*chat.model)
         .ok_or_else(|| (GatewayError::UnknownModel(chat.model.to_string()), None))?;
-    if let Some(c) = &client {
-        if !c.allows(&route.name) {
-            return Err((
-                GatewayError::Forbidden(format!(
-                    "The client key '{}' may not use model '{}'.",
-                    c.name, route.name
-                )),
-                None,
-            ));
-        }
+    if let Some(c) = &client
+        && !c.allows(&route.name)
+    {
+        return Err((
+            GatewayError::Forbidden(format!(
+                "The client key '{}' may not use model '{}'.",
+                c.name, route.name
+            )),
+            None,
+        ));
     }
     let candidate = route
         .candidates
