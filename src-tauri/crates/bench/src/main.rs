@@ -1,1 +1,177 @@
-fn main() {}
+//! Switchboard's benchmark: a fast mock upstream and a load generator in this process, the
+//! gateway (release build) as a child process. Each load step runs direct-to-mock and
+//! through-gateway back to back (A B A B over rounds, so drift cancels), and the gateway's CPU
+//! time and memory are read from /proc.
+//!
+//! Usage: switchboard-bench --gateway PATH [--seconds S] [--rounds R]
+
+mod load;
+mod mock;
+mod proc_stats;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use load::{Mode, Phase, Sample};
+
+const CLIENT_KEY: &str = "sk-sb-bench-key-0123456789abcdef";
+const CONCURRENCY: [usize; 3] = [1, 16, 64];
+
+struct Args {
+    gateway: String,
+    seconds: f64,
+    rounds: usize,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut args = Args {
+        gateway: String::new(),
+        seconds: 3.0,
+        rounds: 2,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = || it.next().context("missing value");
+        match a.as_str() {
+            "--gateway" => args.gateway = value()?,
+            "--seconds" => args.seconds = value()?.parse()?,
+            "--rounds" => args.rounds = value()?.parse()?,
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    if args.gateway.is_empty() {
+        bail!("usage: switchboard-bench --gateway PATH [--seconds S] [--rounds R]");
+    }
+    Ok(args)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let mock = mock::start().await?;
+    let dir = std::env::temp_dir().join(format!("switchboard-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let config = dir.join("bench.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[[providers]]
+name = "mock"
+base_url = "http://{mock}"
+api_key = "env:SWITCHBOARD_BENCH_UPSTREAM_KEY"
+models = ["bench-model"]
+
+[[models]]
+name = "bench-model"
+
+[[client_keys]]
+name = "bench"
+key = "{CLIENT_KEY}"
+"#
+        ),
+    )?;
+
+    let started = Instant::now();
+    let mut child = Command::new(&args.gateway)
+        .args(["serve", "--port", "0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .env("SWITCHBOARD_BENCH_UPSTREAM_KEY", "sk-upstream")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("gateway.log"))?)
+        .spawn()
+        .with_context(|| format!("cannot start {}", args.gateway))?;
+    let pid = child.id();
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let gateway: SocketAddr = loop {
+        let line = lines.next().context("the gateway exited before listening")??;
+        if let Some((_, url)) = line.split_once("listening on http://") {
+            break url.trim().parse()?;
+        }
+    };
+    load::wait_healthy(gateway).await?;
+    let ready = started.elapsed();
+    let idle_rss = proc_stats::rss_kib(pid)?;
+
+    println!(
+        "# Switchboard benchmark: {} s per step, {} rounds, interleaved direct/gateway\n",
+        args.seconds, args.rounds
+    );
+    let mut results: Vec<(Mode, usize, Phase, Phase)> = Vec::new();
+    for mode in [Mode::Plain, Mode::Stream] {
+        for c in CONCURRENCY {
+            let mut direct = Phase::default();
+            let mut through = Phase::default();
+            for _ in 0..args.rounds {
+                direct.merge(load::run(mock, None, mode, c, args.seconds).await?);
+                let cpu0 = proc_stats::cpu_ticks(pid)?;
+                let s: Sample = load::run(gateway, Some(CLIENT_KEY), mode, c, args.seconds).await?;
+                let cpu1 = proc_stats::cpu_ticks(pid)?;
+                let mut p = Phase::from(s);
+                p.cpu_ticks = cpu1 - cpu0;
+                through.merge(p);
+            }
+            eprintln!("done: {mode:?} c={c}");
+            results.push((mode, c, direct, through));
+        }
+    }
+    let peak_rss = proc_stats::peak_rss_kib(pid)?;
+    let tick = proc_stats::tick_seconds();
+
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "| mode | conc | direct rps | gateway rps | ratio | direct p50 / p99 | gateway p50 / p99 | added p50 | direct ttfb p50 | gateway ttfb p50 | gateway CPU / req | errors |"
+    )?;
+    writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+    for (mode, c, d, g) in &results {
+        let us = |x: f64| format!("{:.0} µs", x * 1e6);
+        let cpu_per_req = g.cpu_ticks as f64 * tick / g.count().max(1) as f64;
+        writeln!(
+            out,
+            "| {} | {c} | {:.0} | {:.0} | {:.2} | {} / {} | {} / {} | {} | {} | {} | {} | {} |",
+            mode.name(),
+            d.rps(),
+            g.rps(),
+            g.rps() / d.rps().max(1e-9),
+            us(d.latency_pct(0.5)),
+            us(d.latency_pct(0.99)),
+            us(g.latency_pct(0.5)),
+            us(g.latency_pct(0.99)),
+            us(g.latency_pct(0.5) - d.latency_pct(0.5)),
+            us(d.ttfb_pct(0.5)),
+            us(g.ttfb_pct(0.5)),
+            us(cpu_per_req),
+            d.errors + g.errors,
+        )?;
+    }
+    writeln!(
+        out,
+        "\nGateway: ready {} ms after spawn (listening and /health answered); RSS idle {:.1} MB, peak {:.1} MB",
+        ready.as_millis(),
+        idle_rss as f64 / 1024.0,
+        peak_rss as f64 / 1024.0
+    )?;
+    writeln!(
+        out,
+        "Stream = 20 content chunks + [DONE] per request. CPU from /proc/{{pid}}/stat (utime+stime), tick {tick} s."
+    )?;
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! The load generator: `c` keep-alive connections, each sending requests back to back for a
+//! fixed time, every latency recorded as measured (no coordinated-omission correction, which
+//! would distort a direct-versus-gateway comparison).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Plain,
+    Stream,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Plain => "plain",
+            Self::Stream => "stream (20 chunks)",
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Sample {
+    pub latencies: Vec<f64>,
+    pub ttfbs: Vec<f64>,
+    pub errors: u64,
+    pub seconds: f64,
+}
+
+#[derive(Default)]
+pub struct Phase {
+    pub latencies: Vec<f64>,
+    pub ttfbs: Vec<f64>,
+    pub errors: u64,
+    pub seconds: f64,
+    pub cpu_ticks: u64,
+}
+
+impl From<Sample> for Phase {
+    fn from(s: Sample) -> Self {
+        Self {
+            latencies: s.latencies,
+            ttfbs: s.ttfbs,
+            errors: s.errors,
+            seconds: s.seconds,
+            cpu_ticks: 0,
+        }
+    }
+}
+
+impl Phase {
+    pub fn merge(&mut self, other: impl Into<Phase>) {
+        let o = other.into();
+        self.latencies.extend(o.latencies);
+        self.ttfbs.extend(o.ttfbs);
+        self.errors += o.errors;
+        self.seconds += o.seconds;
+        self.cpu_ticks += o.cpu_ticks;
+    }
+
+    pub fn count(&self) -> usize {
+        self.latencies.len()
+    }
+
+    pub fn rps(&self) -> f64 {
+        self.count() as f64 / self.seconds.max(1e-9)
+    }
+
+    fn pct(v: &[f64], p: f64) -> f64 {
+        if v.is_empty() {
+            return f64::NAN;
+        }
+        let mut s = v.to_vec();
+        s.sort_by(f64::total_cmp);
+        s[((s.len() - 1) as f64 * p).round() as usize]
+    }
+
+    pub fn latency_pct(&self, p: f64) -> f64 {
+        Self::pct(&self.latencies, p)
+    }
+
+    pub fn ttfb_pct(&self, p: f64) -> f64 {
+        Self::pct(&self.ttfbs, p)
+    }
+}
+
+fn body(mode: Mode) -> Bytes {
+    let stream = if mode == Mode::Stream { ",\"stream\":true" } else { "" };
+    Bytes::from(format!(
+        "{{\"model\":\"bench-model\",\"messages\":[{{\"role\":\"system\",\"content\":\"You are a helpful assistant.\"}},{{\"role\":\"user\",\"content\":\"Hello there, how are you?\"}}]{stream}}}"
+    ))
+}
+
+pub async fn wait_healthy(addr: SocketAddr) -> anyhow::Result<()> {
+    for _ in 0..500 {
+        if let Ok(tcp) = tokio::net::TcpStream::connect(addr).await {
+            let (mut send, conn) = http1::handshake(TokioIo::new(tcp)).await?;
+            tokio::spawn(conn);
+            let req = Request::get("/health")
+                .header("host", addr.to_string())
+                .body(Full::new(Bytes::new()))?;
+            if send.send_request(req).await.is_ok_and(|r| r.status() == 200) {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    anyhow::bail!("the gateway never became healthy")
+}
+
+pub async fn run(
+    addr: SocketAddr,
+    key: Option<&str>,
+    mode: Mode,
+    concurrency: usize,
+    seconds: f64,
+) -> anyhow::Result<Sample> {
+    let body = body(mode);
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let body = body.clone();
+        let auth = key.map(|k| format!("Bearer {k}"));
+        tasks.push(tokio::spawn(async move {
+            worker(addr, auth, body, deadline).await
+        }));
+    }
+    let mut total = Sample::default();
+    for t in tasks {
+        let s = t.await.context("worker panicked")??;
+        total.latencies.extend(s.latencies);
+        total.ttfbs.extend(s.ttfbs);
+        total.errors += s.errors;
+    }
+    total.seconds = started.elapsed().as_secs_f64();
+    Ok(total)
+}
+
+async fn worker(
+    addr: SocketAddr,
+    auth: Option<String>,
+    body: Bytes,
+    deadline: Instant,
+) -> anyhow::Result<Sample> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let (mut send, conn) = http1::handshake(TokioIo::new(tcp)).await?;
+    tokio::spawn(conn);
+    let mut s = Sample::default();
+    let host = addr.to_string();
+    while Instant::now() < deadline {
+        let mut req = Request::post("/v1/chat/completions")
+            .header("host", &host)
+            .header("content-type", "application/json");
+        if let Some(a) = &auth {
+            req = req.header("authorization", a);
+        }
+        let req = req.body(Full::new(body.clone()))?;
+        let t0 = Instant::now();
+        let resp = match send.send_request(req).await {
+            Ok(r) => r,
+            Err(_) => {
+                s.errors += 1;
+                break;
+            }
+        };
+        let ok = resp.status() == 200;
+        let mut b = resp.into_body();
+        let mut first = None;
+        while let Some(frame) = b.frame().await {
+            let frame = frame?;
+            if first.is_none() && frame.data_ref().is_some_and(|d| !d.is_empty()) {
+                first = Some(t0.elapsed());
+            }
+        }
+        let total = t0.elapsed();
+        if ok {
+            s.latencies.push(total.as_secs_f64());
+            s.ttfbs.push(first.unwrap_or(total).as_secs_f64());
+        } else {
+            s.errors += 1;
+        }
+    }
+    Ok(s)
+}
