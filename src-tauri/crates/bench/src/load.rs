@@ -93,7 +93,11 @@ impl Phase {
 }
 
 fn body(mode: Mode) -> Bytes {
-    let stream = if mode == Mode::Stream { ",\"stream\":true" } else { "" };
+    let stream = if mode == Mode::Stream {
+        ",\"stream\":true"
+    } else {
+        ""
+    };
     Bytes::from(format!(
         "{{\"model\":\"bench-model\",\"messages\":[{{\"role\":\"system\",\"content\":\"You are a helpful assistant.\"}},{{\"role\":\"user\",\"content\":\"Hello there, how are you?\"}}]{stream}}}"
     ))
@@ -107,7 +111,11 @@ pub async fn wait_healthy(addr: SocketAddr) -> anyhow::Result<()> {
             let req = Request::get("/health")
                 .header("host", addr.to_string())
                 .body(Full::new(Bytes::new()))?;
-            if send.send_request(req).await.is_ok_and(|r| r.status() == 200) {
+            if send
+                .send_request(req)
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
                 return Ok(());
             }
         }

@@ -97,7 +97,9 @@ key = "{CLIENT_KEY}"
     let stdout = child.stdout.take().context("no stdout")?;
     let mut lines = BufReader::new(stdout).lines();
     let gateway: SocketAddr = loop {
-        let line = lines.next().context("the gateway exited before listening")??;
+        let line = lines
+            .next()
+            .context("the gateway exited before listening")??;
         if let Some((_, url)) = line.split_once("listening on http://") {
             break url.trim().parse()?;
         }
@@ -136,7 +138,10 @@ key = "{CLIENT_KEY}"
         out,
         "| mode | conc | direct rps | gateway rps | ratio | direct p50 / p99 | gateway p50 / p99 | added p50 | direct ttfb p50 | gateway ttfb p50 | gateway CPU / req | errors |"
     )?;
-    writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+    writeln!(
+        out,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )?;
     for (mode, c, d, g) in &results {
         let us = |x: f64| format!("{:.0} µs", x * 1e6);
         let cpu_per_req = g.cpu_ticks as f64 * tick / g.count().max(1) as f64;

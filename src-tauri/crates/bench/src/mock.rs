@@ -24,7 +24,12 @@ fn chunk(i: usize) -> Bytes {
 type Body = BoxBody<Bytes, Infallible>;
 
 async fn handle(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     if !wants_stream(&body) {
         return Ok(Response::builder()
             .header("content-type", "application/json")

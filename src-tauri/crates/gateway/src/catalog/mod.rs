@@ -24,6 +24,8 @@ pub struct Provider {
     pub name: Arc<str>,
     /// Normalized: no trailing slash, no `/v1`.
     pub base_url: String,
+    /// `{base_url}/v1/chat/completions`, parsed once here rather than on every request.
+    pub chat_url: reqwest::Url,
     pub protocols: Vec<Protocol>,
     pub key: ProviderKey,
     pub weight: u32,
@@ -101,7 +103,7 @@ pub fn is_loopback_host(host: &str) -> bool {
 impl Snapshot {
     pub fn build(state: &StoredState, secrets: &dyn SecretStore) -> (Self, Warnings) {
         let mut warnings = Vec::new();
-        let providers: Vec<Arc<Provider>> = state
+        let built: Vec<Result<Arc<Provider>, String>> = state
             .providers
             .iter()
             .map(|p| {
@@ -132,11 +134,14 @@ impl Snapshot {
                         _ => warnings.push(format!("provider '{}': header {k:?} is invalid", p.name)),
                     }
                 }
-                Arc::new(Provider {
+                let chat_url = reqwest::Url::parse(&format!("{}/v1/chat/completions", p.base_url))
+                    .map_err(|e| format!("provider '{}': base_url {:?} is not a valid URL: {e}", p.name, p.base_url))?;
+                Ok(Arc::new(Provider {
                     id: p.id,
                     uid: p.uid.clone(),
                     name: p.name.as_str().into(),
                     base_url: p.base_url.clone(),
+                    chat_url,
                     protocols: p.protocols.clone(),
                     key,
                     weight: p.weight,
@@ -144,9 +149,16 @@ impl Snapshot {
                     paused: p.paused,
                     headers,
                     models: p.models.clone(),
-                })
+                }))
             })
             .collect();
+        let mut providers = Vec::with_capacity(built.len());
+        for p in built {
+            match p {
+                Ok(p) => providers.push(p),
+                Err(e) => warnings.push(e),
+            }
+        }
 
         let mut routes = HashMap::new();
         for m in &state.models {

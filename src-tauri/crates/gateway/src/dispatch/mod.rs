@@ -43,12 +43,12 @@ pub fn error_chain(e: &reqwest::Error) -> String {
 
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-/// POSTs `body` to the candidate's provider at `path` and waits for the response head, at most
+/// POSTs `body` to `url` at the candidate's provider and waits for the response head, at most
 /// `timeout`. A non-2xx answer is read (bounded) and returned as the upstream's error.
 pub async fn post_json(
     http: &reqwest::Client,
     candidate: &Candidate,
-    path: &str,
+    url: &reqwest::Url,
     body: Bytes,
     client_headers: &HeaderMap,
     timeout: Duration,
@@ -56,7 +56,7 @@ pub async fn post_json(
     let provider = &candidate.provider;
     let deadline = Instant::now() + timeout;
     let mut req = http
-        .post(format!("{}{path}", provider.base_url))
+        .post(url.clone())
         .header(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),

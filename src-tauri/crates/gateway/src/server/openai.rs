@@ -193,7 +193,7 @@ async fn chat(
     let resp = dispatch::post_json(
         &engine.http,
         &candidate,
-        "/v1/chat/completions",
+        &candidate.provider.chat_url,
         upstream_body,
         &parts.headers,
         settings.request_timeout(),
