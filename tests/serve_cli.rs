@@ -185,6 +185,30 @@ async fn config_persists_across_restarts() {
     assert!(gw.stderr().contains("changes=0"), "{}", gw.stderr());
 }
 
+/// Starts a streaming chat whose upstream sends `chunks`, `gap` apart; returns the client's body.
+async fn stream_in_flight(
+    mock: &Mock,
+    gw: &Gateway,
+    chunks: Vec<String>,
+    gap: Duration,
+) -> impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + use<> {
+    mock.script([Reply::Sse {
+        chunks,
+        gap,
+        drop_after: None,
+    }]);
+    let body =
+        json!({"model": "fast", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    http()
+        .post(format!("{}/chat/completions", gw.v1()))
+        .bearer_auth(gw.key("test"))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .bytes_stream()
+}
+
 #[tokio::test]
 async fn sigterm_lets_a_stream_in_flight_finish_then_exits_0() {
     let mock = Mock::start().await;
@@ -193,19 +217,7 @@ async fn sigterm_lets_a_stream_in_flight_finish_then_exits_0() {
         .map(|i| chunk("m", &format!("part{i}")))
         .chain([DONE.to_owned()])
         .collect();
-    mock.script([Reply::Sse {
-        chunks,
-        gap: Duration::from_millis(150),
-        drop_after: None,
-    }]);
-    let r = http()
-        .post(format!("{}/chat/completions", gw.v1()))
-        .bearer_auth(gw.key("test"))
-        .body(json!({"model": "fast", "stream": true, "messages": [{"role": "user", "content": "hi"}]}).to_string())
-        .send()
-        .await
-        .unwrap();
-    let mut s = r.bytes_stream();
+    let mut s = stream_in_flight(&mock, &gw, chunks, Duration::from_millis(150)).await;
     let mut got = String::from_utf8(s.next().await.unwrap().unwrap().to_vec()).unwrap();
     gw.signal("TERM");
     // New connections are refused while the stream goes on.
@@ -268,19 +280,7 @@ async fn a_stream_that_outlives_the_grace_period_is_cut_after_10_s() {
     let mock = Mock::start().await;
     let (mut gw, _dir) = Gateway::start(&config_for(&mock.url(), ""));
     let chunks: Vec<String> = (0..30).map(|i| chunk("m", &format!("slow{i}"))).collect();
-    mock.script([Reply::Sse {
-        chunks,
-        gap: Duration::from_secs(1),
-        drop_after: None,
-    }]);
-    let r = http()
-        .post(format!("{}/chat/completions", gw.v1()))
-        .bearer_auth(gw.key("test"))
-        .body(json!({"model": "fast", "stream": true, "messages": [{"role": "user", "content": "hi"}]}).to_string())
-        .send()
-        .await
-        .unwrap();
-    let mut s = r.bytes_stream();
+    let mut s = stream_in_flight(&mock, &gw, chunks, Duration::from_secs(1)).await;
     s.next().await.unwrap().unwrap();
     let reader = tokio::spawn(async move { while let Some(Ok(_)) = s.next().await {} });
     assert!(!reader.is_finished());
