@@ -27,14 +27,7 @@ impl Mode {
     }
 }
 
-#[derive(Default)]
-pub struct Sample {
-    pub latencies: Vec<f64>,
-    pub ttfbs: Vec<f64>,
-    pub errors: u64,
-    pub seconds: f64,
-}
-
+/// What one or more load steps measured.
 #[derive(Default)]
 pub struct Phase {
     pub latencies: Vec<f64>,
@@ -44,21 +37,8 @@ pub struct Phase {
     pub cpu_ticks: u64,
 }
 
-impl From<Sample> for Phase {
-    fn from(s: Sample) -> Self {
-        Self {
-            latencies: s.latencies,
-            ttfbs: s.ttfbs,
-            errors: s.errors,
-            seconds: s.seconds,
-            cpu_ticks: 0,
-        }
-    }
-}
-
 impl Phase {
-    pub fn merge(&mut self, other: impl Into<Phase>) {
-        let o = other.into();
+    pub fn merge(&mut self, o: Phase) {
         self.latencies.extend(o.latencies);
         self.ttfbs.extend(o.ttfbs);
         self.errors += o.errors;
@@ -130,7 +110,7 @@ pub async fn run(
     mode: Mode,
     concurrency: usize,
     seconds: f64,
-) -> anyhow::Result<Sample> {
+) -> anyhow::Result<Phase> {
     let body = body(mode);
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
@@ -142,7 +122,7 @@ pub async fn run(
             worker(addr, auth, body, deadline).await
         }));
     }
-    let mut total = Sample::default();
+    let mut total = Phase::default();
     for t in tasks {
         let s = t.await.context("worker panicked")??;
         total.latencies.extend(s.latencies);
@@ -158,12 +138,12 @@ async fn worker(
     auth: Option<String>,
     body: Bytes,
     deadline: Instant,
-) -> anyhow::Result<Sample> {
+) -> anyhow::Result<Phase> {
     let tcp = tokio::net::TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
     let (mut send, conn) = http1::handshake(TokioIo::new(tcp)).await?;
     tokio::spawn(conn);
-    let mut s = Sample::default();
+    let mut s = Phase::default();
     let host = addr.to_string();
     while Instant::now() < deadline {
         let mut req = Request::post("/v1/chat/completions")

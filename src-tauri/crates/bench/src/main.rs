@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use load::{Mode, Phase, Sample};
+use load::{Mode, Phase};
 
 const CLIENT_KEY: &str = "sk-sb-bench-key-0123456789abcdef";
 const CONCURRENCY: [usize; 3] = [1, 16, 64];
@@ -120,10 +120,8 @@ key = "{CLIENT_KEY}"
             for _ in 0..args.rounds {
                 direct.merge(load::run(mock, None, mode, c, args.seconds).await?);
                 let cpu0 = proc_stats::cpu_ticks(pid)?;
-                let s: Sample = load::run(gateway, Some(CLIENT_KEY), mode, c, args.seconds).await?;
-                let cpu1 = proc_stats::cpu_ticks(pid)?;
-                let mut p = Phase::from(s);
-                p.cpu_ticks = cpu1 - cpu0;
+                let mut p = load::run(gateway, Some(CLIENT_KEY), mode, c, args.seconds).await?;
+                p.cpu_ticks = proc_stats::cpu_ticks(pid)? - cpu0;
                 through.merge(p);
             }
             eprintln!("done: {mode:?} c={c}");
