@@ -114,7 +114,7 @@ mod tests {
     }
 
     #[test]
-    fn env_key_is_read_when_used() {
+    fn an_unset_env_key_resolves_to_no_key() {
         let name = "SWITCHBOARD_TEST_ENV_KEY_READ_WHEN_USED";
         let key = ProviderKey::Env(name.into());
         // The variable is unset here; the set case is covered end to end (tests/openai_path.rs).

@@ -105,31 +105,41 @@ impl Validator<'_> {
         }
     }
 
+    /// `section.key`, when given, must lie in `lo..=hi`.
+    fn in_range<T: PartialOrd + fmt::Display + Copy>(
+        &self,
+        span: &Range<usize>,
+        section: &str,
+        key: &str,
+        value: Option<T>,
+        lo: T,
+        hi: T,
+    ) -> Result<(), ConfigError> {
+        match value {
+            Some(v) if v < lo || v > hi => Err(self.err(
+                span,
+                key,
+                format!("{section}.{key}"),
+                format!("must be between {lo} and {hi}, got {v}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn validate(&self, raw: RawConfig) -> Result<ConfigFile, ConfigError> {
         let mut out = ConfigFile::default();
         if let Some(server) = raw.server {
             let span = server.span();
             let s = server.into_inner();
-            if let Some(t) = s.request_timeout_s
-                && (t == 0 || t > 86_400)
-            {
-                return Err(self.err(
-                    &span,
-                    "request_timeout_s",
-                    "server.request_timeout_s".into(),
-                    format!("must be between 1 and 86400 seconds, got {t}"),
-                ));
-            }
-            if let Some(m) = s.max_body_mb
-                && (m == 0 || m > 1024)
-            {
-                return Err(self.err(
-                    &span,
-                    "max_body_mb",
-                    "server.max_body_mb".into(),
-                    format!("must be between 1 and 1024, got {m}"),
-                ));
-            }
+            self.in_range(
+                &span,
+                "server",
+                "request_timeout_s",
+                s.request_timeout_s,
+                1,
+                86_400,
+            )?;
+            self.in_range(&span, "server", "max_body_mb", s.max_body_mb, 1, 1024)?;
             if let Some(h) = &s.host
                 && h.trim().is_empty()
             {
@@ -148,16 +158,7 @@ impl Validator<'_> {
         if let Some(routing) = raw.routing {
             let span = routing.span();
             let r = routing.into_inner();
-            if let Some(n) = r.max_attempts
-                && !(1..=20).contains(&n)
-            {
-                return Err(self.err(
-                    &span,
-                    "max_attempts",
-                    "routing.max_attempts".into(),
-                    format!("must be between 1 and 20, got {n}"),
-                ));
-            }
+            self.in_range(&span, "routing", "max_attempts", r.max_attempts, 1, 20)?;
             if let Some(k) = &r.retry_on_keywords
                 && k.iter().any(|k| k.trim().is_empty())
             {
