@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use axum::serve::ListenerExt;
@@ -11,21 +11,34 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::catalog::Snapshot;
+use crate::balance::Sticky;
+use crate::breaker::{BreakerRegistry, FailureKind, State, Transition};
+use crate::catalog::{Candidate, Snapshot};
+use crate::health::HealthBook;
 use crate::config::{self, ConfigError};
 use crate::events::{self, GatewayEvent};
 use crate::requestlog::RequestLog;
-use crate::secrets::{Secret, SecretStore};
+use crate::secrets::{ProviderKey, Secret, SecretStore};
 use crate::store::{self, Store, StoreError};
 
 /// Shared by every request: the live snapshot, the pooled HTTP client, the log writer's channel.
 pub struct Engine {
     snapshot: ArcSwap<Snapshot>,
+    pub breakers: BreakerRegistry,
+    pub health: HealthBook,
+    pub sticky: Sticky,
     pub http: reqwest::Client,
     pub log: RequestLog,
     pub events: broadcast::Sender<GatewayEvent>,
     pub store: Store,
     pub secrets: Arc<dyn SecretStore>,
+    sync_requests: tokio::sync::mpsc::UnboundedSender<String>,
+}
+
+pub fn unix_seconds(at: Instant) -> u64 {
+    let wall = SystemTime::now() + at.saturating_duration_since(Instant::now());
+    wall.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl Engine {
@@ -42,6 +55,131 @@ impl Engine {
         };
         self.snapshot.store(Arc::new(snapshot));
         let _ = self.events.send(event);
+    }
+
+    pub fn on_success(&self, c: &Candidate, latency: Duration, ttfb: Option<Duration>) {
+        let snap = self.snapshot();
+        let t = self
+            .breakers
+            .on_success(&c.provider.uid, &c.model, Instant::now(), &snap.policy);
+        self.health.record(&c.provider.uid, &c.model, true, latency, ttfb, None);
+        self.announce(&snap, t);
+    }
+
+    pub fn on_failure(&self, c: &Candidate, kind: &FailureKind, error: &str, latency: Duration) {
+        let snap = self.snapshot();
+        let t = self.breakers.on_failure(
+            &c.provider.uid,
+            &c.model,
+            kind,
+            error,
+            Instant::now(),
+            &snap.policy,
+        );
+        self.health
+            .record(&c.provider.uid, &c.model, false, latency, None, Some(error));
+        self.announce(&snap, t);
+        if *kind == FailureKind::ModelNotFound {
+            self.request_sync(c.provider.name.to_string());
+        }
+    }
+
+    /// Closes breakers by provider uid and model (all of them when both are None).
+    pub fn reset_breakers(&self, provider_uid: Option<&str>, model: Option<&str>) {
+        let t = self.breakers.reset(provider_uid, model);
+        self.announce(&self.snapshot(), t);
+    }
+
+    fn announce(&self, snap: &Snapshot, transitions: Vec<Transition>) {
+        for t in transitions {
+            let provider = snap
+                .providers
+                .iter()
+                .find(|p| p.uid == t.key.provider)
+                .map_or_else(|| t.key.provider.to_string(), |p| p.name.to_string());
+            let (state, until) = match t.state {
+                State::Closed => ("closed", None),
+                State::HalfOpen => ("half_open", None),
+                State::Open { until } => ("open", until.map(unix_seconds)),
+            };
+            if t.state == State::Closed {
+                tracing::info!(%provider, model = ?t.key.model, "breaker closed");
+            } else {
+                tracing::warn!(%provider, model = ?t.key.model, reason = ?t.reason, "breaker {state}");
+            }
+            let _ = self.events.send(GatewayEvent::Breaker {
+                provider,
+                model: t.key.model.as_deref().map(str::to_owned),
+                state,
+                reason: t.reason,
+                until,
+            });
+        }
+    }
+
+    /// Rebuilds the snapshot from the database, keeping the keys already read (the secret store
+    /// is asked only about providers it has not seen), and closes the breakers of providers
+    /// whose key or address changed.
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        let mut state = self.store.call(|c| store::load(c)).await?;
+        let old = self.snapshot();
+        state.settings.host = old.settings.host.clone();
+        state.settings.port = old.settings.port;
+        let lookup = |uid: &str| {
+            let cached = old
+                .providers
+                .iter()
+                .find(|p| &*p.uid == uid)
+                .and_then(|p| match &p.key {
+                    ProviderKey::Stored(s) => Some(s.clone()),
+                    _ => None,
+                });
+            match cached {
+                Some(s) => Ok(Some(s)),
+                None => self.secrets.get(uid),
+            }
+        };
+        let (snapshot, warnings) = Snapshot::build(&state, &lookup);
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        for p in &snapshot.providers {
+            let changed = old
+                .providers
+                .iter()
+                .find(|o| o.uid == p.uid)
+                .is_some_and(|o| o.base_url != p.base_url || o.key != p.key);
+            if changed {
+                let t = self.breakers.reset(Some(&p.uid), None);
+                self.announce(&snapshot, t);
+            }
+        }
+        self.apply(snapshot);
+        Ok(())
+    }
+
+    /// Pauses or resumes a provider by name: persisted, then live. False if there is none.
+    pub async fn set_paused(&self, name: &str, paused: bool) -> Result<bool, StoreError> {
+        let n = name.to_owned();
+        let found = self
+            .store
+            .call(move |c| store::set_paused(c, &n, paused))
+            .await?;
+        if found {
+            self.reload().await?;
+            let provider = name.to_owned();
+            let _ = self.events.send(if paused {
+                GatewayEvent::ProviderPaused { provider }
+            } else {
+                GatewayEvent::ProviderResumed { provider }
+            });
+        }
+        Ok(found)
+    }
+
+    /// Asks the background syncer to refresh a provider's model list soon.
+    pub fn request_sync(&self, provider: String) {
+        let _ = self.sync_requests.send(provider);
     }
 }
 
@@ -92,6 +230,7 @@ pub struct GatewayHandle {
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     log_task: Option<JoinHandle<()>>,
+    syncer: Option<JoinHandle<()>>,
     /// Client keys created by this start's import: shown once, then only their hash exists.
     pub generated_keys: Vec<(String, Secret)>,
     pub warnings: Vec<String>,
@@ -141,6 +280,9 @@ impl Drop for GatewayHandle {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        if let Some(syncer) = self.syncer.take() {
+            syncer.abort();
+        }
     }
 }
 
@@ -186,7 +328,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
     if let Some(p) = opts.port {
         state.settings.port = p;
     }
-    let (snapshot, warnings) = Snapshot::build(&state, &*opts.secrets);
+    let (snapshot, warnings) = Snapshot::build(&state, &|uid| opts.secrets.get(uid));
     for w in &warnings {
         tracing::warn!("{w}");
     }
@@ -211,8 +353,13 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
     })?;
 
     let (log, log_task) = RequestLog::spawn();
+    let (sync_requests, sync_rx) = tokio::sync::mpsc::unbounded_channel();
     let engine = Arc::new(Engine {
         snapshot: ArcSwap::from_pointee(Snapshot::default()),
+        breakers: BreakerRegistry::default(),
+        health: HealthBook::default(),
+        sticky: Sticky::default(),
+        sync_requests,
         http: crate::dispatch::http_client()?,
         log,
         events: events::channel(),
@@ -220,6 +367,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         secrets: opts.secrets,
     });
     engine.apply(snapshot);
+    let syncer = tokio::spawn(crate::catalog::sync::run(Arc::downgrade(&engine), sync_rx));
 
     let app = crate::server::router(engine.clone());
     let (stop, stopped) = oneshot::channel::<()>();
@@ -241,6 +389,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         stop: Some(stop),
         server: Some(server),
         log_task: Some(log_task),
+        syncer: Some(syncer),
         generated_keys,
         warnings,
     })

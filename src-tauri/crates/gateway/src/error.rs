@@ -29,6 +29,10 @@ pub enum GatewayError {
     UpstreamTimeout { provider: String, after: Duration },
     #[error("cannot reach provider '{provider}': {detail}")]
     UpstreamUnreachable { provider: String, detail: String },
+    #[error("provider '{provider}' broke off before any content: {detail}")]
+    UpstreamBrokeOff { provider: String, detail: String },
+    #[error("provider '{provider}' answered with \"{keyword}\" (routing.retry_on_keywords)")]
+    RetryKeyword { provider: String, keyword: String },
     /// The upstream answered with an error: its status and message are passed on.
     #[error("{}", .0.message)]
     Upstream(Box<UpstreamError>),
@@ -47,7 +51,10 @@ impl GatewayError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NoProvider { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            Self::UpstreamUnreachable { .. } => StatusCode::BAD_GATEWAY,
+            Self::UpstreamUnreachable { .. } | Self::UpstreamBrokeOff { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
+            Self::RetryKeyword { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Upstream(u) => u.status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -66,6 +73,8 @@ impl GatewayError {
             Self::NoProvider { .. } => "no_provider_available",
             Self::UpstreamTimeout { .. } => "upstream_timeout",
             Self::UpstreamUnreachable { .. } => "upstream_unreachable",
+            Self::UpstreamBrokeOff { .. } => "upstream_stream_broken",
+            Self::RetryKeyword { .. } => "upstream_rate_limited",
             Self::Upstream(_) => "upstream_error",
             Self::Internal(_) => "internal_error",
         }

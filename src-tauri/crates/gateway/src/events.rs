@@ -1,12 +1,31 @@
 //! Things that happened inside the gateway, broadcast to whoever listens (the tray, the admin
-//! UI's live view). Sending never blocks: a slow listener misses events, not the gateway.
+//! UI's live view, `/api/events`). Sending never blocks: a slow listener misses events, not the
+//! gateway.
 
+use serde::Serialize;
 use tokio::sync::broadcast;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum GatewayEvent {
     /// A new snapshot (config, providers, models, keys) is live.
     ConfigApplied { providers: usize, models: usize },
+    /// A breaker opened, went half-open or closed. `model` is absent for a provider's breaker.
+    Breaker {
+        provider: String,
+        model: Option<String>,
+        state: &'static str,
+        reason: Option<&'static str>,
+        /// Unix seconds; absent when closed or open until reset.
+        until: Option<u64>,
+    },
+    ProviderPaused { provider: String },
+    ProviderResumed { provider: String },
+    ModelsSynced {
+        provider: String,
+        models: usize,
+        error: Option<String>,
+    },
 }
 
 pub fn channel() -> broadcast::Sender<GatewayEvent> {

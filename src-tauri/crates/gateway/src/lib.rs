@@ -15,3 +15,6 @@ pub mod server;
 pub mod store;
 
 pub use engine::{GatewayHandle, Shutdown, StartError, StartOptions, start};
+pub mod breaker;
+pub mod health;
+pub mod balance;

@@ -27,6 +27,36 @@ pub struct RequestRecord {
     pub ttfb: Option<Duration>,
     pub bytes_out: u64,
     pub error: Option<String>,
+    /// Every upstream attempt, in order.
+    pub attempt_log: Vec<AttemptRecord>,
+}
+
+/// One try at one candidate.
+#[derive(Clone, Debug)]
+pub struct AttemptRecord {
+    pub provider: Arc<str>,
+    pub model: Arc<str>,
+    pub latency: Duration,
+    /// None when it succeeded.
+    pub error: Option<String>,
+}
+
+impl AttemptRecord {
+    pub fn ok(c: &crate::catalog::Candidate, latency: Duration) -> Self {
+        Self {
+            provider: c.provider.name.clone(),
+            model: c.model.clone(),
+            latency,
+            error: None,
+        }
+    }
+
+    pub fn failed(c: &crate::catalog::Candidate, latency: Duration, error: &str) -> Self {
+        Self {
+            error: Some(error.to_owned()),
+            ..Self::ok(c, latency)
+        }
+    }
 }
 
 impl RequestRecord {
@@ -46,6 +76,7 @@ impl RequestRecord {
             ttfb: None,
             bytes_out: 0,
             error: None,
+            attempt_log: Vec::new(),
         }
     }
 }
@@ -130,6 +161,14 @@ fn access_line(out: &mut String, r: &RequestRecord) {
     );
     if let Some(e) = &r.error {
         let _ = write!(out, " error={e:?}");
+    }
+    if r.attempt_log.len() > 1 {
+        out.push_str(" tried=");
+        for (i, a) in r.attempt_log.iter().enumerate() {
+            let sep = if i > 0 { "," } else { "" };
+            let result = if a.error.is_some() { "failed" } else { "ok" };
+            let _ = write!(out, "{sep}{}/{}:{result}", a.provider, a.model);
+        }
     }
     out.push('\n');
 }

@@ -3,6 +3,7 @@
 //! whole, so the request path reads it without locks.
 
 mod rules;
+pub mod sync;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -14,13 +15,15 @@ pub use rules::CompiledRules;
 
 use crate::auth::KeyHash;
 use crate::config::{JsonObject, Protocol, Settings};
-use crate::secrets::{ProviderKey, SecretStore};
+use crate::secrets::{ProviderKey, Secret, SecretError};
+
+pub type KeyLookup<'a> = dyn Fn(&str) -> Result<Option<Secret>, SecretError> + 'a;
 use crate::store::{KeyRef, StoredState};
 
 #[derive(Debug)]
 pub struct Provider {
     pub id: i64,
-    pub uid: String,
+    pub uid: Arc<str>,
     pub name: Arc<str>,
     /// Normalized: no trailing slash, no `/v1`.
     pub base_url: String,
@@ -38,6 +41,25 @@ pub struct Provider {
 impl Provider {
     pub fn speaks(&self, p: Protocol) -> bool {
         self.protocols.contains(&p)
+    }
+
+    #[cfg(test)]
+    pub fn for_tests(name: &str, weight: u32) -> Self {
+        Self {
+            id: 0,
+            uid: name.into(),
+            name: name.into(),
+            base_url: "http://127.0.0.1:1".into(),
+            chat_url: reqwest::Url::parse("http://127.0.0.1:1/v1/chat/completions")
+                .expect("a valid URL"),
+            protocols: vec![Protocol::OpenAi],
+            key: ProviderKey::None,
+            weight,
+            enabled: true,
+            paused: false,
+            headers: HeaderMap::new(),
+            models: Vec::new(),
+        }
     }
 }
 
@@ -81,6 +103,7 @@ impl ClientKey {
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub settings: Settings,
+    pub policy: crate::breaker::Policy,
     pub providers: Vec<Arc<Provider>>,
     pub routes: HashMap<String, Arc<Route>>,
     pub client_keys: HashMap<KeyHash, Arc<ClientKey>>,
@@ -101,7 +124,9 @@ pub fn is_loopback_host(host: &str) -> bool {
 }
 
 impl Snapshot {
-    pub fn build(state: &StoredState, secrets: &dyn SecretStore) -> (Self, Warnings) {
+    /// `keys` finds a stored provider key by provider uid: the secret store at start, the live
+    /// snapshot's cache afterwards.
+    pub fn build(state: &StoredState, keys: &KeyLookup<'_>) -> (Self, Warnings) {
         let mut warnings = Vec::new();
         let built: Vec<Result<Arc<Provider>, String>> = state
             .providers
@@ -110,7 +135,7 @@ impl Snapshot {
                 let key = match &p.key_ref {
                     KeyRef::None => ProviderKey::None,
                     KeyRef::Env(name) => ProviderKey::Env(name.clone()),
-                    KeyRef::Stored => match secrets.get(&p.uid) {
+                    KeyRef::Stored => match keys(&p.uid) {
                         Ok(Some(s)) => ProviderKey::Stored(s),
                         Ok(None) => {
                             warnings.push(format!(
@@ -138,7 +163,7 @@ impl Snapshot {
                     .map_err(|e| format!("provider '{}': base_url {:?} is not a valid URL: {e}", p.name, p.base_url))?;
                 Ok(Arc::new(Provider {
                     id: p.id,
-                    uid: p.uid.clone(),
+                    uid: p.uid.as_str().into(),
                     name: p.name.as_str().into(),
                     base_url: p.base_url.clone(),
                     chat_url,
@@ -253,6 +278,7 @@ impl Snapshot {
         (
             Self {
                 settings: state.settings.clone(),
+                policy: state.settings.breaker_policy(),
                 providers,
                 routes,
                 client_keys,

@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::secrets::{MemorySecretStore, Secret};
+use crate::secrets::{MemorySecretStore, Secret, SecretStore};
 use crate::store::{import, load, open_connection};
 
 fn snapshot(src: &str) -> (Snapshot, Warnings) {
@@ -13,7 +13,7 @@ fn snapshot(src: &str) -> (Snapshot, Warnings) {
     for (uid, s) in &report.literal_keys {
         secrets.set(uid, s).unwrap();
     }
-    Snapshot::build(&load(&conn).unwrap(), &secrets)
+    Snapshot::build(&load(&conn).unwrap(), &|uid| secrets.get(uid))
 }
 
 fn pairs(s: &Snapshot, model: &str) -> Vec<String> {
@@ -100,7 +100,7 @@ fn a_key_missing_from_the_store_is_a_warning() {
     let mut conn = open_connection(&dir.path().join("c.db")).unwrap();
     let file = crate::config::parse(SRC, Path::new("t.toml")).unwrap();
     import(&mut conn, &file).unwrap();
-    let (s, warnings) = Snapshot::build(&load(&conn).unwrap(), &MemorySecretStore::default());
+    let (s, warnings) = Snapshot::build(&load(&conn).unwrap(), &|_| Ok(None));
     assert_eq!(s.providers[0].key, ProviderKey::Missing);
     assert!(warnings[0].contains("provider 'a'"), "{warnings:?}");
 }

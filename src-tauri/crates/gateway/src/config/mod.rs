@@ -159,6 +159,11 @@ impl Validator<'_> {
             let span = routing.span();
             let r = routing.into_inner();
             self.in_range(&span, "routing", "max_attempts", r.max_attempts, 1, 20)?;
+            self.in_range(&span, "routing", "first_byte_timeout_s", r.first_byte_timeout_s, 1, 3600)?;
+            self.in_range(&span, "routing", "stream_idle_timeout_s", r.stream_idle_timeout_s, 1, 3600)?;
+            self.in_range(&span, "routing", "sync_interval_s", r.sync_interval_s, 1, 30 * 86_400)?;
+            self.in_range(&span, "routing", "network_failure_threshold", r.network_failure_threshold, 1, 100)?;
+            self.in_range(&span, "routing", "server_error_threshold", r.server_error_threshold, 1, 100)?;
             if let Some(k) = &r.retry_on_keywords
                 && k.iter().any(|k| k.trim().is_empty())
             {
@@ -171,9 +176,18 @@ impl Validator<'_> {
             }
             out.settings.retry_on_keywords = r.retry_on_keywords;
             out.settings.max_attempts = r.max_attempts;
+            out.settings.first_byte_timeout_s = r.first_byte_timeout_s;
+            out.settings.stream_idle_timeout_s = r.stream_idle_timeout_s;
+            out.settings.sync_interval_s = r.sync_interval_s;
+            out.settings.network_failure_threshold = r.network_failure_threshold;
+            out.settings.server_error_threshold = r.server_error_threshold;
         }
         if let Some(cooldown) = raw.cooldown {
+            let span = cooldown.span();
             let c = cooldown.into_inner();
+            self.in_range(&span, "cooldown", "max_multiplier", c.max_multiplier, 1, 64)?;
+            out.settings.cooldown_model_not_found_s = c.model_not_found;
+            out.settings.cooldown_max_multiplier = c.max_multiplier;
             out.settings.cooldown_rate_limited_s = c.rate_limited;
             out.settings.cooldown_server_error_s = c.server_error;
             out.settings.cooldown_timeout_s = c.timeout;

@@ -33,6 +33,11 @@ pub struct RawServer {
 pub struct RawRouting {
     pub retry_on_keywords: Option<Vec<String>>,
     pub max_attempts: Option<u32>,
+    pub first_byte_timeout_s: Option<u64>,
+    pub stream_idle_timeout_s: Option<u64>,
+    pub sync_interval_s: Option<u64>,
+    pub network_failure_threshold: Option<u32>,
+    pub server_error_threshold: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -42,6 +47,8 @@ pub struct RawCooldown {
     pub server_error: Option<u64>,
     pub timeout: Option<u64>,
     pub network_error: Option<u64>,
+    pub model_not_found: Option<u64>,
+    pub max_multiplier: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

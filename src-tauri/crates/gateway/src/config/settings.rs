@@ -23,6 +23,13 @@ pub struct Settings {
     pub cooldown_server_error_s: u64,
     pub cooldown_timeout_s: u64,
     pub cooldown_network_error_s: u64,
+    pub cooldown_model_not_found_s: u64,
+    pub cooldown_max_multiplier: u32,
+    pub first_byte_timeout_s: u64,
+    pub stream_idle_timeout_s: u64,
+    pub sync_interval_s: u64,
+    pub network_failure_threshold: u32,
+    pub server_error_threshold: u32,
 }
 
 impl Default for Settings {
@@ -38,6 +45,13 @@ impl Default for Settings {
             cooldown_server_error_s: 600,
             cooldown_timeout_s: 300,
             cooldown_network_error_s: 120,
+            cooldown_model_not_found_s: 3600,
+            cooldown_max_multiplier: 8,
+            first_byte_timeout_s: 60,
+            stream_idle_timeout_s: 120,
+            sync_interval_s: 6 * 3600,
+            network_failure_threshold: 3,
+            server_error_threshold: 1,
         }
     }
 }
@@ -45,6 +59,30 @@ impl Default for Settings {
 impl Settings {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_s)
+    }
+
+    pub fn first_byte_timeout(&self) -> Duration {
+        Duration::from_secs(self.first_byte_timeout_s)
+    }
+
+    pub fn stream_idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.stream_idle_timeout_s)
+    }
+
+    pub fn breaker_policy(&self) -> crate::breaker::Policy {
+        let s = Duration::from_secs;
+        crate::breaker::Policy {
+            rate_limited: s(self.cooldown_rate_limited_s),
+            server_error: s(self.cooldown_server_error_s),
+            timeout: s(self.cooldown_timeout_s),
+            network_error: s(self.cooldown_network_error_s),
+            model_not_found: s(self.cooldown_model_not_found_s),
+            network_threshold: self.network_failure_threshold,
+            server_error_threshold: self.server_error_threshold,
+            max_multiplier: self.cooldown_max_multiplier,
+            decay: s(3600),
+            trial_timeout: s(self.request_timeout_s),
+        }
     }
 
     pub fn max_body_bytes(&self) -> usize {

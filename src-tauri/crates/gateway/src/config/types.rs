@@ -153,6 +153,13 @@ pub struct SettingsPatch {
     pub cooldown_server_error_s: Option<u64>,
     pub cooldown_timeout_s: Option<u64>,
     pub cooldown_network_error_s: Option<u64>,
+    pub cooldown_model_not_found_s: Option<u64>,
+    pub cooldown_max_multiplier: Option<u32>,
+    pub first_byte_timeout_s: Option<u64>,
+    pub stream_idle_timeout_s: Option<u64>,
+    pub sync_interval_s: Option<u64>,
+    pub network_failure_threshold: Option<u32>,
+    pub server_error_threshold: Option<u32>,
 }
 
 /// A parsed and validated config file.

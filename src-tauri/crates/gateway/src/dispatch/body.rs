@@ -10,7 +10,9 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::time::Sleep;
 
+use crate::breaker::FailureKind;
 use crate::dispatch::error_chain;
+use crate::dispatch::failover::UpstreamStream;
 use crate::error::GatewayError;
 use crate::protocol::openai;
 use crate::requestlog::{RequestLog, RequestRecord};
@@ -24,10 +26,14 @@ pub enum BodyMode {
     Plain,
 }
 
-type Upstream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+/// Told how the body ended after it started: `None` for a clean end, else why it failed, so the
+/// breakers and health records see failures after the first byte too.
+pub type OnEnd = Box<dyn FnOnce(Option<(FailureKind, String)>) + Send>;
 
 pub struct ProxyBody {
-    upstream: Upstream,
+    held: std::vec::IntoIter<Bytes>,
+    upstream: UpstreamStream,
+    on_end: Option<OnEnd>,
     mode: BodyMode,
     idle: Duration,
     idle_timer: Pin<Box<Sleep>>,
@@ -41,8 +47,11 @@ pub struct ProxyBody {
 }
 
 impl ProxyBody {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        resp: reqwest::Response,
+        held: Vec<Bytes>,
+        upstream: UpstreamStream,
+        on_end: OnEnd,
         mode: BodyMode,
         idle: Duration,
         provider: Arc<str>,
@@ -51,7 +60,9 @@ impl ProxyBody {
         record: RequestRecord,
     ) -> Self {
         Self {
-            upstream: Box::pin(resp.bytes_stream()),
+            held: held.into_iter(),
+            upstream,
+            on_end: Some(on_end),
             mode,
             idle,
             idle_timer: Box::pin(tokio::time::sleep(idle)),
@@ -64,8 +75,11 @@ impl ProxyBody {
         }
     }
 
-    fn finish(&mut self, error: Option<String>) {
+    fn finish(&mut self, error: Option<String>, kind: Option<FailureKind>) {
         self.done = true;
+        if let Some(on_end) = self.on_end.take() {
+            on_end(kind.zip(error.clone()));
+        }
         if let Some(mut r) = self.record.take() {
             r.latency = self.started.elapsed();
             if error.is_some() {
@@ -75,16 +89,36 @@ impl ProxyBody {
         }
     }
 
-    fn fail(&mut self, e: GatewayError) -> Poll<Option<Result<Bytes, std::io::Error>>> {
+    fn fail(
+        &mut self,
+        e: GatewayError,
+        kind: FailureKind,
+    ) -> Poll<Option<Result<Bytes, std::io::Error>>> {
         let message = e.to_string();
         tracing::warn!(provider = %self.provider, "upstream stream failed: {message}");
-        self.finish(Some(message.clone()));
+        self.finish(Some(message.clone()), Some(kind));
         match self.mode {
             BodyMode::EventStream => {
                 let separator = self.tail != *b"\n\n";
                 Poll::Ready(Some(Ok(openai::stream_error_event(&e, separator))))
             }
             BodyMode::Plain => Poll::Ready(Some(Err(std::io::Error::other(message)))),
+        }
+    }
+}
+
+impl ProxyBody {
+    fn note(&mut self, chunk: &Bytes) {
+        if let Some(r) = self.record.as_mut() {
+            if r.ttfb.is_none() {
+                r.ttfb = Some(self.started.elapsed());
+            }
+            r.bytes_out += chunk.len() as u64;
+        }
+        match chunk.len() {
+            0 => {}
+            1 => self.tail = [self.tail[1], chunk[0]],
+            n => self.tail = [chunk[n - 2], chunk[n - 1]],
         }
     }
 }
@@ -97,19 +131,13 @@ impl Stream for ProxyBody {
         if this.done {
             return Poll::Ready(None);
         }
+        if let Some(chunk) = this.held.next() {
+            this.note(&chunk);
+            return Poll::Ready(Some(Ok(chunk)));
+        }
         match this.upstream.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
-                if let Some(r) = this.record.as_mut() {
-                    if r.ttfb.is_none() {
-                        r.ttfb = Some(this.started.elapsed());
-                    }
-                    r.bytes_out += chunk.len() as u64;
-                }
-                match chunk.len() {
-                    0 => {}
-                    1 => this.tail = [this.tail[1], chunk[0]],
-                    n => this.tail = [chunk[n - 2], chunk[n - 1]],
-                }
+                this.note(&chunk);
                 let deadline = tokio::time::Instant::now() + this.idle;
                 this.idle_timer.as_mut().reset(deadline);
                 Poll::Ready(Some(Ok(chunk)))
@@ -119,10 +147,10 @@ impl Stream for ProxyBody {
                     provider: this.provider.to_string(),
                     detail: format!("the stream broke off: {}", error_chain(&e)),
                 };
-                this.fail(e)
+                this.fail(e, FailureKind::Network)
             }
             Poll::Ready(None) => {
-                this.finish(None);
+                this.finish(None, None);
                 Poll::Ready(None)
             }
             Poll::Pending => match this.idle_timer.as_mut().poll(cx) {
@@ -131,7 +159,7 @@ impl Stream for ProxyBody {
                         provider: this.provider.to_string(),
                         after: this.idle,
                     };
-                    this.fail(e)
+                    this.fail(e, FailureKind::Timeout)
                 }
                 Poll::Pending => Poll::Pending,
             },
@@ -142,7 +170,8 @@ impl Stream for ProxyBody {
 impl Drop for ProxyBody {
     fn drop(&mut self) {
         if !self.done {
-            self.finish(Some("the client went away before the end".into()));
+            // The client left: not the upstream's failure, so no failure kind.
+            self.finish(Some("the client went away before the end".into()), None);
         }
     }
 }

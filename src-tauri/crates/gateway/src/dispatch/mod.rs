@@ -1,6 +1,7 @@
 //! Sending a request to an upstream and handing its answer back as a stream.
 
 mod body;
+pub mod failover;
 
 use std::error::Error as _;
 use std::time::{Duration, Instant};
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, header};
 
-pub use body::{BodyMode, ProxyBody};
+pub use body::{BodyMode, OnEnd, ProxyBody};
 
 use crate::catalog::Candidate;
 use crate::error::GatewayError;

@@ -88,6 +88,8 @@ fn error_type(e: &GatewayError) -> &'static str {
         GatewayError::NoProvider { .. }
         | GatewayError::UpstreamTimeout { .. }
         | GatewayError::UpstreamUnreachable { .. }
+        | GatewayError::UpstreamBrokeOff { .. }
+        | GatewayError::RetryKeyword { .. }
         | GatewayError::Upstream(_) => "upstream_error",
         GatewayError::Internal(_) => "server_error",
     }

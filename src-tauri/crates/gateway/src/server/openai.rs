@@ -1,5 +1,6 @@
 //! OpenAI-compatible client endpoints.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,7 +14,7 @@ use super::{H_ATTEMPTS, H_MODEL, H_PROVIDER, json_response, read_body};
 use crate::auth::{KeyHash, client_key_from};
 use crate::catalog::{Candidate, ClientKey, Snapshot};
 use crate::config::Protocol;
-use crate::dispatch::{self, BodyMode, ProxyBody};
+use crate::dispatch::{BodyMode, OnEnd, ProxyBody, failover};
 use crate::engine::Engine;
 use crate::error::GatewayError;
 use crate::protocol::openai::{ChatRequest, error_json};
@@ -109,7 +110,7 @@ pub async fn chat_completions(State(engine): State<Arc<Engine>>, req: Request) -
             record.error = Some(e.to_string());
             let mut resp = error_response(&e);
             if let Some(c) = attempted {
-                set_route_headers(resp.headers_mut(), &c, 1);
+                set_route_headers(resp.headers_mut(), &c, record.attempt_log.len());
             }
             engine.log.record(record);
             resp
@@ -117,7 +118,7 @@ pub async fn chat_completions(State(engine): State<Arc<Engine>>, req: Request) -
     }
 }
 
-fn set_route_headers(h: &mut HeaderMap, c: &Candidate, attempts: u32) {
+fn set_route_headers(h: &mut HeaderMap, c: &Candidate, attempts: usize) {
     if let Ok(v) = HeaderValue::from_str(&c.provider.name) {
         h.insert(H_PROVIDER, v);
     }
@@ -127,10 +128,25 @@ fn set_route_headers(h: &mut HeaderMap, c: &Candidate, attempts: u32) {
     h.insert(H_ATTEMPTS, HeaderValue::from(attempts));
 }
 
+/// The session a prompt-caching client names, so that it keeps hitting the same cache.
+fn session_id<'a>(headers: &'a HeaderMap, chat: &'a ChatRequest<'_>) -> Option<Cow<'a, str>> {
+    for name in ["x-session-id", "x-claude-code-session-id"] {
+        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
+            if !v.is_empty() {
+                return Some(Cow::Borrowed(v));
+            }
+        }
+    }
+    chat.body
+        .get("prompt_cache_key")
+        .and_then(|raw| serde_json::from_str::<Cow<'_, str>>(raw.get()).ok())
+        .filter(|k| !k.is_empty())
+}
+
 type ChatError = (GatewayError, Option<Candidate>);
 
 async fn chat(
-    engine: &Engine,
+    engine: &Arc<Engine>,
     req: Request,
     started: Instant,
     record: &mut RequestRecord,
@@ -164,79 +180,72 @@ async fn chat(
             None,
         ));
     }
-    let candidate = route
-        .candidates
-        .iter()
-        .find(|c| c.provider.enabled && !c.provider.paused && c.provider.speaks(Protocol::OpenAi))
-        .cloned()
-        .ok_or_else(|| {
-            let why = if route.candidates.is_empty() {
-                "no provider lists a model that its rules match".to_owned()
-            } else {
-                "every provider that has it is paused or does not speak the OpenAI protocol"
-                    .to_owned()
-            };
-            (
-                GatewayError::NoProvider {
-                    model: route.name.to_string(),
-                    why,
-                },
-                None,
-            )
-        })?;
+    let session = session_id(&parts.headers, &chat);
+    let body_for = |c: &Candidate| upstream_body(&chat, route, c, &bytes);
+    let call = failover::Call {
+        route,
+        protocol: Protocol::OpenAi,
+        client: record.client.clone().unwrap_or_else(|| Arc::from("-")),
+        session: session.as_deref(),
+        stream: chat.stream,
+        headers: &parts.headers,
+        body_for: &body_for,
+    };
+    let mut attempts = Vec::new();
+    let result = failover::run(engine, &snap, call, &mut attempts).await;
+    record.attempts = attempts.len() as u32;
+    record.attempt_log = attempts;
+    let success = result.map_err(|f| (f.error, f.candidate))?;
+    let candidate = success.candidate;
     record.provider = Some(candidate.provider.name.clone());
     record.upstream_model = Some(candidate.model.clone());
-    record.attempts = 1;
+    record.status = success.status.as_u16();
 
-    let upstream_body = upstream_body(&chat, route, &candidate, &bytes)
-        .map_err(|e| (e, Some(candidate.clone())))?;
-    let resp = dispatch::post_json(
-        &engine.http,
-        &candidate,
-        &candidate.provider.chat_url,
-        upstream_body,
-        &parts.headers,
-        settings.request_timeout(),
-    )
-    .await
-    .map_err(|e| (e, Some(candidate.clone())))?;
-
-    let status = resp.status();
-    let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
     let is_sse = chat.stream
-        || content_type
+        || success
+            .content_type
             .as_ref()
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
-    record.status = status.as_u16();
     let mode = if is_sse {
         BodyMode::EventStream
     } else {
         BodyMode::Plain
     };
+    let attempts = record.attempt_log.len();
+    let on_end: OnEnd = {
+        let engine = engine.clone();
+        let candidate = candidate.clone();
+        Box::new(move |failure| {
+            if let Some((kind, error)) = failure {
+                engine.on_failure(&candidate, &kind, &error, started.elapsed());
+            }
+        })
+    };
     let body = ProxyBody::new(
-        resp,
+        success.held,
+        success.rest,
+        on_end,
         mode,
-        settings.request_timeout(),
+        settings.stream_idle_timeout(),
         candidate.provider.name.clone(),
         started,
         engine.log.clone(),
-        std::mem::replace(
-            record,
-            RequestRecord::new(Protocol::OpenAi, "chat/completions"),
-        ),
+        std::mem::replace(record, RequestRecord::new(Protocol::OpenAi, "chat/completions")),
     );
     let mut out = Response::new(Body::from_stream(body));
-    *out.status_mut() = status;
+    *out.status_mut() = success.status;
     let h = out.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        content_type.unwrap_or_else(|| HeaderValue::from_static("application/json")),
+        success
+            .content_type
+            .unwrap_or_else(|| HeaderValue::from_static("application/json")),
     );
     if is_sse {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     }
-    set_route_headers(h, &candidate, 1);
+    set_route_headers(h, &candidate, attempts);
     Ok(out)
 }
 

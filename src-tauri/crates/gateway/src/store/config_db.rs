@@ -481,3 +481,92 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
         client_keys,
     })
 }
+
+/// Pauses or resumes a provider; false if no provider has that name.
+pub fn set_paused(conn: &Connection, name: &str, paused: bool) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "UPDATE providers SET paused = ?1 WHERE name = ?2",
+        params![paused, name],
+    )?;
+    Ok(n > 0 || provider_id(conn, name)?.is_some())
+}
+
+fn provider_id(conn: &Connection, name: &str) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .query_row("SELECT id FROM providers WHERE name = ?1", [name], |r| r.get(0))
+        .optional()?)
+}
+
+/// The outcome of a model-list sync: a new list replaces the old one; a failure keeps the last
+/// good list and records the error.
+pub fn record_sync(
+    conn: &mut Connection,
+    name: &str,
+    result: Result<&[String], &str>,
+) -> Result<bool, StoreError> {
+    let tx = conn.transaction()?;
+    let Some(id) = provider_id(&tx, name)? else {
+        return Ok(false);
+    };
+    let mut changed = false;
+    match result {
+        Ok(models) => {
+            let mut wanted: Vec<&str> = models.iter().map(String::as_str).collect();
+            wanted.sort_unstable();
+            wanted.dedup();
+            let current = provider_models(&tx, id)?;
+            if current.iter().map(String::as_str).ne(wanted.iter().copied()) {
+                changed = true;
+                tx.execute("DELETE FROM provider_models WHERE provider_id = ?1", [id])?;
+                let mut ins = tx.prepare_cached(
+                    "INSERT INTO provider_models (provider_id, model_id) VALUES (?1, ?2)",
+                )?;
+                for m in wanted {
+                    ins.execute(params![id, m])?;
+                }
+            }
+            tx.execute(
+                "INSERT INTO provider_sync (provider_id, source, synced_at, last_error)
+                 VALUES (?1, 'upstream', CURRENT_TIMESTAMP, NULL)
+                 ON CONFLICT (provider_id) DO UPDATE SET
+                   source = 'upstream', synced_at = CURRENT_TIMESTAMP, last_error = NULL",
+                [id],
+            )?;
+        }
+        Err(e) => {
+            tx.execute(
+                "INSERT INTO provider_sync (provider_id, source, last_error) VALUES (?1, 'upstream', ?2)
+                 ON CONFLICT (provider_id) DO UPDATE SET last_error = ?2",
+                params![id, e],
+            )?;
+        }
+    }
+    tx.commit()?;
+    Ok(changed)
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SyncInfo {
+    /// 'config' (the file gives the list) or 'upstream' (fetched).
+    pub source: Option<String>,
+    pub synced_at: Option<String>,
+    pub last_error: Option<String>,
+}
+
+pub fn sync_info(conn: &Connection) -> Result<Vec<(String, SyncInfo)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT p.name, s.source, s.synced_at, s.last_error
+         FROM providers p LEFT JOIN provider_sync s ON s.provider_id = p.id ORDER BY p.name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            SyncInfo {
+                source: r.get(1)?,
+                synced_at: r.get(2)?,
+                last_error: r.get(3)?,
+            },
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -11,7 +11,8 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 pub use config_db::{
-    ImportReport, KeyRef, StoredClientKey, StoredModel, StoredProvider, StoredState, import, load,
+    ImportReport, KeyRef, StoredClientKey, StoredModel, StoredProvider, StoredState, SyncInfo,
+    import, load, record_sync, set_paused, sync_info,
 };
 pub use migrations::{LATEST as SCHEMA_VERSION, migrate};
 

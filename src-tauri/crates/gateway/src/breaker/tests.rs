@@ -1,0 +1,152 @@
+use super::*;
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn policy() -> Policy {
+    Policy::default()
+}
+
+#[test]
+fn layers_follow_the_table() {
+    assert_eq!(FailureKind::Auth.layer(), Layer::Provider);
+    assert_eq!(FailureKind::Quota.layer(), Layer::Provider);
+    assert_eq!(FailureKind::Network.layer(), Layer::Provider);
+    assert_eq!(FailureKind::Timeout.layer(), Layer::Model);
+    assert_eq!(FailureKind::RateLimited { retry_after: None }.layer(), Layer::Model);
+    assert_eq!(FailureKind::ServerError.layer(), Layer::Model);
+    assert_eq!(FailureKind::ModelNotFound.layer(), Layer::Model);
+}
+
+#[test]
+fn auth_failure_opens_until_reset() {
+    let t0 = Instant::now();
+    let mut b = Breaker::default();
+    assert!(b.on_failure(&FailureKind::Auth, "401", t0, &policy()));
+    assert_eq!(b.state, State::Open { until: None });
+    assert_eq!(b.reason, Some("auth failed"));
+    assert_eq!(b.admit(t0 + secs(1_000_000), &policy()), Admission::Refused);
+    assert!(b.reset());
+    assert_eq!(b.admit(t0, &policy()), Admission::Allowed);
+}
+
+#[test]
+fn each_kind_uses_its_cooldown() {
+    let p = Policy {
+        rate_limited: secs(10),
+        server_error: secs(20),
+        timeout: secs(30),
+        network_error: secs(40),
+        model_not_found: secs(50),
+        network_threshold: 1,
+        ..Policy::default()
+    };
+    let t0 = Instant::now();
+    for (kind, cooldown) in [
+        (FailureKind::Quota, 10),
+        (FailureKind::RateLimited { retry_after: None }, 10),
+        (FailureKind::ServerError, 20),
+        (FailureKind::Timeout, 30),
+        (FailureKind::Network, 40),
+        (FailureKind::ModelNotFound, 50),
+    ] {
+        let mut b = Breaker::default();
+        b.on_failure(&kind, "x", t0, &p);
+        assert_eq!(b.until(), Some(t0 + secs(cooldown)), "{kind:?}");
+        assert_eq!(b.admit(t0 + secs(cooldown - 1), &p), Admission::Refused);
+        assert_eq!(b.admit(t0 + secs(cooldown), &p), Admission::Trial, "{kind:?}");
+    }
+}
+
+#[test]
+fn network_failures_count_to_the_threshold() {
+    let t0 = Instant::now();
+    let mut b = Breaker::default();
+    let p = policy();
+    assert!(!b.on_failure(&FailureKind::Network, "reset", t0, &p));
+    assert!(!b.on_failure(&FailureKind::Network, "reset", t0, &p));
+    assert!(b.is_closed());
+    assert!(b.on_failure(&FailureKind::Network, "reset", t0, &p));
+    assert_eq!(b.until(), Some(t0 + p.network_error));
+    // A success in between starts the count again.
+    let mut b = Breaker::default();
+    b.on_failure(&FailureKind::Network, "reset", t0, &p);
+    b.on_failure(&FailureKind::Network, "reset", t0, &p);
+    b.on_success(t0, &p);
+    b.on_failure(&FailureKind::Network, "reset", t0, &p);
+    assert!(b.is_closed());
+}
+
+#[test]
+fn server_errors_open_after_their_threshold() {
+    let t0 = Instant::now();
+    let p = Policy {
+        server_error_threshold: 2,
+        ..policy()
+    };
+    let mut b = Breaker::default();
+    assert!(!b.on_failure(&FailureKind::ServerError, "500", t0, &p));
+    assert!(b.on_failure(&FailureKind::ServerError, "500", t0, &p));
+    let mut b = Breaker::default();
+    assert!(b.on_failure(&FailureKind::ServerError, "500", t0, &policy()), "default threshold 1");
+}
+
+#[test]
+fn retry_after_wins_and_never_shortens() {
+    let t0 = Instant::now();
+    let p = policy();
+    let mut b = Breaker::default();
+    b.on_failure(&FailureKind::RateLimited { retry_after: Some(secs(30)) }, "429", t0, &p);
+    assert_eq!(b.until(), Some(t0 + secs(30)));
+    // A later 429 with a shorter Retry-After keeps the running cooldown.
+    b.on_failure(&FailureKind::RateLimited { retry_after: Some(secs(5)) }, "429", t0 + secs(1), &p);
+    assert_eq!(b.until(), Some(t0 + secs(30)));
+    // A longer one extends it.
+    b.on_failure(&FailureKind::RateLimited { retry_after: Some(secs(60)) }, "429", t0 + secs(2), &p);
+    assert_eq!(b.until(), Some(t0 + secs(62)));
+}
+
+#[test]
+fn half_open_allows_one_trial() {
+    let t0 = Instant::now();
+    let p = policy();
+    let mut b = Breaker::default();
+    b.on_failure(&FailureKind::Timeout, "t", t0, &p);
+    let t1 = t0 + p.timeout;
+    assert!(b.available(t1, &p));
+    assert_eq!(b.admit(t1, &p), Admission::Trial);
+    assert_eq!(b.state, State::HalfOpen);
+    assert!(!b.available(t1, &p), "the trial is in flight");
+    assert_eq!(b.admit(t1, &p), Admission::Refused, "others use other candidates");
+    // A trial that never reports back frees the slot.
+    assert_eq!(b.admit(t1 + p.trial_timeout, &p), Admission::Trial);
+    assert!(b.on_success(t1 + p.trial_timeout, &p));
+    assert!(b.is_closed());
+}
+
+#[test]
+fn failed_trials_double_the_cooldown_up_to_the_cap_and_health_decays_it() {
+    let p = policy();
+    let mut now = Instant::now();
+    let mut b = Breaker::default();
+    b.on_failure(&FailureKind::Timeout, "t", now, &p);
+    let mut expected = p.timeout;
+    assert_eq!(b.until(), Some(now + expected));
+    for _ in 0..5 {
+        now += expected;
+        assert_eq!(b.admit(now, &p), Admission::Trial);
+        b.on_failure(&FailureKind::Timeout, "t", now, &p);
+        expected = (expected * 2).min(p.timeout * 8);
+        assert_eq!(b.until(), Some(now + expected));
+    }
+    assert_eq!(expected, p.timeout * 8, "capped at 8x");
+    // Recovery, then an hour of health takes one doubling back.
+    now += expected;
+    b.admit(now, &p);
+    b.on_success(now, &p);
+    now += p.decay;
+    b.on_success(now, &p);
+    b.on_failure(&FailureKind::Timeout, "t", now, &p);
+    assert_eq!(b.until(), Some(now + p.timeout * 4));
+}

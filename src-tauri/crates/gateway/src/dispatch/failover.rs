@@ -1,0 +1,389 @@
+//! The failover loop: pick a candidate, send, classify the outcome, feed the breakers, and try
+//! the next candidate (never the one that just failed) until one answers, `max_attempts` is
+//! reached or the request's deadline passes. Retries happen only before anything reached the
+//! client: for a stream, the preamble is held until its first content arrives.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use http::HeaderMap;
+
+use super::{error_chain, post_json};
+use crate::balance;
+use crate::breaker::{Admission, FailureKind};
+use crate::catalog::{Candidate, Route, Snapshot};
+use crate::config::Protocol;
+use crate::engine::Engine;
+use crate::error::GatewayError;
+use crate::health::{classify_status, parse_retry_after};
+use crate::requestlog::AttemptRecord;
+
+pub type UpstreamStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+pub struct Success {
+    pub candidate: Candidate,
+    pub status: http::StatusCode,
+    pub content_type: Option<http::HeaderValue>,
+    /// Bytes already read from the upstream (a stream's preamble and first content, or a whole
+    /// body checked for retry keywords), to send before the rest.
+    pub held: Vec<Bytes>,
+    pub rest: UpstreamStream,
+    pub ttfb: Option<Duration>,
+}
+
+pub struct Failure {
+    pub error: GatewayError,
+    pub candidate: Option<Candidate>,
+}
+
+pub struct Call<'a> {
+    pub route: &'a Route,
+    pub protocol: Protocol,
+    pub client: Arc<str>,
+    pub session: Option<&'a str>,
+    pub stream: bool,
+    pub headers: &'a HeaderMap,
+    pub body_for: &'a (dyn Fn(&Candidate) -> Result<Bytes, GatewayError> + Sync),
+}
+
+/// How an attempt failed: the error to return if it is the last, and what the breakers see.
+/// `None` kind means the client's fault: returned at once, no failover.
+fn failure_kind(e: &GatewayError) -> Option<FailureKind> {
+    match e {
+        GatewayError::UpstreamTimeout { .. } => Some(FailureKind::Timeout),
+        GatewayError::UpstreamUnreachable { .. } => Some(FailureKind::Network),
+        GatewayError::UpstreamBrokeOff { .. } => Some(FailureKind::ServerError),
+        GatewayError::RetryKeyword { .. } => Some(FailureKind::RateLimited { retry_after: None }),
+        GatewayError::Upstream(u) => classify_status(
+            u.status,
+            &u.message,
+            u.code.as_ref().and_then(|c| c.as_str()),
+            u.retry_after
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after),
+        ),
+        _ => None,
+    }
+}
+
+pub async fn run(
+    engine: &Arc<Engine>,
+    snap: &Snapshot,
+    call: Call<'_>,
+    attempts: &mut Vec<AttemptRecord>,
+) -> Result<Success, Failure> {
+    let settings = &snap.settings;
+    let policy = &snap.policy;
+    let started = Instant::now();
+    let deadline = started + settings.request_timeout();
+    let candidates = &call.route.candidates;
+    let mut tried: Vec<usize> = Vec::new();
+    let mut last: Option<Failure> = None;
+    let mut rng = fastrand::Rng::new();
+    let eligible = |c: &Candidate| {
+        c.provider.enabled && !c.provider.paused && c.provider.speaks(call.protocol)
+    };
+
+    for _ in 0..settings.max_attempts.max(1) {
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        let usable = |i: usize| {
+            let c = &candidates[i];
+            !tried.contains(&i)
+                && eligible(c)
+                && engine.breakers.available(&c.provider.uid, &c.model, now, policy)
+        };
+        let pinned = call.session.and_then(|id| engine.sticky.session(id)).and_then(|pin| {
+            (0..candidates.len()).find(|&i| {
+                candidates[i].provider.uid == pin.provider
+                    && candidates[i].model == pin.model
+                    && usable(i)
+            })
+        });
+        let picked = pinned.or_else(|| {
+            balance::choose(
+                candidates,
+                usable,
+                |uid| engine.sticky.model(&call.client, uid),
+                &mut rng,
+            )
+        });
+        let (index, last_resort) = match picked {
+            Some(i) => (i, false),
+            // Everything is cooling down: rather than fail at once, try the highest-weight
+            // provider's first candidate (routes keep that order), once.
+            None if tried.is_empty() => match candidates.iter().position(eligible) {
+                Some(i) => (i, true),
+                None => break,
+            },
+            None => break,
+        };
+        let candidate = &candidates[index];
+        let (uid, model) = (&candidate.provider.uid, &candidate.model);
+        if !last_resort && engine.breakers.admit(uid, model, now, policy) == Admission::Refused {
+            // Another request took the half-open trial between the check and now.
+            tried.push(index);
+            continue;
+        }
+        tried.push(index);
+
+        let attempt_started = Instant::now();
+        let limit = settings
+            .first_byte_timeout()
+            .min(deadline.saturating_duration_since(attempt_started));
+        let outcome = attempt(engine, snap, &call, candidate, limit).await;
+        let latency = attempt_started.elapsed();
+        match outcome {
+            Ok(success) => {
+                attempts.push(AttemptRecord::ok(candidate, latency));
+                if last_resort {
+                    engine.reset_breakers(Some(uid), Some(model));
+                }
+                engine.on_success(candidate, latency, success.ttfb);
+                engine
+                    .sticky
+                    .succeeded(&call.client, call.session, uid, model, Instant::now());
+                return Ok(success);
+            }
+            Err(error) => {
+                let message = error.to_string();
+                attempts.push(AttemptRecord::failed(candidate, latency, &message));
+                let Some(kind) = failure_kind(&error) else {
+                    // The client's own mistake: every provider would say the same.
+                    return Err(Failure {
+                        error,
+                        candidate: Some(candidate.clone()),
+                    });
+                };
+                engine.on_failure(candidate, &kind, &message, latency);
+                engine.sticky.failed(&call.client, call.session, uid, model);
+                last = Some(Failure {
+                    error,
+                    candidate: Some(candidate.clone()),
+                });
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| Failure {
+        error: GatewayError::NoProvider {
+            model: call.route.name.to_string(),
+            why: if candidates.is_empty() {
+                "no provider lists a model that its rules match".into()
+            } else if candidates.iter().any(eligible) {
+                "every candidate is cooling down after failures (see GET /api/status)".into()
+            } else {
+                "every provider that has it is paused, disabled or does not speak this protocol"
+                    .into()
+            },
+        },
+        candidate: None,
+    }))
+}
+
+async fn attempt(
+    engine: &Engine,
+    snap: &Snapshot,
+    call: &Call<'_>,
+    candidate: &Candidate,
+    limit: Duration,
+) -> Result<Success, GatewayError> {
+    let started = Instant::now();
+    let body = (call.body_for)(candidate)?;
+    let url = &candidate.provider.chat_url;
+    let resp = post_json(&engine.http, candidate, url, body, call.headers, limit).await?;
+    let status = resp.status();
+    let content_type = resp.headers().get(http::header::CONTENT_TYPE).cloned();
+    let is_sse = content_type
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let mut rest: UpstreamStream = Box::pin(resp.bytes_stream());
+    let keywords = &snap.settings.retry_on_keywords;
+    let provider = candidate.provider.name.to_string();
+    let until = tokio::time::Instant::from_std(started + limit);
+
+    let mut held = Vec::new();
+    let mut ttfb = None;
+    if call.stream || is_sse {
+        // Hold the preamble (the role-only first chunk) until content arrives, so that an
+        // upstream failing right after it can still be failed over.
+        let mut buf = BytesMut::new();
+        loop {
+            let next = match tokio::time::timeout_at(until, rest.next()).await {
+                Err(_) => {
+                    return Err(GatewayError::UpstreamTimeout {
+                        provider,
+                        after: limit,
+                    });
+                }
+                Ok(n) => n,
+            };
+            match next {
+                Some(Ok(chunk)) => {
+                    ttfb.get_or_insert_with(|| started.elapsed());
+                    buf.extend_from_slice(&chunk);
+                    held.push(chunk);
+                    match first_content(&buf) {
+                        Scan::NeedMore => continue,
+                        Scan::Content => break,
+                        Scan::Error(message) => {
+                            return Err(GatewayError::UpstreamBrokeOff { provider, detail: message });
+                        }
+                    }
+                }
+                Some(Err(e)) => {
+                    return Err(GatewayError::UpstreamBrokeOff {
+                        provider,
+                        detail: error_chain(&e),
+                    });
+                }
+                None => {
+                    return Err(GatewayError::UpstreamBrokeOff {
+                        provider,
+                        detail: "the stream ended before any content".into(),
+                    });
+                }
+            }
+        }
+        if let Some(k) = keyword_in(&buf, keywords) {
+            return Err(GatewayError::RetryKeyword { provider, keyword: k });
+        }
+    } else if !keywords.is_empty() {
+        // Only with retry keywords set is a plain body read whole before it is passed on.
+        let mut buf = BytesMut::new();
+        loop {
+            match tokio::time::timeout_at(until, rest.next()).await {
+                Err(_) => return Err(GatewayError::UpstreamTimeout { provider, after: limit }),
+                Ok(Some(Ok(chunk))) => {
+                    ttfb.get_or_insert_with(|| started.elapsed());
+                    buf.extend_from_slice(&chunk);
+                }
+                Ok(Some(Err(e))) => {
+                    return Err(GatewayError::UpstreamBrokeOff { provider, detail: error_chain(&e) });
+                }
+                Ok(None) => break,
+            }
+        }
+        if let Some(k) = keyword_in(&buf, keywords) {
+            return Err(GatewayError::RetryKeyword { provider, keyword: k });
+        }
+        held.push(buf.freeze());
+    }
+    Ok(Success {
+        candidate: candidate.clone(),
+        status,
+        content_type,
+        held,
+        rest,
+        ttfb,
+    })
+}
+
+fn keyword_in(buf: &[u8], keywords: &[String]) -> Option<String> {
+    if keywords.is_empty() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(buf).to_lowercase();
+    keywords
+        .iter()
+        .find(|k| text.contains(&k.to_lowercase()))
+        .cloned()
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Scan {
+    NeedMore,
+    Content,
+    Error(String),
+}
+
+/// Looks through the complete SSE events in `buf` for the first one that carries content (text,
+/// a tool call, a finish reason, or the end), or an error event.
+fn first_content(buf: &[u8]) -> Scan {
+    let text = String::from_utf8_lossy(buf);
+    let text = text.replace("\r\n", "\n");
+    let Some(end) = text.rfind("\n\n") else {
+        return Scan::NeedMore;
+    };
+    for event in text[..end].split("\n\n") {
+        for line in event.lines() {
+            let Some(data) = line.strip_prefix("data:") else {
+                continue;
+            };
+            let data = data.trim();
+            if data == "[DONE]" {
+                return Scan::Content;
+            }
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(data) else {
+                // Not JSON we understand: do not hold the stream back on a guess.
+                return Scan::Content;
+            };
+            if let Some(e) = v.get("error") {
+                let message = e
+                    .get("message")
+                    .and_then(|m| m.as_str())
+                    .map_or_else(|| e.to_string(), str::to_owned);
+                return Scan::Error(message);
+            }
+            let choices = v.get("choices").and_then(|c| c.as_array());
+            let has_content = choices.is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    let d = c.get("delta");
+                    d.and_then(|d| d.get("content"))
+                        .and_then(|s| s.as_str())
+                        .is_some_and(|s| !s.is_empty())
+                        || d.and_then(|d| d.get("tool_calls")).is_some_and(|t| !t.is_null())
+                        || d.and_then(|d| d.get("reasoning_content"))
+                            .and_then(|s| s.as_str())
+                            .is_some_and(|s| !s.is_empty())
+                        || c.get("finish_reason").is_some_and(|f| !f.is_null())
+                })
+            });
+            // A chunk with no choices at all (usage only) also counts: nothing to hold for.
+            if has_content || choices.is_none_or(|c| c.is_empty()) {
+                return Scan::Content;
+            }
+        }
+    }
+    Scan::NeedMore
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preamble_is_held_until_content() {
+        let role = br#"data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}
+
+"#;
+        assert_eq!(first_content(role), Scan::NeedMore);
+        assert_eq!(first_content(b"data: {\"choices\":[{\"delta\":{\"content\":\"Hi"), Scan::NeedMore);
+        let mut both = role.to_vec();
+        both.extend_from_slice(b"data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n");
+        assert_eq!(first_content(&both), Scan::Content);
+        assert_eq!(first_content(b"data: [DONE]\n\n"), Scan::Content);
+        assert_eq!(
+            first_content(b"data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0}]}}]}\r\n\r\n"),
+            Scan::Content
+        );
+        assert_eq!(
+            first_content(b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n"),
+            Scan::Error("overloaded".into())
+        );
+    }
+
+    #[test]
+    fn keywords_ignore_case() {
+        let k = vec!["Rate Limit".to_owned()];
+        assert_eq!(keyword_in(b"{\"content\":\"rate limit reached\"}", &k).as_deref(), Some("Rate Limit"));
+        assert_eq!(keyword_in(b"fine", &k), None);
+        assert_eq!(keyword_in(b"rate limit", &[]), None);
+    }
+}
