@@ -25,8 +25,13 @@ pub enum GatewayError {
     PayloadTooLarge { limit_mb: u64 },
     #[error("no provider is available for model '{model}': {why}")]
     NoProvider { model: String, why: String },
-    #[error("provider '{provider}' did not answer within {}s (server.request_timeout_s)", after.as_secs())]
-    UpstreamTimeout { provider: String, after: Duration },
+    #[error("provider '{provider}' did not answer within {}s ({setting})", after.as_secs_f64().ceil())]
+    UpstreamTimeout {
+        provider: String,
+        after: Duration,
+        /// The setting that set the limit.
+        setting: &'static str,
+    },
     #[error("cannot reach provider '{provider}': {detail}")]
     UpstreamUnreachable { provider: String, detail: String },
     #[error("provider '{provider}' broke off before any content: {detail}")]

@@ -158,6 +158,7 @@ impl Stream for ProxyBody {
                     let e = GatewayError::UpstreamTimeout {
                         provider: this.provider.to_string(),
                         after: this.idle,
+                        setting: "routing.stream_idle_timeout_s",
                     };
                     this.fail(e, FailureKind::Timeout)
                 }

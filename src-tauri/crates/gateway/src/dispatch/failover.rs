@@ -134,9 +134,12 @@ pub async fn run(
         tried.push(index);
 
         let attempt_started = Instant::now();
-        let limit = settings
-            .first_byte_timeout()
-            .min(deadline.saturating_duration_since(attempt_started));
+        let remaining = deadline.saturating_duration_since(attempt_started);
+        let limit = if settings.first_byte_timeout() < remaining {
+            (settings.first_byte_timeout(), "routing.first_byte_timeout_s")
+        } else {
+            (remaining, "server.request_timeout_s")
+        };
         let outcome = attempt(engine, snap, &call, candidate, limit).await;
         let latency = attempt_started.elapsed();
         match outcome {
@@ -191,12 +194,12 @@ async fn attempt(
     snap: &Snapshot,
     call: &Call<'_>,
     candidate: &Candidate,
-    limit: Duration,
+    (limit, setting): (Duration, &'static str),
 ) -> Result<Success, GatewayError> {
     let started = Instant::now();
     let body = (call.body_for)(candidate)?;
     let url = &candidate.provider.chat_url;
-    let resp = post_json(&engine.http, candidate, url, body, call.headers, limit).await?;
+    let resp = post_json(&engine.http, candidate, url, body, call.headers, limit, setting).await?;
     let status = resp.status();
     let content_type = resp.headers().get(http::header::CONTENT_TYPE).cloned();
     let is_sse = content_type
@@ -220,6 +223,7 @@ async fn attempt(
                     return Err(GatewayError::UpstreamTimeout {
                         provider,
                         after: limit,
+                        setting,
                     });
                 }
                 Ok(n) => n,
@@ -259,7 +263,13 @@ async fn attempt(
         let mut buf = BytesMut::new();
         loop {
             match tokio::time::timeout_at(until, rest.next()).await {
-                Err(_) => return Err(GatewayError::UpstreamTimeout { provider, after: limit }),
+                Err(_) => {
+                    return Err(GatewayError::UpstreamTimeout {
+                        provider,
+                        after: limit,
+                        setting,
+                    });
+                }
                 Ok(Some(Ok(chunk))) => {
                     ttfb.get_or_insert_with(|| started.elapsed());
                     buf.extend_from_slice(&chunk);

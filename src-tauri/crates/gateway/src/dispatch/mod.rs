@@ -53,6 +53,7 @@ pub async fn post_json(
     body: Bytes,
     client_headers: &HeaderMap,
     timeout: Duration,
+    setting: &'static str,
 ) -> Result<reqwest::Response, GatewayError> {
     let provider = &candidate.provider;
     let deadline = Instant::now() + timeout;
@@ -78,12 +79,14 @@ pub async fn post_json(
             return Err(GatewayError::UpstreamTimeout {
                 provider: provider.name.to_string(),
                 after: timeout,
+                setting,
             });
         }
         Ok(Err(e)) if e.is_timeout() => {
             return Err(GatewayError::UpstreamTimeout {
                 provider: provider.name.to_string(),
                 after: timeout,
+                setting,
             });
         }
         Ok(Err(e)) => {
