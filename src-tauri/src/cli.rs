@@ -78,6 +78,7 @@ pub fn serve(options: &Options) -> ExitCode {
             host: options.host.clone(),
             port: options.port,
             secrets: Arc::new(MemorySecretStore::default()),
+            admin_password: std::env::var("SWITCHBOARD_ADMIN_PASSWORD").ok(),
         };
         let handle = match switchboard_gateway::start(opts).await {
             Ok(h) => h,

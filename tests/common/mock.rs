@@ -82,6 +82,11 @@ impl Recorded {
 
 #[derive(Default)]
 struct MockState {
+    /// What `GET /v1/models` lists.
+    models: Mutex<Vec<String>>,
+    /// When set, `GET .../models` fails with this status.
+    models_error: Mutex<Option<u16>>,
+    model_list_hits: AtomicUsize,
     script: Mutex<VecDeque<Reply>>,
     requests: Mutex<Vec<Recorded>>,
     connections: AtomicUsize,
@@ -122,6 +127,20 @@ impl Mock {
         self.state.script.lock().unwrap().extend(replies);
     }
 
+    /// Sets what `GET .../models` answers (OpenAI's list shape).
+    pub fn set_models(&self, ids: &[&str]) {
+        *self.state.models.lock().unwrap() = ids.iter().map(|s| (*s).to_owned()).collect();
+    }
+
+    pub fn fail_model_list(&self, status: Option<u16>) {
+        *self.state.models_error.lock().unwrap() = status;
+    }
+
+    pub fn model_list_hits(&self) -> usize {
+        self.state.model_list_hits.load(Ordering::SeqCst)
+    }
+
+    /// Requests other than model-list fetches.
     pub fn requests(&self) -> Vec<Recorded> {
         self.state.requests.lock().unwrap().clone()
     }
@@ -163,10 +182,41 @@ pub fn chunk(model: &str, content: &str) -> String {
     format!("data: {c}\n\n")
 }
 
+/// OpenAI's role-only first chunk: a preamble with no content yet.
+pub fn role_chunk(model: &str) -> String {
+    let c = serde_json::json!({
+        "id": "chatcmpl-mock",
+        "object": "chat.completion.chunk",
+        "created": 1_700_000_000,
+        "model": model,
+        "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}]
+    });
+    format!("data: {c}\n\n")
+}
+
 pub const DONE: &str = "data: [DONE]\n\n";
 
 async fn handle(State(state): State<Arc<MockState>>, req: Request) -> Response<Body> {
     let (parts, body) = req.into_parts();
+    if parts.method == axum::http::Method::GET && parts.uri.path().ends_with("/models") {
+        state.model_list_hits.fetch_add(1, Ordering::SeqCst);
+        if let Some(status) = *state.models_error.lock().unwrap() {
+            return json(
+                status,
+                r#"{"error":{"message":"model list unavailable"}}"#.into(),
+                Vec::new(),
+            );
+        }
+        let data: Vec<serde_json::Value> = state
+            .models
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|id| serde_json::json!({"id": id, "object": "model", "owned_by": "mock"}))
+            .collect();
+        let body = serde_json::json!({"object": "list", "data": data}).to_string();
+        return json(200, body, Vec::new());
+    }
     let body = axum::body::to_bytes(body, usize::MAX)
         .await
         .unwrap_or_default();

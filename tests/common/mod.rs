@@ -222,3 +222,25 @@ name = "test"
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder().build().unwrap()
 }
+
+pub const ADMIN_PASSWORD: &str = "admin-pass-for-tests";
+
+/// Logs in to the admin API (the gateway must have been started with ADMIN_PASSWORD).
+pub async fn admin_token(gw: &Gateway) -> String {
+    let r = http()
+        .post(format!("{}/api/login", gw.url))
+        .json(&serde_json::json!({"password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "login");
+    let v: serde_json::Value = r.json().await.unwrap();
+    v["token"].as_str().unwrap().to_owned()
+}
+
+/// Starts a gateway with the admin password set.
+pub fn start_admin(config: &str) -> (Gateway, tempfile::TempDir) {
+    Gateway::start_with(config, |l| {
+        l.env("SWITCHBOARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    })
+}

@@ -1,3 +1,115 @@
-//! Types of Switchboard's admin API (`/api`), shared by the engine and the Leptos admin UI so
-//! both sides agree on the JSON. The admin endpoints arrive with the routing and desktop issues;
-//! until then this crate only fixes the dependency direction (gateway -> api, ui -> api).
+//! Types of Switchboard's admin API (`/api`), shared by the engine and the admin UI so both
+//! sides agree on the JSON. Nothing here is ever a secret: keys appear only as their kind.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LoginRequest {
+    pub password: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LoginResponse {
+    pub token: String,
+    pub expires_in_s: u64,
+}
+
+/// `{"error":{"message"}}`, the admin API's error body.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: ApiErrorBody,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ApiErrorBody {
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProviderView {
+    pub name: String,
+    pub base_url: String,
+    pub protocols: Vec<String>,
+    pub weight: u32,
+    pub enabled: bool,
+    pub paused: bool,
+    /// `env:NAME`, `keychain` or `none`: where the key comes from, never the key.
+    pub key: String,
+    pub models: Vec<String>,
+    pub sync: SyncView,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SyncView {
+    /// `config` (the file gives the list) or `upstream` (fetched from the provider).
+    pub source: Option<String>,
+    pub synced_at: Option<String>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BreakerView {
+    /// `closed`, `open` or `half_open`.
+    pub state: String,
+    pub reason: Option<String>,
+    /// Unix seconds; absent when closed, or open until a person resets it.
+    pub until: Option<u64>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct HealthView {
+    pub success_rate: Option<f64>,
+    pub samples: u32,
+    pub latency_ms: Option<f64>,
+    pub ttfb_ms: Option<f64>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelHealth {
+    pub model: String,
+    pub breaker: BreakerView,
+    pub health: HealthView,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProviderStatus {
+    pub name: String,
+    pub enabled: bool,
+    pub paused: bool,
+    pub breaker: BreakerView,
+    pub models: Vec<ModelHealth>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RouteCandidate {
+    pub provider: String,
+    pub model: String,
+    /// Could take a request now (enabled, not paused, breakers closed or due a trial).
+    pub available: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UnifiedModelStatus {
+    pub name: String,
+    pub candidates: Vec<RouteCandidate>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StatusResponse {
+    pub providers: Vec<ProviderStatus>,
+    pub models: Vec<UnifiedModelStatus>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ResetRequest {
+    pub provider: Option<String>,
+    pub model: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SyncResponse {
+    pub provider: String,
+    pub models: usize,
+}

@@ -14,9 +14,9 @@ use tokio::task::JoinHandle;
 use crate::balance::Sticky;
 use crate::breaker::{BreakerRegistry, FailureKind, State, Transition};
 use crate::catalog::{Candidate, Snapshot};
-use crate::health::HealthBook;
 use crate::config::{self, ConfigError};
 use crate::events::{self, GatewayEvent};
+use crate::health::HealthBook;
 use crate::requestlog::RequestLog;
 use crate::secrets::{ProviderKey, Secret, SecretStore};
 use crate::store::{self, Store, StoreError};
@@ -32,6 +32,7 @@ pub struct Engine {
     pub events: broadcast::Sender<GatewayEvent>,
     pub store: Store,
     pub secrets: Arc<dyn SecretStore>,
+    pub admin_sessions: crate::admin_auth::Sessions,
     sync_requests: tokio::sync::mpsc::UnboundedSender<String>,
 }
 
@@ -62,7 +63,8 @@ impl Engine {
         let t = self
             .breakers
             .on_success(&c.provider.uid, &c.model, Instant::now(), &snap.policy);
-        self.health.record(&c.provider.uid, &c.model, true, latency, ttfb, None);
+        self.health
+            .record(&c.provider.uid, &c.model, true, latency, ttfb, None);
         self.announce(&snap, t);
     }
 
@@ -190,6 +192,8 @@ pub struct StartOptions {
     pub host: Option<String>,
     pub port: Option<u16>,
     pub secrets: Arc<dyn SecretStore>,
+    /// Sets the admin password when none is stored yet (SWITCHBOARD_ADMIN_PASSWORD).
+    pub admin_password: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -219,6 +223,8 @@ pub enum StartError {
     },
     #[error("cannot start the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("SWITCHBOARD_ADMIN_PASSWORD: {0}")]
+    AdminPassword(#[from] crate::admin_auth::PasswordError),
     #[error("cannot store a provider key: {0}")]
     Secret(#[from] crate::secrets::SecretError),
 }
@@ -321,6 +327,21 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         tracing::info!(changes = report.changes, "config file imported");
     }
 
+    if let Some(password) = opts.admin_password
+        && store
+            .call(|c| store::admin_password_hash(c))
+            .await?
+            .is_none()
+    {
+        let hash = tokio::task::spawn_blocking(move || crate::admin_auth::hash_password(&password))
+            .await
+            .map_err(|e| StoreError::Invalid(e.to_string()))??;
+        store
+            .call(move |c| store::set_admin_password_hash(c, &hash))
+            .await?;
+        tracing::info!("admin password set from SWITCHBOARD_ADMIN_PASSWORD");
+    }
+
     let mut state = store.call(|c| store::load(c)).await?;
     if let Some(h) = opts.host {
         state.settings.host = h;
@@ -359,6 +380,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         breakers: BreakerRegistry::default(),
         health: HealthBook::default(),
         sticky: Sticky::default(),
+        admin_sessions: crate::admin_auth::Sessions::default(),
         sync_requests,
         http: crate::dispatch::http_client()?,
         log,

@@ -9,7 +9,10 @@ use tokio::sync::broadcast;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum GatewayEvent {
     /// A new snapshot (config, providers, models, keys) is live.
-    ConfigApplied { providers: usize, models: usize },
+    ConfigApplied {
+        providers: usize,
+        models: usize,
+    },
     /// A breaker opened, went half-open or closed. `model` is absent for a provider's breaker.
     Breaker {
         provider: String,
@@ -19,8 +22,12 @@ pub enum GatewayEvent {
         /// Unix seconds; absent when closed or open until reset.
         until: Option<u64>,
     },
-    ProviderPaused { provider: String },
-    ProviderResumed { provider: String },
+    ProviderPaused {
+        provider: String,
+    },
+    ProviderResumed {
+        provider: String,
+    },
     ModelsSynced {
         provider: String,
         models: usize,

@@ -15,6 +15,8 @@ pub mod server;
 pub mod store;
 
 pub use engine::{GatewayHandle, Shutdown, StartError, StartOptions, start};
+pub mod admin_auth;
+pub mod balance;
 pub mod breaker;
 pub mod health;
-pub mod balance;
+pub mod service;

@@ -50,10 +50,12 @@ pub fn choose(
         }
     })?;
     let provider = &candidates[group.start].provider;
-    if let Some(model) = preferred(&provider.uid) {
-        if let Some(i) = group.clone().find(|&i| usable(i) && candidates[i].model == model) {
-            return Some(i);
-        }
+    if let Some(model) = preferred(&provider.uid)
+        && let Some(i) = group
+            .clone()
+            .find(|&i| usable(i) && candidates[i].model == model)
+    {
+        return Some(i);
     }
     let n = group.clone().filter(|&i| usable(i)).count();
     let pick = rng.usize(0..n);

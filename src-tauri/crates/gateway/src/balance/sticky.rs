@@ -14,7 +14,7 @@ pub struct SessionPin {
 
 #[derive(Default)]
 pub struct Sticky {
-    models: Mutex<HashMap<(Arc<str>, Arc<str>), Arc<str>>>,
+    models: Mutex<HashMap<PairKey, Arc<str>>>,
     sessions: Mutex<HashMap<Box<str>, SessionPin>>,
 }
 
@@ -22,13 +22,18 @@ pub struct Sticky {
 const SESSION_TTL: Duration = Duration::from_secs(3600);
 const MAX_SESSIONS: usize = 10_000;
 
+/// (client or provider, model or provider): a pair of shared names.
+type PairKey = (Arc<str>, Arc<str>);
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Sticky {
     pub fn model(&self, client: &Arc<str>, provider: &Arc<str>) -> Option<Arc<str>> {
-        lock(&self.models).get(&(client.clone(), provider.clone())).cloned()
+        lock(&self.models)
+            .get(&(client.clone(), provider.clone()))
+            .cloned()
     }
 
     pub fn session(&self, id: &str) -> Option<SessionPin> {
@@ -62,7 +67,13 @@ impl Sticky {
         }
     }
 
-    pub fn failed(&self, client: &Arc<str>, session: Option<&str>, provider: &Arc<str>, model: &Arc<str>) {
+    pub fn failed(
+        &self,
+        client: &Arc<str>,
+        session: Option<&str>,
+        provider: &Arc<str>,
+        model: &Arc<str>,
+    ) {
         let mut models = lock(&self.models);
         let key = (client.clone(), provider.clone());
         if models.get(&key) == Some(model) {
@@ -71,7 +82,10 @@ impl Sticky {
         drop(models);
         if let Some(id) = session {
             let mut sessions = lock(&self.sessions);
-            if sessions.get(id).is_some_and(|p| p.provider == *provider && p.model == *model) {
+            if sessions
+                .get(id)
+                .is_some_and(|p| p.provider == *provider && p.model == *model)
+            {
                 sessions.remove(id);
             }
         }

@@ -40,8 +40,14 @@ fn prefers_the_sticky_model() {
 #[test]
 fn nothing_usable_is_none() {
     let c = route(&[(1, 2), (5, 1)]);
-    assert_eq!(choose(&c, |_| false, |_| None, &mut fastrand::Rng::with_seed(1)), None);
-    assert_eq!(choose(&[], |_| true, |_| None, &mut fastrand::Rng::with_seed(1)), None);
+    assert_eq!(
+        choose(&c, |_| false, |_| None, &mut fastrand::Rng::with_seed(1)),
+        None
+    );
+    assert_eq!(
+        choose(&[], |_| true, |_| None, &mut fastrand::Rng::with_seed(1)),
+        None
+    );
 }
 
 proptest! {

@@ -117,7 +117,9 @@ impl Policy {
 pub enum State {
     Closed,
     /// `until: None` stays open until reset (auth failures).
-    Open { until: Option<Instant> },
+    Open {
+        until: Option<Instant>,
+    },
     HalfOpen,
 }
 

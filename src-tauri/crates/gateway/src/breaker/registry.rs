@@ -25,8 +25,11 @@ pub struct Transition {
 #[derive(Default)]
 pub struct BreakerRegistry {
     providers: Mutex<HashMap<Arc<str>, Breaker>>,
-    models: Mutex<HashMap<(Arc<str>, Arc<str>), Breaker>>,
+    models: Mutex<HashMap<PairKey, Breaker>>,
 }
+
+/// (client or provider, model or provider): a pair of shared names.
+type PairKey = (Arc<str>, Arc<str>);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -34,7 +37,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl BreakerRegistry {
     /// Whether (provider, model) can take a request now, without taking a trial slot.
-    pub fn available(&self, provider: &Arc<str>, model: &Arc<str>, now: Instant, p: &Policy) -> bool {
+    pub fn available(
+        &self,
+        provider: &Arc<str>,
+        model: &Arc<str>,
+        now: Instant,
+        p: &Policy,
+    ) -> bool {
         let pa = lock(&self.providers)
             .get(provider)
             .is_none_or(|b| b.available(now, p));
@@ -45,7 +54,13 @@ impl BreakerRegistry {
 
     /// Admits a request at both layers; a refusal at the model layer gives back nothing taken at
     /// the provider layer, since a trial is only taken when both admit.
-    pub fn admit(&self, provider: &Arc<str>, model: &Arc<str>, now: Instant, p: &Policy) -> Admission {
+    pub fn admit(
+        &self,
+        provider: &Arc<str>,
+        model: &Arc<str>,
+        now: Instant,
+        p: &Policy,
+    ) -> Admission {
         let mut providers = lock(&self.providers);
         let mut models = lock(&self.models);
         let pb = providers.get(provider);
@@ -58,30 +73,36 @@ impl BreakerRegistry {
             return Admission::Refused;
         }
         let mut result = Admission::Allowed;
-        if let Some(b) = providers.get_mut(provider) {
-            if b.admit(now, p) == Admission::Trial {
-                result = Admission::Trial;
-            }
+        if let Some(b) = providers.get_mut(provider)
+            && b.admit(now, p) == Admission::Trial
+        {
+            result = Admission::Trial;
         }
-        if let Some(b) = models.get_mut(&(provider.clone(), model.clone())) {
-            if b.admit(now, p) == Admission::Trial {
-                result = Admission::Trial;
-            }
+        if let Some(b) = models.get_mut(&(provider.clone(), model.clone()))
+            && b.admit(now, p) == Admission::Trial
+        {
+            result = Admission::Trial;
         }
         result
     }
 
-    pub fn on_success(&self, provider: &Arc<str>, model: &Arc<str>, now: Instant, p: &Policy) -> Vec<Transition> {
+    pub fn on_success(
+        &self,
+        provider: &Arc<str>,
+        model: &Arc<str>,
+        now: Instant,
+        p: &Policy,
+    ) -> Vec<Transition> {
         let mut out = Vec::new();
-        if let Some(b) = lock(&self.providers).get_mut(provider) {
-            if b.on_success(now, p) {
-                out.push(transition(provider, None, b));
-            }
+        if let Some(b) = lock(&self.providers).get_mut(provider)
+            && b.on_success(now, p)
+        {
+            out.push(transition(provider, None, b));
         }
-        if let Some(b) = lock(&self.models).get_mut(&(provider.clone(), model.clone())) {
-            if b.on_success(now, p) {
-                out.push(transition(provider, Some(model), b));
-            }
+        if let Some(b) = lock(&self.models).get_mut(&(provider.clone(), model.clone()))
+            && b.on_success(now, p)
+        {
+            out.push(transition(provider, Some(model), b));
         }
         out
     }
@@ -126,7 +147,8 @@ impl BreakerRegistry {
             }
         }
         for ((pk, mk), b) in lock(&self.models).iter_mut() {
-            if provider.is_none_or(|p| p == &**pk) && model.is_none_or(|m| m == &**mk) && b.reset() {
+            if provider.is_none_or(|p| p == &**pk) && model.is_none_or(|m| m == &**mk) && b.reset()
+            {
                 out.push(transition(pk, Some(mk), b));
             }
         }

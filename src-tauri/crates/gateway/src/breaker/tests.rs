@@ -14,7 +14,10 @@ fn layers_follow_the_table() {
     assert_eq!(FailureKind::Quota.layer(), Layer::Provider);
     assert_eq!(FailureKind::Network.layer(), Layer::Provider);
     assert_eq!(FailureKind::Timeout.layer(), Layer::Model);
-    assert_eq!(FailureKind::RateLimited { retry_after: None }.layer(), Layer::Model);
+    assert_eq!(
+        FailureKind::RateLimited { retry_after: None }.layer(),
+        Layer::Model
+    );
     assert_eq!(FailureKind::ServerError.layer(), Layer::Model);
     assert_eq!(FailureKind::ModelNotFound.layer(), Layer::Model);
 }
@@ -55,7 +58,11 @@ fn each_kind_uses_its_cooldown() {
         b.on_failure(&kind, "x", t0, &p);
         assert_eq!(b.until(), Some(t0 + secs(cooldown)), "{kind:?}");
         assert_eq!(b.admit(t0 + secs(cooldown - 1), &p), Admission::Refused);
-        assert_eq!(b.admit(t0 + secs(cooldown), &p), Admission::Trial, "{kind:?}");
+        assert_eq!(
+            b.admit(t0 + secs(cooldown), &p),
+            Admission::Trial,
+            "{kind:?}"
+        );
     }
 }
 
@@ -89,7 +96,10 @@ fn server_errors_open_after_their_threshold() {
     assert!(!b.on_failure(&FailureKind::ServerError, "500", t0, &p));
     assert!(b.on_failure(&FailureKind::ServerError, "500", t0, &p));
     let mut b = Breaker::default();
-    assert!(b.on_failure(&FailureKind::ServerError, "500", t0, &policy()), "default threshold 1");
+    assert!(
+        b.on_failure(&FailureKind::ServerError, "500", t0, &policy()),
+        "default threshold 1"
+    );
 }
 
 #[test]
@@ -97,13 +107,34 @@ fn retry_after_wins_and_never_shortens() {
     let t0 = Instant::now();
     let p = policy();
     let mut b = Breaker::default();
-    b.on_failure(&FailureKind::RateLimited { retry_after: Some(secs(30)) }, "429", t0, &p);
+    b.on_failure(
+        &FailureKind::RateLimited {
+            retry_after: Some(secs(30)),
+        },
+        "429",
+        t0,
+        &p,
+    );
     assert_eq!(b.until(), Some(t0 + secs(30)));
     // A later 429 with a shorter Retry-After keeps the running cooldown.
-    b.on_failure(&FailureKind::RateLimited { retry_after: Some(secs(5)) }, "429", t0 + secs(1), &p);
+    b.on_failure(
+        &FailureKind::RateLimited {
+            retry_after: Some(secs(5)),
+        },
+        "429",
+        t0 + secs(1),
+        &p,
+    );
     assert_eq!(b.until(), Some(t0 + secs(30)));
     // A longer one extends it.
-    b.on_failure(&FailureKind::RateLimited { retry_after: Some(secs(60)) }, "429", t0 + secs(2), &p);
+    b.on_failure(
+        &FailureKind::RateLimited {
+            retry_after: Some(secs(60)),
+        },
+        "429",
+        t0 + secs(2),
+        &p,
+    );
     assert_eq!(b.until(), Some(t0 + secs(62)));
 }
 
@@ -118,7 +149,11 @@ fn half_open_allows_one_trial() {
     assert_eq!(b.admit(t1, &p), Admission::Trial);
     assert_eq!(b.state, State::HalfOpen);
     assert!(!b.available(t1, &p), "the trial is in flight");
-    assert_eq!(b.admit(t1, &p), Admission::Refused, "others use other candidates");
+    assert_eq!(
+        b.admit(t1, &p),
+        Admission::Refused,
+        "others use other candidates"
+    );
     // A trial that never reports back frees the slot.
     assert_eq!(b.admit(t1 + p.trial_timeout, &p), Admission::Trial);
     assert!(b.on_success(t1 + p.trial_timeout, &p));

@@ -26,7 +26,14 @@ pub async fn run(engine: Weak<Engine>, mut requests: UnboundedReceiver<String>) 
             tokio::select! {
                 req = requests.recv() => {
                     let (Some(name), Some(e)) = (req, engine.upgrade()) else { return };
-                    let _ = sync_provider(&e, &name).await;
+                    // A list the config file gives is the user's word: a 404 does not replace it.
+                    let info = e.store.call(|c| store::sync_info(c)).await.unwrap_or_default();
+                    let from_config = info
+                        .iter()
+                        .any(|(n, i)| *n == name && i.source.as_deref() == Some("config"));
+                    if !from_config {
+                        let _ = sync_provider(&e, &name).await;
+                    }
                     continue;
                 }
                 () = tokio::time::sleep(interval) => {}
@@ -65,7 +72,10 @@ pub async fn sync_provider(engine: &Engine, name: &str) -> Result<usize, String>
         }
         Err(e) => {
             let e = e.clone();
-            engine.store.call(move |c| store::record_sync(c, &n, Err(&e))).await
+            engine
+                .store
+                .call(move |c| store::record_sync(c, &n, Err(&e)))
+                .await
         }
     };
     match stored {
@@ -89,7 +99,10 @@ pub async fn sync_provider(engine: &Engine, name: &str) -> Result<usize, String>
     result.map(|m| m.len())
 }
 
-async fn fetch(http: &reqwest::Client, p: &crate::catalog::Provider) -> Result<Vec<String>, String> {
+async fn fetch(
+    http: &reqwest::Client,
+    p: &crate::catalog::Provider,
+) -> Result<Vec<String>, String> {
     let protocol = p.protocols.first().copied().unwrap_or(Protocol::OpenAi);
     let key = p.key.resolve();
     let req = match protocol {
@@ -160,11 +173,20 @@ mod tests {
     #[test]
     fn each_protocols_list() {
         let openai = json!({"object": "list", "data": [{"id": "gpt-4o"}, {"id": "o3"}]});
-        assert_eq!(parse_models(Protocol::OpenAi, &openai).unwrap(), ["gpt-4o", "o3"]);
+        assert_eq!(
+            parse_models(Protocol::OpenAi, &openai).unwrap(),
+            ["gpt-4o", "o3"]
+        );
         let anthropic = json!({"data": [{"type": "model", "id": "claude-opus-4-5-20251101"}], "has_more": false});
-        assert_eq!(parse_models(Protocol::Anthropic, &anthropic).unwrap(), ["claude-opus-4-5-20251101"]);
+        assert_eq!(
+            parse_models(Protocol::Anthropic, &anthropic).unwrap(),
+            ["claude-opus-4-5-20251101"]
+        );
         let gemini = json!({"models": [{"name": "models/gemini-2.5-pro"}]});
-        assert_eq!(parse_models(Protocol::Gemini, &gemini).unwrap(), ["gemini-2.5-pro"]);
+        assert_eq!(
+            parse_models(Protocol::Gemini, &gemini).unwrap(),
+            ["gemini-2.5-pro"]
+        );
         assert!(parse_models(Protocol::OpenAi, &json!({"x": 1})).is_err());
     }
 }

@@ -159,11 +159,46 @@ impl Validator<'_> {
             let span = routing.span();
             let r = routing.into_inner();
             self.in_range(&span, "routing", "max_attempts", r.max_attempts, 1, 20)?;
-            self.in_range(&span, "routing", "first_byte_timeout_s", r.first_byte_timeout_s, 1, 3600)?;
-            self.in_range(&span, "routing", "stream_idle_timeout_s", r.stream_idle_timeout_s, 1, 3600)?;
-            self.in_range(&span, "routing", "sync_interval_s", r.sync_interval_s, 1, 30 * 86_400)?;
-            self.in_range(&span, "routing", "network_failure_threshold", r.network_failure_threshold, 1, 100)?;
-            self.in_range(&span, "routing", "server_error_threshold", r.server_error_threshold, 1, 100)?;
+            self.in_range(
+                &span,
+                "routing",
+                "first_byte_timeout_s",
+                r.first_byte_timeout_s,
+                1,
+                3600,
+            )?;
+            self.in_range(
+                &span,
+                "routing",
+                "stream_idle_timeout_s",
+                r.stream_idle_timeout_s,
+                1,
+                3600,
+            )?;
+            self.in_range(
+                &span,
+                "routing",
+                "sync_interval_s",
+                r.sync_interval_s,
+                1,
+                30 * 86_400,
+            )?;
+            self.in_range(
+                &span,
+                "routing",
+                "network_failure_threshold",
+                r.network_failure_threshold,
+                1,
+                100,
+            )?;
+            self.in_range(
+                &span,
+                "routing",
+                "server_error_threshold",
+                r.server_error_threshold,
+                1,
+                100,
+            )?;
             if let Some(k) = &r.retry_on_keywords
                 && k.iter().any(|k| k.trim().is_empty())
             {

@@ -94,40 +94,33 @@ impl SettingsPatch {
     /// The patch as (key, JSON value) pairs named like the fields of [`Settings`], for the
     /// settings table.
     pub fn entries(&self) -> Vec<(&'static str, serde_json::Value)> {
-        use serde_json::json;
         let mut out = Vec::new();
-        let mut put = |k: &'static str, v: Option<serde_json::Value>| {
-            if let Some(v) = v {
-                out.push((k, v));
-            }
-        };
-        put("host", self.host.as_ref().map(|v| json!(v)));
-        put("port", self.port.map(|v| json!(v)));
-        put(
-            "request_timeout_s",
-            self.request_timeout_s.map(|v| json!(v)),
-        );
-        put("max_body_mb", self.max_body_mb.map(|v| json!(v)));
-        put(
-            "retry_on_keywords",
-            self.retry_on_keywords.as_ref().map(|v| json!(v)),
-        );
-        put("max_attempts", self.max_attempts.map(|v| json!(v)));
-        put(
-            "cooldown_rate_limited_s",
-            self.cooldown_rate_limited_s.map(|v| json!(v)),
-        );
-        put(
-            "cooldown_server_error_s",
-            self.cooldown_server_error_s.map(|v| json!(v)),
-        );
-        put(
-            "cooldown_timeout_s",
-            self.cooldown_timeout_s.map(|v| json!(v)),
-        );
-        put(
-            "cooldown_network_error_s",
-            self.cooldown_network_error_s.map(|v| json!(v)),
+        // The patch's fields are named like the settings' so one list serves both.
+        macro_rules! put {
+            ($($field:ident),* $(,)?) => {$(
+                if let Some(v) = &self.$field {
+                    out.push((stringify!($field), serde_json::json!(v)));
+                }
+            )*};
+        }
+        put!(
+            host,
+            port,
+            request_timeout_s,
+            max_body_mb,
+            retry_on_keywords,
+            max_attempts,
+            cooldown_rate_limited_s,
+            cooldown_server_error_s,
+            cooldown_timeout_s,
+            cooldown_network_error_s,
+            cooldown_model_not_found_s,
+            cooldown_max_multiplier,
+            first_byte_timeout_s,
+            stream_idle_timeout_s,
+            sync_interval_s,
+            network_failure_threshold,
+            server_error_threshold,
         );
         out
     }

@@ -97,15 +97,20 @@ pub async fn run(
             let c = &candidates[i];
             !tried.contains(&i)
                 && eligible(c)
-                && engine.breakers.available(&c.provider.uid, &c.model, now, policy)
+                && engine
+                    .breakers
+                    .available(&c.provider.uid, &c.model, now, policy)
         };
-        let pinned = call.session.and_then(|id| engine.sticky.session(id)).and_then(|pin| {
-            (0..candidates.len()).find(|&i| {
-                candidates[i].provider.uid == pin.provider
-                    && candidates[i].model == pin.model
-                    && usable(i)
-            })
-        });
+        let pinned = call
+            .session
+            .and_then(|id| engine.sticky.session(id))
+            .and_then(|pin| {
+                (0..candidates.len()).find(|&i| {
+                    candidates[i].provider.uid == pin.provider
+                        && candidates[i].model == pin.model
+                        && usable(i)
+                })
+            });
         let picked = pinned.or_else(|| {
             balance::choose(
                 candidates,
@@ -136,7 +141,10 @@ pub async fn run(
         let attempt_started = Instant::now();
         let remaining = deadline.saturating_duration_since(attempt_started);
         let limit = if settings.first_byte_timeout() < remaining {
-            (settings.first_byte_timeout(), "routing.first_byte_timeout_s")
+            (
+                settings.first_byte_timeout(),
+                "routing.first_byte_timeout_s",
+            )
         } else {
             (remaining, "server.request_timeout_s")
         };
@@ -199,7 +207,16 @@ async fn attempt(
     let started = Instant::now();
     let body = (call.body_for)(candidate)?;
     let url = &candidate.provider.chat_url;
-    let resp = post_json(&engine.http, candidate, url, body, call.headers, limit, setting).await?;
+    let resp = post_json(
+        &engine.http,
+        candidate,
+        url,
+        body,
+        call.headers,
+        limit,
+        setting,
+    )
+    .await?;
     let status = resp.status();
     let content_type = resp.headers().get(http::header::CONTENT_TYPE).cloned();
     let is_sse = content_type
@@ -237,7 +254,10 @@ async fn attempt(
                         Scan::NeedMore => continue,
                         Scan::Content => break,
                         Scan::Error(message) => {
-                            return Err(GatewayError::UpstreamBrokeOff { provider, detail: message });
+                            return Err(GatewayError::UpstreamBrokeOff {
+                                provider,
+                                detail: message,
+                            });
                         }
                     }
                 }
@@ -256,7 +276,10 @@ async fn attempt(
             }
         }
         if let Some(k) = keyword_in(&buf, keywords) {
-            return Err(GatewayError::RetryKeyword { provider, keyword: k });
+            return Err(GatewayError::RetryKeyword {
+                provider,
+                keyword: k,
+            });
         }
     } else if !keywords.is_empty() {
         // Only with retry keywords set is a plain body read whole before it is passed on.
@@ -275,13 +298,19 @@ async fn attempt(
                     buf.extend_from_slice(&chunk);
                 }
                 Ok(Some(Err(e))) => {
-                    return Err(GatewayError::UpstreamBrokeOff { provider, detail: error_chain(&e) });
+                    return Err(GatewayError::UpstreamBrokeOff {
+                        provider,
+                        detail: error_chain(&e),
+                    });
                 }
                 Ok(None) => break,
             }
         }
         if let Some(k) = keyword_in(&buf, keywords) {
-            return Err(GatewayError::RetryKeyword { provider, keyword: k });
+            return Err(GatewayError::RetryKeyword {
+                provider,
+                keyword: k,
+            });
         }
         held.push(buf.freeze());
     }
@@ -348,7 +377,8 @@ fn first_content(buf: &[u8]) -> Scan {
                     d.and_then(|d| d.get("content"))
                         .and_then(|s| s.as_str())
                         .is_some_and(|s| !s.is_empty())
-                        || d.and_then(|d| d.get("tool_calls")).is_some_and(|t| !t.is_null())
+                        || d.and_then(|d| d.get("tool_calls"))
+                            .is_some_and(|t| !t.is_null())
                         || d.and_then(|d| d.get("reasoning_content"))
                             .and_then(|s| s.as_str())
                             .is_some_and(|s| !s.is_empty())
@@ -374,13 +404,18 @@ mod tests {
 
 "#;
         assert_eq!(first_content(role), Scan::NeedMore);
-        assert_eq!(first_content(b"data: {\"choices\":[{\"delta\":{\"content\":\"Hi"), Scan::NeedMore);
+        assert_eq!(
+            first_content(b"data: {\"choices\":[{\"delta\":{\"content\":\"Hi"),
+            Scan::NeedMore
+        );
         let mut both = role.to_vec();
         both.extend_from_slice(b"data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n");
         assert_eq!(first_content(&both), Scan::Content);
         assert_eq!(first_content(b"data: [DONE]\n\n"), Scan::Content);
         assert_eq!(
-            first_content(b"data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0}]}}]}\r\n\r\n"),
+            first_content(
+                b"data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0}]}}]}\r\n\r\n"
+            ),
             Scan::Content
         );
         assert_eq!(
@@ -392,7 +427,10 @@ mod tests {
     #[test]
     fn keywords_ignore_case() {
         let k = vec!["Rate Limit".to_owned()];
-        assert_eq!(keyword_in(b"{\"content\":\"rate limit reached\"}", &k).as_deref(), Some("Rate Limit"));
+        assert_eq!(
+            keyword_in(b"{\"content\":\"rate limit reached\"}", &k).as_deref(),
+            Some("Rate Limit")
+        );
         assert_eq!(keyword_in(b"fine", &k), None);
         assert_eq!(keyword_in(b"rate limit", &[]), None);
     }

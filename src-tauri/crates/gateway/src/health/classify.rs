@@ -27,11 +27,16 @@ pub fn classify_status(
     match status.as_u16() {
         401 | 403 => Some(FailureKind::Auth),
         402 => Some(FailureKind::Quota),
-        429 if QUOTA_WORDS.iter().any(|w| lower.contains(w) || code.contains(w)) => {
+        429 if QUOTA_WORDS
+            .iter()
+            .any(|w| lower.contains(w) || code.contains(w)) =>
+        {
             Some(FailureKind::Quota)
         }
         429 => Some(FailureKind::RateLimited { retry_after }),
-        404 if code.contains("model") || lower.contains("model") => Some(FailureKind::ModelNotFound),
+        404 if code.contains("model") || lower.contains("model") => {
+            Some(FailureKind::ModelNotFound)
+        }
         408 => Some(FailureKind::Timeout),
         500..=599 => Some(FailureKind::ServerError),
         _ => None,
@@ -45,7 +50,10 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let at = httpdate::parse_http_date(v).ok()?;
-    Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 #[cfg(test)]
@@ -61,9 +69,18 @@ mod tests {
         assert_eq!(c(401, ""), Some(FailureKind::Auth));
         assert_eq!(c(403, ""), Some(FailureKind::Auth));
         assert_eq!(c(402, ""), Some(FailureKind::Quota));
-        assert_eq!(c(429, "You exceeded your current quota"), Some(FailureKind::Quota));
-        assert_eq!(c(429, "slow down"), Some(FailureKind::RateLimited { retry_after: None }));
-        assert_eq!(c(404, "The model `x` does not exist"), Some(FailureKind::ModelNotFound));
+        assert_eq!(
+            c(429, "You exceeded your current quota"),
+            Some(FailureKind::Quota)
+        );
+        assert_eq!(
+            c(429, "slow down"),
+            Some(FailureKind::RateLimited { retry_after: None })
+        );
+        assert_eq!(
+            c(404, "The model `x` does not exist"),
+            Some(FailureKind::ModelNotFound)
+        );
         assert_eq!(c(500, ""), Some(FailureKind::ServerError));
         assert_eq!(c(503, ""), Some(FailureKind::ServerError));
         for s in [400, 404, 413, 422] {
@@ -76,8 +93,14 @@ mod tests {
         assert_eq!(parse_retry_after("17"), Some(Duration::from_secs(17)));
         let later = SystemTime::now() + Duration::from_secs(120);
         let d = parse_retry_after(&httpdate::fmt_http_date(later)).unwrap();
-        assert!(d > Duration::from_secs(100) && d <= Duration::from_secs(120), "{d:?}");
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert!(
+            d > Duration::from_secs(100) && d <= Duration::from_secs(120),
+            "{d:?}"
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 }

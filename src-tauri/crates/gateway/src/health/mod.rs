@@ -30,7 +30,13 @@ fn ewma(old: Option<f64>, sample: f64) -> Option<f64> {
 }
 
 impl HealthRecord {
-    pub fn record(&mut self, ok: bool, latency: Duration, ttfb: Option<Duration>, error: Option<&str>) {
+    pub fn record(
+        &mut self,
+        ok: bool,
+        latency: Duration,
+        ttfb: Option<Duration>,
+        error: Option<&str>,
+    ) {
         self.window = (self.window << 1) | u64::from(!ok);
         self.total = (self.total + 1).min(WINDOW);
         if ok {
@@ -50,7 +56,11 @@ impl HealthRecord {
         if self.total == 0 {
             return None;
         }
-        let mask = if self.total >= 64 { u64::MAX } else { (1u64 << self.total) - 1 };
+        let mask = if self.total >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << self.total) - 1
+        };
         let failures = (self.window & mask).count_ones();
         Some(f64::from(self.total - failures) / f64::from(self.total))
     }
@@ -60,9 +70,12 @@ impl HealthRecord {
     }
 }
 
+/// (provider uid, model id).
+type ModelKey = (Arc<str>, Arc<str>);
+
 #[derive(Default)]
 pub struct HealthBook {
-    records: Mutex<HashMap<(Arc<str>, Arc<str>), HealthRecord>>,
+    records: Mutex<HashMap<ModelKey, HealthRecord>>,
 }
 
 impl HealthBook {
@@ -101,7 +114,12 @@ mod tests {
         }
         assert_eq!(h.success_rate(), Some(0.5));
         for _ in 0..64 {
-            h.record(true, Duration::from_millis(100), Some(Duration::from_millis(10)), None);
+            h.record(
+                true,
+                Duration::from_millis(100),
+                Some(Duration::from_millis(10)),
+                None,
+            );
         }
         assert_eq!(h.success_rate(), Some(1.0), "old failures slid out");
         assert_eq!(h.samples(), 64);

@@ -1,5 +1,6 @@
 //! The axum routers. Handlers are thin: parse, call the engine, render in the client's protocol.
 
+mod admin;
 mod openai;
 
 use std::sync::Arc;
@@ -26,9 +27,20 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .fallback(openai::unknown_endpoint)
         .method_not_allowed_fallback(openai::method_not_allowed)
         .layer(middleware::map_response(fill_route_headers));
+    let api = Router::new()
+        .route("/login", post(admin::login))
+        .route("/providers", get(admin::providers))
+        .route("/providers/{name}/pause", post(admin::pause))
+        .route("/providers/{name}/resume", post(admin::resume))
+        .route("/providers/{name}/sync", post(admin::sync))
+        .route("/status", get(admin::status))
+        .route("/breakers/reset", post(admin::reset))
+        .route("/events", get(admin::events))
+        .layer(middleware::from_fn_with_state(engine.clone(), admin::guard));
     Router::new()
         .route("/health", get(health))
         .nest("/v1", v1)
+        .nest("/api", api)
         .with_state(engine)
 }
 

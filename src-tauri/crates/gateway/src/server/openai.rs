@@ -131,10 +131,10 @@ fn set_route_headers(h: &mut HeaderMap, c: &Candidate, attempts: usize) {
 /// The session a prompt-caching client names, so that it keeps hitting the same cache.
 fn session_id<'a>(headers: &'a HeaderMap, chat: &'a ChatRequest<'_>) -> Option<Cow<'a, str>> {
     for name in ["x-session-id", "x-claude-code-session-id"] {
-        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
-            if !v.is_empty() {
-                return Some(Cow::Borrowed(v));
-            }
+        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok())
+            && !v.is_empty()
+        {
+            return Some(Cow::Borrowed(v));
         }
     }
     chat.body
@@ -231,7 +231,10 @@ async fn chat(
         candidate.provider.name.clone(),
         started,
         engine.log.clone(),
-        std::mem::replace(record, RequestRecord::new(Protocol::OpenAi, "chat/completions")),
+        std::mem::replace(
+            record,
+            RequestRecord::new(Protocol::OpenAi, "chat/completions"),
+        ),
     );
     let mut out = Response::new(Body::from_stream(body));
     *out.status_mut() = success.status;

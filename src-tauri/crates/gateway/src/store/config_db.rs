@@ -493,7 +493,9 @@ pub fn set_paused(conn: &Connection, name: &str, paused: bool) -> Result<bool, S
 
 fn provider_id(conn: &Connection, name: &str) -> Result<Option<i64>, StoreError> {
     Ok(conn
-        .query_row("SELECT id FROM providers WHERE name = ?1", [name], |r| r.get(0))
+        .query_row("SELECT id FROM providers WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
         .optional()?)
 }
 
@@ -515,7 +517,11 @@ pub fn record_sync(
             wanted.sort_unstable();
             wanted.dedup();
             let current = provider_models(&tx, id)?;
-            if current.iter().map(String::as_str).ne(wanted.iter().copied()) {
+            if current
+                .iter()
+                .map(String::as_str)
+                .ne(wanted.iter().copied())
+            {
                 changed = true;
                 tx.execute("DELETE FROM provider_models WHERE provider_id = ?1", [id])?;
                 let mut ins = tx.prepare_cached(
@@ -569,4 +575,26 @@ pub fn sync_info(conn: &Connection) -> Result<Vec<(String, SyncInfo)>, StoreErro
         ))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+const ADMIN_HASH_KEY: &str = "admin_password_hash";
+
+pub fn admin_password_hash(conn: &Connection) -> Result<Option<String>, StoreError> {
+    let v: Option<String> = conn
+        .query_row(
+            "SELECT value FROM settings WHERE key = ?1",
+            [ADMIN_HASH_KEY],
+            |r| r.get(0),
+        )
+        .optional()?;
+    v.map(|v| from_json(&v, "admin password hash")).transpose()
+}
+
+pub fn set_admin_password_hash(conn: &Connection, hash: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO settings (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![ADMIN_HASH_KEY, json(&hash)?],
+    )?;
+    Ok(())
 }

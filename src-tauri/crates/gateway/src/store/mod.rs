@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 pub use config_db::{
     ImportReport, KeyRef, StoredClientKey, StoredModel, StoredProvider, StoredState, SyncInfo,
-    import, load, record_sync, set_paused, sync_info,
+    admin_password_hash, import, load, record_sync, set_admin_password_hash, set_paused, sync_info,
 };
 pub use migrations::{LATEST as SCHEMA_VERSION, migrate};
 

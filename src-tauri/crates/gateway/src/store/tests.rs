@@ -205,3 +205,53 @@ async fn store_thread_answers_calls() {
     let state = store.call(|c| load(c)).await.unwrap();
     assert_eq!(state.client_keys.len(), 2);
 }
+
+#[test]
+fn every_setting_in_the_file_reaches_the_loaded_settings() {
+    let src = r#"
+[server]
+host = "127.0.0.2"
+port = 7341
+request_timeout_s = 11
+max_body_mb = 12
+[routing]
+retry_on_keywords = ["busy"]
+max_attempts = 3
+first_byte_timeout_s = 4
+stream_idle_timeout_s = 5
+sync_interval_s = 6
+network_failure_threshold = 7
+server_error_threshold = 8
+[cooldown]
+rate_limited = 21
+server_error = 22
+timeout = 23
+network_error = 24
+model_not_found = 25
+max_multiplier = 16
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = open_connection(&dir.path().join("config.db")).unwrap();
+    import(&mut conn, &cfg(src)).unwrap();
+    let s = load(&conn).unwrap().settings;
+    let expected = crate::config::Settings {
+        host: "127.0.0.2".into(),
+        port: 7341,
+        request_timeout_s: 11,
+        max_body_mb: 12,
+        retry_on_keywords: vec!["busy".into()],
+        max_attempts: 3,
+        first_byte_timeout_s: 4,
+        stream_idle_timeout_s: 5,
+        sync_interval_s: 6,
+        network_failure_threshold: 7,
+        server_error_threshold: 8,
+        cooldown_rate_limited_s: 21,
+        cooldown_server_error_s: 22,
+        cooldown_timeout_s: 23,
+        cooldown_network_error_s: 24,
+        cooldown_model_not_found_s: 25,
+        cooldown_max_multiplier: 16,
+    };
+    assert_eq!(s, expected);
+}

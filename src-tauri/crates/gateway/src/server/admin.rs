@@ -1,0 +1,244 @@
+//! The admin API under `/api`: JSON, bearer token on every call but login, loopback Host and
+//! same-machine Origin only, never cached.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::IntoResponse;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use bytes::Bytes;
+use futures_util::Stream;
+use switchboard_api::{
+    ApiError, ApiErrorBody, LoginRequest, LoginResponse, ResetRequest, SyncResponse,
+};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::admin_auth::{SESSION_TTL, verify_password};
+use crate::catalog::is_loopback_host;
+use crate::engine::Engine;
+use crate::service::{self, ServiceError};
+use crate::store;
+
+fn api_error(status: StatusCode, message: impl Into<String>) -> Response<Body> {
+    let body = ApiError {
+        error: ApiErrorBody {
+            message: message.into(),
+        },
+    };
+    (status, Json(body)).into_response()
+}
+
+fn service_error(e: ServiceError) -> Response<Body> {
+    let status = match &e {
+        ServiceError::UnknownProvider(_) | ServiceError::UnknownModel { .. } => {
+            StatusCode::NOT_FOUND
+        }
+        ServiceError::Sync(_) => StatusCode::BAD_GATEWAY,
+        ServiceError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    api_error(status, e.to_string())
+}
+
+/// The bundled desktop page's origins: Linux and macOS, then Windows.
+const APP_ORIGINS: [&str; 2] = ["tauri://localhost", "http://tauri.localhost"];
+
+fn host_of(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or("");
+    }
+    authority.rsplit_once(':').map_or(authority, |(h, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            authority
+        }
+    })
+}
+
+fn allowed_host(host: &str, configured: &str) -> bool {
+    is_loopback_host(host) || host.eq_ignore_ascii_case(configured)
+}
+
+/// Refuses what a web page could send: a foreign Host (DNS rebinding) or Origin (a form post or
+/// fetch from another site); then checks the token.
+pub async fn guard(State(engine): State<Arc<Engine>>, req: Request, next: Next) -> Response<Body> {
+    let snap = engine.snapshot();
+    let configured = snap.settings.host.as_str();
+    let headers = req.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(host_of)
+        .unwrap_or("");
+    let mut resp = if !allowed_host(host, configured) {
+        api_error(
+            StatusCode::FORBIDDEN,
+            format!("Host '{host}' is not allowed"),
+        )
+    } else if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
+        && !APP_ORIGINS.contains(&origin)
+        && !origin.split_once("://").is_some_and(|(scheme, rest)| {
+            matches!(scheme, "http" | "https") && allowed_host(host_of(rest), configured)
+        })
+    {
+        api_error(
+            StatusCode::FORBIDDEN,
+            format!("Origin '{origin}' is not allowed"),
+        )
+    } else if req.uri().path() != "/login" && !authorized(&engine, headers) {
+        api_error(
+            StatusCode::UNAUTHORIZED,
+            "Missing or expired admin token: POST /api/login with the admin password",
+        )
+    } else {
+        next.run(req).await
+    };
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn authorized(engine: &Engine, headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| engine.admin_sessions.valid(t.trim()))
+}
+
+pub async fn login(State(engine): State<Arc<Engine>>, body: Bytes) -> Response<Body> {
+    let Ok(req) = serde_json::from_slice::<LoginRequest>(&body) else {
+        return api_error(StatusCode::BAD_REQUEST, "Send {\"password\": \"...\"}");
+    };
+    let hash = match engine.store.call(|c| store::admin_password_hash(c)).await {
+        Ok(Some(h)) => h,
+        Ok(None) => {
+            return api_error(
+                StatusCode::FORBIDDEN,
+                "No admin password is set: start Switchboard with SWITCHBOARD_ADMIN_PASSWORD",
+            );
+        }
+        Err(e) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    // argon2 is deliberately slow: keep it off the async workers.
+    let ok = tokio::task::spawn_blocking(move || verify_password(&req.password, &hash))
+        .await
+        .unwrap_or(false);
+    if !ok {
+        tracing::warn!("admin login failed");
+        return api_error(StatusCode::UNAUTHORIZED, "Wrong password");
+    }
+    match engine.admin_sessions.issue(SESSION_TTL) {
+        Ok(token) => Json(LoginResponse {
+            token,
+            expires_in_s: SESSION_TTL.as_secs(),
+        })
+        .into_response(),
+        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+pub async fn providers(State(engine): State<Arc<Engine>>) -> Response<Body> {
+    match service::providers(&engine).await {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => service_error(e),
+    }
+}
+
+pub async fn status(State(engine): State<Arc<Engine>>) -> Response<Body> {
+    Json(service::status(&engine)).into_response()
+}
+
+pub async fn pause(State(engine): State<Arc<Engine>>, Path(name): Path<String>) -> Response<Body> {
+    match service::set_paused(&engine, &name, true).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => service_error(e),
+    }
+}
+
+pub async fn resume(State(engine): State<Arc<Engine>>, Path(name): Path<String>) -> Response<Body> {
+    match service::set_paused(&engine, &name, false).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => service_error(e),
+    }
+}
+
+pub async fn sync(State(engine): State<Arc<Engine>>, Path(name): Path<String>) -> Response<Body> {
+    match service::sync(&engine, &name).await {
+        Ok(models) => Json(SyncResponse {
+            provider: name,
+            models,
+        })
+        .into_response(),
+        Err(e) => service_error(e),
+    }
+}
+
+pub async fn reset(State(engine): State<Arc<Engine>>, body: Bytes) -> Response<Body> {
+    let req = if body.iter().all(u8::is_ascii_whitespace) {
+        ResetRequest::default()
+    } else {
+        match serde_json::from_slice::<ResetRequest>(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                return api_error(
+                    StatusCode::BAD_REQUEST,
+                    format!("Send {{\"provider\"?, \"model\"?}}: {e}"),
+                );
+            }
+        }
+    };
+    match service::reset_breakers(&engine, req.provider.as_deref(), req.model.as_deref()) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => service_error(e),
+    }
+}
+
+/// Live events as server-sent events: one `event:` per kind, JSON data.
+pub async fn events(
+    State(engine): State<Arc<Engine>>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = engine.events.subscribe();
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(ev) => {
+                    let kind = serde_json::to_value(&ev)
+                        .ok()
+                        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
+                        .unwrap_or_else(|| "event".into());
+                    let event = Event::default()
+                        .event(kind)
+                        .json_data(&ev)
+                        .unwrap_or_default();
+                    return Some((Ok(event), rx));
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        assert_eq!(host_of("127.0.0.1:7340"), "127.0.0.1");
+        assert_eq!(host_of("[::1]:7340"), "::1");
+        assert_eq!(host_of("localhost"), "localhost");
+        assert!(allowed_host("localhost", "127.0.0.1"));
+        assert!(allowed_host("127.0.0.2", "127.0.0.1"));
+        assert!(allowed_host("my-box.lan", "my-box.lan"));
+        assert!(!allowed_host("evil.example", "127.0.0.1"));
+        assert!(!allowed_host("", "127.0.0.1"));
+    }
+}

@@ -1,0 +1,200 @@
+//! Admin operations, independent of transport: the HTTP admin API calls these, and so will the
+//! tray's menu through the desktop shell.
+
+use std::time::Instant;
+
+use switchboard_api::{
+    BreakerView, HealthView, ModelHealth, ProviderStatus, ProviderView, RouteCandidate,
+    StatusResponse, SyncView, UnifiedModelStatus,
+};
+
+use crate::breaker::{Breaker, State};
+use crate::catalog::sync::sync_provider;
+use crate::engine::{Engine, unix_seconds};
+use crate::secrets::ProviderKey;
+use crate::store::{self, KeyRef, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("no provider named '{0}'")]
+    UnknownProvider(String),
+    #[error("no model '{model}' at provider '{provider}'")]
+    UnknownModel { provider: String, model: String },
+    #[error("model list sync failed: {0}")]
+    Sync(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn breaker_view(b: Option<&Breaker>) -> BreakerView {
+    let Some(b) = b else {
+        return BreakerView {
+            state: "closed".into(),
+            reason: None,
+            until: None,
+            last_error: None,
+        };
+    };
+    let (state, until) = match b.state {
+        State::Closed => ("closed", None),
+        State::HalfOpen => ("half_open", None),
+        State::Open { until } => ("open", until.map(unix_seconds)),
+    };
+    BreakerView {
+        state: state.into(),
+        reason: b.reason.map(str::to_owned),
+        until,
+        last_error: b.last_error.clone(),
+    }
+}
+
+pub async fn providers(engine: &Engine) -> Result<Vec<ProviderView>, ServiceError> {
+    let snap = engine.snapshot();
+    let state = engine.store.call(|c| store::load(c)).await?;
+    let sync = engine.store.call(|c| store::sync_info(c)).await?;
+    Ok(state
+        .providers
+        .iter()
+        .map(|p| {
+            let live = snap.providers.iter().find(|l| *l.uid == *p.uid);
+            let key = match (&p.key_ref, live.map(|l| &l.key)) {
+                (KeyRef::Env(name), _) => format!("env:{name}"),
+                (KeyRef::Stored, Some(ProviderKey::Missing)) => "keychain (missing)".into(),
+                (KeyRef::Stored, _) => "keychain".into(),
+                (KeyRef::None, _) => "none".into(),
+            };
+            let s = sync
+                .iter()
+                .find(|(n, _)| *n == p.name)
+                .map(|(_, s)| SyncView {
+                    source: s.source.clone(),
+                    synced_at: s.synced_at.clone(),
+                    last_error: s.last_error.clone(),
+                })
+                .unwrap_or_default();
+            ProviderView {
+                name: p.name.clone(),
+                base_url: p.base_url.clone(),
+                protocols: p.protocols.iter().map(|x| x.as_str().to_owned()).collect(),
+                weight: p.weight,
+                enabled: p.enabled,
+                paused: p.paused,
+                key,
+                models: p.models.clone(),
+                sync: s,
+            }
+        })
+        .collect())
+}
+
+pub fn status(engine: &Engine) -> StatusResponse {
+    let snap = engine.snapshot();
+    let now = Instant::now();
+    let providers = snap
+        .providers
+        .iter()
+        .map(|p| {
+            let breakers = engine.breakers.models_of(&p.uid);
+            let mut models: Vec<ModelHealth> = p
+                .models
+                .iter()
+                .map(|m| {
+                    let model: std::sync::Arc<str> = m.as_str().into();
+                    let b = breakers.iter().find(|(k, _)| *k == model).map(|(_, b)| b);
+                    let h = engine.health.get(&p.uid, &model).unwrap_or_default();
+                    ModelHealth {
+                        model: m.clone(),
+                        breaker: breaker_view(b),
+                        health: HealthView {
+                            success_rate: h.success_rate(),
+                            samples: h.samples(),
+                            latency_ms: h.latency_ewma_ms,
+                            ttfb_ms: h.ttfb_ewma_ms,
+                            last_error: h.last_error.clone(),
+                        },
+                    }
+                })
+                .collect();
+            models.sort_by(|a, b| a.model.cmp(&b.model));
+            ProviderStatus {
+                name: p.name.to_string(),
+                enabled: p.enabled,
+                paused: p.paused,
+                breaker: breaker_view(engine.breakers.provider(&p.uid).as_ref()),
+                models,
+            }
+        })
+        .collect();
+    let mut models: Vec<UnifiedModelStatus> = snap
+        .routes
+        .values()
+        .map(|r| UnifiedModelStatus {
+            name: r.name.to_string(),
+            candidates: r
+                .candidates
+                .iter()
+                .map(|c| RouteCandidate {
+                    provider: c.provider.name.to_string(),
+                    model: c.model.to_string(),
+                    available: c.provider.enabled
+                        && !c.provider.paused
+                        && engine
+                            .breakers
+                            .available(&c.provider.uid, &c.model, now, &snap.policy),
+                })
+                .collect(),
+        })
+        .collect();
+    models.sort_by(|a, b| a.name.cmp(&b.name));
+    StatusResponse { providers, models }
+}
+
+pub async fn set_paused(engine: &Engine, name: &str, paused: bool) -> Result<(), ServiceError> {
+    if engine.set_paused(name, paused).await? {
+        Ok(())
+    } else {
+        Err(ServiceError::UnknownProvider(name.to_owned()))
+    }
+}
+
+pub async fn sync(engine: &Engine, name: &str) -> Result<usize, ServiceError> {
+    if !engine.snapshot().providers.iter().any(|p| &*p.name == name) {
+        return Err(ServiceError::UnknownProvider(name.to_owned()));
+    }
+    sync_provider(engine, name)
+        .await
+        .map_err(ServiceError::Sync)
+}
+
+/// Closes breakers: all, one provider's (and its models'), or one model's.
+pub fn reset_breakers(
+    engine: &Engine,
+    provider: Option<&str>,
+    model: Option<&str>,
+) -> Result<(), ServiceError> {
+    let snap = engine.snapshot();
+    let uid = match provider {
+        None => None,
+        Some(name) => Some(
+            snap.providers
+                .iter()
+                .find(|p| &*p.name == name)
+                .map(|p| p.uid.clone())
+                .ok_or_else(|| ServiceError::UnknownProvider(name.to_owned()))?,
+        ),
+    };
+    if let (Some(m), Some(p)) = (model, provider) {
+        let known = snap
+            .providers
+            .iter()
+            .any(|x| &*x.name == p && x.models.iter().any(|id| id == m));
+        if !known {
+            return Err(ServiceError::UnknownModel {
+                provider: p.to_owned(),
+                model: m.to_owned(),
+            });
+        }
+    }
+    engine.reset_breakers(uid.as_deref(), model);
+    Ok(())
+}

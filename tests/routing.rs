@@ -1,0 +1,864 @@
+//! The routing engine end to end: failover on every outcome kind, breakers at both layers,
+//! Retry-After, last resort, sticky models and sessions, stream failover before the first
+//! content, retry keywords, pause and resume, and model-list sync. Real binary, loopback mocks.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::mock::{DONE, Mock, Reply, chunk, completion, role_chunk};
+use common::{Gateway, admin_token, http, start_admin};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+const KEY: &str = "sk-sb-routing-tests-000000000";
+
+/// `bad` is all but certain to be chosen first (weight 1,000,000 against 1), so its failure
+/// and the failover to `good` are what each test sees.
+fn two(bad: &str, good: &str, extra: &str) -> String {
+    format!(
+        r#"
+[server]
+request_timeout_s = 10
+
+[routing]
+first_byte_timeout_s = 1
+{extra}
+
+[[providers]]
+name = "bad"
+base_url = "{bad}"
+weight = 1000000
+models = ["m1", "m2"]
+
+[[providers]]
+name = "good"
+base_url = "{good}"
+weight = 1
+models = ["m1", "m2"]
+
+[[models]]
+name = "m1"
+
+[[models]]
+name = "m2"
+
+[[client_keys]]
+name = "tests"
+key = "{KEY}"
+"#
+    )
+}
+
+fn body(model: &str, stream: bool) -> String {
+    json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
+        .to_string()
+}
+
+async fn chat(gw: &Gateway, model: &str, stream: bool) -> reqwest::Response {
+    chat_with(gw, model, stream, &[]).await
+}
+
+async fn chat_with(
+    gw: &Gateway,
+    model: &str,
+    stream: bool,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut r = http()
+        .post(format!("{}/chat/completions", gw.v1()))
+        .bearer_auth(KEY)
+        .body(body(model, stream));
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    r.send().await.unwrap()
+}
+
+fn h(r: &reqwest::Response, name: &str) -> String {
+    r.headers().get(name).unwrap().to_str().unwrap().to_owned()
+}
+
+async fn status(gw: &Gateway, token: &str) -> Value {
+    http()
+        .get(format!("{}/api/status", gw.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn provider_breaker<'a>(status: &'a Value, name: &str) -> &'a Value {
+    let p = status["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap();
+    &p["breaker"]
+}
+
+fn model_breaker<'a>(status: &'a Value, provider: &str, model: &str) -> &'a Value {
+    let p = status["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == provider)
+        .unwrap();
+    &p["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["model"] == model)
+        .unwrap()["breaker"]
+}
+
+#[tokio::test]
+async fn fails_over_on_every_outcome_kind() {
+    let kinds: Vec<(&str, Vec<Reply>, &str)> = vec![
+        (
+            "500",
+            vec![Reply::status(500, r#"{"error":{"message":"boom"}}"#)],
+            "server error",
+        ),
+        (
+            "429",
+            vec![Reply::status(429, r#"{"error":{"message":"slow down"}}"#)],
+            "rate limited",
+        ),
+        (
+            "401",
+            vec![Reply::status(401, r#"{"error":{"message":"bad key"}}"#)],
+            "auth failed",
+        ),
+        (
+            "402",
+            vec![Reply::status(402, r#"{"error":{"message":"pay up"}}"#)],
+            "quota exhausted",
+        ),
+        (
+            "404 model",
+            vec![Reply::status(
+                404,
+                r#"{"error":{"message":"The model m1 does not exist","code":"model_not_found"}}"#,
+            )],
+            "model not found",
+        ),
+        (
+            "timeout",
+            vec![Reply::delayed(Duration::from_secs(3))],
+            "timeout",
+        ),
+        (
+            "stream broke before content",
+            vec![Reply::Sse {
+                chunks: vec![role_chunk("m1"), chunk("m1", "x")],
+                gap: Duration::ZERO,
+                drop_after: Some(1),
+            }],
+            "server error",
+        ),
+    ];
+    for (name, script, reason) in kinds {
+        let bad = Mock::start().await;
+        let good = Mock::start().await;
+        bad.script(script);
+        let (gw, _dir) = start_admin(&two(&bad.url(), &good.url(), ""));
+        let r = chat(&gw, "m1", name.starts_with("stream")).await;
+        assert_eq!(r.status(), 200, "{name}");
+        assert_eq!(h(&r, "x-switchboard-provider"), "good", "{name}");
+        assert_eq!(h(&r, "x-switchboard-attempts"), "2", "{name}");
+        let text = r.text().await.unwrap();
+        assert!(!text.contains("\"error\""), "{name}: {text}");
+        assert_eq!(bad.hits(), 1, "{name}");
+        let token = admin_token(&gw).await;
+        let s = status(&gw, &token).await;
+        let b = if ["401", "402"].contains(&name) {
+            provider_breaker(&s, "bad")
+        } else {
+            model_breaker(&s, "bad", "m1")
+        };
+        assert_eq!(b["state"], "open", "{name}: {s}");
+        assert_eq!(b["reason"], reason, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn network_errors_trip_the_provider_after_three() {
+    let dead = format!(
+        "http://127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
+    let good = Mock::start().await;
+    let (gw, _dir) = start_admin(&two(&dead, &good.url(), ""));
+    let token = admin_token(&gw).await;
+    for i in 1..=3 {
+        let r = chat(&gw, "m1", false).await;
+        assert_eq!(h(&r, "x-switchboard-provider"), "good");
+        assert_eq!(
+            h(&r, "x-switchboard-attempts"),
+            "2",
+            "attempt {i} tried the dead provider first"
+        );
+        let s = status(&gw, &token).await;
+        let expected = if i < 3 { "closed" } else { "open" };
+        assert_eq!(provider_breaker(&s, "bad")["state"], expected, "after {i}");
+    }
+    let r = chat(&gw, "m2", false).await;
+    assert_eq!(
+        h(&r, "x-switchboard-attempts"),
+        "1",
+        "an open provider is skipped for all models"
+    );
+}
+
+#[tokio::test]
+async fn client_errors_are_returned_without_failover() {
+    let bad = Mock::start().await;
+    let good = Mock::start().await;
+    bad.script([Reply::status(
+        400,
+        r#"{"error":{"message":"max_tokens too large","type":"invalid_request_error"}}"#,
+    )]);
+    let (gw, _dir) = start_admin(&two(&bad.url(), &good.url(), ""));
+    let r = chat(&gw, "m1", false).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(h(&r, "x-switchboard-attempts"), "1");
+    assert_eq!(good.hits(), 0);
+    let token = admin_token(&gw).await;
+    assert_eq!(
+        model_breaker(&status(&gw, &token).await, "bad", "m1")["state"],
+        "closed"
+    );
+}
+
+#[tokio::test]
+async fn a_401_trips_the_provider_for_all_its_models_until_reset() {
+    let bad = Mock::start().await;
+    let good = Mock::start().await;
+    bad.script([Reply::status(401, r#"{"error":{"message":"invalid key"}}"#)]);
+    let (gw, _dir) = start_admin(&two(&bad.url(), &good.url(), ""));
+    assert_eq!(
+        h(&chat(&gw, "m1", false).await, "x-switchboard-provider"),
+        "good"
+    );
+    let r = chat(&gw, "m2", false).await;
+    assert_eq!(h(&r, "x-switchboard-provider"), "good");
+    assert_eq!(h(&r, "x-switchboard-attempts"), "1");
+    assert_eq!(bad.hits(), 1);
+    let token = admin_token(&gw).await;
+    let s = status(&gw, &token).await;
+    assert_eq!(
+        provider_breaker(&s, "bad")["until"],
+        Value::Null,
+        "open until reset"
+    );
+    // A person resets it: the provider is used again.
+    let r = http()
+        .post(format!("{}/api/breakers/reset", gw.url))
+        .bearer_auth(&token)
+        .json(&json!({"provider": "bad"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        h(&chat(&gw, "m2", false).await, "x-switchboard-provider"),
+        "bad"
+    );
+}
+
+#[tokio::test]
+async fn retry_after_sets_the_cooldown() {
+    let bad = Mock::start().await;
+    let good = Mock::start().await;
+    bad.script([
+        Reply::status(429, r#"{"error":{"message":"slow down"}}"#).with_header("retry-after", "1")
+    ]);
+    let (gw, _dir) = start_admin(&two(&bad.url(), &good.url(), ""));
+    assert_eq!(
+        h(&chat(&gw, "m1", false).await, "x-switchboard-provider"),
+        "good"
+    );
+    assert_eq!(
+        h(&chat(&gw, "m1", false).await, "x-switchboard-provider"),
+        "good",
+        "cooling down"
+    );
+    assert_eq!(bad.hits(), 1);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let r = chat(&gw, "m1", false).await;
+    assert_eq!(
+        h(&r, "x-switchboard-provider"),
+        "bad",
+        "after Retry-After the trial goes through"
+    );
+    let token = admin_token(&gw).await;
+    assert_eq!(
+        model_breaker(&status(&gw, &token).await, "bad", "m1")["state"],
+        "closed"
+    );
+}
+
+#[tokio::test]
+async fn last_resort_when_everything_cools_down() {
+    let only = Mock::start().await;
+    let cfg = format!(
+        "[[providers]]\nname = \"only\"\nbase_url = \"{}\"\nmodels = [\"m1\"]\n[[models]]\nname = \"m1\"\n[[client_keys]]\nname = \"tests\"\nkey = \"{KEY}\"\n",
+        only.url()
+    );
+    only.script([Reply::status(503, r#"{"error":{"message":"overloaded"}}"#)]);
+    let (gw, _dir) = start_admin(&cfg);
+    assert_eq!(chat(&gw, "m1", false).await.status(), 503);
+    let token = admin_token(&gw).await;
+    assert_eq!(
+        model_breaker(&status(&gw, &token).await, "only", "m1")["state"],
+        "open"
+    );
+    // Cooling down for 10 minutes, yet the request is tried once instead of failing at once.
+    let r = chat(&gw, "m1", false).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(only.hits(), 2);
+    assert_eq!(
+        model_breaker(&status(&gw, &token).await, "only", "m1")["state"],
+        "closed"
+    );
+}
+
+#[tokio::test]
+async fn sticky_model_per_client_and_session_pins() {
+    let p = Mock::start().await;
+    let q = Mock::start().await;
+    let cfg = format!(
+        r#"
+[[providers]]
+name = "p"
+base_url = "{}"
+models = ["m-a", "m-b", "m-c", "m-d", "m-e"]
+[[providers]]
+name = "q"
+base_url = "{}"
+models = ["m-a", "m-b", "m-c", "m-d", "m-e"]
+[[models]]
+name = "u"
+rules = [{{ type = "prefix", value = "m-" }}]
+[[client_keys]]
+name = "tests"
+key = "{KEY}"
+"#,
+        p.url(),
+        q.url()
+    );
+    let (gw, _dir) = start_admin(&cfg);
+    // Per (client, provider): the model that succeeded is preferred from then on.
+    let mut by_provider: std::collections::HashMap<String, std::collections::HashSet<String>> =
+        Default::default();
+    for _ in 0..30 {
+        let r = chat(&gw, "u", false).await;
+        by_provider
+            .entry(h(&r, "x-switchboard-provider"))
+            .or_default()
+            .insert(h(&r, "x-switchboard-model"));
+    }
+    assert_eq!(
+        by_provider.len(),
+        2,
+        "both providers are used: {by_provider:?}"
+    );
+    for (provider, models) in &by_provider {
+        assert_eq!(models.len(), 1, "{provider} kept one model: {models:?}");
+    }
+    // A session goes to the same provider and model every time.
+    let first = chat_with(&gw, "u", false, &[("x-session-id", "abc")]).await;
+    let pin = (
+        h(&first, "x-switchboard-provider"),
+        h(&first, "x-switchboard-model"),
+    );
+    for _ in 0..15 {
+        let r = chat_with(&gw, "u", false, &[("x-session-id", "abc")]).await;
+        assert_eq!(
+            (
+                h(&r, "x-switchboard-provider"),
+                h(&r, "x-switchboard-model")
+            ),
+            pin
+        );
+    }
+    // So does OpenAI's prompt_cache_key.
+    let with_key = |k: &str| {
+        json!({"model": "u", "prompt_cache_key": k, "messages": [{"role": "user", "content": "hi"}]}).to_string()
+    };
+    let r = http()
+        .post(format!("{}/chat/completions", gw.v1()))
+        .bearer_auth(KEY)
+        .body(with_key("cache-1"))
+        .send()
+        .await
+        .unwrap();
+    let pin = (
+        h(&r, "x-switchboard-provider"),
+        h(&r, "x-switchboard-model"),
+    );
+    for _ in 0..10 {
+        let r = http()
+            .post(format!("{}/chat/completions", gw.v1()))
+            .bearer_auth(KEY)
+            .body(with_key("cache-1"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                h(&r, "x-switchboard-provider"),
+                h(&r, "x-switchboard-model")
+            ),
+            pin
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stream_fails_over_before_its_first_content() {
+    let bad = Mock::start().await;
+    let good = Mock::start().await;
+    // The preamble arrives, then the connection dies: nothing has reached the client yet.
+    bad.script([Reply::Sse {
+        chunks: vec![role_chunk("m1"), chunk("m1", "never")],
+        gap: Duration::from_millis(20),
+        drop_after: Some(1),
+    }]);
+    good.script([Reply::Sse {
+        chunks: vec![role_chunk("m1"), chunk("m1", "Hello"), DONE.into()],
+        gap: Duration::ZERO,
+        drop_after: None,
+    }]);
+    let (gw, _dir) = start_admin(&two(&bad.url(), &good.url(), ""));
+    let r = chat(&gw, "m1", true).await;
+    assert_eq!(h(&r, "x-switchboard-provider"), "good");
+    let text = r.text().await.unwrap();
+    assert_eq!(
+        text.matches("\"role\":\"assistant\"").count(),
+        1,
+        "one preamble: {text}"
+    );
+    assert!(text.contains("Hello") && text.ends_with(DONE), "{text}");
+    assert!(!text.contains("never") && !text.contains("\"error\""));
+
+    // An upstream that says nothing after its preamble: the first-byte timeout fails it over.
+    bad.script([Reply::Sse {
+        chunks: vec![role_chunk("m2"), chunk("m2", "late")],
+        gap: Duration::from_secs(3),
+        drop_after: None,
+    }]);
+    let r = chat(&gw, "m2", true).await;
+    assert_eq!(h(&r, "x-switchboard-provider"), "good");
+    assert_eq!(h(&r, "x-switchboard-attempts"), "2");
+}
+
+#[tokio::test]
+async fn after_the_first_content_a_failure_is_an_error_event() {
+    let bad = Mock::start().await;
+    let good = Mock::start().await;
+    bad.script([Reply::Sse {
+        chunks: vec![chunk("m1", "partial"), chunk("m1", "never")],
+        gap: Duration::from_millis(20),
+        drop_after: Some(1),
+    }]);
+    let (gw, _dir) = start_admin(&two(&bad.url(), &good.url(), ""));
+    let r = chat(&gw, "m1", true).await;
+    assert_eq!(h(&r, "x-switchboard-provider"), "bad");
+    let text = r.text().await.unwrap();
+    assert!(text.contains("partial"));
+    let last = text.trim_end().rsplit("\n\n").next().unwrap();
+    assert!(last.starts_with("data: {\"error\""), "{text}");
+    assert_eq!(good.hits(), 0, "no retry once content reached the client");
+}
+
+#[tokio::test]
+async fn retry_keywords_fail_over_a_200() {
+    let bad = Mock::start().await;
+    let good = Mock::start().await;
+    bad.script([
+        Reply::status(
+            200,
+            &completion("m1", "Sorry: Rate Limit reached, try later"),
+        ),
+        Reply::Sse {
+            chunks: vec![
+                role_chunk("m2"),
+                chunk("m2", "upstream overloaded"),
+                DONE.into(),
+            ],
+            gap: Duration::ZERO,
+            drop_after: None,
+        },
+    ]);
+    let (gw, _dir) = start_admin(&two(
+        &bad.url(),
+        &good.url(),
+        "retry_on_keywords = [\"rate limit\", \"overloaded\"]",
+    ));
+    let r = chat(&gw, "m1", false).await;
+    assert_eq!(h(&r, "x-switchboard-provider"), "good");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "Hello from the mock");
+    let r = chat(&gw, "m2", true).await;
+    assert_eq!(h(&r, "x-switchboard-provider"), "good");
+    assert!(!r.text().await.unwrap().contains("overloaded"));
+    let token = admin_token(&gw).await;
+    assert_eq!(
+        model_breaker(&status(&gw, &token).await, "bad", "m1")["reason"],
+        "rate limited"
+    );
+}
+
+#[tokio::test]
+async fn pause_and_resume_survive_a_restart() {
+    let bad = Mock::start().await;
+    let good = Mock::start().await;
+    let cfg = two(&bad.url(), &good.url(), "");
+    let (gw, dir) = start_admin(&cfg);
+    let token = admin_token(&gw).await;
+    let pause = |name: &str, action: &str| {
+        http()
+            .post(format!("{}/api/providers/{name}/{action}", gw.url))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(pause("bad", "pause").await.unwrap().status(), 204);
+    assert_eq!(pause("nope", "pause").await.unwrap().status(), 404);
+    for _ in 0..5 {
+        assert_eq!(
+            h(&chat(&gw, "m1", false).await, "x-switchboard-provider"),
+            "good"
+        );
+    }
+    assert_eq!(bad.hits(), 0);
+    let s = status(&gw, &token).await;
+    let p = s["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "bad")
+        .unwrap();
+    assert_eq!(p["paused"], true);
+    assert_eq!(
+        p["breaker"]["state"], "closed",
+        "pause is not a breaker state"
+    );
+
+    // Paused providers are skipped even as a last resort.
+    good.script([Reply::status(500, "{}")]);
+    let r = chat(&gw, "m2", false).await;
+    assert_eq!(r.status(), 500);
+    assert_eq!(bad.hits(), 0);
+    drop(gw);
+
+    // After a restart (same data dir, same config file) the pause is still there.
+    let launch = common::Launch::serve(
+        &dir.path().join("switchboard.toml"),
+        &dir.path().join("data"),
+    )
+    .env("SWITCHBOARD_ADMIN_PASSWORD", common::ADMIN_PASSWORD);
+    let gw = common::spawn(launch, &dir.path().join("data")).unwrap();
+    assert_eq!(
+        h(&chat(&gw, "m1", false).await, "x-switchboard-provider"),
+        "good"
+    );
+    assert_eq!(bad.hits(), 0);
+    let token = admin_token(&gw).await;
+    let r = http()
+        .post(format!("{}/api/providers/bad/resume", gw.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        h(&chat(&gw, "m1", false).await, "x-switchboard-provider"),
+        "bad"
+    );
+}
+
+fn synced(url: &str, interval: u64) -> String {
+    format!(
+        r#"
+[routing]
+sync_interval_s = {interval}
+[[providers]]
+name = "relay"
+base_url = "{url}"
+[[models]]
+name = "claude"
+rules = [{{ type = "regex", value = "^claude-x-[0-9]+$" }}, {{ type = "exclude_keyword", value = "thinking" }}]
+[[client_keys]]
+name = "tests"
+key = "{KEY}"
+"#
+    )
+}
+
+#[tokio::test]
+async fn model_lists_sync_on_demand_and_re_resolve_rules() {
+    let relay = Mock::start().await;
+    relay.set_models(&["claude-x-1", "claude-x-1-thinking", "gpt-4o"]);
+    let (gw, _dir) = start_admin(&synced(&relay.url(), 3600));
+    // Synced at start: the regex rule resolves to the listed model.
+    let mut r = chat(&gw, "claude", false).await;
+    for _ in 0..50 {
+        if r.status() == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        r = chat(&gw, "claude", false).await;
+    }
+    assert_eq!(r.status(), 200);
+    assert_eq!(h(&r, "x-switchboard-model"), "claude-x-1");
+    let seen = relay.requests();
+    assert_eq!(
+        seen.last().unwrap().header("authorization"),
+        None,
+        "no key configured, none sent"
+    );
+
+    relay.set_models(&["claude-x-2"]);
+    let token = admin_token(&gw).await;
+    let r = http()
+        .post(format!("{}/api/providers/relay/sync", gw.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["models"], 1);
+    assert_eq!(
+        h(&chat(&gw, "claude", false).await, "x-switchboard-model"),
+        "claude-x-2"
+    );
+
+    let r = http()
+        .get(format!("{}/api/providers", gw.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let list: Value = r.json().await.unwrap();
+    assert_eq!(list[0]["models"], json!(["claude-x-2"]));
+    assert_eq!(list[0]["sync"]["source"], "upstream");
+}
+
+#[tokio::test]
+async fn model_lists_sync_on_a_schedule() {
+    let relay = Mock::start().await;
+    relay.set_models(&["claude-x-1"]);
+    let (gw, _dir) = start_admin(&synced(&relay.url(), 1));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        h(&chat(&gw, "claude", false).await, "x-switchboard-model"),
+        "claude-x-1"
+    );
+    relay.set_models(&["claude-x-7"]);
+    let mut model = String::new();
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        model = h(&chat(&gw, "claude", false).await, "x-switchboard-model");
+        if model == "claude-x-7" {
+            break;
+        }
+    }
+    assert_eq!(
+        model, "claude-x-7",
+        "the scheduled sync picked up the new list"
+    );
+    assert!(relay.model_list_hits() >= 2);
+}
+
+#[tokio::test]
+async fn a_failed_sync_keeps_the_last_good_list() {
+    let relay = Mock::start().await;
+    relay.set_models(&["claude-x-1"]);
+    let (gw, _dir) = start_admin(&synced(&relay.url(), 3600));
+    let token = admin_token(&gw).await;
+    let sync = || {
+        http()
+            .post(format!("{}/api/providers/relay/sync", gw.url))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(sync().await.unwrap().status(), 200);
+    relay.fail_model_list(Some(500));
+    let r = sync().await.unwrap();
+    assert_eq!(r.status(), 502);
+    let msg = r.json::<Value>().await.unwrap()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(msg.contains("model list unavailable"), "{msg}");
+    let list: Value = http()
+        .get(format!("{}/api/providers", gw.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        list[0]["models"],
+        json!(["claude-x-1"]),
+        "the last good list is kept"
+    );
+    assert!(
+        list[0]["sync"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("model list unavailable")
+    );
+    assert_eq!(
+        h(&chat(&gw, "claude", false).await, "x-switchboard-model"),
+        "claude-x-1"
+    );
+    let r = http()
+        .post(format!("{}/api/providers/nope/sync", gw.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn breaker_changes_are_events() {
+    let bad = Mock::start().await;
+    let good = Mock::start().await;
+    bad.script([Reply::status(500, "{}")]);
+    let (gw, _dir) = start_admin(&two(&bad.url(), &good.url(), ""));
+    let token = admin_token(&gw).await;
+    let events = http()
+        .get(format!("{}/api/events", gw.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    let mut events = events.bytes_stream();
+    assert_eq!(chat(&gw, "m1", false).await.status(), 200);
+    let mut seen = String::new();
+    while !seen.contains("event: breaker") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), events.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        seen.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(
+        seen.contains("\"provider\":\"bad\"") && seen.contains("\"state\":\"open\""),
+        "{seen}"
+    );
+}
+
+#[tokio::test]
+async fn the_admin_api_refuses_what_a_web_page_could_send() {
+    let m = Mock::start().await;
+    let (gw, _dir) = start_admin(&two(&m.url(), &m.url(), ""));
+    let url = format!("{}/api/status", gw.url);
+    let r = http().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let r = http()
+        .post(format!("{}/api/login", gw.url))
+        .json(&json!({"password": "wrong-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let token = admin_token(&gw).await;
+    let ok = http().get(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.headers()["cache-control"], "no-store");
+    let r = http()
+        .get(&url)
+        .bearer_auth(&token)
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "DNS rebinding: a foreign Host");
+    let r = http()
+        .get(&url)
+        .bearer_auth(&token)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a foreign Origin");
+    for origin in [
+        "tauri://localhost",
+        "http://tauri.localhost",
+        "http://127.0.0.1:7340",
+    ] {
+        let r = http()
+            .get(&url)
+            .bearer_auth(&token)
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{origin}");
+    }
+    let providers: Value = http()
+        .get(format!("{}/api/providers", gw.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(providers[0]["key"], "none");
+    let _ = http()
+        .get(format!("{}/health", gw.url))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_404_for_a_model_triggers_a_resync() {
+    let relay = Mock::start().await;
+    relay.set_models(&["claude-x-1"]);
+    let (gw, _dir) = start_admin(&synced(&relay.url(), 3600));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        h(&chat(&gw, "claude", false).await, "x-switchboard-model"),
+        "claude-x-1"
+    );
+    let hits = relay.model_list_hits();
+    // The provider retired the model and lists its successor.
+    relay.set_models(&["claude-x-2"]);
+    relay.script([Reply::status(
+        404,
+        r#"{"error":{"message":"The model claude-x-1 does not exist","code":"model_not_found"}}"#,
+    )]);
+    assert_eq!(chat(&gw, "claude", false).await.status(), 404);
+    let mut model = String::new();
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let r = chat(&gw, "claude", false).await;
+        if r.status() == 200 {
+            model = h(&r, "x-switchboard-model");
+            break;
+        }
+    }
+    assert_eq!(model, "claude-x-2");
+    assert!(relay.model_list_hits() > hits);
+}
