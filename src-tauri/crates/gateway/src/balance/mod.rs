@@ -4,44 +4,32 @@
 
 mod sticky;
 
+use std::ops::Range;
 use std::sync::Arc;
 
 pub use sticky::{SessionPin, Sticky};
 
 use crate::catalog::Candidate;
 
-/// Picks among `candidates` (grouped by provider, as a route keeps them). `usable(i)` says
-/// whether candidate i may be tried now; `preferred(provider_uid)` names a model to prefer.
+/// Picks among `candidates`, whose provider groups (contiguous runs of one provider, as a
+/// route keeps them) are `groups`. `usable(i)` says whether candidate i may be tried now;
+/// `preferred(provider_uid)` names a model to prefer within the chosen provider.
 pub fn choose(
     candidates: &[Candidate],
+    groups: &[Range<usize>],
     usable: impl Fn(usize) -> bool,
     preferred: impl Fn(&Arc<str>) -> Option<Arc<str>>,
     rng: &mut fastrand::Rng,
 ) -> Option<usize> {
-    // Provider groups are contiguous runs of the same provider.
-    let groups = || {
-        let mut start = 0;
-        std::iter::from_fn(move || {
-            let first = candidates.get(start)?;
-            let len = candidates[start..]
-                .iter()
-                .take_while(|c| Arc::ptr_eq(&c.provider, &first.provider))
-                .count();
-            let range = start..start + len;
-            start += len;
-            Some(range)
-        })
-    };
-    let total: u64 = groups()
-        .filter(|g| g.clone().any(&usable))
-        .map(|g| u64::from(candidates[g.start].provider.weight))
-        .sum();
+    let open = |g: &&Range<usize>| (g.start..g.end).any(&usable);
+    let weight = |g: &Range<usize>| u64::from(candidates[g.start].provider.weight);
+    let total: u64 = groups.iter().filter(open).map(weight).sum();
     if total == 0 {
         return None;
     }
     let mut ticket = rng.u64(0..total);
-    let group = groups().filter(|g| g.clone().any(&usable)).find(|g| {
-        let w = u64::from(candidates[g.start].provider.weight);
+    let group = groups.iter().filter(open).find(|g| {
+        let w = weight(g);
         if ticket < w {
             true
         } else {
@@ -59,7 +47,22 @@ pub fn choose(
     }
     let n = group.clone().filter(|&i| usable(i)).count();
     let pick = rng.usize(0..n);
-    group.filter(|&i| usable(i)).nth(pick)
+    group.clone().filter(|&i| usable(i)).nth(pick)
+}
+
+/// The contiguous runs of one provider in a route's candidates.
+pub fn provider_groups(candidates: &[Candidate]) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while let Some(first) = candidates.get(start) {
+        let len = candidates[start..]
+            .iter()
+            .take_while(|c| Arc::ptr_eq(&c.provider, &first.provider))
+            .count();
+        out.push(start..start + len);
+        start += len;
+    }
+    out
 }
 
 #[cfg(test)]

@@ -29,11 +29,25 @@ fn prefers_the_sticky_model() {
     let c = route(&[(1, 5)]);
     let mut rng = fastrand::Rng::with_seed(1);
     for _ in 0..50 {
-        let i = choose(&c, |_| true, |_| Some("m3".into()), &mut rng).unwrap();
+        let i = choose(
+            &c,
+            &provider_groups(&c),
+            |_| true,
+            |_| Some("m3".into()),
+            &mut rng,
+        )
+        .unwrap();
         assert_eq!(&*c[i].model, "m3");
     }
     // Not usable: another model.
-    let i = choose(&c, |i| i != 3, |_| Some("m3".into()), &mut rng).unwrap();
+    let i = choose(
+        &c,
+        &provider_groups(&c),
+        |i| i != 3,
+        |_| Some("m3".into()),
+        &mut rng,
+    )
+    .unwrap();
     assert_ne!(i, 3);
 }
 
@@ -41,11 +55,23 @@ fn prefers_the_sticky_model() {
 fn nothing_usable_is_none() {
     let c = route(&[(1, 2), (5, 1)]);
     assert_eq!(
-        choose(&c, |_| false, |_| None, &mut fastrand::Rng::with_seed(1)),
+        choose(
+            &c,
+            &provider_groups(&c),
+            |_| false,
+            |_| None,
+            &mut fastrand::Rng::with_seed(1)
+        ),
         None
     );
     assert_eq!(
-        choose(&[], |_| true, |_| None, &mut fastrand::Rng::with_seed(1)),
+        choose(
+            &[],
+            &[],
+            |_| true,
+            |_| None,
+            &mut fastrand::Rng::with_seed(1)
+        ),
         None
     );
 }
@@ -60,8 +86,9 @@ proptest! {
         let mut rng = fastrand::Rng::with_seed(seed);
         let n = 20_000;
         let mut hits: HashMap<String, u32> = HashMap::new();
+        let groups = provider_groups(&c);
         for _ in 0..n {
-            let i = choose(&c, |_| true, |_| None, &mut rng).unwrap();
+            let i = choose(&c, &groups, |_| true, |_| None, &mut rng).unwrap();
             *hits.entry(c[i].provider.name.to_string()).or_default() += 1;
         }
         let total: u32 = spec.iter().map(|(w, _)| w).sum();
@@ -81,10 +108,11 @@ proptest! {
     ) {
         let c = route(&spec);
         let usable = |i: usize| mask[i % mask.len()];
+        let groups = provider_groups(&c);
         let any_usable = (0..c.len()).any(usable);
         let mut rng = fastrand::Rng::with_seed(seed);
         for _ in 0..200 {
-            match choose(&c, usable, |_| None, &mut rng) {
+            match choose(&c, &groups, usable, |_| None, &mut rng) {
                 Some(i) => prop_assert!(usable(i)),
                 None => prop_assert!(!any_usable),
             }

@@ -194,6 +194,11 @@ impl Breaker {
         }
     }
 
+    /// Closed with nothing counted: indistinguishable from a breaker never touched.
+    pub fn pristine(&self) -> bool {
+        self.state == State::Closed && self.consecutive == 0 && self.level == 0
+    }
+
     pub fn is_closed(&self) -> bool {
         self.state == State::Closed
     }

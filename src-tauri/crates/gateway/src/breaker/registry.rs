@@ -2,6 +2,7 @@
 //! no lock here is ever held across an `.await`.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -24,6 +25,9 @@ pub struct Transition {
 
 #[derive(Default)]
 pub struct BreakerRegistry {
+    /// How many breakers hold any state. Zero (the healthy normal) lets every check answer
+    /// without taking a lock; a breaker back to pristine health is dropped again.
+    entries: AtomicUsize,
     providers: Mutex<HashMap<Arc<str>, Breaker>>,
     models: Mutex<HashMap<PairKey, Breaker>>,
 }
@@ -44,6 +48,9 @@ impl BreakerRegistry {
         now: Instant,
         p: &Policy,
     ) -> bool {
+        if self.entries.load(Ordering::Acquire) == 0 {
+            return true;
+        }
         let pa = lock(&self.providers)
             .get(provider)
             .is_none_or(|b| b.available(now, p));
@@ -61,6 +68,9 @@ impl BreakerRegistry {
         now: Instant,
         p: &Policy,
     ) -> Admission {
+        if self.entries.load(Ordering::Acquire) == 0 {
+            return Admission::Allowed;
+        }
         let mut providers = lock(&self.providers);
         let mut models = lock(&self.models);
         let pb = providers.get(provider);
@@ -94,15 +104,31 @@ impl BreakerRegistry {
         p: &Policy,
     ) -> Vec<Transition> {
         let mut out = Vec::new();
-        if let Some(b) = lock(&self.providers).get_mut(provider)
-            && b.on_success(now, p)
-        {
-            out.push(transition(provider, None, b));
+        if self.entries.load(Ordering::Acquire) == 0 {
+            return out;
         }
-        if let Some(b) = lock(&self.models).get_mut(&(provider.clone(), model.clone()))
-            && b.on_success(now, p)
         {
-            out.push(transition(provider, Some(model), b));
+            let mut providers = lock(&self.providers);
+            if let Some(b) = providers.get_mut(provider) {
+                if b.on_success(now, p) {
+                    out.push(transition(provider, None, b));
+                }
+                if b.pristine() {
+                    providers.remove(provider);
+                    self.entries.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+        }
+        let key = (provider.clone(), model.clone());
+        let mut models = lock(&self.models);
+        if let Some(b) = models.get_mut(&key) {
+            if b.on_success(now, p) {
+                out.push(transition(provider, Some(model), b));
+            }
+            if b.pristine() {
+                models.remove(&key);
+                self.entries.fetch_sub(1, Ordering::AcqRel);
+            }
         }
         out
     }
@@ -120,14 +146,22 @@ impl BreakerRegistry {
         match kind.layer() {
             Layer::Provider => {
                 let mut providers = lock(&self.providers);
-                let b = providers.entry(provider.clone()).or_default();
+                let b = providers.entry(provider.clone()).or_insert_with(|| {
+                    self.entries.fetch_add(1, Ordering::AcqRel);
+                    Breaker::default()
+                });
                 if b.on_failure(kind, error, now, p) {
                     out.push(transition(provider, None, b));
                 }
             }
             Layer::Model => {
                 let mut models = lock(&self.models);
-                let b = models.entry((provider.clone(), model.clone())).or_default();
+                let b = models
+                    .entry((provider.clone(), model.clone()))
+                    .or_insert_with(|| {
+                        self.entries.fetch_add(1, Ordering::AcqRel);
+                        Breaker::default()
+                    });
                 if b.on_failure(kind, error, now, p) {
                     out.push(transition(provider, Some(model), b));
                 }
@@ -139,19 +173,30 @@ impl BreakerRegistry {
     /// Closes breakers: all of them, a provider's (and its models'), or one model's.
     pub fn reset(&self, provider: Option<&str>, model: Option<&str>) -> Vec<Transition> {
         let mut out = Vec::new();
+        let mut removed = 0;
         if model.is_none() {
-            for (k, b) in lock(&self.providers).iter_mut() {
-                if provider.is_none_or(|p| p == &**k) && b.reset() {
+            lock(&self.providers).retain(|k, b| {
+                if provider.is_some_and(|p| p != &**k) {
+                    return true;
+                }
+                if b.reset() {
                     out.push(transition(k, None, b));
                 }
-            }
+                removed += 1;
+                false
+            });
         }
-        for ((pk, mk), b) in lock(&self.models).iter_mut() {
-            if provider.is_none_or(|p| p == &**pk) && model.is_none_or(|m| m == &**mk) && b.reset()
-            {
+        lock(&self.models).retain(|(pk, mk), b| {
+            if !(provider.is_none_or(|p| p == &**pk) && model.is_none_or(|m| m == &**mk)) {
+                return true;
+            }
+            if b.reset() {
                 out.push(transition(pk, Some(mk), b));
             }
-        }
+            removed += 1;
+            false
+        });
+        self.entries.fetch_sub(removed, Ordering::AcqRel);
         out
     }
 

@@ -185,3 +185,38 @@ fn failed_trials_double_the_cooldown_up_to_the_cap_and_health_decays_it() {
     b.on_failure(&FailureKind::Timeout, "t", now, &p);
     assert_eq!(b.until(), Some(now + p.timeout * 4));
 }
+
+#[test]
+fn the_registry_forgets_healthy_breakers_and_counts_the_rest() {
+    use std::sync::Arc;
+    let r = BreakerRegistry::default();
+    let p = policy();
+    let (a, m): (Arc<str>, Arc<str>) = ("a".into(), "m".into());
+    let t0 = Instant::now();
+    assert!(r.available(&a, &m, t0, &p));
+    // Two network failures: below the threshold, but counted.
+    r.on_failure(&a, &m, &FailureKind::Network, "reset", t0, &p);
+    r.on_failure(&a, &m, &FailureKind::Network, "reset", t0, &p);
+    assert!(r.available(&a, &m, t0, &p));
+    // A success in between clears the count, so two more do not trip it.
+    r.on_success(&a, &m, t0, &p);
+    assert!(r.provider("a").is_none(), "back to pristine: forgotten");
+    r.on_failure(&a, &m, &FailureKind::Network, "reset", t0, &p);
+    r.on_failure(&a, &m, &FailureKind::Network, "reset", t0, &p);
+    assert!(r.available(&a, &m, t0, &p));
+    let t = r.on_failure(&a, &m, &FailureKind::Network, "reset", t0, &p);
+    assert_eq!(t.len(), 1);
+    assert!(!r.available(&a, &m, t0, &p));
+    assert!(
+        !r.available(&a, &"other".into(), t0, &p),
+        "the provider layer covers every model"
+    );
+    assert_eq!(r.admit(&a, &m, t0, &p), Admission::Refused);
+    // Model layer.
+    let (b, n): (Arc<str>, Arc<str>) = ("b".into(), "n".into());
+    r.on_failure(&b, &n, &FailureKind::ServerError, "500", t0, &p);
+    assert!(!r.available(&b, &n, t0, &p));
+    assert!(r.available(&b, &"n2".into(), t0, &p));
+    assert_eq!(r.reset(None, None).len(), 2);
+    assert!(r.available(&a, &m, t0, &p) && r.available(&b, &n, t0, &p));
+}

@@ -74,6 +74,8 @@ pub struct Route {
     pub name: Arc<str>,
     /// Ordered by provider weight (highest first), then provider name, then model id.
     pub candidates: Vec<Candidate>,
+    /// Each provider's run in `candidates`, for the two-stage choice.
+    pub groups: Vec<std::ops::Range<usize>>,
     pub protocol: Option<Protocol>,
     pub default_params: JsonObject,
     pub override_params: JsonObject,
@@ -237,6 +239,7 @@ impl Snapshot {
                 m.name.clone(),
                 Arc::new(Route {
                     name: m.name.as_str().into(),
+                    groups: crate::balance::provider_groups(&candidates),
                     candidates,
                     protocol: m.protocol,
                     default_params: m.default_params.clone(),

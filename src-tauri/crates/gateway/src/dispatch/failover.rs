@@ -114,6 +114,7 @@ pub async fn run(
         let picked = pinned.or_else(|| {
             balance::choose(
                 candidates,
+                &call.route.groups,
                 usable,
                 |uid| engine.sticky.model(&call.client, uid),
                 &mut rng,

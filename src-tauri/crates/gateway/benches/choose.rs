@@ -1,0 +1,138 @@
+//! The per-request routing decision at scale: 50 providers with 200 models each, a unified model
+//! with 20 rules. Measures the route lookup plus the two-stage choice with breaker checks, with
+//! every breaker closed and with some open.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use switchboard_gateway::balance::{Sticky, choose};
+use switchboard_gateway::breaker::{BreakerRegistry, FailureKind};
+use switchboard_gateway::catalog::Snapshot;
+use switchboard_gateway::config::{Rule, RuleKind};
+use switchboard_gateway::store::{KeyRef, StoredModel, StoredProvider, StoredState};
+
+fn state() -> StoredState {
+    let families = [
+        "claude-opus-4-5",
+        "claude-sonnet-4-5",
+        "gpt-4o",
+        "gemini-2.5-pro",
+        "deepseek-v3",
+    ];
+    let providers = (0..50)
+        .map(|p| StoredProvider {
+            id: p,
+            uid: format!("uid-{p}"),
+            name: format!("relay-{p}"),
+            base_url: format!("http://relay-{p}.example"),
+            protocols: vec![switchboard_gateway::config::Protocol::OpenAi],
+            key_ref: KeyRef::None,
+            weight: 1 + (p as u32 % 7),
+            enabled: true,
+            paused: false,
+            headers: Default::default(),
+            models: (0..200)
+                .map(|m| {
+                    format!(
+                        "{}-{m:03}{}",
+                        families[m % 5],
+                        if m % 11 == 0 { "-thinking" } else { "" }
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    let mut rules = vec![
+        Rule {
+            kind: RuleKind::Exact,
+            value: "claude-opus-4-5".into(),
+        },
+        Rule {
+            kind: RuleKind::Prefix,
+            value: "claude-opus-4-5-00".into(),
+        },
+        Rule {
+            kind: RuleKind::Keyword,
+            value: "opus-4.5".into(),
+        },
+        Rule {
+            kind: RuleKind::Regex,
+            value: "^claude-opus-4[-.]5-01[0-9]$".into(),
+        },
+        Rule {
+            kind: RuleKind::ExcludeKeyword,
+            value: "thinking".into(),
+        },
+    ];
+    for i in 0..15 {
+        rules.push(Rule {
+            kind: RuleKind::Keyword,
+            value: format!("opus-4-5-{:03}", 100 + i * 5),
+        });
+    }
+    let models = vec![StoredModel {
+        id: 1,
+        name: "claude-opus-4-5".into(),
+        rules,
+        include: Vec::new(),
+        exclude_providers: Vec::new(),
+        protocol: None,
+        default_params: Default::default(),
+        override_params: Default::default(),
+    }];
+    StoredState {
+        providers,
+        models,
+        ..Default::default()
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let (snap, _) = Snapshot::build(&state(), &|_| Ok(None));
+    let route = snap.routes.get("claude-opus-4-5").unwrap();
+    eprintln!("candidates: {}", route.candidates.len());
+    let breakers = BreakerRegistry::default();
+    let sticky = Sticky::default();
+    let client: Arc<str> = "cursor".into();
+    let mut rng = fastrand::Rng::with_seed(7);
+    let pick = |breakers: &BreakerRegistry, rng: &mut fastrand::Rng| {
+        let now = Instant::now();
+        let route = snap.routes.get(black_box("claude-opus-4-5")).unwrap();
+        let c = &route.candidates;
+        choose(
+            c,
+            &route.groups,
+            |i| {
+                !c[i].provider.paused
+                    && breakers.available(&c[i].provider.uid, &c[i].model, now, &snap.policy)
+            },
+            |uid| sticky.model(&client, uid),
+            rng,
+        )
+    };
+    c.bench_function(
+        "choose: 50 providers x 200 models, 20 rules, breakers closed",
+        |b| b.iter(|| black_box(pick(&breakers, &mut rng))),
+    );
+    // Open a model breaker at a third of the providers.
+    let now = Instant::now();
+    for cand in route.candidates.iter().step_by(3) {
+        breakers.on_failure(
+            &cand.provider.uid,
+            &cand.model,
+            &FailureKind::ServerError,
+            "500",
+            now,
+            &snap.policy,
+        );
+    }
+    c.bench_function("choose: same, a third of the candidates open", |b| {
+        b.iter(|| black_box(pick(&breakers, &mut rng)))
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
