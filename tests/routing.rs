@@ -862,3 +862,46 @@ async fn a_404_for_a_model_triggers_a_resync() {
     assert_eq!(model, "claude-x-2");
     assert!(relay.model_list_hits() > hits);
 }
+
+#[tokio::test]
+async fn active_probes_trip_and_recover_breakers_without_user_requests() {
+    let bad = Mock::start().await;
+    let good = Mock::start().await;
+    bad.script([Reply::status(500, r#"{"error":{"message":"down"}}"#)]);
+    let cfg = two(&bad.url(), &good.url(), "probe_interval_s = 1").replace(
+        "[[models]]\nname = \"m2\"",
+        "[[models]]\nname = \"m2\"\nprobe = false",
+    ) + "\n[cooldown]\nserver_error = 1\n";
+    let (gw, _dir) = start_admin(&cfg);
+    let token = admin_token(&gw).await;
+    let mut states = Vec::new();
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let s = status(&gw, &token).await;
+        let state = model_breaker(&s, "bad", "m1")["state"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if states.last() != Some(&state) {
+            states.push(state);
+        }
+        if states.ends_with(&["open".to_owned(), "closed".to_owned()]) {
+            break;
+        }
+    }
+    assert!(
+        states.ends_with(&["open".to_owned(), "closed".to_owned()]),
+        "{states:?}"
+    );
+    // Only probes were sent: one token, and never for the model that opted out.
+    let sent = bad.requests();
+    assert!(
+        sent.len() >= 2,
+        "a probe that failed, then the trial that closed it"
+    );
+    for r in sent.iter().chain(good.requests().iter()) {
+        let b = r.json();
+        assert_eq!(b["max_tokens"], 1);
+        assert_eq!(b["model"], "m1", "m2 opted out of probes");
+    }
+}

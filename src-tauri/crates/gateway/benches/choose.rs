@@ -82,6 +82,7 @@ fn state() -> StoredState {
         protocol: None,
         default_params: Default::default(),
         override_params: Default::default(),
+        probe: true,
     }];
     StoredState {
         providers,

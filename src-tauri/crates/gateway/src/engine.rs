@@ -237,6 +237,7 @@ pub struct GatewayHandle {
     server: Option<JoinHandle<std::io::Result<()>>>,
     log_task: Option<JoinHandle<()>>,
     syncer: Option<JoinHandle<()>>,
+    prober: Option<JoinHandle<()>>,
     /// Client keys created by this start's import: shown once, then only their hash exists.
     pub generated_keys: Vec<(String, Secret)>,
     pub warnings: Vec<String>,
@@ -286,8 +287,11 @@ impl Drop for GatewayHandle {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(syncer) = self.syncer.take() {
-            syncer.abort();
+        for task in [self.syncer.take(), self.prober.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
         }
     }
 }
@@ -390,6 +394,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
     });
     engine.apply(snapshot);
     let syncer = tokio::spawn(crate::catalog::sync::run(Arc::downgrade(&engine), sync_rx));
+    let prober = tokio::spawn(crate::health::probe::run(Arc::downgrade(&engine)));
 
     let app = crate::server::router(engine.clone());
     let (stop, stopped) = oneshot::channel::<()>();
@@ -412,6 +417,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         server: Some(server),
         log_task: Some(log_task),
         syncer: Some(syncer),
+        prober: Some(prober),
         generated_keys,
         warnings,
     })

@@ -59,6 +59,19 @@ impl BreakerRegistry {
             .is_none_or(|b| b.available(now, p))
     }
 
+    /// Whether (provider, model) is closed at both layers: no trial due or in flight.
+    pub fn closed(&self, provider: &Arc<str>, model: &Arc<str>) -> bool {
+        if self.entries.load(Ordering::Acquire) == 0 {
+            return true;
+        }
+        let pc = lock(&self.providers)
+            .get(provider)
+            .is_none_or(Breaker::is_closed);
+        pc && lock(&self.models)
+            .get(&(provider.clone(), model.clone()))
+            .is_none_or(Breaker::is_closed)
+    }
+
     /// Admits a request at both layers; a refusal at the model layer gives back nothing taken at
     /// the provider layer, since a trial is only taken when both admit.
     pub fn admit(

@@ -79,6 +79,7 @@ pub struct Route {
     pub protocol: Option<Protocol>,
     pub default_params: JsonObject,
     pub override_params: JsonObject,
+    pub probe: bool,
 }
 
 #[derive(Debug)]
@@ -244,6 +245,7 @@ impl Snapshot {
                     protocol: m.protocol,
                     default_params: m.default_params.clone(),
                     override_params: m.override_params.clone(),
+                    probe: m.probe,
                 }),
             );
         }

@@ -216,6 +216,7 @@ impl Validator<'_> {
             out.settings.sync_interval_s = r.sync_interval_s;
             out.settings.network_failure_threshold = r.network_failure_threshold;
             out.settings.server_error_threshold = r.server_error_threshold;
+            out.settings.probe_interval_s = r.probe_interval_s;
         }
         if let Some(cooldown) = raw.cooldown {
             let span = cooldown.span();
@@ -386,6 +387,7 @@ impl Validator<'_> {
                 protocol,
                 default_params,
                 override_params,
+                probe: m.probe,
             });
         }
 

@@ -38,6 +38,7 @@ pub struct RawRouting {
     pub sync_interval_s: Option<u64>,
     pub network_failure_threshold: Option<u32>,
     pub server_error_threshold: Option<u32>,
+    pub probe_interval_s: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -73,6 +74,7 @@ pub struct RawModel {
     pub exclude_providers: Option<Vec<String>>,
     pub protocol: Option<String>,
     pub default_params: Option<toml::Table>,
+    pub probe: Option<bool>,
     pub override_params: Option<toml::Table>,
 }
 

@@ -30,6 +30,8 @@ pub struct Settings {
     pub sync_interval_s: u64,
     pub network_failure_threshold: u32,
     pub server_error_threshold: u32,
+    /// Seconds between active probes of every candidate; 0 turns probes off.
+    pub probe_interval_s: u64,
 }
 
 impl Default for Settings {
@@ -52,6 +54,7 @@ impl Default for Settings {
             sync_interval_s: 6 * 3600,
             network_failure_threshold: 3,
             server_error_threshold: 1,
+            probe_interval_s: 0,
         }
     }
 }
@@ -121,6 +124,7 @@ impl SettingsPatch {
             sync_interval_s,
             network_failure_threshold,
             server_error_threshold,
+            probe_interval_s,
         );
         out
     }

@@ -131,6 +131,9 @@ pub struct ModelSpec {
     pub protocol: Option<Protocol>,
     pub default_params: Option<JsonObject>,
     pub override_params: Option<JsonObject>,
+    /// Active health probes for this model's candidates (when probes are on); false for
+    /// models too expensive to ping.
+    pub probe: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -160,6 +163,7 @@ pub struct SettingsPatch {
     pub sync_interval_s: Option<u64>,
     pub network_failure_threshold: Option<u32>,
     pub server_error_threshold: Option<u32>,
+    pub probe_interval_s: Option<u64>,
 }
 
 /// A parsed and validated config file.

@@ -51,7 +51,7 @@ pub struct Call<'a> {
 
 /// How an attempt failed: the error to return if it is the last, and what the breakers see.
 /// `None` kind means the client's fault: returned at once, no failover.
-fn failure_kind(e: &GatewayError) -> Option<FailureKind> {
+pub(crate) fn failure_kind(e: &GatewayError) -> Option<FailureKind> {
     match e {
         GatewayError::UpstreamTimeout { .. } => Some(FailureKind::Timeout),
         GatewayError::UpstreamUnreachable { .. } => Some(FailureKind::Network),
@@ -84,6 +84,9 @@ pub async fn run(
     let mut tried: Vec<usize> = Vec::new();
     let mut last: Option<Failure> = None;
     let mut rng = fastrand::Rng::new();
+    // With active probes on, a cooled-down breaker's trial is the prober's to take, not a
+    // user's request.
+    let probes = settings.probe_interval_s > 0;
     let eligible = |c: &Candidate| {
         c.provider.enabled && !c.provider.paused && c.provider.speaks(call.protocol)
     };
@@ -97,9 +100,13 @@ pub async fn run(
             let c = &candidates[i];
             !tried.contains(&i)
                 && eligible(c)
-                && engine
-                    .breakers
-                    .available(&c.provider.uid, &c.model, now, policy)
+                && if probes {
+                    engine.breakers.closed(&c.provider.uid, &c.model)
+                } else {
+                    engine
+                        .breakers
+                        .available(&c.provider.uid, &c.model, now, policy)
+                }
         };
         let pinned = call
             .session

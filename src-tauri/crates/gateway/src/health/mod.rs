@@ -2,6 +2,7 @@
 //! per (provider, model) record for the status page.
 
 mod classify;
+pub mod probe;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -67,6 +67,7 @@ pub struct StoredModel {
     pub protocol: Option<Protocol>,
     pub default_params: JsonObject,
     pub override_params: JsonObject,
+    pub probe: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -308,6 +309,9 @@ fn import_model(tx: &Transaction<'_>, m: &ModelSpec) -> Result<(), StoreError> {
     if let Some(p) = &m.override_params {
         set("override_params", V::Text(json(p)?))?;
     }
+    if let Some(p) = m.probe {
+        set("probe", V::Integer(p.into()))?;
+    }
     let current = model_rule_rows(tx, id)?;
     let wanted = rule_rows(m, &current);
     if wanted != current {
@@ -422,7 +426,7 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
     let mut models = Vec::new();
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT id, name, protocol, default_params, override_params FROM models ORDER BY name",
+            "SELECT id, name, protocol, default_params, override_params, probe FROM models ORDER BY name",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
@@ -439,6 +443,7 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
                     .transpose()?,
                 default_params: from_json(&r.get::<_, String>(3)?, "default_params")?,
                 override_params: from_json(&r.get::<_, String>(4)?, "override_params")?,
+                probe: r.get(5)?,
             };
             for (kind, value) in model_rule_rows(conn, id)? {
                 match kind.as_str() {

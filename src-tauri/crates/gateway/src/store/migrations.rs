@@ -6,7 +6,7 @@ use super::StoreError;
 
 /// Each entry moves the schema from version `i` to `i + 1`. Append only: a released migration is
 /// never edited, since existing databases already ran it.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: the config database.
     r#"
     CREATE TABLE providers (
@@ -62,6 +62,10 @@ const MIGRATIONS: &[&str] = &[
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL                  -- JSON
     ) WITHOUT ROWID;
+    "#,
+    // 2: per-model opt-out of active health probes.
+    r#"
+    ALTER TABLE models ADD COLUMN probe INTEGER NOT NULL DEFAULT 1;
     "#,
 ];
 

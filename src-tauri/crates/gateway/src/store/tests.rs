@@ -222,6 +222,7 @@ stream_idle_timeout_s = 5
 sync_interval_s = 6
 network_failure_threshold = 7
 server_error_threshold = 8
+probe_interval_s = 30
 [cooldown]
 rate_limited = 21
 server_error = 22
@@ -252,6 +253,26 @@ max_multiplier = 16
         cooldown_network_error_s: 24,
         cooldown_model_not_found_s: 25,
         cooldown_max_multiplier: 16,
+        probe_interval_s: 30,
     };
     assert_eq!(s, expected);
+}
+
+#[test]
+fn migrates_a_version_1_database_keeping_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(super::migrations::MIGRATIONS[0])
+            .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute("INSERT INTO models (name) VALUES ('old')", [])
+            .unwrap();
+    }
+    let conn = open_connection(&path).unwrap();
+    assert_eq!(version(&conn), SCHEMA_VERSION);
+    let state = load(&conn).unwrap();
+    assert_eq!(state.models[0].name, "old");
+    assert!(state.models[0].probe, "new column, default on");
 }

@@ -1,0 +1,109 @@
+//! Active health probes (off unless `routing.probe_interval_s` > 0): a one-token request to each
+//! candidate on an interval, and at once to any candidate whose cooldown ended, so the half-open
+//! trial is a probe rather than a user's request. Outcomes feed the breakers like any other.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::HeaderMap;
+
+use crate::breaker::Admission;
+use crate::catalog::Candidate;
+use crate::config::Protocol;
+use crate::dispatch::failover::failure_kind;
+use crate::dispatch::post_json;
+use crate::engine::Engine;
+
+const TICK: Duration = Duration::from_millis(500);
+
+pub async fn run(engine: Weak<Engine>) {
+    let mut last_round: Option<Instant> = None;
+    loop {
+        tokio::time::sleep(TICK).await;
+        let Some(e) = engine.upgrade() else { return };
+        let snap = e.snapshot();
+        let interval = snap.settings.probe_interval_s;
+        if interval == 0 {
+            last_round = None;
+            continue;
+        }
+        let now = Instant::now();
+        let round_due =
+            last_round.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(interval));
+        let mut seen = HashSet::new();
+        let mut targets: Vec<Candidate> = Vec::new();
+        for route in snap.routes.values().filter(|r| r.probe) {
+            for c in &route.candidates {
+                let p = &c.provider;
+                if !p.enabled || p.paused || !p.speaks(Protocol::OpenAi) {
+                    continue;
+                }
+                if !seen.insert((p.uid.clone(), c.model.clone())) {
+                    continue;
+                }
+                let closed = e.breakers.closed(&p.uid, &c.model);
+                let due_trial =
+                    !closed && e.breakers.available(&p.uid, &c.model, now, &snap.policy);
+                if due_trial || (round_due && closed) {
+                    targets.push(c.clone());
+                }
+            }
+        }
+        if round_due {
+            last_round = Some(now);
+        }
+        for c in targets {
+            probe(&e, &c).await;
+        }
+    }
+}
+
+async fn probe(engine: &Arc<Engine>, c: &Candidate) {
+    let snap = engine.snapshot();
+    let now = Instant::now();
+    if engine
+        .breakers
+        .admit(&c.provider.uid, &c.model, now, &snap.policy)
+        == Admission::Refused
+    {
+        return;
+    }
+    let body = serde_json::json!({
+        "model": &*c.model,
+        "messages": [{"role": "user", "content": "ping"}],
+        "max_tokens": 1,
+        "stream": false,
+    });
+    let limit = snap.settings.first_byte_timeout();
+    let started = Instant::now();
+    let result = post_json(
+        &engine.http,
+        c,
+        &c.provider.chat_url,
+        Bytes::from(body.to_string()),
+        &HeaderMap::new(),
+        limit,
+        "routing.first_byte_timeout_s",
+    )
+    .await;
+    let latency = started.elapsed();
+    match result {
+        Ok(resp) => {
+            // Read the (tiny) answer so the connection goes back to the pool.
+            let _ = tokio::time::timeout(limit, resp.bytes()).await;
+            engine.on_success(c, latency, Some(latency));
+        }
+        Err(e) => {
+            let message = e.to_string();
+            let kind = failure_kind(&e);
+            match kind {
+                Some(kind) => engine.on_failure(c, &kind, &message, latency),
+                // A 400 to a one-token ping says the model answers: the probe's own fault.
+                None => engine.on_success(c, latency, None),
+            }
+            tracing::debug!(provider = %c.provider.name, model = %c.model, "probe failed: {message}");
+        }
+    }
+}
