@@ -92,10 +92,10 @@ fn state() -> StoredState {
 }
 
 fn bench(c: &mut Criterion) {
-    let (snap, _) = Snapshot::build(&state(), &|_| Ok(None));
+    let breakers = BreakerRegistry::default();
+    let (snap, _) = Snapshot::build(&state(), &|_| Ok(None), &breakers);
     let route = snap.routes.get("claude-opus-4-5").unwrap();
     eprintln!("candidates: {}", route.candidates.len());
-    let breakers = BreakerRegistry::default();
     let sticky = Sticky::default();
     let client: Arc<str> = "cursor".into();
     let mut rng = fastrand::Rng::with_seed(7);
@@ -108,7 +108,7 @@ fn bench(c: &mut Criterion) {
             &route.groups,
             |i| {
                 !c[i].provider.paused
-                    && breakers.available(&c[i].provider.uid, &c[i].model, now, &snap.policy)
+                    && breakers.available(&c[i].provider.breaker, &c[i].breaker, now)
             },
             |uid| sticky.model(&client, uid),
             rng,
@@ -122,8 +122,8 @@ fn bench(c: &mut Criterion) {
     let now = Instant::now();
     for cand in route.candidates.iter().step_by(3) {
         breakers.on_failure(
-            &cand.provider.uid,
-            &cand.model,
+            &cand.provider.breaker,
+            &cand.breaker,
             &FailureKind::ServerError,
             "500",
             now,

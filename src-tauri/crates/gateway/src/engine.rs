@@ -60,9 +60,12 @@ impl Engine {
 
     pub fn on_success(&self, c: &Candidate, latency: Duration, ttfb: Option<Duration>) {
         let snap = self.snapshot();
-        let t = self
-            .breakers
-            .on_success(&c.provider.uid, &c.model, Instant::now(), &snap.policy);
+        let t = self.breakers.on_success(
+            &c.provider.breaker,
+            &c.breaker,
+            Instant::now(),
+            &snap.policy,
+        );
         self.health
             .record(&c.provider.uid, &c.model, true, latency, ttfb, None);
         self.announce(&snap, t);
@@ -71,8 +74,8 @@ impl Engine {
     pub fn on_failure(&self, c: &Candidate, kind: &FailureKind, error: &str, latency: Duration) {
         let snap = self.snapshot();
         let t = self.breakers.on_failure(
-            &c.provider.uid,
-            &c.model,
+            &c.provider.breaker,
+            &c.breaker,
             kind,
             error,
             Instant::now(),
@@ -141,7 +144,7 @@ impl Engine {
                 None => self.secrets.get(uid),
             }
         };
-        let (snapshot, warnings) = Snapshot::build(&state, &lookup);
+        let (snapshot, warnings) = Snapshot::build(&state, &lookup, &self.breakers);
         for w in warnings {
             tracing::warn!("{w}");
         }
@@ -353,7 +356,8 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
     if let Some(p) = opts.port {
         state.settings.port = p;
     }
-    let (snapshot, warnings) = Snapshot::build(&state, &|uid| opts.secrets.get(uid));
+    let breakers = BreakerRegistry::default();
+    let (snapshot, warnings) = Snapshot::build(&state, &|uid| opts.secrets.get(uid), &breakers);
     for w in &warnings {
         tracing::warn!("{w}");
     }
@@ -381,7 +385,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
     let (sync_requests, sync_rx) = tokio::sync::mpsc::unbounded_channel();
     let engine = Arc::new(Engine {
         snapshot: ArcSwap::from_pointee(Snapshot::default()),
-        breakers: BreakerRegistry::default(),
+        breakers,
         health: HealthBook::default(),
         sticky: Sticky::default(),
         admin_sessions: crate::admin_auth::Sessions::default(),

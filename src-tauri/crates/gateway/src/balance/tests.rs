@@ -15,9 +15,11 @@ fn route(spec: &[(u32, usize)]) -> Vec<Candidate> {
     for (i, (w, n)) in spec.iter().enumerate() {
         let p = provider(&format!("p{i}"), *w);
         for m in 0..*n {
+            let model: Arc<str> = format!("m{m}").into();
             out.push(Candidate {
                 provider: p.clone(),
-                model: format!("m{m}").into(),
+                breaker: p.breaker.clone(),
+                model,
             });
         }
     }

@@ -5,7 +5,7 @@ mod registry;
 
 use std::time::{Duration, Instant};
 
-pub use registry::{BreakerKey, BreakerRegistry, Transition};
+pub use registry::{BreakerKey, BreakerRegistry, Slot, Transition};
 
 /// Why an attempt failed, as far as the breakers care.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,7 +141,7 @@ pub struct Breaker {
     /// Number of doublings applied to the next cooldown.
     level: u32,
     healthy_since: Option<Instant>,
-    trial_started: Option<Instant>,
+    pub(crate) trial_started: Option<Instant>,
 }
 
 impl Default for Breaker {

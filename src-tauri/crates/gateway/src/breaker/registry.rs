@@ -1,9 +1,10 @@
-//! The breakers of every provider and every (provider, model), behind short synchronous locks:
-//! no lock here is ever held across an `.await`.
+//! Every provider's and every (provider, model)'s breaker. Each lives in a slot that the live
+//! snapshot's providers and candidates point at, with an atomic gate that answers "may a
+//! request go there now?" without a lock; a slot's lock is taken only to record an outcome.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use super::{Admission, Breaker, FailureKind, Layer, Policy, State};
@@ -23,215 +24,248 @@ pub struct Transition {
     pub reason: Option<&'static str>,
 }
 
-#[derive(Default)]
-pub struct BreakerRegistry {
-    /// How many breakers hold any state. Zero (the healthy normal) lets every check answer
-    /// without taking a lock; a breaker back to pristine health is dropped again.
-    entries: AtomicUsize,
-    providers: Mutex<HashMap<Arc<str>, Breaker>>,
-    models: Mutex<HashMap<PairKey, Breaker>>,
+const CLOSED: u64 = 0;
+const FOREVER: u64 = u64::MAX;
+
+/// One breaker and its gate: 0 when closed, else the registry-epoch millisecond from which a
+/// request (a half-open trial) may go through, or `u64::MAX` until a reset.
+pub struct Slot {
+    key: BreakerKey,
+    gate: AtomicU64,
+    /// The breaker holds some state (a failure count, a doubling): successes must be recorded.
+    dirty: AtomicBool,
+    breaker: Mutex<Breaker>,
 }
 
-/// (client or provider, model or provider): a pair of shared names.
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot")
+            .field("key", &self.key)
+            .field("gate", &self.gate.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Slot {
+    fn lock(&self) -> MutexGuard<'_, Breaker> {
+        self.breaker.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn snapshot(&self) -> Breaker {
+        self.lock().clone()
+    }
+}
+
 type PairKey = (Arc<str>, Arc<str>);
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub struct BreakerRegistry {
+    epoch: Instant,
+    providers: Mutex<HashMap<Arc<str>, Arc<Slot>>>,
+    models: Mutex<HashMap<PairKey, Arc<Slot>>>,
+}
+
+impl Default for BreakerRegistry {
+    fn default() -> Self {
+        Self {
+            epoch: Instant::now(),
+            providers: Mutex::default(),
+            models: Mutex::default(),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl BreakerRegistry {
-    /// Whether (provider, model) can take a request now, without taking a trial slot.
-    pub fn available(
-        &self,
-        provider: &Arc<str>,
-        model: &Arc<str>,
-        now: Instant,
-        p: &Policy,
-    ) -> bool {
-        if self.entries.load(Ordering::Acquire) == 0 {
-            return true;
-        }
-        let pa = lock(&self.providers)
-            .get(provider)
-            .is_none_or(|b| b.available(now, p));
-        pa && lock(&self.models)
-            .get(&(provider.clone(), model.clone()))
-            .is_none_or(|b| b.available(now, p))
+    fn ms(&self, t: Instant) -> u64 {
+        // Rounded up, so a gate never opens before its instant; never 0, which means closed.
+        let d = t.saturating_duration_since(self.epoch);
+        (d.as_nanos().div_ceil(1_000_000) as u64).max(1)
     }
 
-    /// Whether (provider, model) is closed at both layers: no trial due or in flight.
-    pub fn closed(&self, provider: &Arc<str>, model: &Arc<str>) -> bool {
-        if self.entries.load(Ordering::Acquire) == 0 {
-            return true;
-        }
-        let pc = lock(&self.providers)
-            .get(provider)
-            .is_none_or(Breaker::is_closed);
-        pc && lock(&self.models)
-            .get(&(provider.clone(), model.clone()))
-            .is_none_or(Breaker::is_closed)
+    fn set_gate(&self, slot: &Slot, b: &Breaker, p: &Policy) {
+        let gate = match b.state {
+            State::Closed => CLOSED,
+            State::Open { until: None } => FOREVER,
+            State::Open { until: Some(t) } => self.ms(t),
+            State::HalfOpen => b.trial_started.map_or(1, |t| self.ms(t + p.trial_timeout)),
+        };
+        slot.gate.store(gate, Ordering::Release);
     }
 
-    /// Admits a request at both layers; a refusal at the model layer gives back nothing taken at
-    /// the provider layer, since a trial is only taken when both admit.
-    pub fn admit(
-        &self,
-        provider: &Arc<str>,
-        model: &Arc<str>,
-        now: Instant,
-        p: &Policy,
-    ) -> Admission {
-        if self.entries.load(Ordering::Acquire) == 0 {
+    /// The slot of a provider's breaker (made on first use; kept across snapshots).
+    pub fn provider_slot(&self, uid: &Arc<str>) -> Arc<Slot> {
+        lock(&self.providers)
+            .entry(uid.clone())
+            .or_insert_with(|| {
+                Arc::new(Slot {
+                    key: BreakerKey {
+                        provider: uid.clone(),
+                        model: None,
+                    },
+                    gate: AtomicU64::new(CLOSED),
+                    dirty: AtomicBool::new(false),
+                    breaker: Mutex::default(),
+                })
+            })
+            .clone()
+    }
+
+    pub fn model_slot(&self, uid: &Arc<str>, model: &Arc<str>) -> Arc<Slot> {
+        lock(&self.models)
+            .entry((uid.clone(), model.clone()))
+            .or_insert_with(|| {
+                Arc::new(Slot {
+                    key: BreakerKey {
+                        provider: uid.clone(),
+                        model: Some(model.clone()),
+                    },
+                    gate: AtomicU64::new(CLOSED),
+                    dirty: AtomicBool::new(false),
+                    breaker: Mutex::default(),
+                })
+            })
+            .clone()
+    }
+
+    fn open_at(&self, slot: &Slot, now: Instant) -> bool {
+        let gate = slot.gate.load(Ordering::Acquire);
+        gate == CLOSED || (gate != FOREVER && gate <= self.ms(now))
+    }
+
+    /// Could a request go to this (provider slot, model slot) now, counting a due trial?
+    /// Lock-free.
+    pub fn available(&self, provider: &Slot, model: &Slot, now: Instant) -> bool {
+        self.open_at(provider, now) && self.open_at(model, now)
+    }
+
+    /// Closed at both layers: no trial due or in flight. Lock-free.
+    pub fn closed(&self, provider: &Slot, model: &Slot) -> bool {
+        provider.gate.load(Ordering::Acquire) == CLOSED
+            && model.gate.load(Ordering::Acquire) == CLOSED
+    }
+
+    /// Admits a request at both layers; a trial is taken only when both layers admit.
+    pub fn admit(&self, provider: &Slot, model: &Slot, now: Instant, p: &Policy) -> Admission {
+        if self.closed(provider, model) {
             return Admission::Allowed;
         }
-        let mut providers = lock(&self.providers);
-        let mut models = lock(&self.models);
-        let pb = providers.get(provider);
-        let mb = models.get(&(provider.clone(), model.clone()));
-        let (pa, ma) = (
-            pb.is_none_or(|b| b.available(now, p)),
-            mb.is_none_or(|b| b.available(now, p)),
-        );
-        if !(pa && ma) {
+        if !self.available(provider, model, now) {
             return Admission::Refused;
         }
         let mut result = Admission::Allowed;
-        if let Some(b) = providers.get_mut(provider)
-            && b.admit(now, p) == Admission::Trial
-        {
-            result = Admission::Trial;
-        }
-        if let Some(b) = models.get_mut(&(provider.clone(), model.clone()))
-            && b.admit(now, p) == Admission::Trial
-        {
-            result = Admission::Trial;
+        for slot in [provider, model] {
+            if slot.gate.load(Ordering::Acquire) == CLOSED {
+                continue;
+            }
+            let mut b = slot.lock();
+            match b.admit(now, p) {
+                Admission::Refused => return Admission::Refused,
+                Admission::Trial => result = Admission::Trial,
+                Admission::Allowed => {}
+            }
+            self.set_gate(slot, &b, p);
         }
         result
     }
 
     pub fn on_success(
         &self,
-        provider: &Arc<str>,
-        model: &Arc<str>,
+        provider: &Slot,
+        model: &Slot,
         now: Instant,
         p: &Policy,
     ) -> Vec<Transition> {
         let mut out = Vec::new();
-        if self.entries.load(Ordering::Acquire) == 0 {
-            return out;
-        }
-        {
-            let mut providers = lock(&self.providers);
-            if let Some(b) = providers.get_mut(provider) {
-                if b.on_success(now, p) {
-                    out.push(transition(provider, None, b));
-                }
-                if b.pristine() {
-                    providers.remove(provider);
-                    self.entries.fetch_sub(1, Ordering::AcqRel);
-                }
+        for slot in [provider, model] {
+            // The common case, a healthy slot, has nothing to record: no lock taken.
+            if !slot.dirty.load(Ordering::Acquire) {
+                continue;
             }
-        }
-        let key = (provider.clone(), model.clone());
-        let mut models = lock(&self.models);
-        if let Some(b) = models.get_mut(&key) {
+            let mut b = slot.lock();
             if b.on_success(now, p) {
-                out.push(transition(provider, Some(model), b));
+                out.push(transition(slot, &b));
             }
-            if b.pristine() {
-                models.remove(&key);
-                self.entries.fetch_sub(1, Ordering::AcqRel);
-            }
+            self.set_gate(slot, &b, p);
+            slot.dirty.store(!b.pristine(), Ordering::Release);
         }
         out
     }
 
     pub fn on_failure(
         &self,
-        provider: &Arc<str>,
-        model: &Arc<str>,
+        provider: &Slot,
+        model: &Slot,
         kind: &FailureKind,
         error: &str,
         now: Instant,
         p: &Policy,
     ) -> Vec<Transition> {
-        let mut out = Vec::new();
-        match kind.layer() {
-            Layer::Provider => {
-                let mut providers = lock(&self.providers);
-                let b = providers.entry(provider.clone()).or_insert_with(|| {
-                    self.entries.fetch_add(1, Ordering::AcqRel);
-                    Breaker::default()
-                });
-                if b.on_failure(kind, error, now, p) {
-                    out.push(transition(provider, None, b));
-                }
-            }
-            Layer::Model => {
-                let mut models = lock(&self.models);
-                let b = models
-                    .entry((provider.clone(), model.clone()))
-                    .or_insert_with(|| {
-                        self.entries.fetch_add(1, Ordering::AcqRel);
-                        Breaker::default()
-                    });
-                if b.on_failure(kind, error, now, p) {
-                    out.push(transition(provider, Some(model), b));
-                }
-            }
+        let slot = match kind.layer() {
+            Layer::Provider => provider,
+            Layer::Model => model,
+        };
+        let mut b = slot.lock();
+        let changed = b.on_failure(kind, error, now, p);
+        slot.dirty.store(true, Ordering::Release);
+        self.set_gate(slot, &b, p);
+        if changed {
+            vec![transition(slot, &b)]
+        } else {
+            Vec::new()
         }
-        out
     }
 
-    /// Closes breakers: all of them, a provider's (and its models'), or one model's.
+    /// Closes breakers: all of them, a provider's (and its models'), or one model's, by uid.
     pub fn reset(&self, provider: Option<&str>, model: Option<&str>) -> Vec<Transition> {
-        let mut out = Vec::new();
-        let mut removed = 0;
+        let mut slots: Vec<Arc<Slot>> = Vec::new();
         if model.is_none() {
-            lock(&self.providers).retain(|k, b| {
-                if provider.is_some_and(|p| p != &**k) {
-                    return true;
-                }
-                if b.reset() {
-                    out.push(transition(k, None, b));
-                }
-                removed += 1;
-                false
-            });
+            slots.extend(
+                lock(&self.providers)
+                    .iter()
+                    .filter(|(k, _)| provider.is_none_or(|p| p == &***k))
+                    .map(|(_, s)| s.clone()),
+            );
         }
-        lock(&self.models).retain(|(pk, mk), b| {
-            if !(provider.is_none_or(|p| p == &**pk) && model.is_none_or(|m| m == &**mk)) {
-                return true;
-            }
+        slots.extend(
+            lock(&self.models)
+                .iter()
+                .filter(|((pk, mk), _)| {
+                    provider.is_none_or(|p| p == &**pk) && model.is_none_or(|m| m == &**mk)
+                })
+                .map(|(_, s)| s.clone()),
+        );
+        let mut out = Vec::new();
+        for slot in slots {
+            let mut b = slot.lock();
             if b.reset() {
-                out.push(transition(pk, Some(mk), b));
+                out.push(transition(&slot, &b));
             }
-            removed += 1;
-            false
-        });
-        self.entries.fetch_sub(removed, Ordering::AcqRel);
+            slot.gate.store(CLOSED, Ordering::Release);
+            slot.dirty.store(false, Ordering::Release);
+        }
         out
     }
 
-    pub fn provider(&self, provider: &str) -> Option<Breaker> {
-        lock(&self.providers).get(provider).cloned()
+    pub fn provider(&self, uid: &str) -> Option<Breaker> {
+        lock(&self.providers).get(uid).map(|s| s.snapshot())
     }
 
-    pub fn models_of(&self, provider: &str) -> Vec<(Arc<str>, Breaker)> {
-        lock(&self.models)
+    pub fn models_of(&self, uid: &str) -> Vec<(Arc<str>, Breaker)> {
+        let slots: Vec<(Arc<str>, Arc<Slot>)> = lock(&self.models)
             .iter()
-            .filter(|((p, _), _)| &**p == provider)
-            .map(|((_, m), b)| (m.clone(), b.clone()))
-            .collect()
+            .filter(|((p, _), _)| &**p == uid)
+            .map(|((_, m), s)| (m.clone(), s.clone()))
+            .collect();
+        slots.into_iter().map(|(m, s)| (m, s.snapshot())).collect()
     }
 }
 
-fn transition(provider: &Arc<str>, model: Option<&Arc<str>>, b: &Breaker) -> Transition {
+fn transition(slot: &Slot, b: &Breaker) -> Transition {
     Transition {
-        key: BreakerKey {
-            provider: provider.clone(),
-            model: model.cloned(),
-        },
+        key: slot.key.clone(),
         state: b.state,
         reason: b.reason,
     }

@@ -187,36 +187,55 @@ fn failed_trials_double_the_cooldown_up_to_the_cap_and_health_decays_it() {
 }
 
 #[test]
-fn the_registry_forgets_healthy_breakers_and_counts_the_rest() {
+fn registry_gates_follow_the_breakers() {
     use std::sync::Arc;
     let r = BreakerRegistry::default();
     let p = policy();
-    let (a, m): (Arc<str>, Arc<str>) = ("a".into(), "m".into());
-    let t0 = Instant::now();
-    assert!(r.available(&a, &m, t0, &p));
-    // Two network failures: below the threshold, but counted.
-    r.on_failure(&a, &m, &FailureKind::Network, "reset", t0, &p);
-    r.on_failure(&a, &m, &FailureKind::Network, "reset", t0, &p);
-    assert!(r.available(&a, &m, t0, &p));
-    // A success in between clears the count, so two more do not trip it.
-    r.on_success(&a, &m, t0, &p);
-    assert!(r.provider("a").is_none(), "back to pristine: forgotten");
-    r.on_failure(&a, &m, &FailureKind::Network, "reset", t0, &p);
-    r.on_failure(&a, &m, &FailureKind::Network, "reset", t0, &p);
-    assert!(r.available(&a, &m, t0, &p));
-    let t = r.on_failure(&a, &m, &FailureKind::Network, "reset", t0, &p);
-    assert_eq!(t.len(), 1);
-    assert!(!r.available(&a, &m, t0, &p));
-    assert!(
-        !r.available(&a, &"other".into(), t0, &p),
-        "the provider layer covers every model"
+    let a: Arc<str> = "a".into();
+    let (pa, ma, ma2) = (
+        r.provider_slot(&a),
+        r.model_slot(&a, &"m".into()),
+        r.model_slot(&a, &"m2".into()),
     );
-    assert_eq!(r.admit(&a, &m, t0, &p), Admission::Refused);
-    // Model layer.
-    let (b, n): (Arc<str>, Arc<str>) = ("b".into(), "n".into());
-    r.on_failure(&b, &n, &FailureKind::ServerError, "500", t0, &p);
-    assert!(!r.available(&b, &n, t0, &p));
-    assert!(r.available(&b, &"n2".into(), t0, &p));
-    assert_eq!(r.reset(None, None).len(), 2);
-    assert!(r.available(&a, &m, t0, &p) && r.available(&b, &n, t0, &p));
+    assert!(
+        Arc::ptr_eq(&pa, &r.provider_slot(&a)),
+        "one slot per provider, kept"
+    );
+    let t0 = Instant::now();
+    assert!(r.closed(&pa, &ma) && r.available(&pa, &ma, t0));
+    // Two network failures: below the threshold, but counted; a success clears the count.
+    r.on_failure(&pa, &ma, &FailureKind::Network, "reset", t0, &p);
+    r.on_failure(&pa, &ma, &FailureKind::Network, "reset", t0, &p);
+    assert!(r.available(&pa, &ma, t0));
+    r.on_success(&pa, &ma, t0, &p);
+    r.on_failure(&pa, &ma, &FailureKind::Network, "reset", t0, &p);
+    r.on_failure(&pa, &ma, &FailureKind::Network, "reset", t0, &p);
+    assert!(r.available(&pa, &ma, t0));
+    let t = r.on_failure(&pa, &ma, &FailureKind::Network, "reset", t0, &p);
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].key.model, None, "a provider-layer transition");
+    assert!(
+        !r.available(&pa, &ma, t0) && !r.available(&pa, &ma2, t0),
+        "every model of it"
+    );
+    assert_eq!(r.admit(&pa, &ma, t0, &p), Admission::Refused);
+    // After the cooldown: one trial, the gate closes behind it, success reopens all.
+    let t1 = t0 + p.network_error;
+    assert!(r.available(&pa, &ma, t1));
+    assert_eq!(r.admit(&pa, &ma, t1, &p), Admission::Trial);
+    assert!(!r.available(&pa, &ma2, t1), "the trial is in flight");
+    assert_eq!(r.on_success(&pa, &ma, t1, &p).len(), 1);
+    assert!(r.closed(&pa, &ma2));
+    // Model layer, and reset.
+    r.on_failure(&pa, &ma, &FailureKind::ServerError, "500", t1, &p);
+    assert!(!r.available(&pa, &ma, t1) && r.available(&pa, &ma2, t1));
+    assert_eq!(r.reset(Some("a"), None).len(), 1);
+    assert!(r.closed(&pa, &ma));
+    r.on_failure(&pa, &ma, &FailureKind::Auth, "401", t1, &p);
+    assert!(
+        !r.available(&pa, &ma, t1 + std::time::Duration::from_secs(1_000_000)),
+        "until reset"
+    );
+    assert_eq!(r.reset(None, None).len(), 1);
+    assert!(r.available(&pa, &ma, t1));
 }

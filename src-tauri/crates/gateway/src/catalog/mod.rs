@@ -14,6 +14,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 pub use rules::CompiledRules;
 
 use crate::auth::KeyHash;
+use crate::breaker::{BreakerRegistry, Slot};
 use crate::config::{JsonObject, Protocol, Settings};
 use crate::secrets::{ProviderKey, Secret, SecretError};
 
@@ -36,6 +37,8 @@ pub struct Provider {
     pub paused: bool,
     pub headers: HeaderMap,
     pub models: Vec<String>,
+    /// The provider-layer breaker, shared with the registry.
+    pub breaker: Arc<Slot>,
 }
 
 impl Provider {
@@ -59,6 +62,7 @@ impl Provider {
             paused: false,
             headers: HeaderMap::new(),
             models: Vec::new(),
+            breaker: crate::breaker::BreakerRegistry::default().provider_slot(&Arc::from(name)),
         }
     }
 }
@@ -67,6 +71,8 @@ impl Provider {
 pub struct Candidate {
     pub provider: Arc<Provider>,
     pub model: Arc<str>,
+    /// The model-layer breaker, shared with the registry.
+    pub breaker: Arc<Slot>,
 }
 
 #[derive(Debug)]
@@ -129,7 +135,11 @@ pub fn is_loopback_host(host: &str) -> bool {
 impl Snapshot {
     /// `keys` finds a stored provider key by provider uid: the secret store at start, the live
     /// snapshot's cache afterwards.
-    pub fn build(state: &StoredState, keys: &KeyLookup<'_>) -> (Self, Warnings) {
+    pub fn build(
+        state: &StoredState,
+        keys: &KeyLookup<'_>,
+        breakers: &BreakerRegistry,
+    ) -> (Self, Warnings) {
         let mut warnings = Vec::new();
         let built: Vec<Result<Arc<Provider>, String>> = state
             .providers
@@ -164,9 +174,11 @@ impl Snapshot {
                 }
                 let chat_url = reqwest::Url::parse(&format!("{}/v1/chat/completions", p.base_url))
                     .map_err(|e| format!("provider '{}': base_url {:?} is not a valid URL: {e}", p.name, p.base_url))?;
+                let uid: Arc<str> = p.uid.as_str().into();
                 Ok(Arc::new(Provider {
                     id: p.id,
-                    uid: p.uid.as_str().into(),
+                    breaker: breakers.provider_slot(&uid),
+                    uid,
                     name: p.name.as_str().into(),
                     base_url: p.base_url.clone(),
                     chat_url,
@@ -204,9 +216,11 @@ impl Snapshot {
                 .filter(|p| p.enabled && !excluded.contains(&*p.name))
             {
                 for id in p.models.iter().filter(|id| rules.matches(id)) {
+                    let model: Arc<str> = id.as_str().into();
                     candidates.push(Candidate {
                         provider: p.clone(),
-                        model: id.as_str().into(),
+                        breaker: breakers.model_slot(&p.uid, &model),
+                        model,
                     });
                 }
             }
@@ -223,9 +237,11 @@ impl Snapshot {
                     .any(|c| Arc::ptr_eq(&c.provider, p) && *c.model == *inc.model);
                 if p.enabled && !excluded.contains(&*p.name) && !rules.excluded(&inc.model) && !dup
                 {
+                    let model: Arc<str> = inc.model.as_str().into();
                     candidates.push(Candidate {
                         provider: p.clone(),
-                        model: inc.model.as_str().into(),
+                        breaker: breakers.model_slot(&p.uid, &model),
+                        model,
                     });
                 }
             }

@@ -13,7 +13,11 @@ fn snapshot(src: &str) -> (Snapshot, Warnings) {
     for (uid, s) in &report.literal_keys {
         secrets.set(uid, s).unwrap();
     }
-    Snapshot::build(&load(&conn).unwrap(), &|uid| secrets.get(uid))
+    Snapshot::build(
+        &load(&conn).unwrap(),
+        &|uid| secrets.get(uid),
+        &Default::default(),
+    )
 }
 
 fn pairs(s: &Snapshot, model: &str) -> Vec<String> {
@@ -100,7 +104,7 @@ fn a_key_missing_from_the_store_is_a_warning() {
     let mut conn = open_connection(&dir.path().join("c.db")).unwrap();
     let file = crate::config::parse(SRC, Path::new("t.toml")).unwrap();
     import(&mut conn, &file).unwrap();
-    let (s, warnings) = Snapshot::build(&load(&conn).unwrap(), &|_| Ok(None));
+    let (s, warnings) = Snapshot::build(&load(&conn).unwrap(), &|_| Ok(None), &Default::default());
     assert_eq!(s.providers[0].key, ProviderKey::Missing);
     assert!(warnings[0].contains("provider 'a'"), "{warnings:?}");
 }

@@ -101,11 +101,11 @@ pub async fn run(
             !tried.contains(&i)
                 && eligible(c)
                 && if probes {
-                    engine.breakers.closed(&c.provider.uid, &c.model)
+                    engine.breakers.closed(&c.provider.breaker, &c.breaker)
                 } else {
                     engine
                         .breakers
-                        .available(&c.provider.uid, &c.model, now, policy)
+                        .available(&c.provider.breaker, &c.breaker, now)
                 }
         };
         let pinned = call
@@ -139,7 +139,12 @@ pub async fn run(
         };
         let candidate = &candidates[index];
         let (uid, model) = (&candidate.provider.uid, &candidate.model);
-        if !last_resort && engine.breakers.admit(uid, model, now, policy) == Admission::Refused {
+        if !last_resort
+            && engine
+                .breakers
+                .admit(&candidate.provider.breaker, &candidate.breaker, now, policy)
+                == Admission::Refused
+        {
             // Another request took the half-open trial between the check and now.
             tried.push(index);
             continue;

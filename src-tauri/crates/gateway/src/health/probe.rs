@@ -43,9 +43,8 @@ pub async fn run(engine: Weak<Engine>) {
                 if !seen.insert((p.uid.clone(), c.model.clone())) {
                     continue;
                 }
-                let closed = e.breakers.closed(&p.uid, &c.model);
-                let due_trial =
-                    !closed && e.breakers.available(&p.uid, &c.model, now, &snap.policy);
+                let closed = e.breakers.closed(&p.breaker, &c.breaker);
+                let due_trial = !closed && e.breakers.available(&p.breaker, &c.breaker, now);
                 if due_trial || (round_due && closed) {
                     targets.push(c.clone());
                 }
@@ -65,7 +64,7 @@ async fn probe(engine: &Arc<Engine>, c: &Candidate) {
     let now = Instant::now();
     if engine
         .breakers
-        .admit(&c.provider.uid, &c.model, now, &snap.policy)
+        .admit(&c.provider.breaker, &c.breaker, now, &snap.policy)
         == Admission::Refused
     {
         return;

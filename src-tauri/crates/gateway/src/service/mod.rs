@@ -140,7 +140,7 @@ pub fn status(engine: &Engine) -> StatusResponse {
                         && !c.provider.paused
                         && engine
                             .breakers
-                            .available(&c.provider.uid, &c.model, now, &snap.policy),
+                            .available(&c.provider.breaker, &c.breaker, now),
                 })
                 .collect(),
         })
