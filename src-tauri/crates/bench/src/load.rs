@@ -153,19 +153,40 @@ async fn worker(
             req = req.header("authorization", a);
         }
         let req = req.body(Full::new(body.clone()))?;
+        // The previous response may still be settling on the connection.
+        if send.ready().await.is_err() {
+            s.errors += 1;
+            break;
+        }
         let t0 = Instant::now();
         let resp = match send.send_request(req).await {
             Ok(r) => r,
-            Err(_) => {
+            Err(e) => {
+                eprintln!(
+                    "request {} failed on {addr}: {e} ({:?} before the deadline)",
+                    s.latencies.len(),
+                    deadline.saturating_duration_since(Instant::now())
+                );
                 s.errors += 1;
                 break;
             }
         };
-        let ok = resp.status() == 200;
+        let status = resp.status();
+        let ok = status == 200;
+        if !ok {
+            eprintln!("{addr} answered {status}");
+        }
         let mut b = resp.into_body();
         let mut first = None;
         while let Some(frame) = b.frame().await {
-            let frame = frame?;
+            let frame = match frame {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("body failed on {addr}: {e}");
+                    s.errors += 1;
+                    break;
+                }
+            };
             if first.is_none() && frame.data_ref().is_some_and(|d| !d.is_empty()) {
                 first = Some(t0.elapsed());
             }

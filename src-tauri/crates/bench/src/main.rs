@@ -134,7 +134,7 @@ key = "{CLIENT_KEY}"
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "| mode | conc | direct rps | gateway rps | ratio | direct p50 / p99 | gateway p50 / p99 | added p50 | direct ttfb p50 | gateway ttfb p50 | gateway CPU / req | errors |"
+        "| mode | conc | direct rps | gateway rps | ratio | direct p50 / p99 | gateway p50 / p99 | added p50 | direct ttfb p50 | gateway ttfb p50 | gateway CPU / req | errors (direct / gateway) |"
     )?;
     writeln!(
         out,
@@ -145,7 +145,7 @@ key = "{CLIENT_KEY}"
         let cpu_per_req = g.cpu_ticks as f64 * tick / g.count().max(1) as f64;
         writeln!(
             out,
-            "| {} | {c} | {:.0} | {:.0} | {:.2} | {} / {} | {} / {} | {} | {} | {} | {} | {} |",
+            "| {} | {c} | {:.0} | {:.0} | {:.2} | {} / {} | {} / {} | {} | {} | {} | {} | {} / {} |",
             mode.name(),
             d.rps(),
             g.rps(),
@@ -158,7 +158,8 @@ key = "{CLIENT_KEY}"
             us(d.ttfb_pct(0.5)),
             us(g.ttfb_pct(0.5)),
             us(cpu_per_req),
-            d.errors + g.errors,
+            d.errors,
+            g.errors,
         )?;
     }
     writeln!(
@@ -174,7 +175,11 @@ key = "{CLIENT_KEY}"
     )?;
     let _ = child.kill();
     let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("SWITCHBOARD_BENCH_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        eprintln!("kept {}", dir.display());
+    }
     tokio::time::sleep(Duration::from_millis(10)).await;
     Ok(())
 }
