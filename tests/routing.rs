@@ -905,3 +905,38 @@ async fn active_probes_trip_and_recover_breakers_without_user_requests() {
         assert_eq!(b["model"], "m1", "m2 opted out of probes");
     }
 }
+
+#[tokio::test]
+async fn the_rule_preview_resolves_and_refuses_bad_rules() {
+    let m = Mock::start().await;
+    let (gw, _dir) = start_admin(&two(&m.url(), &m.url(), ""));
+    let token = admin_token(&gw).await;
+    let preview = |body: Value| {
+        http()
+            .post(format!("{}/api/models/preview", gw.url))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let r = preview(json!({"name": "x", "rules": [{"type": "regex", "value": "^m[12]$"}], "exclude_providers": ["bad"]})).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v["candidates"],
+        json!([{"provider": "good", "model": "m1"}, {"provider": "good", "model": "m2"}])
+    );
+    let r = preview(json!({"name": "x", "rules": [{"type": "exact", "value": "m1"}, {"type": "regex", "value": "(unclosed"}]})).await.unwrap();
+    assert_eq!(r.status(), 422);
+    let msg = r.json::<Value>().await.unwrap()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        msg.starts_with("rules[1]: invalid regex \"(unclosed\""),
+        "{msg}"
+    );
+    let r = preview(json!({"name": "x", "include": ["no-slash"]}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+}

@@ -113,3 +113,36 @@ pub struct SyncResponse {
     pub provider: String,
     pub models: usize,
 }
+
+/// A unified model's mapping, to preview before saving.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ModelPreviewRequest {
+    pub name: String,
+    #[serde(default)]
+    pub rules: Vec<RuleView>,
+    /// `provider/model` pairs.
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude_providers: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RuleView {
+    /// exact | prefix | keyword | regex | exclude_keyword
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PreviewPair {
+    pub provider: String,
+    pub model: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelPreviewResponse {
+    pub candidates: Vec<PreviewPair>,
+    pub warnings: Vec<String>,
+}

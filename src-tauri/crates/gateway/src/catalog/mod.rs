@@ -132,6 +132,49 @@ pub fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// A provider and one of its model ids.
+pub type Pair = (Arc<Provider>, Arc<str>);
+
+/// The (provider, model id) pairs a unified model stands for: every enabled provider's listed
+/// ids that its rules match, plus manual includes, minus excluded providers and excluded
+/// keywords (exclusions win over inclusions). Unsorted.
+pub fn resolve(
+    name: &str,
+    rules: &[crate::config::Rule],
+    include: &[crate::config::Include],
+    exclude_providers: &[String],
+    providers: &[Arc<Provider>],
+    warnings: &mut Warnings,
+) -> Result<Vec<Pair>, String> {
+    let rules = CompiledRules::compile(name, rules)?;
+    let excluded: HashSet<&str> = exclude_providers.iter().map(String::as_str).collect();
+    let mut out: Vec<Pair> = Vec::new();
+    for p in providers
+        .iter()
+        .filter(|p| p.enabled && !excluded.contains(&*p.name))
+    {
+        for id in p.models.iter().filter(|id| rules.matches(id)) {
+            out.push((p.clone(), id.as_str().into()));
+        }
+    }
+    for inc in include {
+        let Some(p) = providers.iter().find(|p| *p.name == inc.provider) else {
+            warnings.push(format!(
+                "model '{name}': include names unknown provider '{}'",
+                inc.provider
+            ));
+            continue;
+        };
+        let dup = out
+            .iter()
+            .any(|(op, om)| Arc::ptr_eq(op, p) && **om == *inc.model);
+        if p.enabled && !excluded.contains(&*p.name) && !rules.excluded(&inc.model) && !dup {
+            out.push((p.clone(), inc.model.as_str().into()));
+        }
+    }
+    Ok(out)
+}
+
 impl Snapshot {
     /// `keys` finds a stored provider key by provider uid: the secret store at start, the live
     /// snapshot's cache afterwards.
@@ -202,49 +245,28 @@ impl Snapshot {
 
         let mut routes = HashMap::new();
         for m in &state.models {
-            let rules = match CompiledRules::compile(&m.name, &m.rules) {
-                Ok(r) => r,
+            let pairs = match resolve(
+                &m.name,
+                &m.rules,
+                &m.include,
+                &m.exclude_providers,
+                &providers,
+                &mut warnings,
+            ) {
+                Ok(p) => p,
                 Err(e) => {
                     warnings.push(format!("model '{}': {e}", m.name));
                     continue;
                 }
             };
-            let excluded: HashSet<&str> = m.exclude_providers.iter().map(String::as_str).collect();
-            let mut candidates = Vec::new();
-            for p in providers
-                .iter()
-                .filter(|p| p.enabled && !excluded.contains(&*p.name))
-            {
-                for id in p.models.iter().filter(|id| rules.matches(id)) {
-                    let model: Arc<str> = id.as_str().into();
-                    candidates.push(Candidate {
-                        provider: p.clone(),
-                        breaker: breakers.model_slot(&p.uid, &model),
-                        model,
-                    });
-                }
-            }
-            for inc in &m.include {
-                let Some(p) = providers.iter().find(|p| *p.name == inc.provider) else {
-                    warnings.push(format!(
-                        "model '{}': include names unknown provider '{}'",
-                        m.name, inc.provider
-                    ));
-                    continue;
-                };
-                let dup = candidates
-                    .iter()
-                    .any(|c| Arc::ptr_eq(&c.provider, p) && *c.model == *inc.model);
-                if p.enabled && !excluded.contains(&*p.name) && !rules.excluded(&inc.model) && !dup
-                {
-                    let model: Arc<str> = inc.model.as_str().into();
-                    candidates.push(Candidate {
-                        provider: p.clone(),
-                        breaker: breakers.model_slot(&p.uid, &model),
-                        model,
-                    });
-                }
-            }
+            let mut candidates: Vec<Candidate> = pairs
+                .into_iter()
+                .map(|(provider, model)| Candidate {
+                    breaker: breakers.model_slot(&provider.uid, &model),
+                    provider,
+                    model,
+                })
+                .collect();
             candidates.sort_by(|a, b| {
                 b.provider
                     .weight

@@ -224,6 +224,7 @@ impl Validator<'_> {
             self.in_range(&span, "cooldown", "max_multiplier", c.max_multiplier, 1, 64)?;
             out.settings.cooldown_model_not_found_s = c.model_not_found;
             out.settings.cooldown_max_multiplier = c.max_multiplier;
+            out.settings.cooldown_decay_s = c.decay;
             out.settings.cooldown_rate_limited_s = c.rate_limited;
             out.settings.cooldown_server_error_s = c.server_error;
             out.settings.cooldown_timeout_s = c.timeout;

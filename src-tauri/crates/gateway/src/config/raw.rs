@@ -50,6 +50,7 @@ pub struct RawCooldown {
     pub network_error: Option<u64>,
     pub model_not_found: Option<u64>,
     pub max_multiplier: Option<u32>,
+    pub decay: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -25,6 +25,8 @@ pub struct Settings {
     pub cooldown_network_error_s: u64,
     pub cooldown_model_not_found_s: u64,
     pub cooldown_max_multiplier: u32,
+    /// Each this long of health takes one doubling of the cooldown back.
+    pub cooldown_decay_s: u64,
     pub first_byte_timeout_s: u64,
     pub stream_idle_timeout_s: u64,
     pub sync_interval_s: u64,
@@ -49,6 +51,7 @@ impl Default for Settings {
             cooldown_network_error_s: 120,
             cooldown_model_not_found_s: 3600,
             cooldown_max_multiplier: 8,
+            cooldown_decay_s: 3600,
             first_byte_timeout_s: 60,
             stream_idle_timeout_s: 120,
             sync_interval_s: 6 * 3600,
@@ -83,7 +86,7 @@ impl Settings {
             network_threshold: self.network_failure_threshold,
             server_error_threshold: self.server_error_threshold,
             max_multiplier: self.cooldown_max_multiplier,
-            decay: s(3600),
+            decay: s(self.cooldown_decay_s.max(1)),
             trial_timeout: s(self.request_timeout_s),
         }
     }
@@ -119,6 +122,7 @@ impl SettingsPatch {
             cooldown_network_error_s,
             cooldown_model_not_found_s,
             cooldown_max_multiplier,
+            cooldown_decay_s,
             first_byte_timeout_s,
             stream_idle_timeout_s,
             sync_interval_s,

@@ -39,6 +39,7 @@ fn service_error(e: ServiceError) -> Response<Body> {
             StatusCode::NOT_FOUND
         }
         ServiceError::Sync(_) => StatusCode::BAD_GATEWAY,
+        ServiceError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
         ServiceError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     api_error(status, e.to_string())
@@ -195,6 +196,22 @@ pub async fn reset(State(engine): State<Arc<Engine>>, body: Bytes) -> Response<B
     };
     match service::reset_breakers(&engine, req.provider.as_deref(), req.model.as_deref()) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => service_error(e),
+    }
+}
+
+pub async fn preview(State(engine): State<Arc<Engine>>, body: Bytes) -> Response<Body> {
+    let req = match serde_json::from_slice::<switchboard_api::ModelPreviewRequest>(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                format!("Send {{\"name\", \"rules\"?, \"include\"?, \"exclude_providers\"?}}: {e}"),
+            );
+        }
+    };
+    match service::preview(&engine, &req) {
+        Ok(r) => Json(r).into_response(),
         Err(e) => service_error(e),
     }
 }

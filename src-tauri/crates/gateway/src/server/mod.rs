@@ -35,6 +35,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/providers/{name}/sync", post(admin::sync))
         .route("/status", get(admin::status))
         .route("/breakers/reset", post(admin::reset))
+        .route("/models/preview", post(admin::preview))
         .route("/events", get(admin::events))
         .layer(middleware::from_fn_with_state(engine.clone(), admin::guard));
     Router::new()

@@ -22,6 +22,9 @@ pub enum ServiceError {
     UnknownModel { provider: String, model: String },
     #[error("model list sync failed: {0}")]
     Sync(String),
+    /// A rule or include the admin sent is invalid: which one, and why.
+    #[error("{0}")]
+    Invalid(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -197,4 +200,52 @@ pub fn reset_breakers(
     }
     engine.reset_breakers(uid.as_deref(), model);
     Ok(())
+}
+
+/// What a unified model's rules would resolve to against the live providers, without saving:
+/// the admin UI's live preview, and the place an invalid regex is refused with its reason.
+pub fn preview(
+    engine: &Engine,
+    req: &switchboard_api::ModelPreviewRequest,
+) -> Result<switchboard_api::ModelPreviewResponse, ServiceError> {
+    use crate::config::{parse_include, parse_rule};
+    let rules = req
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            parse_rule(&r.kind, r.value.clone())
+                .map_err(|e| ServiceError::Invalid(format!("rules[{i}]: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let include = req
+        .include
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            parse_include(s).map_err(|e| ServiceError::Invalid(format!("include[{i}]: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let snap = engine.snapshot();
+    let mut warnings = Vec::new();
+    let mut pairs = crate::catalog::resolve(
+        &req.name,
+        &rules,
+        &include,
+        &req.exclude_providers,
+        &snap.providers,
+        &mut warnings,
+    )
+    .map_err(ServiceError::Invalid)?;
+    pairs.sort_by(|a, b| a.0.name.cmp(&b.0.name).then_with(|| a.1.cmp(&b.1)));
+    Ok(switchboard_api::ModelPreviewResponse {
+        candidates: pairs
+            .into_iter()
+            .map(|(p, m)| switchboard_api::PreviewPair {
+                provider: p.name.to_string(),
+                model: m.to_string(),
+            })
+            .collect(),
+        warnings,
+    })
 }

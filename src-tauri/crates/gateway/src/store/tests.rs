@@ -230,6 +230,7 @@ timeout = 23
 network_error = 24
 model_not_found = 25
 max_multiplier = 16
+decay = 26
 "#;
     let dir = tempfile::tempdir().unwrap();
     let mut conn = open_connection(&dir.path().join("config.db")).unwrap();
@@ -253,6 +254,7 @@ max_multiplier = 16
         cooldown_network_error_s: 24,
         cooldown_model_not_found_s: 25,
         cooldown_max_multiplier: 16,
+        cooldown_decay_s: 26,
         probe_interval_s: 30,
     };
     assert_eq!(s, expected);
