@@ -51,6 +51,14 @@ key = "{KEY}"
     )
 }
 
+/// Two mocks and a gateway in front of them, configured by [`two`].
+async fn pair(extra: &str) -> (Mock, Mock, Gateway, tempfile::TempDir) {
+    let bad = Mock::start().await;
+    let good = Mock::start().await;
+    let (gw, dir) = start_admin(&two(&bad.url(), &good.url(), extra));
+    (bad, good, gw, dir)
+}
+
 fn body(model: &str, stream: bool) -> String {
     json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
         .to_string()
@@ -164,10 +172,8 @@ async fn fails_over_on_every_outcome_kind() {
         ),
     ];
     for (name, script, reason) in kinds {
-        let bad = Mock::start().await;
-        let good = Mock::start().await;
+        let (bad, _good, gw, _dir) = pair("").await;
         bad.script(script);
-        let (gw, _dir) = start_admin(&two(&bad.url(), &good.url(), ""));
         let r = chat(&gw, "m1", name.starts_with("stream")).await;
         assert_eq!(r.status(), 200, "{name}");
         assert_eq!(h(&r, "x-switchboard-provider"), "good", "{name}");
@@ -222,13 +228,11 @@ async fn network_errors_trip_the_provider_after_three() {
 
 #[tokio::test]
 async fn client_errors_are_returned_without_failover() {
-    let bad = Mock::start().await;
-    let good = Mock::start().await;
+    let (bad, good, gw, _dir) = pair("").await;
     bad.script([Reply::status(
         400,
         r#"{"error":{"message":"max_tokens too large","type":"invalid_request_error"}}"#,
     )]);
-    let (gw, _dir) = start_admin(&two(&bad.url(), &good.url(), ""));
     let r = chat(&gw, "m1", false).await;
     assert_eq!(r.status(), 400);
     assert_eq!(h(&r, "x-switchboard-attempts"), "1");
@@ -242,10 +246,8 @@ async fn client_errors_are_returned_without_failover() {
 
 #[tokio::test]
 async fn a_401_trips_the_provider_for_all_its_models_until_reset() {
-    let bad = Mock::start().await;
-    let good = Mock::start().await;
+    let (bad, _good, gw, _dir) = pair("").await;
     bad.script([Reply::status(401, r#"{"error":{"message":"invalid key"}}"#)]);
-    let (gw, _dir) = start_admin(&two(&bad.url(), &good.url(), ""));
     assert_eq!(
         h(&chat(&gw, "m1", false).await, "x-switchboard-provider"),
         "good"
@@ -278,12 +280,10 @@ async fn a_401_trips_the_provider_for_all_its_models_until_reset() {
 
 #[tokio::test]
 async fn retry_after_sets_the_cooldown() {
-    let bad = Mock::start().await;
-    let good = Mock::start().await;
+    let (bad, _good, gw, _dir) = pair("").await;
     bad.script([
         Reply::status(429, r#"{"error":{"message":"slow down"}}"#).with_header("retry-after", "1")
     ]);
-    let (gw, _dir) = start_admin(&two(&bad.url(), &good.url(), ""));
     assert_eq!(
         h(&chat(&gw, "m1", false).await, "x-switchboard-provider"),
         "good"
@@ -427,8 +427,7 @@ key = "{KEY}"
 
 #[tokio::test]
 async fn a_stream_fails_over_before_its_first_content() {
-    let bad = Mock::start().await;
-    let good = Mock::start().await;
+    let (bad, good, gw, _dir) = pair("").await;
     // The preamble arrives, then the connection dies: nothing has reached the client yet.
     bad.script([Reply::Sse {
         chunks: vec![role_chunk("m1"), chunk("m1", "never")],
@@ -440,7 +439,6 @@ async fn a_stream_fails_over_before_its_first_content() {
         gap: Duration::ZERO,
         drop_after: None,
     }]);
-    let (gw, _dir) = start_admin(&two(&bad.url(), &good.url(), ""));
     let r = chat(&gw, "m1", true).await;
     assert_eq!(h(&r, "x-switchboard-provider"), "good");
     let text = r.text().await.unwrap();
@@ -465,14 +463,12 @@ async fn a_stream_fails_over_before_its_first_content() {
 
 #[tokio::test]
 async fn after_the_first_content_a_failure_is_an_error_event() {
-    let bad = Mock::start().await;
-    let good = Mock::start().await;
+    let (bad, good, gw, _dir) = pair("").await;
     bad.script([Reply::Sse {
         chunks: vec![chunk("m1", "partial"), chunk("m1", "never")],
         gap: Duration::from_millis(20),
         drop_after: Some(1),
     }]);
-    let (gw, _dir) = start_admin(&two(&bad.url(), &good.url(), ""));
     let r = chat(&gw, "m1", true).await;
     assert_eq!(h(&r, "x-switchboard-provider"), "bad");
     let text = r.text().await.unwrap();
@@ -737,10 +733,8 @@ async fn a_failed_sync_keeps_the_last_good_list() {
 
 #[tokio::test]
 async fn breaker_changes_are_events() {
-    let bad = Mock::start().await;
-    let good = Mock::start().await;
+    let (bad, _good, gw, _dir) = pair("").await;
     bad.script([Reply::status(500, "{}")]);
-    let (gw, _dir) = start_admin(&two(&bad.url(), &good.url(), ""));
     let token = admin_token(&gw).await;
     let events = http()
         .get(format!("{}/api/events", gw.url))

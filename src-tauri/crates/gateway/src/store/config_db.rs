@@ -203,23 +203,7 @@ fn import_provider(
         set("headers", V::Text(json(h)?))?;
     }
     if let Some(models) = &p.models {
-        let mut wanted: Vec<&str> = models.iter().map(String::as_str).collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        let current = provider_models(tx, id)?;
-        if current
-            .iter()
-            .map(String::as_str)
-            .ne(wanted.iter().copied())
-        {
-            tx.execute("DELETE FROM provider_models WHERE provider_id = ?1", [id])?;
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO provider_models (provider_id, model_id) VALUES (?1, ?2)",
-            )?;
-            for m in wanted {
-                ins.execute(params![id, m])?;
-            }
-        }
+        replace_provider_models(tx, id, models)?;
         tx.execute(
             "INSERT INTO provider_sync (provider_id, source) VALUES (?1, 'config')
              ON CONFLICT (provider_id) DO UPDATE SET source = 'config' WHERE source <> 'config'",
@@ -230,6 +214,32 @@ fn import_provider(
         report.literal_keys.push((uid, secret.clone()));
     }
     Ok(())
+}
+
+/// Sets a provider's model list; writes (and answers true) only when it differs.
+fn replace_provider_models(
+    conn: &Connection,
+    id: i64,
+    models: &[String],
+) -> Result<bool, StoreError> {
+    let mut wanted: Vec<&str> = models.iter().map(String::as_str).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let current = provider_models(conn, id)?;
+    if current
+        .iter()
+        .map(String::as_str)
+        .eq(wanted.iter().copied())
+    {
+        return Ok(false);
+    }
+    conn.execute("DELETE FROM provider_models WHERE provider_id = ?1", [id])?;
+    let mut ins =
+        conn.prepare_cached("INSERT INTO provider_models (provider_id, model_id) VALUES (?1, ?2)")?;
+    for m in wanted {
+        ins.execute(params![id, m])?;
+    }
+    Ok(true)
 }
 
 fn provider_models(conn: &Connection, id: i64) -> Result<Vec<String>, StoreError> {
@@ -518,24 +528,7 @@ pub fn record_sync(
     let mut changed = false;
     match result {
         Ok(models) => {
-            let mut wanted: Vec<&str> = models.iter().map(String::as_str).collect();
-            wanted.sort_unstable();
-            wanted.dedup();
-            let current = provider_models(&tx, id)?;
-            if current
-                .iter()
-                .map(String::as_str)
-                .ne(wanted.iter().copied())
-            {
-                changed = true;
-                tx.execute("DELETE FROM provider_models WHERE provider_id = ?1", [id])?;
-                let mut ins = tx.prepare_cached(
-                    "INSERT INTO provider_models (provider_id, model_id) VALUES (?1, ?2)",
-                )?;
-                for m in wanted {
-                    ins.execute(params![id, m])?;
-                }
-            }
+            changed = replace_provider_models(&tx, id, models)?;
             tx.execute(
                 "INSERT INTO provider_sync (provider_id, source, synced_at, last_error)
                  VALUES (?1, 'upstream', CURRENT_TIMESTAMP, NULL)
