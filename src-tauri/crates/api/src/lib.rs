@@ -146,3 +146,36 @@ pub struct ModelPreviewResponse {
     pub candidates: Vec<PreviewPair>,
     pub warnings: Vec<String>,
 }
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelView {
+    pub name: String,
+    pub rules: Vec<RuleView>,
+    pub include: Vec<String>,
+    pub exclude_providers: Vec<String>,
+    pub protocol: Option<String>,
+    pub default_params: serde_json::Map<String, serde_json::Value>,
+    pub override_params: serde_json::Map<String, serde_json::Value>,
+    pub probe: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClientKeyView {
+    pub name: String,
+    pub models: Vec<String>,
+    pub created_at: String,
+    pub revoked: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreateClientKey {
+    pub name: String,
+    pub models: Option<Vec<String>>,
+}
+
+/// The new key, shown this once: only its hash is kept.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreatedClientKey {
+    pub name: String,
+    pub key: String,
+}

@@ -126,11 +126,20 @@ impl Engine {
     /// is asked only about providers it has not seen), and closes the breakers of providers
     /// whose key or address changed.
     pub async fn reload(&self) -> Result<(), StoreError> {
+        self.reload_with_new_keys(&[]).await
+    }
+
+    /// As [`Engine::reload`], reading the keys of `uids` from the secret store again (they were
+    /// just changed) instead of from the live snapshot.
+    pub async fn reload_with_new_keys(&self, uids: &[String]) -> Result<(), StoreError> {
         let mut state = self.store.call(|c| store::load(c)).await?;
         let old = self.snapshot();
         state.settings.host = old.settings.host.clone();
         state.settings.port = old.settings.port;
         let lookup = |uid: &str| {
+            if uids.iter().any(|u| u == uid) {
+                return self.secrets.get(uid);
+            }
             let cached = old
                 .providers
                 .iter()

@@ -35,9 +35,10 @@ fn api_error(status: StatusCode, message: impl Into<String>) -> Response<Body> {
 
 fn service_error(e: ServiceError) -> Response<Body> {
     let status = match &e {
-        ServiceError::UnknownProvider(_) | ServiceError::UnknownModel { .. } => {
-            StatusCode::NOT_FOUND
-        }
+        ServiceError::UnknownProvider(_)
+        | ServiceError::UnknownModel { .. }
+        | ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+        ServiceError::Conflict(_) => StatusCode::CONFLICT,
         ServiceError::Sync(_) => StatusCode::BAD_GATEWAY,
         ServiceError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
         ServiceError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -213,6 +214,102 @@ pub async fn preview(State(engine): State<Arc<Engine>>, body: Bytes) -> Response
     match service::preview(&engine, &req) {
         Ok(r) => Json(r).into_response(),
         Err(e) => service_error(e),
+    }
+}
+
+/// The body as JSON, or why not (for a 400).
+fn json_body(body: &Bytes) -> Result<serde_json::Value, String> {
+    serde_json::from_slice(body).map_err(|e| format!("the body is not valid JSON: {e}"))
+}
+
+fn no_content(r: Result<(), ServiceError>) -> Response<Body> {
+    match r {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => service_error(e),
+    }
+}
+
+pub async fn put_provider(
+    State(engine): State<Arc<Engine>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response<Body> {
+    match json_body(&body) {
+        Ok(v) => no_content(service::put_provider(&engine, &name, v).await),
+        Err(m) => api_error(StatusCode::BAD_REQUEST, m),
+    }
+}
+
+pub async fn delete_provider(
+    State(engine): State<Arc<Engine>>,
+    Path(name): Path<String>,
+) -> Response<Body> {
+    no_content(service::delete_provider(&engine, &name).await)
+}
+
+pub async fn models(State(engine): State<Arc<Engine>>) -> Response<Body> {
+    match service::models(&engine).await {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => service_error(e),
+    }
+}
+
+pub async fn put_model(
+    State(engine): State<Arc<Engine>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response<Body> {
+    match json_body(&body) {
+        Ok(v) => no_content(service::put_model(&engine, &name, v).await),
+        Err(m) => api_error(StatusCode::BAD_REQUEST, m),
+    }
+}
+
+pub async fn delete_model(
+    State(engine): State<Arc<Engine>>,
+    Path(name): Path<String>,
+) -> Response<Body> {
+    no_content(service::delete_model(&engine, &name).await)
+}
+
+pub async fn client_keys(State(engine): State<Arc<Engine>>) -> Response<Body> {
+    match service::client_keys(&engine).await {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => service_error(e),
+    }
+}
+
+pub async fn create_client_key(State(engine): State<Arc<Engine>>, body: Bytes) -> Response<Body> {
+    let req = match serde_json::from_slice::<switchboard_api::CreateClientKey>(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                format!("Send {{\"name\", \"models\"?}}: {e}"),
+            );
+        }
+    };
+    match service::create_client_key(&engine, &req.name, req.models).await {
+        Ok(created) => (StatusCode::CREATED, Json(created)).into_response(),
+        Err(e) => service_error(e),
+    }
+}
+
+pub async fn revoke_client_key(
+    State(engine): State<Arc<Engine>>,
+    Path(name): Path<String>,
+) -> Response<Body> {
+    no_content(service::revoke_client_key(&engine, &name).await)
+}
+
+pub async fn settings(State(engine): State<Arc<Engine>>) -> Response<Body> {
+    Json(service::settings(&engine)).into_response()
+}
+
+pub async fn patch_settings(State(engine): State<Arc<Engine>>, body: Bytes) -> Response<Body> {
+    match json_body(&body) {
+        Ok(v) => no_content(service::patch_settings(&engine, v).await),
+        Err(m) => api_error(StatusCode::BAD_REQUEST, m),
     }
 }
 

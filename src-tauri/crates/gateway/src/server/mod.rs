@@ -30,6 +30,24 @@ pub fn router(engine: Arc<Engine>) -> Router {
     let api = Router::new()
         .route("/login", post(admin::login))
         .route("/providers", get(admin::providers))
+        .route(
+            "/providers/{name}",
+            axum::routing::put(admin::put_provider).delete(admin::delete_provider),
+        )
+        .route("/models", get(admin::models))
+        .route(
+            "/models/{name}",
+            axum::routing::put(admin::put_model).delete(admin::delete_model),
+        )
+        .route(
+            "/client-keys",
+            get(admin::client_keys).post(admin::create_client_key),
+        )
+        .route(
+            "/client-keys/{name}",
+            axum::routing::delete(admin::revoke_client_key),
+        )
+        .route("/settings", get(admin::settings).put(admin::patch_settings))
         .route("/providers/{name}/pause", post(admin::pause))
         .route("/providers/{name}/resume", post(admin::resume))
         .route("/providers/{name}/sync", post(admin::sync))

@@ -1,6 +1,8 @@
 //! Admin operations, independent of transport: the HTTP admin API calls these, and so will the
 //! tray's menu through the desktop shell.
 
+mod edit;
+
 use std::time::Instant;
 
 use switchboard_api::{
@@ -14,6 +16,11 @@ use crate::engine::{Engine, unix_seconds};
 use crate::secrets::ProviderKey;
 use crate::store::{self, KeyRef, StoreError};
 
+pub use edit::{
+    client_keys, create_client_key, delete_model, delete_provider, models, patch_settings,
+    put_model, put_provider, revoke_client_key, settings,
+};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error("no provider named '{0}'")]
@@ -22,6 +29,10 @@ pub enum ServiceError {
     UnknownModel { provider: String, model: String },
     #[error("model list sync failed: {0}")]
     Sync(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
     /// A rule or include the admin sent is invalid: which one, and why.
     #[error("{0}")]
     Invalid(String),

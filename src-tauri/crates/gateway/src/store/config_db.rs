@@ -596,3 +596,54 @@ pub fn set_admin_password_hash(conn: &Connection, hash: &str) -> Result<(), Stor
     )?;
     Ok(())
 }
+
+/// Deletes a provider (its model list and sync record go with it); answers its uid, whose
+/// keychain entry the caller deletes.
+pub fn delete_provider(conn: &Connection, name: &str) -> Result<Option<String>, StoreError> {
+    let uid: Option<String> = conn
+        .query_row("SELECT uid FROM providers WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if uid.is_some() {
+        conn.execute("DELETE FROM providers WHERE name = ?1", [name])?;
+    }
+    Ok(uid)
+}
+
+pub fn delete_model(conn: &Connection, name: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute("DELETE FROM models WHERE name = ?1", [name])? > 0)
+}
+
+pub fn revoke_client_key(conn: &Connection, name: &str) -> Result<bool, StoreError> {
+    let found = conn.execute(
+        "UPDATE client_keys SET revoked_at = COALESCE(revoked_at, CURRENT_TIMESTAMP) WHERE name = ?1",
+        [name],
+    )?;
+    Ok(found > 0)
+}
+
+#[derive(Clone, Debug)]
+pub struct ClientKeyInfo {
+    pub name: String,
+    pub models: Vec<String>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+pub fn client_keys(conn: &Connection) -> Result<Vec<ClientKeyInfo>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, models, created_at, revoked_at FROM client_keys ORDER BY name",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(ClientKeyInfo {
+            name: r.get(0)?,
+            models: from_json(&r.get::<_, String>(1)?, "client key models")?,
+            created_at: r.get(2)?,
+            revoked_at: r.get(3)?,
+        });
+    }
+    Ok(out)
+}

@@ -11,8 +11,9 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 pub use config_db::{
-    ImportReport, KeyRef, StoredClientKey, StoredModel, StoredProvider, StoredState, SyncInfo,
-    admin_password_hash, import, load, record_sync, set_admin_password_hash, set_paused, sync_info,
+    ClientKeyInfo, ImportReport, KeyRef, StoredClientKey, StoredModel, StoredProvider, StoredState,
+    SyncInfo, admin_password_hash, client_keys, delete_model, delete_provider, import, load,
+    record_sync, revoke_client_key, set_admin_password_hash, set_paused, sync_info,
 };
 pub use migrations::{LATEST as SCHEMA_VERSION, migrate};
 

@@ -1,0 +1,231 @@
+//! Changes from the admin API: providers, unified models, client keys and settings. Each body
+//! is checked by the same validation as the config file (it is turned into a one-entry config
+//! document), upserted the same way, persisted, then applied by a reload.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use switchboard_api::{ClientKeyView, CreatedClientKey, ModelView, RuleView};
+
+use super::ServiceError;
+use crate::config::{self, ConfigFile};
+use crate::engine::Engine;
+use crate::store::{self, ImportReport};
+
+/// Checks `doc` (shaped like the config file) with the config file's own validation.
+fn parse_doc(doc: &Value, prefix: &str) -> Result<ConfigFile, ServiceError> {
+    let value = toml::Value::try_from(doc).map_err(|e| {
+        ServiceError::Invalid(format!("{e} (leave a field out rather than sending null)"))
+    })?;
+    let src = toml::to_string(&value).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+    config::parse(&src, Path::new("request")).map_err(|e| {
+        let field = e
+            .field
+            .as_deref()
+            .map(|f| f.strip_prefix(prefix).unwrap_or(f));
+        ServiceError::Invalid(match field {
+            Some(f) => format!("{f}: {}", e.message),
+            None => e.message,
+        })
+    })
+}
+
+async fn apply(engine: &Engine, file: ConfigFile) -> Result<ImportReport, ServiceError> {
+    let report = engine.store.call(move |c| store::import(c, &file)).await?;
+    let mut fresh = Vec::new();
+    for (uid, secret) in &report.literal_keys {
+        engine
+            .secrets
+            .set(uid, secret)
+            .map_err(|e| ServiceError::Invalid(format!("api_key: {e}")))?;
+        fresh.push(uid.clone());
+    }
+    engine.reload_with_new_keys(&fresh).await?;
+    Ok(report)
+}
+
+/// The object must name `name` (or leave it out): the path decides.
+fn named(mut body: Value, name: &str) -> Result<Value, ServiceError> {
+    let Some(obj) = body.as_object_mut() else {
+        return Err(ServiceError::Invalid(
+            "the body must be a JSON object".into(),
+        ));
+    };
+    match obj.get("name") {
+        Some(Value::String(n)) if n != name => {
+            return Err(ServiceError::Invalid(format!(
+                "name: the body says {n:?} but the path says {name:?} (renaming is not supported)"
+            )));
+        }
+        _ => {}
+    }
+    obj.insert("name".into(), Value::String(name.to_owned()));
+    Ok(body)
+}
+
+/// Creates or updates a provider; fields left out keep their stored value.
+pub async fn put_provider(engine: &Engine, name: &str, body: Value) -> Result<(), ServiceError> {
+    let body = named(body, name)?;
+    let file = parse_doc(&json!({ "providers": [body] }), "providers[0].")?;
+    apply(engine, file).await.map_err(|e| match e {
+        // The import's own check (a new provider needs a base_url) speaks of config lines.
+        ServiceError::Store(store::StoreError::Invalid(m)) if m.contains("base_url") => {
+            ServiceError::Invalid("base_url: a new provider needs one".into())
+        }
+        other => other,
+    })?;
+    Ok(())
+}
+
+pub async fn delete_provider(engine: &Engine, name: &str) -> Result<(), ServiceError> {
+    let n = name.to_owned();
+    let uid = engine
+        .store
+        .call(move |c| store::delete_provider(c, &n))
+        .await?;
+    let Some(uid) = uid else {
+        return Err(ServiceError::UnknownProvider(name.to_owned()));
+    };
+    if let Err(e) = engine.secrets.delete(&uid) {
+        tracing::warn!("provider '{name}': cannot delete its stored key: {e}");
+    }
+    engine.reload().await?;
+    Ok(())
+}
+
+pub async fn models(engine: &Engine) -> Result<Vec<ModelView>, ServiceError> {
+    let state = engine.store.call(|c| store::load(c)).await?;
+    Ok(state
+        .models
+        .into_iter()
+        .map(|m| ModelView {
+            name: m.name,
+            rules: m
+                .rules
+                .into_iter()
+                .map(|r| RuleView {
+                    kind: r.kind.as_str().to_owned(),
+                    value: r.value,
+                })
+                .collect(),
+            include: m
+                .include
+                .into_iter()
+                .map(|i| format!("{}/{}", i.provider, i.model))
+                .collect(),
+            exclude_providers: m.exclude_providers,
+            protocol: m.protocol.map(|p| p.as_str().to_owned()),
+            default_params: m.default_params,
+            override_params: m.override_params,
+            probe: m.probe,
+        })
+        .collect())
+}
+
+/// Creates or updates a unified model; an invalid rule is refused with its index and reason.
+pub async fn put_model(engine: &Engine, name: &str, body: Value) -> Result<(), ServiceError> {
+    let body = named(body, name)?;
+    let file = parse_doc(&json!({ "models": [body] }), "models[0].")?;
+    apply(engine, file).await?;
+    Ok(())
+}
+
+pub async fn delete_model(engine: &Engine, name: &str) -> Result<(), ServiceError> {
+    let n = name.to_owned();
+    if !engine
+        .store
+        .call(move |c| store::delete_model(c, &n))
+        .await?
+    {
+        return Err(ServiceError::NotFound(format!("no model named '{name}'")));
+    }
+    engine.reload().await?;
+    Ok(())
+}
+
+pub async fn client_keys(engine: &Engine) -> Result<Vec<ClientKeyView>, ServiceError> {
+    let keys = engine.store.call(|c| store::client_keys(c)).await?;
+    Ok(keys
+        .into_iter()
+        .map(|k| ClientKeyView {
+            name: k.name,
+            models: k.models,
+            created_at: k.created_at,
+            revoked: k.revoked_at.is_some(),
+        })
+        .collect())
+}
+
+/// Makes a new client key from the OS RNG; the answer is the only time it is shown.
+pub async fn create_client_key(
+    engine: &Engine,
+    name: &str,
+    models: Option<Vec<String>>,
+) -> Result<CreatedClientKey, ServiceError> {
+    let exists = engine
+        .store
+        .call(|c| store::client_keys(c))
+        .await?
+        .iter()
+        .any(|k| k.name == name);
+    if exists {
+        return Err(ServiceError::Conflict(format!(
+            "a client key named '{name}' exists; revoke it or pick another name"
+        )));
+    }
+    let mut entry = json!({ "name": name });
+    if let Some(models) = models {
+        entry["models"] = json!(models);
+    }
+    let file = parse_doc(&json!({ "client_keys": [entry] }), "client_keys[0].")?;
+    let report = apply(engine, file).await?;
+    let (name, key) = report
+        .generated_keys
+        .into_iter()
+        .next()
+        .ok_or_else(|| ServiceError::Invalid("no key was generated".into()))?;
+    Ok(CreatedClientKey {
+        name,
+        key: key.expose().to_owned(),
+    })
+}
+
+pub async fn revoke_client_key(engine: &Engine, name: &str) -> Result<(), ServiceError> {
+    let n = name.to_owned();
+    if !engine
+        .store
+        .call(move |c| store::revoke_client_key(c, &n))
+        .await?
+    {
+        return Err(ServiceError::NotFound(format!(
+            "no client key named '{name}'"
+        )));
+    }
+    engine.reload().await?;
+    Ok(())
+}
+
+pub fn settings(engine: &Engine) -> config::Settings {
+    engine.snapshot().settings.clone()
+}
+
+/// Changes settings, given in the config file's sections: `{"server": {...}, "routing": {...},
+/// "cooldown": {...}}`. Host and port apply at the next start.
+pub async fn patch_settings(engine: &Engine, body: Value) -> Result<(), ServiceError> {
+    let Some(obj) = body.as_object() else {
+        return Err(ServiceError::Invalid(
+            "the body must be a JSON object".into(),
+        ));
+    };
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !["server", "routing", "cooldown"].contains(&k.as_str()))
+    {
+        return Err(ServiceError::Invalid(format!(
+            "{k}: unknown section (expected server, routing or cooldown)"
+        )));
+    }
+    let file = parse_doc(&body, "")?;
+    apply(engine, file).await?;
+    Ok(())
+}
