@@ -934,3 +934,53 @@ async fn the_rule_preview_resolves_and_refuses_bad_rules() {
         .unwrap();
     assert_eq!(r.status(), 422);
 }
+
+#[tokio::test]
+async fn a_timed_pause_ends_by_itself() {
+    let (bad, _good, gw, _dir) = pair("").await;
+    let token = admin_token(&gw).await;
+    let pause = |body: Value| {
+        http()
+            .post(format!("{}/api/providers/bad/pause", gw.url))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(pause(json!({"minutes": 0})).await.unwrap().status(), 422);
+    assert_eq!(
+        pause(json!({"minutes": 5, "seconds": 5}))
+            .await
+            .unwrap()
+            .status(),
+        422
+    );
+    assert_eq!(pause(json!({"seconds": 2})).await.unwrap().status(), 204);
+    let list: Value = http()
+        .get(format!("{}/api/providers", gw.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let p = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "bad")
+        .unwrap();
+    assert_eq!(p["paused"], true);
+    assert!(p["paused_until"].as_u64().is_some());
+    assert_eq!(
+        h(&chat(&gw, "m1", false).await, "x-switchboard-provider"),
+        "good"
+    );
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    assert_eq!(
+        h(&chat(&gw, "m1", false).await, "x-switchboard-provider"),
+        "bad",
+        "resumed by itself"
+    );
+    assert_eq!(bad.hits(), 1);
+}

@@ -33,6 +33,8 @@ pub struct ProviderView {
     pub weight: u32,
     pub enabled: bool,
     pub paused: bool,
+    /// Unix seconds when a timed pause ends by itself.
+    pub paused_until: Option<u64>,
     /// `env:NAME`, `keychain` or `none`: where the key comes from, never the key.
     pub key: String,
     pub models: Vec<String>,
@@ -78,6 +80,7 @@ pub struct ProviderStatus {
     pub name: String,
     pub enabled: bool,
     pub paused: bool,
+    pub paused_until: Option<u64>,
     pub breaker: BreakerView,
     pub models: Vec<ModelHealth>,
 }
@@ -178,4 +181,13 @@ pub struct CreateClientKey {
 pub struct CreatedClientKey {
     pub name: String,
     pub key: String,
+}
+
+/// `POST /api/providers/{name}/pause` body, optional: a pause that ends by itself.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct PauseRequest {
+    /// 1 to 1440; with `seconds` absent too: until resumed.
+    pub minutes: Option<u32>,
+    /// 1 to 86400, for scripts; give minutes or seconds, not both.
+    pub seconds: Option<u32>,
 }

@@ -33,6 +33,7 @@ fn state() -> StoredState {
             weight: 1 + (p as u32 % 7),
             enabled: true,
             paused: false,
+            paused_until: None,
             headers: Default::default(),
             models: (0..200)
                 .map(|m| {

@@ -172,18 +172,29 @@ impl Engine {
         Ok(())
     }
 
-    /// Pauses or resumes a provider by name: persisted, then live. False if there is none.
-    pub async fn set_paused(&self, name: &str, paused: bool) -> Result<bool, StoreError> {
+    /// Pauses (for a while, or until resumed) or resumes a provider by name: persisted, then
+    /// live. False if there is none.
+    pub async fn set_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        duration: Option<Duration>,
+    ) -> Result<bool, StoreError> {
         let n = name.to_owned();
+        let until = duration
+            .filter(|_| paused)
+            .and_then(|d| SystemTime::now().checked_add(d))
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs());
         let found = self
             .store
-            .call(move |c| store::set_paused(c, &n, paused))
+            .call(move |c| store::set_paused(c, &n, paused, until))
             .await?;
         if found {
             self.reload().await?;
             let provider = name.to_owned();
             let _ = self.events.send(if paused {
-                GatewayEvent::ProviderPaused { provider }
+                GatewayEvent::ProviderPaused { provider, until }
             } else {
                 GatewayEvent::ProviderResumed { provider }
             });
@@ -250,6 +261,7 @@ pub struct GatewayHandle {
     log_task: Option<JoinHandle<()>>,
     syncer: Option<JoinHandle<()>>,
     prober: Option<JoinHandle<()>>,
+    resumer: Option<JoinHandle<()>>,
     /// Client keys created by this start's import: shown once, then only their hash exists.
     pub generated_keys: Vec<(String, Secret)>,
     pub warnings: Vec<String>,
@@ -299,7 +311,7 @@ impl Drop for GatewayHandle {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        for task in [self.syncer.take(), self.prober.take()]
+        for task in [self.syncer.take(), self.prober.take(), self.resumer.take()]
             .into_iter()
             .flatten()
         {
@@ -309,6 +321,29 @@ impl Drop for GatewayHandle {
 }
 
 pub const CONFIG_DB: &str = "config.db";
+
+/// Ends timed pauses when their time comes (also those that ended while Switchboard was off).
+async fn auto_resume(engine: std::sync::Weak<Engine>) {
+    loop {
+        let Some(e) = engine.upgrade() else { return };
+        let now = unix_seconds(Instant::now());
+        let due: Vec<String> = e
+            .snapshot()
+            .providers
+            .iter()
+            .filter(|p| p.paused && p.paused_until.is_some_and(|t| t <= now))
+            .map(|p| p.name.to_string())
+            .collect();
+        for name in due {
+            match e.set_paused(&name, false, None).await {
+                Ok(_) => tracing::info!(provider = %name, "timed pause ended"),
+                Err(err) => tracing::warn!(provider = %name, "cannot end a timed pause: {err}"),
+            }
+        }
+        drop(e);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
 
 pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
     // The file is checked before anything is touched, so a typo changes nothing.
@@ -408,6 +443,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
     engine.apply(snapshot);
     let syncer = tokio::spawn(crate::catalog::sync::run(Arc::downgrade(&engine), sync_rx));
     let prober = tokio::spawn(crate::health::probe::run(Arc::downgrade(&engine)));
+    let resumer = tokio::spawn(auto_resume(Arc::downgrade(&engine)));
 
     let app = crate::server::router(engine.clone());
     let (stop, stopped) = oneshot::channel::<()>();
@@ -431,6 +467,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         log_task: Some(log_task),
         syncer: Some(syncer),
         prober: Some(prober),
+        resumer: Some(resumer),
         generated_keys,
         warnings,
     })

@@ -24,6 +24,8 @@ pub enum GatewayEvent {
     },
     ProviderPaused {
         provider: String,
+        /// Unix seconds when the pause ends by itself.
+        until: Option<u64>,
     },
     ProviderResumed {
         provider: String,

@@ -35,6 +35,7 @@ pub struct Provider {
     pub weight: u32,
     pub enabled: bool,
     pub paused: bool,
+    pub paused_until: Option<u64>,
     pub headers: HeaderMap,
     pub models: Vec<String>,
     /// The provider-layer breaker, shared with the registry.
@@ -60,6 +61,7 @@ impl Provider {
             weight,
             enabled: true,
             paused: false,
+            paused_until: None,
             headers: HeaderMap::new(),
             models: Vec::new(),
             breaker: crate::breaker::BreakerRegistry::default().provider_slot(&Arc::from(name)),
@@ -230,6 +232,7 @@ impl Snapshot {
                     weight: p.weight,
                     enabled: p.enabled,
                     paused: p.paused,
+                    paused_until: p.paused_until,
                     headers,
                     models: p.models.clone(),
                 }))

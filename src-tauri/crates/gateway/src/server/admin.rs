@@ -156,15 +156,54 @@ pub async fn status(State(engine): State<Arc<Engine>>) -> Response<Body> {
     Json(service::status(&engine)).into_response()
 }
 
-pub async fn pause(State(engine): State<Arc<Engine>>, Path(name): Path<String>) -> Response<Body> {
-    match service::set_paused(&engine, &name, true).await {
+pub async fn pause(
+    State(engine): State<Arc<Engine>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response<Body> {
+    let req = if body.iter().all(u8::is_ascii_whitespace) {
+        switchboard_api::PauseRequest::default()
+    } else {
+        match serde_json::from_slice::<switchboard_api::PauseRequest>(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                return api_error(
+                    StatusCode::BAD_REQUEST,
+                    format!("Send {{\"minutes\"?}}: {e}"),
+                );
+            }
+        }
+    };
+    let seconds = match (req.minutes, req.seconds) {
+        (Some(_), Some(_)) => {
+            return api_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "give minutes or seconds, not both",
+            );
+        }
+        (Some(m), None) if !(1..=1440).contains(&m) => {
+            return api_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "minutes: must be between 1 and 1440",
+            );
+        }
+        (None, Some(s)) if !(1..=86_400).contains(&s) => {
+            return api_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "seconds: must be between 1 and 86400",
+            );
+        }
+        (m, s) => m.map(|m| u64::from(m) * 60).or(s.map(u64::from)),
+    };
+    let duration = seconds.map(std::time::Duration::from_secs);
+    match service::set_paused(&engine, &name, true, duration).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => service_error(e),
     }
 }
 
 pub async fn resume(State(engine): State<Arc<Engine>>, Path(name): Path<String>) -> Response<Body> {
-    match service::set_paused(&engine, &name, false).await {
+    match service::set_paused(&engine, &name, false, None).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => service_error(e),
     }

@@ -93,6 +93,7 @@ pub async fn providers(engine: &Engine) -> Result<Vec<ProviderView>, ServiceErro
                 weight: p.weight,
                 enabled: p.enabled,
                 paused: p.paused,
+                paused_until: p.paused_until,
                 key,
                 models: p.models.clone(),
                 sync: s,
@@ -134,6 +135,7 @@ pub fn status(engine: &Engine) -> StatusResponse {
                 name: p.name.to_string(),
                 enabled: p.enabled,
                 paused: p.paused,
+                paused_until: p.paused_until,
                 breaker: breaker_view(engine.breakers.provider(&p.uid).as_ref()),
                 models,
             }
@@ -163,8 +165,13 @@ pub fn status(engine: &Engine) -> StatusResponse {
     StatusResponse { providers, models }
 }
 
-pub async fn set_paused(engine: &Engine, name: &str, paused: bool) -> Result<(), ServiceError> {
-    if engine.set_paused(name, paused).await? {
+pub async fn set_paused(
+    engine: &Engine,
+    name: &str,
+    paused: bool,
+    duration: Option<std::time::Duration>,
+) -> Result<(), ServiceError> {
+    if engine.set_paused(name, paused, duration).await? {
         Ok(())
     } else {
         Err(ServiceError::UnknownProvider(name.to_owned()))

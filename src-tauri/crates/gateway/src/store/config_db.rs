@@ -53,6 +53,8 @@ pub struct StoredProvider {
     pub weight: u32,
     pub enabled: bool,
     pub paused: bool,
+    /// Unix seconds when a timed pause ends by itself.
+    pub paused_until: Option<u64>,
     pub headers: BTreeMap<String, String>,
     pub models: Vec<String>,
 }
@@ -411,7 +413,7 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
     let mut providers = Vec::new();
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT id, uid, name, base_url, protocols, key_ref, weight, enabled, paused, headers
+            "SELECT id, uid, name, base_url, protocols, key_ref, weight, enabled, paused, headers, paused_until
              FROM providers ORDER BY name",
         )?;
         let mut rows = stmt.query([])?;
@@ -427,6 +429,9 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
                 weight: u32::try_from(r.get::<_, i64>(6)?).unwrap_or(1).max(1),
                 enabled: r.get(7)?,
                 paused: r.get(8)?,
+                paused_until: r
+                    .get::<_, Option<i64>>(10)?
+                    .and_then(|t| u64::try_from(t).ok()),
                 headers: from_json(&r.get::<_, String>(9)?, "headers")?,
                 models: provider_models(conn, id)?,
             });
@@ -498,10 +503,16 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
 }
 
 /// Pauses or resumes a provider; false if no provider has that name.
-pub fn set_paused(conn: &Connection, name: &str, paused: bool) -> Result<bool, StoreError> {
+pub fn set_paused(
+    conn: &Connection,
+    name: &str,
+    paused: bool,
+    until: Option<u64>,
+) -> Result<bool, StoreError> {
+    let until = until.and_then(|u| i64::try_from(u).ok());
     let n = conn.execute(
-        "UPDATE providers SET paused = ?1 WHERE name = ?2",
-        params![paused, name],
+        "UPDATE providers SET paused = ?1, paused_until = ?2 WHERE name = ?3",
+        params![paused, until, name],
     )?;
     Ok(n > 0 || provider_id(conn, name)?.is_some())
 }

@@ -67,6 +67,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE models ADD COLUMN probe INTEGER NOT NULL DEFAULT 1;
     "#,
+    // 3: a pause can end by itself (unix seconds; NULL: until resumed).
+    r#"
+    ALTER TABLE providers ADD COLUMN paused_until INTEGER;
+    "#,
 ];
 
 pub const LATEST: u32 = MIGRATIONS.len() as u32;
