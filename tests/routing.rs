@@ -984,3 +984,71 @@ async fn a_timed_pause_ends_by_itself() {
     );
     assert_eq!(bad.hits(), 1);
 }
+
+#[tokio::test]
+async fn the_summary_says_ok_degraded_paused_and_down() {
+    let (bad, _good, gw, _dir) = pair("").await;
+    let token = admin_token(&gw).await;
+    let summary = || async {
+        http()
+            .get(format!("{}/api/summary", gw.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    assert_eq!(summary().await["state"], "ok");
+    bad.script([Reply::status(500, "{}")]);
+    chat(&gw, "m1", false).await;
+    let s = summary().await;
+    assert_eq!(s["state"], "degraded");
+    let b = s["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "bad")
+        .unwrap();
+    assert_eq!(b["state"], "cooling");
+    assert_eq!(b["reason"], "server error");
+    assert!(b["until"].as_u64().is_some());
+    for name in ["bad", "good"] {
+        let r = http()
+            .post(format!("{}/api/providers/{name}/pause", gw.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    }
+    assert_eq!(summary().await["state"], "paused");
+    let r = http()
+        .post(format!("{}/api/providers/good/resume", gw.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    // The cooling provider is paused: the user set it aside, so it does not degrade the rest.
+    assert_eq!(summary().await["state"], "ok");
+    // Every candidate of every model cooling: down.
+    http()
+        .post(format!("{}/api/providers/bad/resume", gw.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let r = http()
+        .put(format!("{}/api/providers/good", gw.url))
+        .bearer_auth(&token)
+        .json(&json!({"enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    bad.script([Reply::status(500, "{}")]);
+    chat(&gw, "m2", false).await;
+    assert_eq!(summary().await["state"], "down");
+}

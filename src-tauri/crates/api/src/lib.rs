@@ -191,3 +191,23 @@ pub struct PauseRequest {
     /// 1 to 86400, for scripts; give minutes or seconds, not both.
     pub seconds: Option<u32>,
 }
+
+/// The gateway at a glance, for the tray icon and title.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Summary {
+    /// `ok` (every enabled provider closed), `degraded` (some provider or model open or
+    /// half-open), `down` (no unified model has an available candidate), `paused` (every
+    /// enabled provider paused).
+    pub state: String,
+    pub providers: Vec<ProviderSummary>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProviderSummary {
+    pub name: String,
+    /// `ok`, `cooling` (its breaker or one of its models' is open or half-open) or `paused`.
+    pub state: String,
+    pub reason: Option<String>,
+    /// Unix seconds: when the cooldown or the timed pause ends.
+    pub until: Option<u64>,
+}

@@ -152,6 +152,10 @@ pub async fn providers(State(engine): State<Arc<Engine>>) -> Response<Body> {
     }
 }
 
+pub async fn summary(State(engine): State<Arc<Engine>>) -> Response<Body> {
+    Json(service::summary(&engine)).into_response()
+}
+
 pub async fn status(State(engine): State<Arc<Engine>>) -> Response<Body> {
     Json(service::status(&engine)).into_response()
 }

@@ -52,6 +52,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/providers/{name}/resume", post(admin::resume))
         .route("/providers/{name}/sync", post(admin::sync))
         .route("/status", get(admin::status))
+        .route("/summary", get(admin::summary))
         .route("/breakers/reset", post(admin::reset))
         .route("/models/preview", post(admin::preview))
         .route("/events", get(admin::events))

@@ -267,3 +267,70 @@ pub fn preview(
         warnings,
     })
 }
+
+/// The gateway at a glance: what the tray icon shows and its title says.
+pub fn summary(engine: &Engine) -> switchboard_api::Summary {
+    use switchboard_api::{ProviderSummary, Summary};
+    let snap = engine.snapshot();
+    let now = Instant::now();
+    let enabled: Vec<_> = snap.providers.iter().filter(|p| p.enabled).collect();
+    let providers: Vec<ProviderSummary> = enabled
+        .iter()
+        .map(|p| {
+            if p.paused {
+                return ProviderSummary {
+                    name: p.name.to_string(),
+                    state: "paused".into(),
+                    reason: None,
+                    until: p.paused_until,
+                };
+            }
+            let own = engine.breakers.provider(&p.uid).filter(|b| !b.is_closed());
+            let worst = own.or_else(|| {
+                engine
+                    .breakers
+                    .models_of(&p.uid)
+                    .into_iter()
+                    .map(|(_, b)| b)
+                    .filter(|b| !b.is_closed())
+                    .max_by_key(|b| b.until())
+            });
+            match worst {
+                Some(b) => ProviderSummary {
+                    name: p.name.to_string(),
+                    state: "cooling".into(),
+                    reason: b.reason.map(str::to_owned),
+                    until: b.until().map(unix_seconds),
+                },
+                None => ProviderSummary {
+                    name: p.name.to_string(),
+                    state: "ok".into(),
+                    reason: None,
+                    until: None,
+                },
+            }
+        })
+        .collect();
+    let any_available = snap.routes.values().any(|r| {
+        r.candidates.iter().any(|c| {
+            c.provider.enabled
+                && !c.provider.paused
+                && engine
+                    .breakers
+                    .available(&c.provider.breaker, &c.breaker, now)
+        })
+    });
+    let state = if !providers.is_empty() && providers.iter().all(|p| p.state == "paused") {
+        "paused"
+    } else if !any_available {
+        "down"
+    } else if providers.iter().any(|p| p.state == "cooling") {
+        "degraded"
+    } else {
+        "ok"
+    };
+    Summary {
+        state: state.into(),
+        providers,
+    }
+}
