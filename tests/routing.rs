@@ -733,7 +733,7 @@ async fn a_failed_sync_keeps_the_last_good_list() {
 
 #[tokio::test]
 async fn breaker_changes_are_events() {
-    let (bad, _good, gw, _dir) = pair("").await;
+    let (bad, _good, gw, _dir) = pair("[cooldown]\nserver_error = 1").await;
     bad.script([Reply::status(500, "{}")]);
     let token = admin_token(&gw).await;
     let events = http()
@@ -744,20 +744,32 @@ async fn breaker_changes_are_events() {
         .unwrap();
     assert_eq!(events.headers()["content-type"], "text/event-stream");
     let mut events = events.bytes_stream();
-    assert_eq!(chat(&gw, "m1", false).await.status(), 200);
     let mut seen = String::new();
-    while !seen.contains("event: breaker") {
-        let chunk = tokio::time::timeout(Duration::from_secs(5), events.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        seen.push_str(std::str::from_utf8(&chunk).unwrap());
-    }
+    let mut wait_for = async |needle: &str| {
+        while !seen.contains(needle) {
+            let chunk = tokio::time::timeout(Duration::from_secs(5), events.next())
+                .await
+                .unwrap_or_else(|_| panic!("no {needle} in {seen}"))
+                .unwrap()
+                .unwrap();
+            seen.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+        seen.clone()
+    };
+    assert_eq!(chat(&gw, "m1", false).await.status(), 200);
+    let s = wait_for("\"state\":\"open\"").await;
     assert!(
-        seen.contains("\"provider\":\"bad\"") && seen.contains("\"state\":\"open\""),
-        "{seen}"
+        s.contains("event: breaker") && s.contains("\"provider\":\"bad\""),
+        "{s}"
     );
+    // After the cooldown the next request is the trial: half-open, then closed.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        h(&chat(&gw, "m1", false).await, "x-switchboard-provider"),
+        "bad"
+    );
+    wait_for("\"state\":\"half_open\"").await;
+    wait_for("\"state\":\"closed\"").await;
 }
 
 #[tokio::test]

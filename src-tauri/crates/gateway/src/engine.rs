@@ -89,6 +89,17 @@ impl Engine {
         }
     }
 
+    /// Whether a request may go to `c` now, taking the half-open trial if one is due (and
+    /// announcing it).
+    pub fn admit(&self, c: &Candidate, now: Instant) -> crate::breaker::Admission {
+        let snap = self.snapshot();
+        let (admission, t) =
+            self.breakers
+                .admit(&c.provider.breaker, &c.breaker, now, &snap.policy);
+        self.announce(&snap, t);
+        admission
+    }
+
     /// Closes breakers by provider uid and model (all of them when both are None).
     pub fn reset_breakers(&self, provider_uid: Option<&str>, model: Option<&str>) {
         let t = self.breakers.reset(provider_uid, model);

@@ -148,27 +148,39 @@ impl BreakerRegistry {
     }
 
     /// Admits a request at both layers; a trial is taken only when both layers admit.
-    pub fn admit(&self, provider: &Slot, model: &Slot, now: Instant, p: &Policy) -> Admission {
+    /// Also answers the breakers that went half-open for this trial.
+    pub fn admit(
+        &self,
+        provider: &Slot,
+        model: &Slot,
+        now: Instant,
+        p: &Policy,
+    ) -> (Admission, Vec<Transition>) {
         if self.closed(provider, model) {
-            return Admission::Allowed;
+            return (Admission::Allowed, Vec::new());
         }
         if !self.available(provider, model, now) {
-            return Admission::Refused;
+            return (Admission::Refused, Vec::new());
         }
         let mut result = Admission::Allowed;
+        let mut out = Vec::new();
         for slot in [provider, model] {
             if slot.gate.load(Ordering::Acquire) == CLOSED {
                 continue;
             }
             let mut b = slot.lock();
+            let was = b.state;
             match b.admit(now, p) {
-                Admission::Refused => return Admission::Refused,
+                Admission::Refused => return (Admission::Refused, out),
                 Admission::Trial => result = Admission::Trial,
                 Admission::Allowed => {}
             }
+            if b.state != was {
+                out.push(transition(slot, &b));
+            }
             self.set_gate(slot, &b, p);
         }
-        result
+        (result, out)
     }
 
     pub fn on_success(

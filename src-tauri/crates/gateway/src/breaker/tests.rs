@@ -218,11 +218,13 @@ fn registry_gates_follow_the_breakers() {
         !r.available(&pa, &ma, t0) && !r.available(&pa, &ma2, t0),
         "every model of it"
     );
-    assert_eq!(r.admit(&pa, &ma, t0, &p), Admission::Refused);
+    assert_eq!(r.admit(&pa, &ma, t0, &p).0, Admission::Refused);
     // After the cooldown: one trial, the gate closes behind it, success reopens all.
     let t1 = t0 + p.network_error;
     assert!(r.available(&pa, &ma, t1));
-    assert_eq!(r.admit(&pa, &ma, t1, &p), Admission::Trial);
+    let (admission, went) = r.admit(&pa, &ma, t1, &p);
+    assert_eq!(admission, Admission::Trial);
+    assert_eq!(went[0].state, State::HalfOpen, "half-open is announced");
     assert!(!r.available(&pa, &ma2, t1), "the trial is in flight");
     assert_eq!(r.on_success(&pa, &ma, t1, &p).len(), 1);
     assert!(r.closed(&pa, &ma2));

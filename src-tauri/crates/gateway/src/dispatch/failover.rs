@@ -77,7 +77,6 @@ pub async fn run(
     attempts: &mut Vec<AttemptRecord>,
 ) -> Result<Success, Failure> {
     let settings = &snap.settings;
-    let policy = &snap.policy;
     let started = Instant::now();
     let deadline = started + settings.request_timeout();
     let candidates = &call.route.candidates;
@@ -139,12 +138,7 @@ pub async fn run(
         };
         let candidate = &candidates[index];
         let (uid, model) = (&candidate.provider.uid, &candidate.model);
-        if !last_resort
-            && engine
-                .breakers
-                .admit(&candidate.provider.breaker, &candidate.breaker, now, policy)
-                == Admission::Refused
-        {
+        if !last_resort && engine.admit(candidate, now) == Admission::Refused {
             // Another request took the half-open trial between the check and now.
             tried.push(index);
             continue;

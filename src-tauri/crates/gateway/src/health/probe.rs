@@ -62,11 +62,7 @@ pub async fn run(engine: Weak<Engine>) {
 async fn probe(engine: &Arc<Engine>, c: &Candidate) {
     let snap = engine.snapshot();
     let now = Instant::now();
-    if engine
-        .breakers
-        .admit(&c.provider.breaker, &c.breaker, now, &snap.policy)
-        == Admission::Refused
-    {
+    if engine.admit(c, now) == Admission::Refused {
         return;
     }
     let body = serde_json::json!({
