@@ -110,9 +110,15 @@ async fn routing_headers_on_every_answer() {
     let key = gw.key("test");
     let r = post(&gw, &key, chat_body("fast").to_string()).await;
     assert_eq!(r.status(), 200);
+    let length: usize = header(&r, "content-length").parse().unwrap();
     assert_eq!(header(&r, "x-switchboard-provider"), "mock");
     assert_eq!(header(&r, "x-switchboard-model"), "gpt-4o-mini");
     assert_eq!(header(&r, "x-switchboard-attempts"), "1");
+    assert_eq!(
+        r.bytes().await.unwrap().len(),
+        length,
+        "the upstream's length is passed on"
+    );
     // Same model name upstream: the body goes through byte for byte.
     let raw = r#"{"model":"gpt-4o",  "messages":[{"role":"user","content":"hi"}],"x_unknown":{"a":[1,2]}}"#;
     let r = post(&gw, &key, raw).await;

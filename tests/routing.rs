@@ -881,7 +881,7 @@ async fn active_probes_trip_and_recover_breakers_without_user_requests() {
     let (gw, _dir) = start_admin(&cfg);
     let token = admin_token(&gw).await;
     let mut states = Vec::new();
-    for _ in 0..40 {
+    for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let s = status(&gw, &token).await;
         let state = model_breaker(&s, "bad", "m1")["state"]

@@ -27,6 +27,9 @@ pub struct Success {
     pub candidate: Candidate,
     pub status: http::StatusCode,
     pub content_type: Option<http::HeaderValue>,
+    /// The upstream's body length, when it sent one: passing it on spares the client chunked
+    /// framing (and the gateway a write per response).
+    pub content_length: Option<u64>,
     /// Bytes already read from the upstream (a stream's preamble and first content, or a whole
     /// body checked for retry keywords), to send before the rest.
     pub held: Vec<Bytes>,
@@ -226,6 +229,7 @@ async fn attempt(
     .await?;
     let status = resp.status();
     let content_type = resp.headers().get(http::header::CONTENT_TYPE).cloned();
+    let content_length = resp.content_length();
     let is_sse = content_type
         .as_ref()
         .and_then(|v| v.to_str().ok())
@@ -325,6 +329,7 @@ async fn attempt(
         candidate: candidate.clone(),
         status,
         content_type,
+        content_length,
         held,
         rest,
         ttfb,

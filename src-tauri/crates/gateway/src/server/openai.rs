@@ -247,6 +247,8 @@ async fn chat(
     );
     if is_sse {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    } else if let Some(len) = success.content_length {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }
     set_route_headers(h, &candidate, attempts);
     Ok(out)
