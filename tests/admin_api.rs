@@ -26,13 +26,7 @@ impl Admin<'_> {
         path: &str,
         body: Option<Value>,
     ) -> reqwest::Response {
-        let mut r = http()
-            .request(method, format!("{}/api{path}", self.gw.url))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        r.send().await.unwrap()
+        common::admin(self.gw, &self.token, method.as_str(), path, body).await
     }
 
     async fn put(&self, path: &str, body: Value) -> reqwest::Response {

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::mock::{DONE, Mock, Reply, chunk, completion, role_chunk};
-use common::{Gateway, admin_token, http, start_admin};
+use common::{Gateway, admin, admin_token, http, start_admin};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
@@ -264,13 +264,14 @@ async fn a_401_trips_the_provider_for_all_its_models_until_reset() {
         "open until reset"
     );
     // A person resets it: the provider is used again.
-    let r = http()
-        .post(format!("{}/api/breakers/reset", gw.url))
-        .bearer_auth(&token)
-        .json(&json!({"provider": "bad"}))
-        .send()
-        .await
-        .unwrap();
+    let r = admin(
+        &gw,
+        &token,
+        "POST",
+        "/breakers/reset",
+        Some(json!({"provider": "bad"})),
+    )
+    .await;
     assert_eq!(r.status(), 204);
     assert_eq!(
         h(&chat(&gw, "m2", false).await, "x-switchboard-provider"),
@@ -571,12 +572,7 @@ async fn pause_and_resume_survive_a_restart() {
     );
     assert_eq!(bad.hits(), 0);
     let token = admin_token(&gw).await;
-    let r = http()
-        .post(format!("{}/api/providers/bad/resume", gw.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = admin(&gw, &token, "POST", "/providers/bad/resume", None).await;
     assert_eq!(r.status(), 204);
     assert_eq!(
         h(&chat(&gw, "m1", false).await, "x-switchboard-provider"),
@@ -627,12 +623,7 @@ async fn model_lists_sync_on_demand_and_re_resolve_rules() {
 
     relay.set_models(&["claude-x-2"]);
     let token = admin_token(&gw).await;
-    let r = http()
-        .post(format!("{}/api/providers/relay/sync", gw.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = admin(&gw, &token, "POST", "/providers/relay/sync", None).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["models"], 1);
     assert_eq!(
@@ -640,12 +631,7 @@ async fn model_lists_sync_on_demand_and_re_resolve_rules() {
         "claude-x-2"
     );
 
-    let r = http()
-        .get(format!("{}/api/providers", gw.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = admin(&gw, &token, "GET", "/providers", None).await;
     let list: Value = r.json().await.unwrap();
     assert_eq!(list[0]["models"], json!(["claude-x-2"]));
     assert_eq!(list[0]["sync"]["source"], "upstream");
@@ -698,12 +684,8 @@ async fn a_failed_sync_keeps_the_last_good_list() {
         .unwrap()
         .to_owned();
     assert!(msg.contains("model list unavailable"), "{msg}");
-    let list: Value = http()
-        .get(format!("{}/api/providers", gw.url))
-        .bearer_auth(&token)
-        .send()
+    let list: Value = admin(&gw, &token, "GET", "/providers", None)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -722,12 +704,7 @@ async fn a_failed_sync_keeps_the_last_good_list() {
         h(&chat(&gw, "claude", false).await, "x-switchboard-model"),
         "claude-x-1"
     );
-    let r = http()
-        .post(format!("{}/api/providers/nope/sync", gw.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = admin(&gw, &token, "POST", "/providers/nope/sync", None).await;
     assert_eq!(r.status(), 404);
 }
 
@@ -736,12 +713,7 @@ async fn breaker_changes_are_events() {
     let (bad, _good, gw, _dir) = pair("[cooldown]\nserver_error = 1").await;
     bad.script([Reply::status(500, "{}")]);
     let token = admin_token(&gw).await;
-    let events = http()
-        .get(format!("{}/api/events", gw.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let events = admin(&gw, &token, "GET", "/events", None).await;
     assert_eq!(events.headers()["content-type"], "text/event-stream");
     let mut events = events.bytes_stream();
     let mut seen = String::new();
@@ -821,12 +793,8 @@ async fn the_admin_api_refuses_what_a_web_page_could_send() {
             .unwrap();
         assert_eq!(r.status(), 200, "{origin}");
     }
-    let providers: Value = http()
-        .get(format!("{}/api/providers", gw.url))
-        .bearer_auth(&token)
-        .send()
+    let providers: Value = admin(&gw, &token, "GET", "/providers", None)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -967,12 +935,8 @@ async fn a_timed_pause_ends_by_itself() {
         422
     );
     assert_eq!(pause(json!({"seconds": 2})).await.unwrap().status(), 204);
-    let list: Value = http()
-        .get(format!("{}/api/providers", gw.url))
-        .bearer_auth(&token)
-        .send()
+    let list: Value = admin(&gw, &token, "GET", "/providers", None)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -1002,12 +966,8 @@ async fn the_summary_says_ok_degraded_paused_and_down() {
     let (bad, _good, gw, _dir) = pair("").await;
     let token = admin_token(&gw).await;
     let summary = || async {
-        http()
-            .get(format!("{}/api/summary", gw.url))
-            .bearer_auth(&token)
-            .send()
+        admin(&gw, &token, "GET", "/summary", None)
             .await
-            .unwrap()
             .json::<Value>()
             .await
             .unwrap()
@@ -1027,38 +987,31 @@ async fn the_summary_says_ok_degraded_paused_and_down() {
     assert_eq!(b["reason"], "server error");
     assert!(b["until"].as_u64().is_some());
     for name in ["bad", "good"] {
-        let r = http()
-            .post(format!("{}/api/providers/{name}/pause", gw.url))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let r = admin(
+            &gw,
+            &token,
+            "POST",
+            &format!("/providers/{name}/pause"),
+            None,
+        )
+        .await;
         assert_eq!(r.status(), 204);
     }
     assert_eq!(summary().await["state"], "paused");
-    let r = http()
-        .post(format!("{}/api/providers/good/resume", gw.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = admin(&gw, &token, "POST", "/providers/good/resume", None).await;
     assert_eq!(r.status(), 204);
     // The cooling provider is paused: the user set it aside, so it does not degrade the rest.
     assert_eq!(summary().await["state"], "ok");
     // Every candidate of every model cooling: down.
-    http()
-        .post(format!("{}/api/providers/bad/resume", gw.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    let r = http()
-        .put(format!("{}/api/providers/good", gw.url))
-        .bearer_auth(&token)
-        .json(&json!({"enabled": false}))
-        .send()
-        .await
-        .unwrap();
+    admin(&gw, &token, "POST", "/providers/bad/resume", None).await;
+    let r = admin(
+        &gw,
+        &token,
+        "PUT",
+        "/providers/good",
+        Some(json!({"enabled": false})),
+    )
+    .await;
     assert_eq!(r.status(), 204);
     bad.script([Reply::status(500, "{}")]);
     chat(&gw, "m2", false).await;

@@ -244,3 +244,21 @@ pub fn start_admin(config: &str) -> (Gateway, tempfile::TempDir) {
         l.env("SWITCHBOARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
     })
 }
+
+/// One admin API call with the token; `body` is sent as JSON.
+pub async fn admin(
+    gw: &Gateway,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> reqwest::Response {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut r = http()
+        .request(method, format!("{}/api{path}", gw.url))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    r.send().await.unwrap()
+}
