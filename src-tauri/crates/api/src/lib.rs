@@ -66,6 +66,11 @@ pub struct HealthView {
     pub latency_ms: Option<f64>,
     pub ttfb_ms: Option<f64>,
     pub last_error: Option<String>,
+    /// Attempts since start, and how many failed.
+    #[serde(default)]
+    pub requests: u64,
+    #[serde(default)]
+    pub failures: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -83,6 +88,11 @@ pub struct ProviderStatus {
     pub paused_until: Option<u64>,
     pub breaker: BreakerView,
     pub models: Vec<ModelHealth>,
+    /// Attempts since start over all its models, and how many failed.
+    #[serde(default)]
+    pub requests: u64,
+    #[serde(default)]
+    pub failures: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

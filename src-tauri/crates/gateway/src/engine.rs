@@ -33,6 +33,8 @@ pub struct Engine {
     pub store: Store,
     pub secrets: Arc<dyn SecretStore>,
     pub admin_sessions: crate::admin_auth::Sessions,
+    /// The admin UI served at `/admin`; empty when the binary was built without it.
+    pub ui_files: &'static [crate::server::ui::UiFile],
     sync_requests: tokio::sync::mpsc::UnboundedSender<String>,
 }
 
@@ -228,6 +230,8 @@ pub struct StartOptions {
     pub secrets: Arc<dyn SecretStore>,
     /// Sets the admin password when none is stored yet (SWITCHBOARD_ADMIN_PASSWORD).
     pub admin_password: Option<String>,
+    /// The built admin UI, served at `/admin` (empty: a page says how to build it).
+    pub ui_files: &'static [crate::server::ui::UiFile],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -444,6 +448,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         health: HealthBook::default(),
         sticky: Sticky::default(),
         admin_sessions: crate::admin_auth::Sessions::default(),
+        ui_files: opts.ui_files,
         sync_requests,
         http: crate::dispatch::http_client()?,
         log,

@@ -15,6 +15,7 @@ pub mod server;
 pub mod store;
 
 pub use engine::{GatewayHandle, Shutdown, StartError, StartOptions, start};
+pub use server::ui::UiFile;
 pub mod admin_auth;
 pub mod balance;
 pub mod breaker;

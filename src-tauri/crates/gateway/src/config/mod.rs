@@ -218,6 +218,11 @@ impl Validator<'_> {
             out.settings.server_error_threshold = r.server_error_threshold;
             out.settings.probe_interval_s = r.probe_interval_s;
         }
+        if let Some(app) = raw.app {
+            let a = app.into_inner();
+            out.settings.notifications = a.notifications;
+            out.settings.start_at_login = a.start_at_login;
+        }
         if let Some(cooldown) = raw.cooldown {
             let span = cooldown.span();
             let c = cooldown.into_inner();

@@ -11,6 +11,7 @@ pub struct RawConfig {
     pub server: Option<Spanned<RawServer>>,
     pub routing: Option<Spanned<RawRouting>>,
     pub cooldown: Option<Spanned<RawCooldown>>,
+    pub app: Option<Spanned<RawApp>>,
     #[serde(default)]
     pub providers: Vec<Spanned<RawProvider>>,
     #[serde(default)]
@@ -39,6 +40,14 @@ pub struct RawRouting {
     pub network_failure_threshold: Option<u32>,
     pub server_error_threshold: Option<u32>,
     pub probe_interval_s: Option<u64>,
+}
+
+/// The desktop app's own preferences; `serve` keeps them but does not use them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApp {
+    pub notifications: Option<bool>,
+    pub start_at_login: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -34,6 +34,10 @@ pub struct Settings {
     pub server_error_threshold: u32,
     /// Seconds between active probes of every candidate; 0 turns probes off.
     pub probe_interval_s: u64,
+    /// Desktop: a notification when a provider trips or recovers.
+    pub notifications: bool,
+    /// Desktop: start in the tray at login.
+    pub start_at_login: bool,
 }
 
 impl Default for Settings {
@@ -58,6 +62,8 @@ impl Default for Settings {
             network_failure_threshold: 3,
             server_error_threshold: 1,
             probe_interval_s: 0,
+            notifications: true,
+            start_at_login: false,
         }
     }
 }
@@ -129,6 +135,8 @@ impl SettingsPatch {
             network_failure_threshold,
             server_error_threshold,
             probe_interval_s,
+            notifications,
+            start_at_login,
         );
         out
     }

@@ -165,6 +165,8 @@ pub struct SettingsPatch {
     pub network_failure_threshold: Option<u32>,
     pub server_error_threshold: Option<u32>,
     pub probe_interval_s: Option<u64>,
+    pub notifications: Option<bool>,
+    pub start_at_login: Option<bool>,
 }
 
 /// A parsed and validated config file.

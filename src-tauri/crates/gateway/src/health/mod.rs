@@ -21,6 +21,9 @@ pub struct HealthRecord {
     pub last_error: Option<String>,
     pub last_success: Option<SystemTime>,
     pub last_failure: Option<SystemTime>,
+    /// Since start, for the overview's counts (the window above forgets).
+    pub requests: u64,
+    pub failures: u64,
 }
 
 const WINDOW: u32 = 64;
@@ -40,6 +43,8 @@ impl HealthRecord {
     ) {
         self.window = (self.window << 1) | u64::from(!ok);
         self.total = (self.total + 1).min(WINDOW);
+        self.requests += 1;
+        self.failures += u64::from(!ok);
         if ok {
             self.last_success = Some(SystemTime::now());
             self.latency_ewma_ms = ewma(self.latency_ewma_ms, latency.as_secs_f64() * 1000.0);

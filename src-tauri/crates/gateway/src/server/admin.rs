@@ -77,6 +77,15 @@ pub async fn guard(State(engine): State<Arc<Engine>>, req: Request, next: Next) 
         .and_then(|v| v.to_str().ok())
         .map(host_of)
         .unwrap_or("");
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let app_origin = headers
+        .get(header::ORIGIN)
+        .filter(|o| APP_ORIGINS.iter().any(|a| o.as_bytes() == a.as_bytes()))
+        .cloned();
     let mut resp = if !allowed_host(host, configured) {
         api_error(
             StatusCode::FORBIDDEN,
@@ -92,6 +101,24 @@ pub async fn guard(State(engine): State<Arc<Engine>>, req: Request, next: Next) 
             StatusCode::FORBIDDEN,
             format!("Origin '{origin}' is not allowed"),
         )
+    } else if req.method() == axum::http::Method::OPTIONS {
+        // A CORS preflight from the desktop window's page carries no token by design.
+        let mut resp = Response::new(Body::empty());
+        *resp.status_mut() = StatusCode::NO_CONTENT;
+        let h = resp.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, PUT, DELETE"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        resp
     } else if req.uri().path() != "/login" && !authorized(&engine, headers) {
         api_error(
             StatusCode::UNAUTHORIZED,
@@ -100,8 +127,22 @@ pub async fn guard(State(engine): State<Arc<Engine>>, req: Request, next: Next) 
     } else {
         next.run(req).await
     };
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    tracing::debug!(
+        target: "switchboard::admin",
+        method = %method,
+        path = %path,
+        origin = origin.as_deref().unwrap_or("-"),
+        status = resp.status().as_u16(),
+        "admin call"
+    );
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Only the desktop page is cross-origin; every other allowed caller is same-origin, so no
+    // other origin is ever echoed.
+    if let Some(origin) = app_origin {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
     resp
 }
 

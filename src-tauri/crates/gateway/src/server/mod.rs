@@ -2,6 +2,7 @@
 
 mod admin;
 mod openai;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -59,6 +60,9 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .layer(middleware::from_fn_with_state(engine.clone(), admin::guard));
     Router::new()
         .route("/health", get(health))
+        .route("/admin", get(ui::redirect))
+        .route("/admin/", get(ui::page))
+        .route("/admin/{*path}", get(ui::page))
         .nest("/v1", v1)
         .nest("/api", api)
         .with_state(engine)

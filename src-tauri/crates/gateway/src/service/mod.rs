@@ -126,12 +126,16 @@ pub fn status(engine: &Engine) -> StatusResponse {
                             latency_ms: h.latency_ewma_ms,
                             ttfb_ms: h.ttfb_ewma_ms,
                             last_error: h.last_error.clone(),
+                            requests: h.requests,
+                            failures: h.failures,
                         },
                     }
                 })
                 .collect();
             models.sort_by(|a, b| a.model.cmp(&b.model));
             ProviderStatus {
+                requests: models.iter().map(|m| m.health.requests).sum(),
+                failures: models.iter().map(|m| m.health.failures).sum(),
                 name: p.name.to_string(),
                 enabled: p.enabled,
                 paused: p.paused,

@@ -231,6 +231,9 @@ network_error = 24
 model_not_found = 25
 max_multiplier = 16
 decay = 26
+[app]
+notifications = false
+start_at_login = true
 "#;
     let dir = tempfile::tempdir().unwrap();
     let mut conn = open_connection(&dir.path().join("config.db")).unwrap();
@@ -256,6 +259,8 @@ decay = 26
         cooldown_max_multiplier: 16,
         cooldown_decay_s: 26,
         probe_interval_s: 30,
+        notifications: false,
+        start_at_login: true,
     };
     assert_eq!(s, expected);
 }
