@@ -1,0 +1,193 @@
+// The admin UI end to end in Debian's Chromium (headless), driven by Playwright's library (no
+// browser download). tests/ui_browser.rs starts the gateway and the mock upstreams, then runs
+// this with:
+//   SB_URL       the gateway, e.g. http://127.0.0.1:41234
+//   SB_PASSWORD  its admin password
+//   SB_MOCK_B    a second mock upstream, added as a provider through the UI
+//   SB_SHOTS     where screenshots go
+// Every step checks what the page shows; any failure exits non-zero with the step's name.
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+
+const url = process.env.SB_URL;
+const password = process.env.SB_PASSWORD;
+const mockB = process.env.SB_MOCK_B;
+const shots = process.env.SB_SHOTS;
+mkdirSync(shots, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: "en-US" });
+const page = await context.newPage();
+const problems = [];
+page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+// Failed fetches are expected (the wrong password, a rejected form); anything else is not.
+page.on("console", (m) => {
+  if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(`console: ${m.text()}`);
+});
+
+let current = "";
+async function step(name, body) {
+  current = name;
+  process.stdout.write(`ui: ${name} ... `);
+  await body();
+  console.log("ok");
+}
+const shot = (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+const row = (table, name) => page.locator(`#${table} tr[data-provider="${name}"]`);
+async function expectText(locator, text, timeout = 5000) {
+  await locator.filter({ hasText: text }).first().waitFor({ timeout });
+}
+async function api(method, path, token, body) {
+  const r = await fetch(`${url}/api${path}`, {
+    method, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
+  return r.status === 204 ? null : r.json();
+}
+
+try {
+  await step("the login page refuses a wrong password", async () => {
+    await page.goto(`${url}/admin/`);
+    await page.fill("#password", "not-the-password");
+    await page.click("button[type=submit]");
+    await expectText(page.locator(".login .error"), "Wrong password");
+  });
+
+  await step("logging in shows the overview with live state", async () => {
+    await page.fill("#password", password);
+    await page.click("button[type=submit]");
+    await page.locator('#provider-status tr[data-provider="relay-a"][data-state="ok"]').waitFor();
+    await expectText(page.locator("#summary-state"), "OK");
+    await shot("overview");
+  });
+
+  await step("a provider failing turns its row to cooling without a reload", async () => {
+    const r = await fetch(`${url}/v1/chat/completions`, {
+      method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }] }),
+    });
+    if (r.status < 500) throw new Error(`expected the scripted 500 to fail the request, got ${r.status}`);
+    await page.locator('#provider-status tr[data-provider="relay-a"][data-state="cooling"]').waitFor({ timeout: 3000 });
+    await expectText(row("provider-status", "relay-a").locator(".reason"), "server error");
+    await shot("overview-cooling");
+    await page.click("text=Reset all breakers");
+    await page.locator('#provider-status tr[data-provider="relay-a"][data-state="ok"]').waitFor({ timeout: 3000 });
+  });
+
+  await step("the provider form checks fields before sending", async () => {
+    await page.click("button[data-page=providers]");
+    await page.fill("#provider-name", "relay-b");
+    await page.fill("#provider-url", "ftp://nope");
+    await page.click("#provider-save");
+    await expectText(page.locator('[data-field="base_url"] .error'), "http://");
+  });
+
+  await step("adding a provider, then testing it fetches its models", async () => {
+    await page.fill("#provider-url", `${mockB}/v1`);
+    await page.fill("#provider-key", "sk-relay-b-secret-7777");
+    await page.fill("#provider-weight", "2");
+    await page.click("#provider-save");
+    await row("providers", "relay-b").waitFor();
+    await row("providers", "relay-b").locator("button.test").click();
+    await expectText(page.locator(".notice.ok"), "3 models");
+    await shot("providers");
+  });
+
+  await step("a regex rule previews its provider models before saving", async () => {
+    await page.click("button[data-page=models]");
+    await page.fill("#model-name", "claude-opus-4-5");
+    await page.selectOption(".rule-type >> nth=0", "regex");
+    await page.locator(".rule input").first().fill("^claude-opus-4[-.]5");
+    await expectText(page.locator("#preview-count"), "3 provider models match");
+    for (const pair of ["relay-a/claude-opus-4-5", "relay-b/claude-opus-4.5", "relay-b/claude-opus-4-5-20251101"]) {
+      await expectText(page.locator("#preview li"), pair);
+    }
+    await shot("models-preview");
+  });
+
+  await step("the server's error for a bad regex shows beside the rules", async () => {
+    await page.locator(".rule input").first().fill("^claude-opus-4[");
+    await expectText(page.locator("#preview-error"), "regex");
+    await page.click("#model-save");
+    await expectText(page.locator('[data-field="rules"] .error'), "regex");
+  });
+
+  await step("the fixed model saves", async () => {
+    await page.locator(".rule input").first().fill("^claude-opus-4[-.]5");
+    await page.click("#model-save");
+    await page.locator('#models tr[data-model="claude-opus-4-5"]').waitFor();
+  });
+
+  await step("pausing a provider shows at once, and a resume from elsewhere arrives live", async () => {
+    await page.click("button[data-page=overview]");
+    await row("provider-status", "relay-b").locator("button.pause").click();
+    await page.locator('#provider-status tr[data-provider="relay-b"][data-state="paused"]').waitFor({ timeout: 3000 });
+    await shot("overview-paused");
+    const login = await fetch(`${url}/api/login`, {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ password }),
+    });
+    const { token } = await login.json();
+    await api("POST", "/providers/relay-b/resume", token);
+    await page.locator('#provider-status tr[data-provider="relay-b"][data-state="ok"]').waitFor({ timeout: 3000 });
+  });
+
+  await step("a client key is shown once", async () => {
+    await page.click("button[data-page=keys]");
+    await page.fill("#key-name", "cursor");
+    await page.click("#key-create");
+    const key = await page.locator("#created-key code").textContent();
+    if (!/^sk-sb-[A-Za-z0-9_-]{20,}$/.test(key.trim())) throw new Error(`unexpected key ${key}`);
+    await page.locator('#client-keys tr[data-key="cursor"]').waitFor();
+  });
+
+  await step("settings validate ranges and save", async () => {
+    await page.click("button[data-page=settings]");
+    await page.locator("#routing\\.first_byte_timeout_s").waitFor();
+    await page.waitForFunction(() => document.querySelector("#server\\.port").value !== "");
+    await page.fill("#routing\\.first_byte_timeout_s", "0");
+    await page.click("#settings-save");
+    await expectText(page.locator('[data-field="routing.first_byte_timeout_s"] .error'), "1–3600");
+    await page.fill("#routing\\.first_byte_timeout_s", "30");
+    await page.click("#settings-save");
+    await page.locator(".notice.ok", { hasText: /^Saved$/ }).waitFor({ timeout: 5000 });
+    const fieldErrors = await page.locator("#settings-form .error").allTextContents();
+    if (fieldErrors.some((t) => t.trim())) throw new Error(`errors shown: ${fieldErrors}`);
+    await shot("settings");
+  });
+
+  await step("简体中文 is one click away and remembered", async () => {
+    await page.selectOption("header select.lang", "zh-CN");
+    await expectText(page.locator("button[data-page=overview]"), "概览");
+    await page.reload();
+    await expectText(page.locator("button[data-page=overview]"), "概览");
+    await page.click("button[data-page=overview]");
+    await page.locator('#provider-status tr[data-provider="relay-a"]').waitFor();
+    await expectText(page.locator("#provider-status th"), "状态");
+    await shot("overview-zh");
+  });
+
+  await step("the page follows the OS dark theme", async () => {
+    const light = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    await page.emulateMedia({ colorScheme: "dark" });
+    const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    if (light === dark) throw new Error(`the background stayed ${light}`);
+    await page.selectOption("header select.lang", "en");
+    await shot("overview-dark");
+  });
+
+  if (problems.length) throw new Error(problems.join("\n"));
+  console.log("ui: all steps passed");
+} catch (e) {
+  console.log("FAILED");
+  console.error(`ui step failed: ${current}\n${e.stack || e}`);
+  if (problems.length) console.error(problems.join("\n"));
+  await shot("failure").catch(() => {});
+  await browser.close();
+  process.exit(1);
+}
+await browser.close();

@@ -1,0 +1,471 @@
+//! The shell of the page: how it gets a token (desktop bootstrap or login), the live event feed,
+//! the navigation and the language switch.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::api::{self, Boot, Client};
+use crate::i18n::{Lang, tr};
+use crate::pages;
+use crate::util;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Page {
+    Overview,
+    Providers,
+    Models,
+    Keys,
+    Settings,
+}
+
+impl Page {
+    const ALL: [Page; 5] = [
+        Page::Overview,
+        Page::Providers,
+        Page::Models,
+        Page::Keys,
+        Page::Settings,
+    ];
+
+    fn key(self) -> &'static str {
+        match self {
+            Page::Overview => "nav.overview",
+            Page::Providers => "nav.providers",
+            Page::Models => "nav.models",
+            Page::Keys => "nav.keys",
+            Page::Settings => "nav.settings",
+        }
+    }
+
+    fn slug(self) -> &'static str {
+        match self {
+            Page::Overview => "overview",
+            Page::Providers => "providers",
+            Page::Models => "models",
+            Page::Keys => "keys",
+            Page::Settings => "settings",
+        }
+    }
+
+    fn from_hash(hash: &str) -> Page {
+        let slug = hash.trim_start_matches('#').trim_start_matches('/');
+        Page::ALL
+            .into_iter()
+            .find(|p| p.slug() == slug)
+            .unwrap_or(Page::Overview)
+    }
+}
+
+/// What the page is showing before the main view.
+#[derive(Clone, Debug, PartialEq)]
+enum Phase {
+    Starting,
+    Login,
+    /// Desktop only: the shell could not start the gateway.
+    GatewayDown {
+        reason: String,
+        port: Option<u16>,
+    },
+    Ready,
+}
+
+/// Shared by every page. All fields are signals, so the context is `Copy`.
+#[derive(Clone, Copy)]
+pub struct Ctx {
+    pub client: RwSignal<Option<Client>>,
+    pub lang: RwSignal<Lang>,
+    /// Bumped on every live event: pages refetch what they show.
+    pub tick: RwSignal<u64>,
+    pub notice: RwSignal<Option<(bool, String)>>,
+    phase: RwSignal<Phase>,
+}
+
+impl Ctx {
+    /// A translated text; reactive when called inside a closure.
+    pub fn t(&self, key: &'static str) -> &'static str {
+        tr(self.lang.get(), key)
+    }
+
+    pub fn client(&self) -> Option<Client> {
+        self.client.get_untracked()
+    }
+
+    pub fn ok(&self, message: impl Into<String>) {
+        self.notice.set(Some((true, message.into())));
+    }
+
+    /// Shows an API failure; a 401 means the token is gone, so log in again.
+    pub fn fail(&self, f: &api::Failure) {
+        if f.status == 401 && !api::in_desktop() {
+            util::save(TOKEN_KEY, None, true);
+            self.client.set(None);
+            self.phase.set(Phase::Login);
+        }
+        self.notice.set(Some((false, f.message.clone())));
+    }
+
+    pub fn refresh(&self) {
+        self.tick.update(|t| *t += 1);
+    }
+}
+
+pub fn use_ctx() -> Ctx {
+    expect_context::<Ctx>()
+}
+
+const TOKEN_KEY: &str = "switchboard.token";
+const LANG_KEY: &str = "switchboard.lang";
+
+fn initial_lang() -> Lang {
+    if let Some(saved) = util::load(LANG_KEY, false) {
+        return Lang::from_code(&saved);
+    }
+    let nav = web_sys::window()
+        .and_then(|w| w.navigator().language())
+        .unwrap_or_default();
+    Lang::from_code(&nav)
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    let lang = RwSignal::new(initial_lang());
+    let ctx = Ctx {
+        client: RwSignal::new(None),
+        lang,
+        tick: RwSignal::new(0),
+        notice: RwSignal::new(None),
+        phase: RwSignal::new(Phase::Starting),
+    };
+    provide_context(ctx);
+    Effect::new(move |_| {
+        let l = lang.get();
+        util::save(LANG_KEY, Some(l.code()), false);
+        if let Some(doc) = web_sys::window().and_then(|w| w.document())
+            && let Some(root) = doc.document_element()
+        {
+            let _ = root.set_attribute("lang", l.code());
+        }
+    });
+    spawn_local(start(ctx));
+
+    view! {
+        {move || match ctx.phase.get() {
+            Phase::Starting => view! { <div class="splash">"Switchboard"</div> }.into_any(),
+            Phase::Login => view! { <Login/> }.into_any(),
+            Phase::GatewayDown { reason, port } => {
+                view! { <GatewayDown reason=reason port=port/> }.into_any()
+            }
+            Phase::Ready => view! { <Main/> }.into_any(),
+        }}
+    }
+}
+
+async fn start(ctx: Ctx) {
+    if api::in_desktop() {
+        match api::invoke::<Boot>("bootstrap", serde_json::json!({})).await {
+            Ok(Boot {
+                base_url: Some(base),
+                token: Some(token),
+                ..
+            }) => ready(ctx, Client { base, token }),
+            Ok(boot) => ctx.phase.set(Phase::GatewayDown {
+                reason: boot.error.unwrap_or_default(),
+                port: boot.port,
+            }),
+            Err(e) => ctx.phase.set(Phase::GatewayDown {
+                reason: e.message,
+                port: None,
+            }),
+        }
+        return;
+    }
+    let Some(token) = util::load(TOKEN_KEY, true) else {
+        ctx.phase.set(Phase::Login);
+        return;
+    };
+    let client = Client {
+        base: String::new(),
+        token,
+    };
+    match api::get::<switchboard_api::Summary>(&client, "/summary").await {
+        Ok(_) => ready(ctx, client),
+        Err(_) => {
+            util::save(TOKEN_KEY, None, true);
+            ctx.phase.set(Phase::Login);
+        }
+    }
+}
+
+fn ready(ctx: Ctx, client: Client) {
+    ctx.client.set(Some(client.clone()));
+    ctx.phase.set(Phase::Ready);
+    spawn_local(follow(ctx, client));
+}
+
+/// Keeps the live feed open while this token is the current one; reconnects after a drop.
+async fn follow(ctx: Ctx, client: Client) {
+    while ctx.client.get_untracked().as_ref() == Some(&client) {
+        let result = api::follow_events(&client, &|_name| ctx.refresh()).await;
+        if let Err(f) = result
+            && f.status == 401
+        {
+            ctx.fail(&f);
+            return;
+        }
+        util::sleep_ms(1500).await;
+    }
+}
+
+#[component]
+fn Login() -> impl IntoView {
+    let ctx = use_ctx();
+    let password = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let pw = password.get_untracked();
+        if pw.is_empty() {
+            error.set(Some(ctx.t("login.empty").to_owned()));
+            return;
+        }
+        busy.set(true);
+        spawn_local(async move {
+            match api::login("", &pw).await {
+                Ok(r) => {
+                    util::save(TOKEN_KEY, Some(&r.token), true);
+                    error.set(None);
+                    ready(
+                        ctx,
+                        Client {
+                            base: String::new(),
+                            token: r.token,
+                        },
+                    );
+                }
+                Err(f) => error.set(Some(f.message)),
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <div class="login">
+            <form class="card" on:submit=submit>
+                <h1>"Switchboard"</h1>
+                <p class="muted">{move || ctx.t("login.intro")}</p>
+                <label class="field">
+                    <span class="label">{move || ctx.t("login.password")}</span>
+                    <input
+                        id="password"
+                        type="password"
+                        autocomplete="current-password"
+                        prop:value=move || password.get()
+                        on:input=move |ev| password.set(event_target_value(&ev))
+                    />
+                    <span class="error">{move || error.get()}</span>
+                </label>
+                <div class="row">
+                    <button type="submit" class="primary" disabled=move || busy.get()>
+                        {move || ctx.t("login.submit")}
+                    </button>
+                    <LangSwitch/>
+                </div>
+            </form>
+        </div>
+    }
+}
+
+/// Desktop: the gateway did not start (a taken port, say); offer another port.
+#[component]
+fn GatewayDown(reason: String, port: Option<u16>) -> impl IntoView {
+    let ctx = use_ctx();
+    let port_text = RwSignal::new(port.map(|p| p.to_string()).unwrap_or_default());
+    let error = RwSignal::new(None::<String>);
+    let retry = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Ok(p) = port_text.get_untracked().trim().parse::<u16>() else {
+            error.set(Some(ctx.t("err.port").to_owned()));
+            return;
+        };
+        if p == 0 {
+            error.set(Some(ctx.t("err.port").to_owned()));
+            return;
+        }
+        spawn_local(async move {
+            match api::invoke::<Boot>("restart_gateway", serde_json::json!({ "port": p })).await {
+                Ok(Boot {
+                    base_url: Some(base),
+                    token: Some(token),
+                    ..
+                }) => ready(ctx, Client { base, token }),
+                Ok(boot) => error.set(boot.error),
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    view! {
+        <div class="login">
+            <form class="card" on:submit=retry>
+                <h1>{move || ctx.t("down.title")}</h1>
+                <p class="error-box" id="gateway-error">{reason.clone()}</p>
+                <label class="field">
+                    <span class="label">{move || ctx.t("settings.port")}</span>
+                    <input
+                        id="port"
+                        type="number"
+                        min="1"
+                        max="65535"
+                        prop:value=move || port_text.get()
+                        on:input=move |ev| port_text.set(event_target_value(&ev))
+                    />
+                    <span class="error">{move || error.get()}</span>
+                </label>
+                <button type="submit" class="primary">{move || ctx.t("down.retry")}</button>
+            </form>
+        </div>
+    }
+}
+
+#[component]
+pub fn LangSwitch() -> impl IntoView {
+    let ctx = use_ctx();
+    view! {
+        <select
+            class="lang"
+            aria-label="Language"
+            on:change=move |ev| ctx.lang.set(Lang::from_code(&event_target_value(&ev)))
+        >
+            {Lang::ALL
+                .into_iter()
+                .map(|l| {
+                    view! {
+                        <option value=l.code() selected=move || ctx.lang.get() == l>
+                            {l.label()}
+                        </option>
+                    }
+                })
+                .collect_view()}
+        </select>
+    }
+}
+
+fn current_hash() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().hash().ok())
+        .unwrap_or_default()
+}
+
+#[component]
+fn Main() -> impl IntoView {
+    let ctx = use_ctx();
+    let page = RwSignal::new(Page::from_hash(&current_hash()));
+    let summary = RwSignal::new(None::<switchboard_api::Summary>);
+    Effect::new(move |_| {
+        ctx.tick.get();
+        spawn_local(async move {
+            let Some(c) = ctx.client() else { return };
+            if let Ok(s) = api::get::<switchboard_api::Summary>(&c, "/summary").await {
+                summary.set(Some(s));
+            }
+        });
+    });
+    // Notices fade after a while; a newer one restarts the clock.
+    Effect::new(move |_| {
+        if ctx.notice.get().is_some() {
+            let shown = ctx.notice.get_untracked();
+            spawn_local(async move {
+                util::sleep_ms(6000).await;
+                if ctx.notice.get_untracked() == shown {
+                    ctx.notice.set(None);
+                }
+            });
+        }
+    });
+    let go = move |p: Page| {
+        page.set(p);
+        if let Some(w) = web_sys::window() {
+            let _ = w.location().set_hash(p.slug());
+        }
+    };
+    let logout = move |_| {
+        util::save(TOKEN_KEY, None, true);
+        ctx.client.set(None);
+        ctx.phase.set(Phase::Login);
+    };
+    view! {
+        <header class="top">
+            <div class="brand">
+                <span class=move || {
+                    format!(
+                        "dot {}",
+                        summary.get().map(|s| s.state).unwrap_or_else(|| "unknown".into()),
+                    )
+                }></span>
+                "Switchboard"
+                <span class="state-text" id="summary-state">
+                    {move || summary.get().map(|s| tr_state(ctx, &s.state))}
+                </span>
+            </div>
+            <nav>
+                {Page::ALL
+                    .into_iter()
+                    .map(|p| {
+                        view! {
+                            <button
+                                class="tab"
+                                class:active=move || page.get() == p
+                                data-page=p.slug()
+                                on:click=move |_| go(p)
+                            >
+                                {move || ctx.t(p.key())}
+                            </button>
+                        }
+                    })
+                    .collect_view()}
+            </nav>
+            <div class="tools">
+                <LangSwitch/>
+                <Show when=move || !api::in_desktop()>
+                    <button class="link" on:click=logout>{move || ctx.t("nav.logout")}</button>
+                </Show>
+            </div>
+        </header>
+        {move || {
+            ctx.notice
+                .get()
+                .map(|(ok, text)| {
+                    view! {
+                        <div class=if ok { "notice ok" } else { "notice bad" } role="status">
+                            {text}
+                        </div>
+                    }
+                })
+        }}
+        <main>
+            {move || match page.get() {
+                Page::Overview => view! { <pages::overview::Overview/> }.into_any(),
+                Page::Providers => view! { <pages::providers::Providers/> }.into_any(),
+                Page::Models => view! { <pages::models::Models/> }.into_any(),
+                Page::Keys => view! { <pages::keys::Keys/> }.into_any(),
+                Page::Settings => view! { <pages::settings::SettingsPage/> }.into_any(),
+            }}
+        </main>
+    }
+}
+
+/// A state word (`ok`, `cooling`, `open`, ...) in the current language.
+pub fn tr_state(ctx: Ctx, state: &str) -> &'static str {
+    let key = match state {
+        "ok" => "state.ok",
+        "degraded" => "state.degraded",
+        "down" => "state.down",
+        "paused" => "state.paused",
+        "cooling" => "state.cooling",
+        "closed" => "state.closed",
+        "open" => "state.open",
+        "half_open" => "state.half_open",
+        "disabled" => "state.disabled",
+        _ => "state.unknown",
+    };
+    ctx.t(key)
+}

@@ -1,0 +1,360 @@
+//! English and Simplified Chinese. One table, so a missing translation is visible in review
+//! and a test checks that every key has both.
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Lang {
+    En,
+    Zh,
+}
+
+impl Lang {
+    pub const ALL: [Lang; 2] = [Lang::En, Lang::Zh];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh-CN",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::Zh => "简体中文",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Lang {
+        if code.to_ascii_lowercase().starts_with("zh") {
+            Lang::Zh
+        } else {
+            Lang::En
+        }
+    }
+}
+
+/// (key, English, 简体中文)
+const TABLE: &[(&str, &str, &str)] = &[
+    ("nav.overview", "Overview", "概览"),
+    ("nav.providers", "Providers", "提供商"),
+    ("nav.models", "Models", "模型"),
+    ("nav.keys", "Client keys", "客户端密钥"),
+    ("nav.settings", "Settings", "设置"),
+    ("nav.logout", "Log out", "退出登录"),
+    (
+        "login.intro",
+        "Enter the admin password to manage this gateway.",
+        "输入管理密码以管理此网关。",
+    ),
+    ("login.password", "Admin password", "管理密码"),
+    ("login.submit", "Log in", "登录"),
+    ("login.empty", "Enter the password.", "请输入密码。"),
+    ("down.title", "The gateway is not running", "网关未运行"),
+    ("down.retry", "Start on this port", "使用此端口启动"),
+    ("state.ok", "OK", "正常"),
+    ("state.degraded", "Degraded", "部分降级"),
+    ("state.down", "Down", "不可用"),
+    ("state.paused", "Paused", "已暂停"),
+    ("state.cooling", "Cooling", "冷却中"),
+    ("state.closed", "Closed", "闭合"),
+    ("state.open", "Open", "熔断"),
+    ("state.half_open", "Half-open", "半开"),
+    ("state.disabled", "Disabled", "已停用"),
+    ("state.unknown", "Unknown", "未知"),
+    ("overview.providers", "Providers", "提供商"),
+    ("overview.models", "Unified models", "统一模型"),
+    ("overview.reset", "Reset all breakers", "重置所有熔断器"),
+    (
+        "overview.no_providers",
+        "No providers yet: add one on the Providers page.",
+        "还没有提供商：请在“提供商”页面添加。",
+    ),
+    ("col.name", "Name", "名称"),
+    ("col.state", "State", "状态"),
+    ("col.reason", "Reason", "原因"),
+    ("col.until", "Until", "直到"),
+    ("col.requests", "Requests", "请求数"),
+    ("col.model", "Model", "模型"),
+    ("col.models", "models", "个模型"),
+    ("col.candidates", "Provider / model", "提供商 / 模型"),
+    ("col.created", "Created", "创建时间"),
+    ("action.pause", "Pause", "暂停"),
+    ("action.pause15", "Pause 15 min", "暂停 15 分钟"),
+    ("action.resume", "Resume", "恢复"),
+    ("action.edit", "Edit", "编辑"),
+    ("action.delete", "Delete", "删除"),
+    ("action.test", "Test & fetch models", "测试并获取模型"),
+    ("action.save", "Save", "保存"),
+    ("action.cancel", "Cancel", "取消"),
+    ("action.create", "Create", "创建"),
+    ("action.copy", "Copy", "复制"),
+    ("action.done", "Done", "完成"),
+    ("action.revoke", "Revoke", "吊销"),
+    ("providers.add", "Add a provider", "添加提供商"),
+    ("providers.edit", "Edit", "编辑"),
+    ("field.name", "Name", "名称"),
+    ("field.base_url", "Base URL", "基础 URL"),
+    ("field.protocols", "Protocols", "协议"),
+    ("field.api_key", "API key", "API 密钥"),
+    ("field.weight", "Weight", "权重"),
+    ("field.models", "Models", "模型"),
+    ("field.enabled", "Enabled", "启用"),
+    ("field.rules", "Rules", "规则"),
+    ("field.include", "Always include", "手动包含"),
+    ("field.exclude_providers", "Exclude providers", "排除提供商"),
+    ("field.protocol", "Protocol", "协议"),
+    (
+        "field.default_params",
+        "Default parameters (JSON)",
+        "默认参数（JSON）",
+    ),
+    (
+        "field.override_params",
+        "Override parameters (JSON)",
+        "覆盖参数（JSON）",
+    ),
+    ("field.probe", "Health probes", "健康探测"),
+    ("field.key_models", "Allowed models", "允许的模型"),
+    (
+        "hint.base_url",
+        "The provider's origin, with its path prefix if it has one.",
+        "提供商的地址，如有路径前缀请一并填写。",
+    ),
+    (
+        "hint.api_key",
+        "Stored in the keychain; env:NAME reads an environment variable.",
+        "保存在系统钥匙串中；env:NAME 表示读取环境变量。",
+    ),
+    ("hint.key_kept", "leave empty to keep", "留空则保持不变"),
+    (
+        "hint.models",
+        "Leave empty to fetch the list from the provider.",
+        "留空则从提供商获取模型列表。",
+    ),
+    (
+        "hint.model_name",
+        "The name clients ask for.",
+        "客户端请求时使用的名称。",
+    ),
+    (
+        "hint.rules",
+        "Matched against every provider's model ids; exclusions win.",
+        "与每个提供商的模型 ID 匹配；排除规则优先。",
+    ),
+    (
+        "hint.include",
+        "provider/model, one per line",
+        "提供商/模型，每行一个",
+    ),
+    (
+        "hint.params",
+        "Defaults fill what the client left out; overrides always win.",
+        "默认参数补充客户端未提供的字段；覆盖参数总是生效。",
+    ),
+    (
+        "hint.key_models",
+        "Comma-separated; empty allows every model.",
+        "用逗号分隔；留空表示允许所有模型。",
+    ),
+    (
+        "hint.keywords",
+        "A 200 answer containing one of these is retried elsewhere.",
+        "包含这些关键词的 200 响应会换一个提供商重试。",
+    ),
+    ("models.add", "Add a unified model", "添加统一模型"),
+    ("models.edit", "Edit", "编辑"),
+    ("models.add_rule", "Add a rule", "添加规则"),
+    ("models.preview", "Preview", "预览"),
+    (
+        "models.preview_empty",
+        "Add a rule to see which provider models it resolves to.",
+        "添加规则以查看匹配到的提供商模型。",
+    ),
+    ("models.pairs", "provider models match", "个提供商模型匹配"),
+    (
+        "keys.intro",
+        "Clients send one of these keys; only its hash is stored.",
+        "客户端使用这些密钥访问；只保存其哈希值。",
+    ),
+    ("keys.create", "Create a key", "创建密钥"),
+    (
+        "keys.shown_once",
+        "Copy this key now: it is shown only once.",
+        "请立即复制此密钥：它只显示一次。",
+    ),
+    ("keys.all_models", "all models", "所有模型"),
+    ("keys.revoked", "Revoked", "已吊销"),
+    ("settings.port", "Port", "端口"),
+    (
+        "settings.request_timeout",
+        "Request timeout (s)",
+        "请求超时（秒）",
+    ),
+    (
+        "settings.first_byte_timeout",
+        "First byte timeout (s)",
+        "首字节超时（秒）",
+    ),
+    (
+        "settings.stream_idle_timeout",
+        "Stream idle timeout (s)",
+        "流空闲超时（秒）",
+    ),
+    (
+        "settings.max_attempts",
+        "Attempts per request",
+        "每个请求的尝试次数",
+    ),
+    (
+        "settings.sync_interval",
+        "Model list sync interval (s)",
+        "模型列表同步间隔（秒）",
+    ),
+    (
+        "settings.probe_interval",
+        "Health probe interval (s, 0 = off)",
+        "健康探测间隔（秒，0 为关闭）",
+    ),
+    (
+        "settings.cd_rate_limited",
+        "Cooldown after 429 (s)",
+        "429 后冷却（秒）",
+    ),
+    (
+        "settings.cd_server_error",
+        "Cooldown after 5xx (s)",
+        "5xx 后冷却（秒）",
+    ),
+    (
+        "settings.cd_timeout",
+        "Cooldown after a timeout (s)",
+        "超时后冷却（秒）",
+    ),
+    (
+        "settings.cd_network_error",
+        "Cooldown after a network error (s)",
+        "网络错误后冷却（秒）",
+    ),
+    (
+        "settings.cd_model_not_found",
+        "Cooldown after an unknown model (s)",
+        "模型不存在后冷却（秒）",
+    ),
+    ("settings.keywords", "Retry on keywords", "重试关键词"),
+    (
+        "settings.notifications",
+        "Notify when a provider trips or recovers",
+        "提供商熔断或恢复时通知",
+    ),
+    ("settings.start_at_login", "Start at login", "登录时启动"),
+    ("settings.language", "Language", "语言"),
+    (
+        "settings.saved_restart",
+        "Saved. The new port applies at the next start.",
+        "已保存。新端口将在下次启动时生效。",
+    ),
+    ("msg.saved", "Saved", "已保存"),
+    ("msg.connected", "connected", "连接成功"),
+    ("confirm.delete", "Delete", "删除"),
+    ("confirm.revoke", "Revoke", "吊销"),
+    ("err.required", "Required.", "必填。"),
+    (
+        "err.name_chars",
+        "Letters, digits, - _ and . only.",
+        "只能包含字母、数字、- _ 和 .。",
+    ),
+    (
+        "err.url",
+        "Must start with http:// or https://.",
+        "必须以 http:// 或 https:// 开头。",
+    ),
+    ("err.protocols", "Choose at least one.", "至少选择一个。"),
+    (
+        "err.weight",
+        "A whole number from 1 to 1000.",
+        "1 到 1000 之间的整数。",
+    ),
+    ("err.include", "Write provider/model", "请写成 提供商/模型"),
+    (
+        "err.json_object",
+        "Must be a JSON object, like {\"temperature\": 0.7}.",
+        "必须是 JSON 对象，例如 {\"temperature\": 0.7}。",
+    ),
+    (
+        "err.port",
+        "A port from 1 to 65535.",
+        "1 到 65535 之间的端口。",
+    ),
+    ("err.range", "A whole number in", "取值范围"),
+];
+
+/// The text for `key`; the key itself if the table lacks it (visible, never blank).
+pub fn tr(lang: Lang, key: &'static str) -> &'static str {
+    TABLE
+        .iter()
+        .find(|(k, ..)| *k == key)
+        .map_or(key, |(_, en, zh)| match lang {
+            Lang::En => en,
+            Lang::Zh => zh,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_used_in_the_sources_is_translated() {
+        let sources = [
+            include_str!("app.rs"),
+            include_str!("form.rs"),
+            include_str!("pages/overview.rs"),
+            include_str!("pages/providers.rs"),
+            include_str!("pages/models.rs"),
+            include_str!("pages/keys.rs"),
+            include_str!("pages/settings.rs"),
+        ];
+        let prefixes = [
+            "nav.",
+            "login.",
+            "down.",
+            "state.",
+            "overview.",
+            "col.",
+            "action.",
+            "providers.",
+            "field.",
+            "hint.",
+            "models.",
+            "keys.",
+            "settings.",
+            "msg.",
+            "confirm.",
+            "err.",
+        ];
+        let mut missing = Vec::new();
+        for src in sources {
+            for piece in src.split('"').skip(1).step_by(2) {
+                if prefixes.iter().any(|p| piece.starts_with(p))
+                    && piece
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._".contains(c))
+                    && !TABLE.iter().any(|(k, ..)| *k == piece)
+                {
+                    missing.push(piece.to_owned());
+                }
+            }
+        }
+        assert!(missing.is_empty(), "untranslated keys: {missing:?}");
+    }
+
+    #[test]
+    fn keys_are_unique_and_both_languages_filled() {
+        for (i, (k, en, zh)) in TABLE.iter().enumerate() {
+            assert!(!en.is_empty() && !zh.is_empty(), "{k}");
+            assert!(!TABLE[..i].iter().any(|(k2, ..)| k2 == k), "{k} twice");
+        }
+        assert_eq!(Lang::from_code("zh-CN"), Lang::Zh);
+        assert_eq!(Lang::from_code("en-US"), Lang::En);
+    }
+}

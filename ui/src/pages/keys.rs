@@ -1,0 +1,153 @@
+//! Client keys: create (the key is shown this once), list, revoke.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use switchboard_api::{ClientKeyView, CreateClientKey, CreatedClientKey};
+
+use crate::api;
+use crate::app::use_ctx;
+use crate::form::{Errors, Field, FormError, TextInput};
+use crate::util;
+
+#[component]
+pub fn Keys() -> impl IntoView {
+    let ctx = use_ctx();
+    let list = RwSignal::new(Vec::<ClientKeyView>::new());
+    let name = RwSignal::new(String::new());
+    let models = RwSignal::new(String::new());
+    let created = RwSignal::new(None::<CreatedClientKey>);
+    let errors = Errors::new();
+    Effect::new(move |_| {
+        ctx.tick.get();
+        spawn_local(async move {
+            let Some(c) = ctx.client() else { return };
+            match api::get::<Vec<ClientKeyView>>(&c, "/client-keys").await {
+                Ok(l) => list.set(l),
+                Err(f) => ctx.fail(&f),
+            }
+        });
+    });
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let n = name.get_untracked().trim().to_owned();
+        if n.is_empty() {
+            errors.set(vec![("name".into(), ctx.t("err.required").into())]);
+            return;
+        }
+        errors.clear();
+        let m = util::split_list(&models.get_untracked());
+        let req = CreateClientKey {
+            name: n,
+            models: (!m.is_empty()).then_some(m),
+        };
+        spawn_local(async move {
+            let Some(c) = ctx.client() else { return };
+            match api::call::<_, CreatedClientKey>(&c, "POST", "/client-keys", &req).await {
+                Ok(k) => {
+                    created.set(Some(k));
+                    name.set(String::new());
+                    models.set(String::new());
+                    ctx.refresh();
+                }
+                Err(f) => errors.server(&f, &["name", "models"]),
+            }
+        });
+    };
+    let revoke = move |n: String| {
+        if !util::confirm(&format!("{} {n}?", ctx.t("confirm.revoke"))) {
+            return;
+        }
+        spawn_local(async move {
+            let Some(c) = ctx.client() else { return };
+            match api::delete(&c, &format!("/client-keys/{}", api::seg(&n))).await {
+                Ok(()) => ctx.refresh(),
+                Err(f) => ctx.fail(&f),
+            }
+        });
+    };
+    view! {
+        <section>
+            <h2>{move || ctx.t("nav.keys")}</h2>
+            <p class="muted">{move || ctx.t("keys.intro")}</p>
+            {move || {
+                created
+                    .get()
+                    .map(|k| {
+                        let key = k.key.clone();
+                        view! {
+                            <div class="card created" id="created-key">
+                                <p>{move || ctx.t("keys.shown_once")}</p>
+                                <code class="secret">{k.key.clone()}</code>
+                                <div class="row">
+                                    <button on:click=move |_| util::copy_text(&key)>
+                                        {move || ctx.t("action.copy")}
+                                    </button>
+                                    <button on:click=move |_| created.set(None)>
+                                        {move || ctx.t("action.done")}
+                                    </button>
+                                </div>
+                            </div>
+                        }
+                    })
+            }}
+            <table class="grid" id="client-keys">
+                <thead>
+                    <tr>
+                        <th>{move || ctx.t("col.name")}</th>
+                        <th>{move || ctx.t("col.models")}</th>
+                        <th>{move || ctx.t("col.created")}</th>
+                        <th></th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {move || {
+                        list.get()
+                            .into_iter()
+                            .map(|k| {
+                                let n = k.name.clone();
+                                view! {
+                                    <tr data-key=k.name.clone() class:revoked=k.revoked>
+                                        <td class="mono">{k.name.clone()}</td>
+                                        <td>
+                                            {if k.models.is_empty() {
+                                                ctx.t("keys.all_models").to_owned()
+                                            } else {
+                                                k.models.join(", ")
+                                            }}
+                                        </td>
+                                        <td class="small">{k.created_at.clone()}</td>
+                                        <td class="actions">
+                                            {if k.revoked {
+                                                view! { <span class="badge disabled">{move || ctx.t("keys.revoked")}</span> }.into_any()
+                                            } else {
+                                                view! {
+                                                    <button class="danger" on:click=move |_| revoke(n.clone())>
+                                                        {move || ctx.t("action.revoke")}
+                                                    </button>
+                                                }
+                                                    .into_any()
+                                            }}
+                                        </td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()
+                    }}
+                </tbody>
+            </table>
+        </section>
+        <section>
+            <h2>{move || ctx.t("keys.create")}</h2>
+            <form class="card form" id="key-form" on:submit=create novalidate=true>
+                <Field label="field.name" name="name" errors=errors>
+                    <TextInput value=name id="key-name" placeholder="cursor"/>
+                </Field>
+                <Field label="field.key_models" name="models" errors=errors hint="hint.key_models">
+                    <TextInput value=models id="key-models" placeholder="claude-opus-4-5, gpt-4o"/>
+                </Field>
+                <FormError errors=errors/>
+                <button type="submit" class="primary" id="key-create">{move || ctx.t("action.create")}</button>
+            </form>
+        </section>
+    }
+}

@@ -1,0 +1,5 @@
+pub mod keys;
+pub mod models;
+pub mod overview;
+pub mod providers;
+pub mod settings;

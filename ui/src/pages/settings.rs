@@ -1,0 +1,261 @@
+//! Settings: port, timeouts, cooldowns, retry keywords, sync interval, the desktop's
+//! preferences, and the UI's language.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde_json::{Map, Value, json};
+
+use crate::api;
+use crate::app::{LangSwitch, use_ctx};
+use crate::form::{CheckBox, Errors, Field, FormError, TextInput};
+use crate::util;
+
+/// (section, key in the section, field id, key in `GET /api/settings`, label, min, max)
+type Number = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    u64,
+    u64,
+);
+const NUMBERS: &[Number] = &[
+    // 0 is what `--port 0` (any free port) leaves in the settings.
+    (
+        "server",
+        "port",
+        "server.port",
+        "port",
+        "settings.port",
+        0,
+        65535,
+    ),
+    (
+        "server",
+        "request_timeout_s",
+        "server.request_timeout_s",
+        "request_timeout_s",
+        "settings.request_timeout",
+        1,
+        86_400,
+    ),
+    (
+        "routing",
+        "first_byte_timeout_s",
+        "routing.first_byte_timeout_s",
+        "first_byte_timeout_s",
+        "settings.first_byte_timeout",
+        1,
+        3600,
+    ),
+    (
+        "routing",
+        "stream_idle_timeout_s",
+        "routing.stream_idle_timeout_s",
+        "stream_idle_timeout_s",
+        "settings.stream_idle_timeout",
+        1,
+        3600,
+    ),
+    (
+        "routing",
+        "max_attempts",
+        "routing.max_attempts",
+        "max_attempts",
+        "settings.max_attempts",
+        1,
+        20,
+    ),
+    (
+        "routing",
+        "sync_interval_s",
+        "routing.sync_interval_s",
+        "sync_interval_s",
+        "settings.sync_interval",
+        1,
+        2_592_000,
+    ),
+    (
+        "routing",
+        "probe_interval_s",
+        "routing.probe_interval_s",
+        "probe_interval_s",
+        "settings.probe_interval",
+        0,
+        86_400,
+    ),
+    (
+        "cooldown",
+        "rate_limited",
+        "cooldown.rate_limited",
+        "cooldown_rate_limited_s",
+        "settings.cd_rate_limited",
+        0,
+        604_800,
+    ),
+    (
+        "cooldown",
+        "server_error",
+        "cooldown.server_error",
+        "cooldown_server_error_s",
+        "settings.cd_server_error",
+        0,
+        604_800,
+    ),
+    (
+        "cooldown",
+        "timeout",
+        "cooldown.timeout",
+        "cooldown_timeout_s",
+        "settings.cd_timeout",
+        0,
+        604_800,
+    ),
+    (
+        "cooldown",
+        "network_error",
+        "cooldown.network_error",
+        "cooldown_network_error_s",
+        "settings.cd_network_error",
+        0,
+        604_800,
+    ),
+    (
+        "cooldown",
+        "model_not_found",
+        "cooldown.model_not_found",
+        "cooldown_model_not_found_s",
+        "settings.cd_model_not_found",
+        0,
+        604_800,
+    ),
+];
+
+#[component]
+pub fn SettingsPage() -> impl IntoView {
+    let ctx = use_ctx();
+    let values: Vec<RwSignal<String>> = NUMBERS
+        .iter()
+        .map(|_| RwSignal::new(String::new()))
+        .collect();
+    let values = StoredValue::new(values);
+    let keywords = RwSignal::new(String::new());
+    let notifications = RwSignal::new(true);
+    let start_at_login = RwSignal::new(false);
+    let loaded_port = RwSignal::new(None::<u64>);
+    let errors = Errors::new();
+    let load = move || {
+        spawn_local(async move {
+            let Some(c) = ctx.client() else { return };
+            match api::get::<Map<String, Value>>(&c, "/settings").await {
+                Ok(s) => {
+                    // `try_`: the page may be gone by the time the answer comes.
+                    values.try_with_value(|v| {
+                        for (i, (_, _, _, flat, ..)) in NUMBERS.iter().enumerate() {
+                            let text = s.get(*flat).map(|x| x.to_string()).unwrap_or_default();
+                            v[i].set(text);
+                        }
+                    });
+                    loaded_port.set(s.get("port").and_then(Value::as_u64));
+                    let kw: Vec<String> = s
+                        .get("retry_on_keywords")
+                        .and_then(|k| serde_json::from_value(k.clone()).ok())
+                        .unwrap_or_default();
+                    keywords.set(kw.join(", "));
+                    notifications.set(
+                        s.get("notifications")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(true),
+                    );
+                    start_at_login.set(
+                        s.get("start_at_login")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false),
+                    );
+                }
+                Err(f) => ctx.fail(&f),
+            }
+        });
+    };
+    load();
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let mut errs = Vec::new();
+        let mut body = json!({ "server": {}, "routing": {}, "cooldown": {}, "app": {} });
+        values.with_value(|v| {
+            for (i, (section, key, field, _, _, min, max)) in NUMBERS.iter().enumerate() {
+                match v[i].get_untracked().trim().parse::<u64>() {
+                    Ok(n) if (*min..=*max).contains(&n) => body[*section][*key] = json!(n),
+                    _ => errs.push((
+                        (*field).to_owned(),
+                        format!("{} {min}–{max}", ctx.t("err.range")),
+                    )),
+                }
+            }
+        });
+        body["routing"]["retry_on_keywords"] = json!(util::split_list(&keywords.get_untracked()));
+        body["app"]["notifications"] = json!(notifications.get_untracked());
+        body["app"]["start_at_login"] = json!(start_at_login.get_untracked());
+        if !errs.is_empty() {
+            errors.set(errs);
+            return;
+        }
+        errors.clear();
+        let port_changed = body["server"]["port"].as_u64() != loaded_port.get_untracked();
+        spawn_local(async move {
+            let Some(c) = ctx.client() else { return };
+            match api::call::<_, Value>(&c, "PUT", "/settings", &body).await {
+                Ok(_) => {
+                    ctx.ok(if port_changed {
+                        ctx.t("settings.saved_restart")
+                    } else {
+                        ctx.t("msg.saved")
+                    });
+                    load();
+                }
+                Err(f) => {
+                    let known: Vec<&str> = NUMBERS.iter().map(|n| n.2).collect();
+                    errors.server(&f, &known);
+                }
+            }
+        });
+    };
+    view! {
+        <section>
+            <h2>{move || ctx.t("nav.settings")}</h2>
+            <form class="card form columns" id="settings-form" on:submit=save novalidate=true>
+                {NUMBERS
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, _, name, _, label, ..))| {
+                        let (name, label) = (*name, *label);
+                        let value = values.with_value(|v| v[i]);
+                        view! {
+                            <Field label=label name=name errors=errors>
+                                <TextInput value=value kind="number" id=name/>
+                            </Field>
+                        }
+                    })
+                    .collect_view()}
+                <Field label="settings.keywords" name="routing.retry_on_keywords" errors=errors hint="hint.keywords">
+                    <TextInput value=keywords id="keywords" placeholder="overloaded, try again"/>
+                </Field>
+                <Field label="settings.notifications" name="app.notifications" errors=errors>
+                    <CheckBox value=notifications id="notifications"/>
+                </Field>
+                <Field label="settings.start_at_login" name="app.start_at_login" errors=errors>
+                    <CheckBox value=start_at_login id="start-at-login"/>
+                </Field>
+                <label class="field">
+                    <span class="label">{move || ctx.t("settings.language")}</span>
+                    <LangSwitch/>
+                </label>
+                <FormError errors=errors/>
+                <div class="row">
+                    <button type="submit" class="primary" id="settings-save">{move || ctx.t("action.save")}</button>
+                </div>
+            </form>
+        </section>
+    }
+}
