@@ -20,6 +20,9 @@ use switchboard_gateway::{Shutdown, StartOptions};
 pub struct Cli {
     #[command(flatten)]
     pub options: Options,
+    /// Desktop app: start in the tray without opening the window (start at login uses it)
+    #[arg(long)]
+    pub hidden: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -30,7 +33,7 @@ pub enum Command {
     Serve,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct Options {
     /// Config file (TOML) to import at start
     #[arg(long, env = "SWITCHBOARD_CONFIG", global = true, value_name = "FILE")]
@@ -47,9 +50,9 @@ pub struct Options {
 }
 
 /// How long in-flight requests may run on after SIGINT/SIGTERM.
-const GRACE: Duration = Duration::from_secs(10);
+pub const GRACE: Duration = Duration::from_secs(10);
 
-fn fail(message: impl std::fmt::Display) -> ExitCode {
+pub fn fail(message: impl std::fmt::Display) -> ExitCode {
     // One line, so scripts and service managers show the whole reason.
     let line = message.to_string().replace('\n', " ");
     eprintln!("switchboard: error: {line}");
@@ -58,6 +61,39 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 
 pub fn default_data_dir() -> Option<PathBuf> {
     dirs::data_dir().map(|d| d.join("switchboard"))
+}
+
+/// The engine's start options from the command line and environment.
+pub fn start_options(options: &Options, data_dir: PathBuf) -> StartOptions {
+    StartOptions {
+        data_dir,
+        config_file: options.config.clone(),
+        host: options.host.clone(),
+        port: options.port,
+        secrets: Arc::new(MemorySecretStore::default()),
+        admin_password: std::env::var("SWITCHBOARD_ADMIN_PASSWORD").ok(),
+        ui_files: crate::ui_files::FILES,
+    }
+}
+
+/// Prints the keys created by this start (once) and the address, on stdout, for people and
+/// scripts alike.
+pub fn announce(handle: &switchboard_gateway::GatewayHandle) {
+    let mut out = std::io::stdout().lock();
+    for (name, key) in &handle.generated_keys {
+        let _ = writeln!(
+            out,
+            "Created client key '{name}': {}  (shown once: store it now)",
+            key.expose()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "Switchboard {} listening on http://{}",
+        env!("CARGO_PKG_VERSION"),
+        handle.addr()
+    );
+    let _ = out.flush();
 }
 
 pub fn serve(options: &Options) -> ExitCode {
@@ -72,35 +108,11 @@ pub fn serve(options: &Options) -> ExitCode {
         Err(e) => return fail(format!("cannot start the async runtime: {e}")),
     };
     runtime.block_on(async {
-        let opts = StartOptions {
-            data_dir,
-            config_file: options.config.clone(),
-            host: options.host.clone(),
-            port: options.port,
-            secrets: Arc::new(MemorySecretStore::default()),
-            admin_password: std::env::var("SWITCHBOARD_ADMIN_PASSWORD").ok(),
-        };
-        let handle = match switchboard_gateway::start(opts).await {
+        let handle = match switchboard_gateway::start(start_options(options, data_dir)).await {
             Ok(h) => h,
             Err(e) => return fail(e),
         };
-        {
-            let mut out = std::io::stdout().lock();
-            for (name, key) in &handle.generated_keys {
-                let _ = writeln!(
-                    out,
-                    "Created client key '{name}': {}  (shown once: store it now)",
-                    key.expose()
-                );
-            }
-            let _ = writeln!(
-                out,
-                "Switchboard {} listening on http://{}",
-                env!("CARGO_PKG_VERSION"),
-                handle.addr()
-            );
-            let _ = out.flush();
-        }
+        announce(&handle);
         let signal = match wait_for_signal().await {
             Ok(s) => s,
             Err(e) => return fail(format!("cannot listen for signals: {e}")),
@@ -116,7 +128,7 @@ pub fn serve(options: &Options) -> ExitCode {
     })
 }
 
-async fn wait_for_signal() -> std::io::Result<&'static str> {
+pub async fn wait_for_signal() -> std::io::Result<&'static str> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -2,6 +2,9 @@
 //! same gateway headless.
 
 mod cli;
+#[cfg(feature = "desktop")]
+mod desktop;
+mod ui_files;
 
 use std::process::ExitCode;
 
@@ -18,9 +21,13 @@ fn main() -> ExitCode {
     init_tracing();
     match cli.command {
         Some(cli::Command::Serve) => cli::serve(&cli.options),
+        #[cfg(feature = "desktop")]
+        None => desktop::run(cli.options, cli.hidden),
+        #[cfg(not(feature = "desktop"))]
         None => {
+            let _ = cli.hidden;
             eprintln!(
-                "switchboard: error: the desktop app is not part of this build yet; run `switchboard serve` for the headless gateway"
+                "switchboard: error: this build has no desktop app (built without the `desktop` feature); run `switchboard serve` for the headless gateway"
             );
             ExitCode::from(2)
         }

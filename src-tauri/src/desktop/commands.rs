@@ -1,0 +1,35 @@
+//! Tauri commands: what the bundled page asks the shell (once, at start).
+
+use std::sync::Arc;
+
+use tauri::{AppHandle, State};
+
+use super::{Boot, Shell};
+
+/// The gateway's address and this launch's admin token, or why the gateway is not running.
+#[tauri::command]
+pub fn bootstrap(shell: State<'_, Arc<Shell>>) -> Boot {
+    shell.boot()
+}
+
+/// After a failed start (a taken port, say): try again on `port`, and remember it on success.
+#[tauri::command]
+pub async fn restart_gateway(
+    port: u16,
+    app: AppHandle,
+    shell: State<'_, Arc<Shell>>,
+) -> Result<Boot, String> {
+    let shell = shell.inner().clone();
+    if port == 0 {
+        return Err("choose a port from 1 to 65535".into());
+    }
+    shell.stop_gateway().await;
+    shell.start_gateway(Some(port), Some(&app)).await;
+    if let Some(engine) = shell.engine() {
+        let body = serde_json::json!({ "server": { "port": port } });
+        if let Err(e) = switchboard_gateway::service::patch_settings(&engine, body).await {
+            tracing::warn!("port {port} works but could not be saved: {e}");
+        }
+    }
+    Ok(shell.boot())
+}

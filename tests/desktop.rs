@@ -1,0 +1,665 @@
+//! The desktop app as a desktop sees it: the real binary under Xvfb, on a private D-Bus session
+//! where this test plays the panel (it owns `org.kde.StatusNotifierWatcher`, as GNOME's and KDE's
+//! panels do) and the notification daemon. It reads the tray's icon and its dbusmenu, trips a
+//! breaker through a mock upstream and sees both change, clicks Pause through dbusmenu and sees
+//! the provider's traffic stop, and quits from the menu.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::mock::{Mock, Reply};
+use common::{ADMIN_PASSWORD, Gateway, Launch, http};
+use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
+
+/// A child process killed on drop (Xvfb, dbus-daemon).
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts Xvfb on a free display (it picks one and tells us through -displayfd).
+fn xvfb() -> (Daemon, String) {
+    let mut child = Command::new("Xvfb")
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "1280x900x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("Xvfb (package xvfb; scripts/setup installs it)");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let display = format!(":{}", line.trim());
+    assert!(line.trim().parse::<u32>().is_ok(), "Xvfb said {line:?}");
+    (Daemon(child), display)
+}
+
+/// A private session bus, so the test's panel is the only one the app can find.
+fn session_bus() -> (Daemon, String) {
+    let mut child = Command::new("dbus-daemon")
+        .args(["--session", "--nofork", "--print-address=1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dbus-daemon (package dbus)");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("unix:"), "dbus-daemon said {line:?}");
+    (Daemon(child), line.trim().to_owned())
+}
+
+#[derive(Default)]
+struct PanelState {
+    /// (bus name, object path) of each registered item.
+    items: Vec<(String, String)>,
+    /// (summary, body) of each notification.
+    notes: Vec<(String, String)>,
+}
+
+struct Watcher(Arc<Mutex<PanelState>>);
+
+#[zbus::interface(name = "org.kde.StatusNotifierWatcher")]
+impl Watcher {
+    async fn register_status_notifier_item(
+        &self,
+        service: &str,
+        #[zbus(header)] header: zbus::message::Header<'_>,
+    ) {
+        let sender = header.sender().map(|s| s.to_string()).unwrap_or_default();
+        // appindicator sends its object path; others send a bus name.
+        let item = if service.starts_with('/') {
+            (sender, service.to_owned())
+        } else {
+            (service.to_owned(), "/StatusNotifierItem".to_owned())
+        };
+        self.0.lock().unwrap().items.push(item);
+    }
+
+    async fn register_status_notifier_host(&self, _service: &str) {}
+
+    #[zbus(property)]
+    fn is_status_notifier_host_registered(&self) -> bool {
+        true
+    }
+
+    #[zbus(property)]
+    fn protocol_version(&self) -> i32 {
+        0
+    }
+
+    #[zbus(property)]
+    fn registered_status_notifier_items(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .items
+            .iter()
+            .map(|(n, p)| format!("{n}{p}"))
+            .collect()
+    }
+}
+
+struct Notifications(Arc<Mutex<PanelState>>);
+
+#[zbus::interface(name = "org.freedesktop.Notifications")]
+impl Notifications {
+    #[allow(clippy::too_many_arguments)]
+    async fn notify(
+        &self,
+        _app_name: &str,
+        _replaces_id: u32,
+        _app_icon: &str,
+        summary: &str,
+        body: &str,
+        _actions: Vec<String>,
+        _hints: HashMap<String, OwnedValue>,
+        _expire_timeout: i32,
+    ) -> u32 {
+        let mut s = self.0.lock().unwrap();
+        s.notes.push((summary.to_owned(), body.to_owned()));
+        u32::try_from(s.notes.len()).unwrap()
+    }
+
+    async fn get_capabilities(&self) -> Vec<String> {
+        vec!["body".into()]
+    }
+
+    async fn get_server_information(&self) -> (String, String, String, String) {
+        (
+            "test-panel".into(),
+            "switchboard".into(),
+            "1".into(),
+            "1.2".into(),
+        )
+    }
+}
+
+struct Panel {
+    conn: zbus::Connection,
+    state: Arc<Mutex<PanelState>>,
+}
+
+/// One dbusmenu entry: id, label, enabled, and its children.
+#[derive(Debug, Clone)]
+struct Entry {
+    id: i32,
+    label: String,
+    enabled: bool,
+    children: Vec<Entry>,
+}
+
+impl Entry {
+    fn find(&self, pred: &dyn Fn(&Entry) -> bool) -> Option<&Entry> {
+        if pred(self) {
+            return Some(self);
+        }
+        self.children.iter().find_map(|c| c.find(pred))
+    }
+
+    fn labels(&self, out: &mut Vec<String>) {
+        if !self.label.is_empty() {
+            out.push(self.label.clone());
+        }
+        for c in &self.children {
+            c.labels(out);
+        }
+    }
+}
+
+fn node(id: i32, props: &HashMap<String, OwnedValue>, children: Vec<Entry>) -> Entry {
+    let label = props
+        .get("label")
+        .and_then(|l| String::try_from(l.try_clone().unwrap()).ok())
+        .unwrap_or_default()
+        .replace('_', "");
+    let enabled = props
+        .get("enabled")
+        .and_then(|e| bool::try_from(e.try_clone().unwrap()).ok())
+        .unwrap_or(true);
+    Entry {
+        id,
+        label,
+        enabled,
+        children,
+    }
+}
+
+/// A child in a dbusmenu layout: a variant holding `(ia{sv}av)`.
+fn entry(v: &Value<'_>) -> Entry {
+    let v = match v {
+        Value::Value(inner) => inner.as_ref(),
+        other => other,
+    };
+    let Value::Structure(s) = v else {
+        panic!("a dbusmenu layout node: {v:?}");
+    };
+    let f = s.fields();
+    let Value::I32(id) = f[0] else {
+        panic!("id: {:?}", f[0])
+    };
+    let props: HashMap<String, OwnedValue> = HashMap::try_from(f[1].try_clone().unwrap()).unwrap();
+    let Value::Array(children) = &f[2] else {
+        panic!("children: {:?}", f[2])
+    };
+    node(id, &props, children.iter().map(entry).collect())
+}
+
+impl Panel {
+    async fn start(address: &str) -> Self {
+        let state = Arc::new(Mutex::new(PanelState::default()));
+        let conn = zbus::connection::Builder::address(address)
+            .unwrap()
+            .serve_at("/StatusNotifierWatcher", Watcher(state.clone()))
+            .unwrap()
+            .serve_at(
+                "/org/freedesktop/Notifications",
+                Notifications(state.clone()),
+            )
+            .unwrap()
+            .name("org.kde.StatusNotifierWatcher")
+            .unwrap()
+            .name("org.freedesktop.Notifications")
+            .unwrap()
+            .build()
+            .await
+            .unwrap();
+        Self { conn, state }
+    }
+
+    async fn item(&self, limit: Duration) -> (String, String) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(i) = self.state.lock().unwrap().items.first().cloned() {
+                return i;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no tray item registered in {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn prop(&self, item: &(String, String), name: &str) -> OwnedValue {
+        let reply = self
+            .conn
+            .call_method(
+                Some(item.0.as_str()),
+                item.1.as_str(),
+                Some("org.freedesktop.DBus.Properties"),
+                "Get",
+                &("org.kde.StatusNotifierItem", name),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("property {name}: {e}"));
+        reply.body().deserialize::<OwnedValue>().unwrap()
+    }
+
+    async fn text(&self, item: &(String, String), name: &str) -> String {
+        String::try_from(self.prop(item, name).await).unwrap()
+    }
+
+    async fn menu(&self, item: &(String, String)) -> Entry {
+        let path = OwnedObjectPath::try_from(self.prop(item, "Menu").await).unwrap();
+        let reply = self
+            .conn
+            .call_method(
+                Some(item.0.as_str()),
+                path.as_str(),
+                Some("com.canonical.dbusmenu"),
+                "GetLayout",
+                &(0i32, -1i32, Vec::<&str>::new()),
+            )
+            .await
+            .unwrap();
+        type Layout = (i32, HashMap<String, OwnedValue>, Vec<OwnedValue>);
+        let (_revision, (id, props, children)): (u32, Layout) = reply.body().deserialize().unwrap();
+        node(id, &props, children.iter().map(|c| entry(c)).collect())
+    }
+
+    async fn click(&self, item: &(String, String), id: i32) {
+        let path = OwnedObjectPath::try_from(self.prop(item, "Menu").await).unwrap();
+        // A panel announces the menu before clicking, as a user's pointer would open it.
+        let _ = self
+            .conn
+            .call_method(
+                Some(item.0.as_str()),
+                path.as_str(),
+                Some("com.canonical.dbusmenu"),
+                "AboutToShow",
+                &(0i32,),
+            )
+            .await;
+        self.conn
+            .call_method(
+                Some(item.0.as_str()),
+                path.as_str(),
+                Some("com.canonical.dbusmenu"),
+                "Event",
+                &(id, "clicked", Value::I32(0), 0u32),
+            )
+            .await
+            .unwrap();
+    }
+
+    fn notes(&self) -> Vec<(String, String)> {
+        self.state.lock().unwrap().notes.clone()
+    }
+}
+
+/// The icon's colour: the disc's colour at the top of the PNG the tray wrote.
+fn icon_colour(icon_name: &str, theme_path: &str) -> [u8; 3] {
+    let mut path = PathBuf::from(icon_name);
+    if !path.is_absolute() {
+        path = Path::new(theme_path).join(icon_name);
+    }
+    if path.extension().is_none() {
+        path.set_extension("png");
+    }
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    // (x, y) = (50 %, 15 %): inside the disc, above every glyph.
+    let (x, y) = (info.width as usize / 2, info.height as usize * 15 / 100);
+    let i = (y * info.width as usize + x) * channels;
+    [buf[i], buf[i + 1], buf[i + 2]]
+}
+
+fn named(c: [u8; 3]) -> &'static str {
+    let [r, g, b] = c.map(i32::from);
+    if g > r + 40 && g > b + 40 {
+        "ok"
+    } else if r > 180 && g > 90 && b < 60 {
+        "degraded"
+    } else if r > 180 && g < 80 {
+        "down"
+    } else if (r - g).abs() < 25 && (g - b).abs() < 30 {
+        "paused"
+    } else {
+        "unknown"
+    }
+}
+
+async fn icon_state(panel: &Panel, item: &(String, String)) -> &'static str {
+    let name = panel.text(item, "IconName").await;
+    let theme = panel.text(item, "IconThemePath").await;
+    named(icon_colour(&name, &theme))
+}
+
+async fn eventually<F, Fut>(limit: Duration, what: &str, mut f: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if f().await {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn chat(gw: &Gateway) -> reqwest::StatusCode {
+    http()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(&serde_json::json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+fn screenshot(display: &str, to: &Path) {
+    let ok = Command::new("import")
+        .args(["-window", "root"])
+        .arg(to)
+        .env("DISPLAY", display)
+        .status()
+        .expect("import (package imagemagick)")
+        .success();
+    assert!(ok, "screenshot failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tray_shows_state_and_pauses_a_provider_through_dbusmenu() {
+    let (_x, display) = xvfb();
+    let (_bus, address) = session_bus();
+    let panel = Panel::start(&address).await;
+
+    let a = Mock::start().await;
+    let b = Mock::start().await;
+    let config = format!(
+        r#"
+[[providers]]
+name = "relay-a"
+base_url = "{}/v1"
+weight = 1000000
+models = ["gpt-4o"]
+
+[[providers]]
+name = "relay-b"
+base_url = "{}/v1"
+weight = 1
+models = ["gpt-4o"]
+
+[[models]]
+name = "gpt-4o"
+"#,
+        a.url(),
+        b.url()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("switchboard.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let data_dir = dir.path().join("data");
+    let home = dir.path().join("home");
+    let launch = Launch {
+        args: vec![
+            "--config".into(),
+            config_path.display().to_string(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+            "--port".into(),
+            "0".into(),
+        ],
+        env: vec![
+            ("DISPLAY".into(), display.clone()),
+            ("DBUS_SESSION_BUS_ADDRESS".into(), address.clone()),
+            (
+                "XDG_CONFIG_HOME".into(),
+                home.join("config").display().to_string(),
+            ),
+            (
+                "XDG_DATA_HOME".into(),
+                home.join("data").display().to_string(),
+            ),
+            (
+                "XDG_CACHE_HOME".into(),
+                home.join("cache").display().to_string(),
+            ),
+            ("SWITCHBOARD_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+            (
+                "RUST_LOG".into(),
+                "info,switchboard::admin=debug,switchboard::tray=debug".into(),
+            ),
+        ],
+    };
+    let started = Instant::now();
+    let mut gw = common::spawn(launch, &data_dir).unwrap_or_else(|(s, e)| panic!("{s}: {e}"));
+    let ready = started.elapsed();
+    let health = http()
+        .get(format!("{}/health", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    // The panel sees the item, its title and a healthy icon.
+    let item = panel.item(Duration::from_secs(20)).await;
+    assert_eq!(icon_state(&panel, &item).await, "ok");
+    let menu = panel.menu(&item).await;
+    let mut labels = Vec::new();
+    menu.labels(&mut labels);
+    for want in [
+        "Switchboard: 2 ok",
+        "relay-a: ok",
+        "relay-b: ok",
+        "Pause all",
+        "Resume all",
+        "Open Switchboard",
+        "Copy base URL",
+        "Start at login",
+        "Notifications",
+        "Quit",
+    ] {
+        assert!(
+            labels.iter().any(|l| l == want),
+            "menu lacks {want:?}: {labels:?}"
+        );
+    }
+
+    // The window shows the bundled UI, which fetched live data from the gateway with the
+    // shell's token (the admin log shows the page's calls from its own origin).
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/artifacts/desktop");
+    std::fs::create_dir_all(&shots).unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "the window's page calls /api/status",
+        || {
+            let log = gw.stderr();
+            async move {
+                log.lines().any(|l| {
+                    l.contains("admin call")
+                        && l.contains("/status")
+                        && l.contains("tauri://localhost")
+                        && l.contains("status=200")
+                })
+            }
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    screenshot(&display, &shots.join("window.png"));
+
+    // Pause relay-a (the heavy favourite) through the menu: its traffic stops.
+    let pause_a = menu
+        .find(&|e| e.label == "relay-a: ok")
+        .and_then(|sub| sub.find(&|e| e.label == "Pause"))
+        .expect("relay-a's Pause item")
+        .id;
+    panel.click(&item, pause_a).await;
+    eventually(Duration::from_secs(2), "relay-a shows paused", || async {
+        let mut l = Vec::new();
+        panel.menu(&item).await.labels(&mut l);
+        l.iter().any(|x| x.starts_with("relay-a: paused"))
+    })
+    .await;
+    let a_before = a.hits();
+    for _ in 0..5 {
+        assert_eq!(chat(&gw).await, 200);
+    }
+    assert_eq!(a.hits(), a_before, "a paused provider got traffic");
+    assert!(b.hits() >= 5, "relay-b took the traffic");
+    let menu = panel.menu(&item).await;
+    let resume_a = menu
+        .find(&|e| e.label.starts_with("relay-a: paused"))
+        .and_then(|sub| sub.find(&|e| e.label == "Resume"))
+        .expect("relay-a's Resume item");
+    assert!(resume_a.enabled, "Resume is enabled while paused");
+    panel.click(&item, resume_a.id).await;
+    eventually(Duration::from_secs(2), "relay-a resumes", || async {
+        let mut l = Vec::new();
+        panel.menu(&item).await.labels(&mut l);
+        l.iter().any(|x| x == "relay-a: ok")
+    })
+    .await;
+
+    // A 500 from relay-a opens its breaker: the icon turns degraded within a second, the menu
+    // says why and until when, and the panel gets a notification.
+    let page_reads = |log: &str| {
+        log.lines()
+            .filter(|l| {
+                l.contains("admin call") && l.contains("path=/status") && l.contains("tauri://")
+            })
+            .count()
+    };
+    let reads_before = page_reads(&gw.stderr());
+    a.script([Reply::status(500, r#"{"error":{"message":"boom"}}"#)]);
+    assert_eq!(
+        chat(&gw).await,
+        200,
+        "relay-b answered after relay-a failed"
+    );
+    let took = eventually(
+        Duration::from_secs(1),
+        "the icon turns degraded",
+        || async { icon_state(&panel, &item).await == "degraded" },
+    )
+    .await;
+    let mut labels = Vec::new();
+    panel.menu(&item).await.labels(&mut labels);
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.starts_with("relay-a: cooling until ")),
+        "{labels:?}"
+    );
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.starts_with("Switchboard: 1 ok, 1 cooling (relay-a until ")),
+        "{labels:?}"
+    );
+    eventually(Duration::from_secs(2), "a notification", || async {
+        panel
+            .notes()
+            .iter()
+            .any(|(s, _)| s.contains("relay-a") && s.contains("cooling"))
+    })
+    .await;
+    // The window follows too: its page re-reads the status after the event, unprompted.
+    eventually(Duration::from_secs(3), "the window refreshes live", || {
+        let log = gw.stderr();
+        async move { page_reads(&log) > reads_before }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    screenshot(&display, &shots.join("degraded.png"));
+
+    // Start at login writes the autostart entry; unticking removes it.
+    let autostart_file = home.join("config/autostart/switchboard.desktop");
+    let menu = panel.menu(&item).await;
+    let autostart = menu.find(&|e| e.label == "Start at login").unwrap().id;
+    panel.click(&item, autostart).await;
+    eventually(Duration::from_secs(3), "the autostart entry", || async {
+        autostart_file.is_file()
+    })
+    .await;
+    let entry = std::fs::read_to_string(&autostart_file).unwrap();
+    assert!(entry.contains("--hidden"), "{entry}");
+    panel.click(&item, autostart).await;
+    eventually(
+        Duration::from_secs(3),
+        "the autostart entry goes",
+        || async { !autostart_file.exists() },
+    )
+    .await;
+
+    // A second launch does not start a second gateway: it hands over and exits.
+    let second = Command::new(common::BIN)
+        .args(["--data-dir", &data_dir.display().to_string(), "--port", "0"])
+        .env("DISPLAY", &display)
+        .env("DBUS_SESSION_BUS_ADDRESS", &address)
+        .output()
+        .unwrap();
+    assert!(second.status.success());
+    assert!(
+        String::from_utf8_lossy(&second.stdout).contains("already running"),
+        "{}",
+        String::from_utf8_lossy(&second.stdout)
+    );
+
+    // Quit from the menu: the app and its gateway exit cleanly.
+    let quit = panel
+        .menu(&item)
+        .await
+        .find(&|e| e.label == "Quit")
+        .unwrap()
+        .id;
+    panel.click(&item, quit).await;
+    let status = gw
+        .wait(Duration::from_secs(15))
+        .await
+        .expect("the app quits");
+    assert!(status.success(), "{status}: {}", gw.stderr());
+    println!(
+        "desktop: gateway ready {ready:?} after spawn; tray degraded {took:?} after the failure"
+    );
+}
