@@ -299,6 +299,11 @@ impl Panel {
     }
 
     async fn click(&self, item: &(String, String), id: i32) {
+        self.try_click(item, id).await.unwrap();
+    }
+
+    /// Clicking Quit may end the app before it answers.
+    async fn try_click(&self, item: &(String, String), id: i32) -> zbus::Result<()> {
         let path = OwnedObjectPath::try_from(self.prop(item, "Menu").await).unwrap();
         // A panel announces the menu before clicking, as a user's pointer would open it.
         let _ = self
@@ -320,7 +325,7 @@ impl Panel {
                 &(id, "clicked", Value::I32(0), 0u32),
             )
             .await
-            .unwrap();
+            .map(|_| ())
     }
 
     fn notes(&self) -> Vec<(String, String)> {
@@ -407,15 +412,79 @@ fn screenshot(display: &str, to: &Path) {
     assert!(ok, "screenshot failed");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_tray_shows_state_and_pauses_a_provider_through_dbusmenu() {
-    let (_x, display) = xvfb();
-    let (_bus, address) = session_bus();
-    let panel = Panel::start(&address).await;
+/// The environment the app gets: the test's display and bus, and a private home (the
+/// autostart entry, WebKit's caches).
+fn app_env(display: &str, address: &str, home: &Path) -> Vec<(String, String)> {
+    vec![
+        ("DISPLAY".into(), display.to_owned()),
+        ("DBUS_SESSION_BUS_ADDRESS".into(), address.to_owned()),
+        (
+            "XDG_CONFIG_HOME".into(),
+            home.join("config").display().to_string(),
+        ),
+        (
+            "XDG_DATA_HOME".into(),
+            home.join("data").display().to_string(),
+        ),
+        (
+            "XDG_CACHE_HOME".into(),
+            home.join("cache").display().to_string(),
+        ),
+        ("SWITCHBOARD_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+        (
+            "RUST_LOG".into(),
+            "info,switchboard::admin=debug,switchboard::tray=debug".into(),
+        ),
+    ]
+}
 
-    let a = Mock::start().await;
-    let b = Mock::start().await;
-    let config = format!(
+/// Top-level windows titled "Switchboard" (no window manager runs, so they are the root's
+/// children).
+fn app_windows(display: &str) -> Vec<u32> {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::{AtomEnum, ConnectionExt, MapState};
+    let (conn, screen) = x11rb::connect(Some(display)).unwrap();
+    let root = conn.setup().roots[screen].root;
+    let tree = conn.query_tree(root).unwrap().reply().unwrap();
+    tree.children
+        .into_iter()
+        .filter(|w| {
+            conn.get_window_attributes(*w)
+                .ok()
+                .and_then(|c| c.reply().ok())
+                .is_some_and(|a| a.map_state == MapState::VIEWABLE)
+        })
+        .filter(|w| {
+            conn.get_property(false, *w, AtomEnum::WM_NAME, AtomEnum::STRING, 0, 64)
+                .ok()
+                .and_then(|c| c.reply().ok())
+                .is_some_and(|p| p.value == b"Switchboard")
+        })
+        .collect()
+}
+
+/// WebKit's helper processes started by `pid` (the page's renderer among them).
+fn webkit_children(pid: u32) -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+            let ppid = stat
+                .rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().nth(1))
+                .and_then(|x| x.parse::<u32>().ok());
+            ppid == Some(pid) && comm.starts_with("WebKitWebProces")
+        })
+        .count()
+}
+
+fn two_providers(a: &Mock, b: &Mock) -> String {
+    format!(
         r#"
 [[providers]]
 name = "relay-a"
@@ -434,7 +503,18 @@ name = "gpt-4o"
 "#,
         a.url(),
         b.url()
-    );
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tray_shows_state_and_pauses_a_provider_through_dbusmenu() {
+    let (_x, display) = xvfb();
+    let (_bus, address) = session_bus();
+    let panel = Panel::start(&address).await;
+
+    let a = Mock::start().await;
+    let b = Mock::start().await;
+    let config = two_providers(&a, &b);
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("switchboard.toml");
     std::fs::write(&config_path, config).unwrap();
@@ -449,27 +529,7 @@ name = "gpt-4o"
             "--port".into(),
             "0".into(),
         ],
-        env: vec![
-            ("DISPLAY".into(), display.clone()),
-            ("DBUS_SESSION_BUS_ADDRESS".into(), address.clone()),
-            (
-                "XDG_CONFIG_HOME".into(),
-                home.join("config").display().to_string(),
-            ),
-            (
-                "XDG_DATA_HOME".into(),
-                home.join("data").display().to_string(),
-            ),
-            (
-                "XDG_CACHE_HOME".into(),
-                home.join("cache").display().to_string(),
-            ),
-            ("SWITCHBOARD_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
-            (
-                "RUST_LOG".into(),
-                "info,switchboard::admin=debug,switchboard::tray=debug".into(),
-            ),
-        ],
+        env: app_env(&display, &address, &home),
     };
     let started = Instant::now();
     let mut gw = common::spawn(launch, &data_dir).unwrap_or_else(|(s, e)| panic!("{s}: {e}"));
@@ -613,6 +673,34 @@ name = "gpt-4o"
     tokio::time::sleep(Duration::from_millis(300)).await;
     screenshot(&display, &shots.join("degraded.png"));
 
+    // Muted, a trip is shown but not announced.
+    let menu = panel.menu(&item).await;
+    let mute = menu.find(&|e| e.label == "Notifications").unwrap().id;
+    panel.click(&item, mute).await;
+    let token = common::admin_token(&gw).await;
+    eventually(Duration::from_secs(3), "notifications muted", || async {
+        let s: serde_json::Value = common::admin(&gw, &token, "GET", "/settings", None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        s["notifications"] == false
+    })
+    .await;
+    let notes_before = panel.notes().len();
+    let r = common::admin(&gw, &token, "POST", "/providers/relay-a/pause", None).await;
+    assert_eq!(r.status(), 204);
+    b.script([Reply::status(500, r#"{"error":{"message":"boom"}}"#)]);
+    let _ = chat(&gw).await;
+    eventually(Duration::from_secs(2), "relay-b cooling", || async {
+        let mut l = Vec::new();
+        panel.menu(&item).await.labels(&mut l);
+        l.iter().any(|x| x.starts_with("relay-b: cooling"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(panel.notes().len(), notes_before, "muted, yet notified");
+
     // Start at login writes the autostart entry; unticking removes it.
     let autostart_file = home.join("config/autostart/switchboard.desktop");
     let menu = panel.menu(&item).await;
@@ -653,7 +741,7 @@ name = "gpt-4o"
         .find(&|e| e.label == "Quit")
         .unwrap()
         .id;
-    panel.click(&item, quit).await;
+    let _ = panel.try_click(&item, quit).await;
     let status = gw
         .wait(Duration::from_secs(15))
         .await
@@ -662,4 +750,118 @@ name = "gpt-4o"
     println!(
         "desktop: gateway ready {ready:?} after spawn; tray degraded {took:?} after the failure"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hidden_lives_in_the_tray_until_a_second_launch_opens_the_window() {
+    let (_x, display) = xvfb();
+    let (_bus, address) = session_bus();
+    let panel = Panel::start(&address).await;
+    let (a, b) = (Mock::start().await, Mock::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("switchboard.toml");
+    std::fs::write(&config_path, two_providers(&a, &b)).unwrap();
+    let data_dir = dir.path().join("data");
+    let home = dir.path().join("home");
+    let data_arg = data_dir.display().to_string();
+    let launch = Launch {
+        args: vec![
+            "--hidden".into(),
+            "--config".into(),
+            config_path.display().to_string(),
+            "--data-dir".into(),
+            data_arg.clone(),
+            "--port".into(),
+            "0".into(),
+        ],
+        env: app_env(&display, &address, &home),
+    };
+    let mut gw = common::spawn(launch, &data_dir).unwrap_or_else(|(s, e)| panic!("{s}: {e}"));
+    let pid = gw.child.id();
+    panel.item(Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(app_windows(&display).is_empty(), "--hidden opened a window");
+    assert_eq!(webkit_children(pid), 0, "no webview while hidden");
+
+    // A second launch (a click on the app's icon) brings the window up in the first.
+    let second = Command::new(common::BIN)
+        .args(["--data-dir", &data_arg])
+        .env("DISPLAY", &display)
+        .env("DBUS_SESSION_BUS_ADDRESS", &address)
+        .output()
+        .unwrap();
+    assert!(second.status.success());
+    eventually(Duration::from_secs(20), "the window opens", || async {
+        !app_windows(&display).is_empty() && webkit_children(pid) > 0
+    })
+    .await;
+
+    assert!(
+        gw.child.try_wait().unwrap().is_none(),
+        "the first instance is still running"
+    );
+    let health = http()
+        .get(format!("{}/health", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    gw.signal("TERM");
+    let status = gw
+        .wait(Duration::from_secs(15))
+        .await
+        .expect("SIGTERM quits");
+    assert!(status.success(), "{status}: {}", gw.stderr());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_port_keeps_the_app_open_and_says_why() {
+    let (_x, display) = xvfb();
+    let (_bus, address) = session_bus();
+    let panel = Panel::start(&address).await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let mut cmd = Command::new(common::BIN);
+    cmd.args(["--data-dir", &dir.path().join("data").display().to_string()])
+        .args(["--port", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in app_env(&display, &address, &home) {
+        cmd.env(k, v);
+    }
+    let mut app = Daemon(cmd.spawn().unwrap());
+    let item = panel.item(Duration::from_secs(20)).await;
+    let mut labels = Vec::new();
+    panel.menu(&item).await.labels(&mut labels);
+    let status = labels
+        .iter()
+        .find(|l| l.starts_with("Switchboard: gateway not running"))
+        .unwrap_or_else(|| panic!("{labels:?}"));
+    assert!(status.contains(&format!("127.0.0.1:{port}")), "{status}");
+    // The window opens to say so (and offer another port), even though nothing listens.
+    eventually(Duration::from_secs(20), "the window opens", || async {
+        !app_windows(&display).is_empty()
+    })
+    .await;
+    assert!(app.0.try_wait().unwrap().is_none(), "the app died");
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/artifacts/desktop");
+    std::fs::create_dir_all(&shots).unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    screenshot(&display, &shots.join("port-taken.png"));
+    let quit = panel
+        .menu(&item)
+        .await
+        .find(&|e| e.label == "Quit")
+        .unwrap()
+        .id;
+    let _ = panel.try_click(&item, quit).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while app.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "Quit did not end the app");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(taken);
 }

@@ -103,7 +103,11 @@ pub fn install(app: &AppHandle, shell: &Arc<Shell>) -> tauri::Result<()> {
             &quit,
         ],
     )?;
+    // The panel reads the icon from a file: one folder per process, so two instances (two data
+    // folders) never delete each other's icons.
+    let icon_dir = std::env::temp_dir().join(format!("switchboard-tray-{}", std::process::id()));
     let tray = TrayIconBuilder::with_id("switchboard")
+        .temp_dir_path(icon_dir)
         .icon(Image::from_bytes(Icon::Down.png())?)
         .tooltip("Switchboard")
         .title("Switchboard")
