@@ -28,10 +28,24 @@ impl Drop for Daemon {
     }
 }
 
+/// Spawns a daemon that prints one line when ready (its display or address) and reads it.
+fn daemon_line(cmd: &mut Command, what: &str) -> (Daemon, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what} (scripts/setup installs it): {e}"));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (Daemon(child), line.trim().to_owned())
+}
+
 /// Starts Xvfb on a free display (it picks one and tells us through -displayfd).
 fn xvfb() -> (Daemon, String) {
-    let mut child = Command::new("Xvfb")
-        .args([
+    let (daemon, n) = daemon_line(
+        Command::new("Xvfb").args([
             "-displayfd",
             "1",
             "-screen",
@@ -39,34 +53,21 @@ fn xvfb() -> (Daemon, String) {
             "1280x900x24",
             "-nolisten",
             "tcp",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("Xvfb (package xvfb; scripts/setup installs it)");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let display = format!(":{}", line.trim());
-    assert!(line.trim().parse::<u32>().is_ok(), "Xvfb said {line:?}");
-    (Daemon(child), display)
+        ]),
+        "Xvfb",
+    );
+    assert!(n.parse::<u32>().is_ok(), "Xvfb said {n:?}");
+    (daemon, format!(":{n}"))
 }
 
 /// A private session bus, so the test's panel is the only one the app can find.
 fn session_bus() -> (Daemon, String) {
-    let mut child = Command::new("dbus-daemon")
-        .args(["--session", "--nofork", "--print-address=1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("dbus-daemon (package dbus)");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("unix:"), "dbus-daemon said {line:?}");
-    (Daemon(child), line.trim().to_owned())
+    let (daemon, address) = daemon_line(
+        Command::new("dbus-daemon").args(["--session", "--nofork", "--print-address=1"]),
+        "dbus-daemon",
+    );
+    assert!(address.starts_with("unix:"), "dbus-daemon said {address:?}");
+    (daemon, address)
 }
 
 #[derive(Default)]
@@ -333,8 +334,9 @@ impl Panel {
     }
 }
 
-/// The icon's colour: the disc's colour at the top of the PNG the tray wrote.
-fn icon_colour(icon_name: &str, theme_path: &str) -> [u8; 3] {
+/// The icon's colour: the disc's colour at the top of the PNG the tray wrote. None when that
+/// file was just replaced by a newer icon (read the property again).
+fn icon_colour(icon_name: &str, theme_path: &str) -> Option<[u8; 3]> {
     let mut path = PathBuf::from(icon_name);
     if !path.is_absolute() {
         path = Path::new(theme_path).join(icon_name);
@@ -342,7 +344,7 @@ fn icon_colour(icon_name: &str, theme_path: &str) -> [u8; 3] {
     if path.extension().is_none() {
         path.set_extension("png");
     }
-    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let file = std::fs::File::open(&path).ok()?;
     let mut reader = png::Decoder::new(std::io::BufReader::new(file))
         .read_info()
         .unwrap();
@@ -352,7 +354,7 @@ fn icon_colour(icon_name: &str, theme_path: &str) -> [u8; 3] {
     // (x, y) = (50 %, 15 %): inside the disc, above every glyph.
     let (x, y) = (info.width as usize / 2, info.height as usize * 15 / 100);
     let i = (y * info.width as usize + x) * channels;
-    [buf[i], buf[i + 1], buf[i + 2]]
+    Some([buf[i], buf[i + 1], buf[i + 2]])
 }
 
 fn named(c: [u8; 3]) -> &'static str {
@@ -371,9 +373,15 @@ fn named(c: [u8; 3]) -> &'static str {
 }
 
 async fn icon_state(panel: &Panel, item: &(String, String)) -> &'static str {
-    let name = panel.text(item, "IconName").await;
-    let theme = panel.text(item, "IconThemePath").await;
-    named(icon_colour(&name, &theme))
+    for _ in 0..50 {
+        let name = panel.text(item, "IconName").await;
+        let theme = panel.text(item, "IconThemePath").await;
+        if let Some(c) = icon_colour(&name, &theme) {
+            return named(c);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the tray's icon file keeps disappearing");
 }
 
 async fn eventually<F, Fut>(limit: Duration, what: &str, mut f: F) -> Duration
@@ -431,6 +439,8 @@ fn app_env(display: &str, address: &str, home: &Path) -> Vec<(String, String)> {
             home.join("cache").display().to_string(),
         ),
         ("SWITCHBOARD_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+        // No accessibility bus: GTK would start one that outlives the test's session bus.
+        ("NO_AT_BRIDGE".into(), "1".into()),
         (
             "RUST_LOG".into(),
             "info,switchboard::admin=debug,switchboard::tray=debug".into(),
@@ -543,7 +553,10 @@ async fn the_tray_shows_state_and_pauses_a_provider_through_dbusmenu() {
 
     // The panel sees the item, its title and a healthy icon.
     let item = panel.item(Duration::from_secs(20)).await;
-    assert_eq!(icon_state(&panel, &item).await, "ok");
+    eventually(Duration::from_secs(5), "a healthy icon", || async {
+        icon_state(&panel, &item).await == "ok"
+    })
+    .await;
     let menu = panel.menu(&item).await;
     let mut labels = Vec::new();
     menu.labels(&mut labels);
@@ -643,20 +656,22 @@ async fn the_tray_shows_state_and_pauses_a_provider_through_dbusmenu() {
         || async { icon_state(&panel, &item).await == "degraded" },
     )
     .await;
-    let mut labels = Vec::new();
-    panel.menu(&item).await.labels(&mut labels);
-    assert!(
-        labels
-            .iter()
-            .any(|l| l.starts_with("relay-a: cooling until ")),
-        "{labels:?}"
-    );
-    assert!(
-        labels
-            .iter()
-            .any(|l| l.starts_with("Switchboard: 1 ok, 1 cooling (relay-a until ")),
-        "{labels:?}"
-    );
+    // The relabelled submenu is swapped in just after the icon changes.
+    eventually(
+        Duration::from_secs(1),
+        "the menu says who and until when",
+        || async {
+            let mut labels = Vec::new();
+            panel.menu(&item).await.labels(&mut labels);
+            labels
+                .iter()
+                .any(|l| l.starts_with("relay-a: cooling until "))
+                && labels
+                    .iter()
+                    .any(|l| l.starts_with("Switchboard: 1 ok, 1 cooling (relay-a until "))
+        },
+    )
+    .await;
     eventually(Duration::from_secs(2), "a notification", || async {
         panel
             .notes()

@@ -17,6 +17,14 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+async fn get_json(gw: &common::Gateway, token: &str, path: &str) -> Value {
+    admin(gw, token, "GET", path, None)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_ui_manages_the_gateway_in_a_real_browser() {
     let ui = repo().join("tests/ui");
@@ -84,11 +92,7 @@ name = "gpt-4o"
 
     // What the page did is really in the gateway.
     let token = admin_token(&gw).await;
-    let providers: Value = admin(&gw, &token, "GET", "/providers", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let providers: Value = get_json(&gw, &token, "/providers").await;
     let relay_b = providers
         .as_array()
         .unwrap()
@@ -103,11 +107,7 @@ name = "gpt-4o"
         "no key in /api/providers: {providers}"
     );
 
-    let status: Value = admin(&gw, &token, "GET", "/status", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let status: Value = get_json(&gw, &token, "/status").await;
     let claude = status["models"]
         .as_array()
         .unwrap()
@@ -136,22 +136,14 @@ name = "gpt-4o"
         ]
     );
 
-    let keys: Value = admin(&gw, &token, "GET", "/client-keys", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let keys: Value = get_json(&gw, &token, "/client-keys").await;
     assert!(
         keys.as_array()
             .unwrap()
             .iter()
             .any(|k| k["name"] == "cursor")
     );
-    let settings: Value = admin(&gw, &token, "GET", "/settings", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let settings: Value = get_json(&gw, &token, "/settings").await;
     assert_eq!(settings["first_byte_timeout_s"], 30);
     for name in ["overview", "models-preview", "overview-zh", "overview-dark"] {
         assert!(

@@ -48,12 +48,13 @@ fn js_error(e: JsValue) -> Failure {
     Failure::network(e)
 }
 
-async fn send(
+/// One `fetch` to the admin API with the token (and a JSON body), answering the response head.
+async fn fetch(
     client: &Client,
     method: &str,
     path: &str,
-    body: Option<String>,
-) -> ApiResult<String> {
+    body: Option<&str>,
+) -> ApiResult<Response> {
     let init = RequestInit::new();
     init.set_method(method);
     let headers = Headers::new().map_err(js_error)?;
@@ -62,7 +63,7 @@ async fn send(
             .set("Authorization", &format!("Bearer {}", client.token))
             .map_err(js_error)?;
     }
-    if let Some(b) = &body {
+    if let Some(b) = body {
         headers
             .set("Content-Type", "application/json")
             .map_err(js_error)?;
@@ -75,11 +76,20 @@ async fn send(
         status: 0,
         message: "no window".into(),
     })?;
-    let resp: Response = JsFuture::from(window.fetch_with_request(&request))
+    JsFuture::from(window.fetch_with_request(&request))
         .await
         .map_err(js_error)?
         .dyn_into()
-        .map_err(js_error)?;
+        .map_err(js_error)
+}
+
+async fn send(
+    client: &Client,
+    method: &str,
+    path: &str,
+    body: Option<String>,
+) -> ApiResult<String> {
+    let resp = fetch(client, method, path, body.as_deref()).await?;
     let text = JsFuture::from(resp.text().map_err(js_error)?)
         .await
         .map_err(js_error)?
@@ -162,24 +172,7 @@ pub async fn login(base: &str, password: &str) -> ApiResult<switchboard_api::Log
 /// send the token in a header; calls `on_event` with each event's name. Returns when the stream
 /// ends or fails, so the caller decides when to reconnect.
 pub async fn follow_events(client: &Client, on_event: &dyn Fn(&str)) -> ApiResult<()> {
-    let init = RequestInit::new();
-    init.set_method("GET");
-    let headers = Headers::new().map_err(js_error)?;
-    headers
-        .set("Authorization", &format!("Bearer {}", client.token))
-        .map_err(js_error)?;
-    init.set_headers(&headers);
-    let url = format!("{}/api/events", client.base);
-    let request = Request::new_with_str_and_init(&url, &init).map_err(js_error)?;
-    let window = web_sys::window().ok_or_else(|| Failure {
-        status: 0,
-        message: "no window".into(),
-    })?;
-    let resp: Response = JsFuture::from(window.fetch_with_request(&request))
-        .await
-        .map_err(js_error)?
-        .dyn_into()
-        .map_err(js_error)?;
+    let resp = fetch(client, "GET", "/events", None).await?;
     if !resp.ok() {
         return Err(Failure {
             status: resp.status(),

@@ -113,6 +113,38 @@ pub fn use_ctx() -> Ctx {
     expect_context::<Ctx>()
 }
 
+/// Loads `path` now and again on every live event, handing each answer to `apply`.
+pub fn load_on_tick<T, F>(ctx: Ctx, path: &'static str, apply: F)
+where
+    T: serde::de::DeserializeOwned + 'static,
+    F: Fn(T) + Copy + Send + Sync + 'static,
+{
+    Effect::new(move |_| {
+        ctx.tick.get();
+        spawn_local(async move {
+            let Some(c) = ctx.client() else { return };
+            match api::get::<T>(&c, path).await {
+                Ok(v) => apply(v),
+                Err(f) => ctx.fail(&f),
+            }
+        });
+    });
+}
+
+/// Deletes `path` once the user confirms ("Delete relay-b?"), then refreshes.
+pub fn delete_confirmed(ctx: Ctx, verb: &'static str, name: String, path: String) {
+    if !util::confirm(&format!("{} {name}?", ctx.t(verb))) {
+        return;
+    }
+    spawn_local(async move {
+        let Some(c) = ctx.client() else { return };
+        match api::delete(&c, &path).await {
+            Ok(()) => ctx.refresh(),
+            Err(f) => ctx.fail(&f),
+        }
+    });
+}
+
 const TOKEN_KEY: &str = "switchboard.token";
 const LANG_KEY: &str = "switchboard.lang";
 

@@ -180,12 +180,56 @@ pub fn show_window(app: &AppHandle) {
         .inner_size(1180.0, 800.0)
         .min_inner_size(720.0, 480.0)
         .build();
-    if let Err(e) = built {
-        tracing::error!("cannot open the window: {e}");
+    match built {
+        Ok(window) => lighten(&window),
+        Err(e) => tracing::error!("cannot open the window: {e}"),
     }
 }
 
+/// WebKitGTK composites on the GPU by default; for tables and forms that buys nothing and
+/// costs the web process about 70 MB (measured with scripts/bench-desktop).
+fn lighten(window: &tauri::WebviewWindow) {
+    #[cfg(target_os = "linux")]
+    {
+        let done = window.with_webview(|webview| {
+            use webkit2gtk::{SettingsExt, WebViewExt};
+            if let Some(settings) = webview.inner().settings() {
+                settings.set_hardware_acceleration_policy(
+                    webkit2gtk::HardwareAccelerationPolicy::Never,
+                );
+            }
+        });
+        if let Err(e) = done {
+            tracing::debug!("cannot tune the webview: {e}");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = window;
+}
+
+/// GTK picks its X visuals by initialising OpenGL at start, which maps the GL driver (with
+/// software rendering, LLVM: about 30 MB) into a process that never draws with GL. `GDK_GL`
+/// must be set before GTK starts, and Rust sets variables safely only for a child, so the app
+/// replaces itself once with a copy that has it (same PID). A `GDK_GL` the user set is kept.
+#[cfg(target_os = "linux")]
+fn without_gdk_gl() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os("GDK_GL").is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("GDK_GL", "disable")
+        .exec();
+    tracing::debug!("running with GDK's OpenGL on: cannot re-execute: {err}");
+}
+
 pub fn run(options: Options, hidden: bool) -> ExitCode {
+    #[cfg(target_os = "linux")]
+    without_gdk_gl();
     let Some(data_dir) = options.data_dir.clone().or_else(cli::default_data_dir) else {
         return cli::fail("no app-data folder is known for this user; pass --data-dir DIR");
     };

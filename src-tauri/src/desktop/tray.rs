@@ -156,7 +156,9 @@ fn render(app: &AppHandle, engine: &Engine) -> Option<u64> {
     let view = tray_model::view(&summary, &local_clock);
     let next = view.next_change;
     let settings = engine.snapshot().settings.clone();
-    let state = app.state::<TrayState>();
+    let Some(state) = app.try_state::<TrayState>() else {
+        return next;
+    };
     state.apply(app, view);
     log_err(
         "check 'Start at login'",
@@ -320,7 +322,9 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
             });
         }
         "autostart" | "notifications" => {
-            let state = app.state::<TrayState>();
+            let Some(state) = app.try_state::<TrayState>() else {
+                return;
+            };
             let item = if id == "autostart" {
                 &state.autostart
             } else {

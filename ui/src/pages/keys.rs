@@ -5,7 +5,7 @@ use leptos::task::spawn_local;
 use switchboard_api::{ClientKeyView, CreateClientKey, CreatedClientKey};
 
 use crate::api;
-use crate::app::use_ctx;
+use crate::app::{delete_confirmed, load_on_tick, use_ctx};
 use crate::form::{Errors, Field, FormError, TextInput};
 use crate::util;
 
@@ -17,15 +17,8 @@ pub fn Keys() -> impl IntoView {
     let models = RwSignal::new(String::new());
     let created = RwSignal::new(None::<CreatedClientKey>);
     let errors = Errors::new();
-    Effect::new(move |_| {
-        ctx.tick.get();
-        spawn_local(async move {
-            let Some(c) = ctx.client() else { return };
-            match api::get::<Vec<ClientKeyView>>(&c, "/client-keys").await {
-                Ok(l) => list.set(l),
-                Err(f) => ctx.fail(&f),
-            }
-        });
+    load_on_tick(ctx, "/client-keys", move |l: Vec<ClientKeyView>| {
+        list.set(l)
     });
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -54,16 +47,8 @@ pub fn Keys() -> impl IntoView {
         });
     };
     let revoke = move |n: String| {
-        if !util::confirm(&format!("{} {n}?", ctx.t("confirm.revoke"))) {
-            return;
-        }
-        spawn_local(async move {
-            let Some(c) = ctx.client() else { return };
-            match api::delete(&c, &format!("/client-keys/{}", api::seg(&n))).await {
-                Ok(()) => ctx.refresh(),
-                Err(f) => ctx.fail(&f),
-            }
-        });
+        let path = format!("/client-keys/{}", api::seg(&n));
+        delete_confirmed(ctx, "confirm.revoke", n, path);
     };
     view! {
         <section>

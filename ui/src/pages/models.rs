@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use switchboard_api::{ModelPreviewRequest, ModelPreviewResponse, ModelView, RuleView};
 
 use crate::api;
-use crate::app::{Ctx, use_ctx};
+use crate::app::{Ctx, delete_confirmed, load_on_tick, use_ctx};
 use crate::form::{CheckBox, Errors, Field, FormError, TextInput};
 use crate::util;
 
@@ -180,16 +180,7 @@ pub fn Models() -> impl IntoView {
     let errors = Errors::new();
     let preview = RwSignal::new(None::<Result<ModelPreviewResponse, String>>);
     let generation = StoredValue::new(0u64);
-    Effect::new(move |_| {
-        ctx.tick.get();
-        spawn_local(async move {
-            let Some(c) = ctx.client() else { return };
-            match api::get::<Vec<ModelView>>(&c, "/models").await {
-                Ok(l) => list.set(l),
-                Err(f) => ctx.fail(&f),
-            }
-        });
-    });
+    load_on_tick(ctx, "/models", move |l: Vec<ModelView>| list.set(l));
     // Live preview: re-run shortly after the last change; answers to older drafts are dropped.
     Effect::new(move |_| {
         let req = draft.preview_request();
@@ -238,16 +229,8 @@ pub fn Models() -> impl IntoView {
         });
     };
     let delete = move |name: String| {
-        if !util::confirm(&format!("{} {name}?", ctx.t("confirm.delete"))) {
-            return;
-        }
-        spawn_local(async move {
-            let Some(c) = ctx.client() else { return };
-            match api::delete(&c, &format!("/models/{}", api::seg(&name))).await {
-                Ok(()) => ctx.refresh(),
-                Err(f) => ctx.fail(&f),
-            }
-        });
+        let path = format!("/models/{}", api::seg(&name));
+        delete_confirmed(ctx, "confirm.delete", name, path);
     };
     view! {
         <section>

@@ -5,7 +5,7 @@ use leptos::task::spawn_local;
 use switchboard_api::{ProviderStatus, StatusResponse};
 
 use crate::api;
-use crate::app::{Ctx, tr_state, use_ctx};
+use crate::app::{Ctx, load_on_tick, tr_state, use_ctx};
 use crate::util;
 
 fn provider_state(p: &ProviderStatus) -> &'static str {
@@ -66,16 +66,7 @@ pub fn pause_resume(ctx: Ctx, name: String, pause: bool, minutes: Option<u32>) {
 pub fn Overview() -> impl IntoView {
     let ctx = use_ctx();
     let status = RwSignal::new(None::<StatusResponse>);
-    Effect::new(move |_| {
-        ctx.tick.get();
-        spawn_local(async move {
-            let Some(c) = ctx.client() else { return };
-            match api::get::<StatusResponse>(&c, "/status").await {
-                Ok(s) => status.set(Some(s)),
-                Err(f) => ctx.fail(&f),
-            }
-        });
-    });
+    load_on_tick(ctx, "/status", move |s: StatusResponse| status.set(Some(s)));
     let reset_all = move |_| {
         spawn_local(async move {
             let Some(c) = ctx.client() else { return };

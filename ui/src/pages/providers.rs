@@ -7,7 +7,7 @@ use switchboard_api::{ProviderView, SyncResponse};
 
 use super::overview::pause_resume;
 use crate::api;
-use crate::app::{Ctx, use_ctx};
+use crate::app::{Ctx, delete_confirmed, load_on_tick, use_ctx};
 use crate::form::{CheckBox, Errors, Field, FormError, TextInput};
 use crate::util;
 
@@ -135,16 +135,7 @@ pub fn Providers() -> impl IntoView {
     let draft = Draft::new();
     let errors = Errors::new();
     let busy = RwSignal::new(false);
-    Effect::new(move |_| {
-        ctx.tick.get();
-        spawn_local(async move {
-            let Some(c) = ctx.client() else { return };
-            match api::get::<Vec<ProviderView>>(&c, "/providers").await {
-                Ok(l) => list.set(l),
-                Err(f) => ctx.fail(&f),
-            }
-        });
-    });
+    load_on_tick(ctx, "/providers", move |l: Vec<ProviderView>| list.set(l));
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let (name, body) = match draft.body(ctx) {
@@ -315,16 +306,8 @@ fn row(ctx: Ctx, p: ProviderView, draft: Draft) -> impl IntoView {
     };
     let delete = move |_| {
         let name = n_del.clone();
-        if !util::confirm(&format!("{} {name}?", ctx.t("confirm.delete"))) {
-            return;
-        }
-        spawn_local(async move {
-            let Some(c) = ctx.client() else { return };
-            match api::delete(&c, &format!("/providers/{}", api::seg(&name))).await {
-                Ok(()) => ctx.refresh(),
-                Err(f) => ctx.fail(&f),
-            }
-        });
+        let path = format!("/providers/{}", api::seg(&name));
+        delete_confirmed(ctx, "confirm.delete", name, path);
     };
     let sync_note = p
         .sync
