@@ -122,8 +122,8 @@ const TABLE: &[(&str, &str, &str)] = &[
     ),
     (
         "hint.api_key",
-        "Stored in the keychain; env:NAME reads an environment variable.",
-        "保存在系统钥匙串中；env:NAME 表示读取环境变量。",
+        "Never shown again once saved; env:NAME reads an environment variable instead.",
+        "保存后不再显示；也可填 env:NAME 以读取环境变量。",
     ),
     ("hint.key_kept", "leave empty to keep", "留空则保持不变"),
     (

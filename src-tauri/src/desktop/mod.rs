@@ -267,6 +267,9 @@ pub fn run(options: Options, hidden: bool) -> ExitCode {
     let setup_shell = shell.clone();
     let built = tauri::Builder::default()
         .manage(shell.clone())
+        .on_window_event(|window, event| {
+            tracing::debug!(target: "switchboard::window", "{}: {event:?}", window.label());
+        })
         .invoke_handler(tauri::generate_handler![
             commands::bootstrap,
             commands::restart_gateway
