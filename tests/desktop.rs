@@ -866,6 +866,60 @@ async fn a_taken_port_keeps_the_app_open_and_says_why() {
     std::fs::create_dir_all(&shots).unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     screenshot(&display, &shots.join("port-taken.png"));
+
+    // The tray offers the next free port; taking it starts the gateway there, and it is saved.
+    let menu = panel.menu(&item).await;
+    let offer = menu
+        .find(&|e| e.label.starts_with("Start on port "))
+        .unwrap_or_else(|| panic!("no port offer: {menu:?}"));
+    let new_port: u16 = offer.label["Start on port ".len()..].parse().unwrap();
+    assert!(new_port > port);
+    panel.click(&item, offer.id).await;
+    eventually(
+        Duration::from_secs(10),
+        "the gateway answers on the new port",
+        || async {
+            http()
+                .get(format!("http://127.0.0.1:{new_port}/health"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        },
+    )
+    .await;
+    eventually(
+        Duration::from_secs(5),
+        "the tray shows it running",
+        || async {
+            let mut l = Vec::new();
+            panel.menu(&item).await.labels(&mut l);
+            l.iter().any(|x| x == "Switchboard: no providers yet")
+                && !l.iter().any(|x| x.starts_with("Start on port "))
+        },
+    )
+    .await;
+    let token = {
+        let r = http()
+            .post(format!("http://127.0.0.1:{new_port}/api/login"))
+            .json(&serde_json::json!({ "password": ADMIN_PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        r.json::<serde_json::Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let settings: serde_json::Value = http()
+        .get(format!("http://127.0.0.1:{new_port}/api/settings"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(settings["port"], new_port);
     let quit = panel
         .menu(&item)
         .await
@@ -878,5 +932,20 @@ async fn a_taken_port_keeps_the_app_open_and_says_why() {
         assert!(Instant::now() < deadline, "Quit did not end the app");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The port that worked was saved: the next start (no --port) listens there.
+    let data_dir = dir.path().join("data");
+    let next = common::spawn(
+        Launch {
+            args: vec![
+                "serve".into(),
+                "--data-dir".into(),
+                data_dir.display().to_string(),
+            ],
+            env: Vec::new(),
+        },
+        &data_dir,
+    )
+    .unwrap_or_else(|(s, e)| panic!("{s}: {e}"));
+    assert_eq!(next.port, new_port, "the working port was saved");
     drop(taken);
 }

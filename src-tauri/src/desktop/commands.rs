@@ -19,17 +19,8 @@ pub async fn restart_gateway(
     app: AppHandle,
     shell: State<'_, Arc<Shell>>,
 ) -> Result<Boot, String> {
-    let shell = shell.inner().clone();
     if port == 0 {
         return Err("choose a port from 1 to 65535".into());
     }
-    shell.stop_gateway().await;
-    shell.start_gateway(Some(port), Some(&app)).await;
-    if let Some(engine) = shell.engine() {
-        let body = serde_json::json!({ "server": { "port": port } });
-        if let Err(e) = switchboard_gateway::service::patch_settings(&engine, body).await {
-            tracing::warn!("port {port} works but could not be saved: {e}");
-        }
-    }
-    Ok(shell.boot())
+    Ok(shell.inner().clone().restart(port, &app).await)
 }

@@ -161,6 +161,28 @@ impl Shell {
         }
     }
 
+    /// After a failed start: stops what is left, starts on `port`, and saves that port once
+    /// the gateway answers there (the window's retry and the tray's "Start on port N").
+    pub async fn restart(self: &Arc<Self>, port: u16, app: &AppHandle) -> Boot {
+        self.stop_gateway().await;
+        self.start_gateway(Some(port), Some(app)).await;
+        if let Some(engine) = self.engine() {
+            let body = serde_json::json!({ "server": { "port": port } });
+            if let Err(e) = switchboard_gateway::service::patch_settings(&engine, body).await {
+                tracing::warn!("port {port} works but could not be saved: {e}");
+            }
+        }
+        self.boot()
+    }
+
+    /// The first port after `after` that is free on the configured host, to offer when the
+    /// usual one is taken.
+    pub fn free_port_after(&self, after: u16) -> Option<u16> {
+        let host = self.options.host.as_deref().unwrap_or("127.0.0.1");
+        (after.saturating_add(1)..=after.saturating_add(50))
+            .find(|p| std::net::TcpListener::bind((host, *p)).is_ok())
+    }
+
     pub fn is_current(&self, generation: u64) -> bool {
         self.generation.load(Ordering::SeqCst) == generation
     }

@@ -44,6 +44,8 @@ pub struct TrayState {
     resume_all: MenuItem<Wry>,
     autostart: CheckMenuItem<Wry>,
     notifications: CheckMenuItem<Wry>,
+    /// "Start on port N", offered while the gateway is not running.
+    retry: Mutex<Option<MenuItem<Wry>>>,
     shown: Mutex<Shown>,
 }
 
@@ -123,6 +125,7 @@ pub fn install(app: &AppHandle, shell: &Arc<Shell>) -> tauri::Result<()> {
         resume_all,
         autostart,
         notifications,
+        retry: Mutex::new(None),
         shown: Mutex::new(Shown {
             view: None,
             providers: Vec::new(),
@@ -145,6 +148,21 @@ pub fn install(app: &AppHandle, shell: &Arc<Shell>) -> tauri::Result<()> {
                 "set the title",
                 state.tray.set_title(Some("Switchboard: not running")),
             );
+            let failed_port = shell
+                .boot()
+                .port
+                .unwrap_or(switchboard_gateway::config::DEFAULT_PORT);
+            if let Some(port) = shell.free_port_after(failed_port) {
+                let item = MenuItem::with_id(
+                    app,
+                    format!("retry:{port}"),
+                    format!("Start on port {port}"),
+                    true,
+                    None::<&str>,
+                )?;
+                log_err("offer another port", state.menu.insert(&item, 1));
+                *state.retry.lock().unwrap_or_else(PoisonError::into_inner) = Some(item);
+            }
         }
     }
     Ok(())
@@ -341,6 +359,31 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
                 let body = serde_json::json!({ "app": { key: on } });
                 if let Err(e) = service::patch_settings(&engine, body).await {
                     tracing::warn!("tray: cannot save {key}: {e}");
+                }
+            });
+        }
+        other if other.starts_with("retry:") => {
+            let Some(port) = other
+                .strip_prefix("retry:")
+                .and_then(|p| p.parse::<u16>().ok())
+            else {
+                return;
+            };
+            // Gone before the gateway starts, so the provider submenus land where they belong.
+            if let Some(state) = app.try_state::<TrayState>()
+                && let Some(item) = state
+                    .retry
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take()
+            {
+                log_err("remove the port offer", state.menu.remove(&item));
+            }
+            let app = app.clone();
+            tauri::async_runtime::spawn(async move {
+                let boot = shell.restart(port, &app).await;
+                if let Some(e) = boot.error {
+                    tracing::warn!("the gateway did not start on port {port} either: {e}");
                 }
             });
         }
