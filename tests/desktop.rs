@@ -329,6 +329,13 @@ impl Panel {
             .map(|_| ())
     }
 
+    /// Every label in the item's menu, submenus included.
+    async fn labels(&self, item: &(String, String)) -> Vec<String> {
+        let mut out = Vec::new();
+        self.menu(item).await.labels(&mut out);
+        out
+    }
+
     fn notes(&self) -> Vec<(String, String)> {
         self.state.lock().unwrap().notes.clone()
     }
@@ -609,8 +616,7 @@ async fn the_tray_shows_state_and_pauses_a_provider_through_dbusmenu() {
         .id;
     panel.click(&item, pause_a).await;
     eventually(Duration::from_secs(2), "relay-a shows paused", || async {
-        let mut l = Vec::new();
-        panel.menu(&item).await.labels(&mut l);
+        let l = panel.labels(&item).await;
         l.iter().any(|x| x.starts_with("relay-a: paused"))
     })
     .await;
@@ -628,8 +634,7 @@ async fn the_tray_shows_state_and_pauses_a_provider_through_dbusmenu() {
     assert!(resume_a.enabled, "Resume is enabled while paused");
     panel.click(&item, resume_a.id).await;
     eventually(Duration::from_secs(2), "relay-a resumes", || async {
-        let mut l = Vec::new();
-        panel.menu(&item).await.labels(&mut l);
+        let l = panel.labels(&item).await;
         l.iter().any(|x| x == "relay-a: ok")
     })
     .await;
@@ -661,8 +666,7 @@ async fn the_tray_shows_state_and_pauses_a_provider_through_dbusmenu() {
         Duration::from_secs(1),
         "the menu says who and until when",
         || async {
-            let mut labels = Vec::new();
-            panel.menu(&item).await.labels(&mut labels);
+            let labels = panel.labels(&item).await;
             labels
                 .iter()
                 .any(|l| l.starts_with("relay-a: cooling until "))
@@ -708,8 +712,7 @@ async fn the_tray_shows_state_and_pauses_a_provider_through_dbusmenu() {
     b.script([Reply::status(500, r#"{"error":{"message":"boom"}}"#)]);
     let _ = chat(&gw).await;
     eventually(Duration::from_secs(2), "relay-b cooling", || async {
-        let mut l = Vec::new();
-        panel.menu(&item).await.labels(&mut l);
+        let l = panel.labels(&item).await;
         l.iter().any(|x| x.starts_with("relay-b: cooling"))
     })
     .await;
@@ -849,8 +852,7 @@ async fn a_taken_port_keeps_the_app_open_and_says_why() {
     }
     let mut app = Daemon(cmd.spawn().unwrap());
     let item = panel.item(Duration::from_secs(20)).await;
-    let mut labels = Vec::new();
-    panel.menu(&item).await.labels(&mut labels);
+    let labels = panel.labels(&item).await;
     let status = labels
         .iter()
         .find(|l| l.starts_with("Switchboard: gateway not running"))
@@ -891,8 +893,7 @@ async fn a_taken_port_keeps_the_app_open_and_says_why() {
         Duration::from_secs(5),
         "the tray shows it running",
         || async {
-            let mut l = Vec::new();
-            panel.menu(&item).await.labels(&mut l);
+            let l = panel.labels(&item).await;
             l.iter().any(|x| x == "Switchboard: no providers yet")
                 && !l.iter().any(|x| x.starts_with("Start on port "))
         },

@@ -105,3 +105,22 @@ pub fn CheckBox(value: RwSignal<bool>, #[prop(optional)] id: &'static str) -> im
         />
     }
 }
+
+/// A table head from translation keys; an empty key is an untitled column (the actions).
+#[component]
+pub fn Head(cols: &'static [&'static str]) -> impl IntoView {
+    let ctx = use_ctx();
+    view! {
+        <thead>
+            <tr>
+                {cols
+                    .iter()
+                    .map(|key| {
+                        let key: &'static str = key;
+                        view! { <th>{move || if key.is_empty() { "" } else { ctx.t(key) }}</th> }
+                    })
+                    .collect_view()}
+            </tr>
+        </thead>
+    }
+}

@@ -6,7 +6,7 @@ use switchboard_api::{ClientKeyView, CreateClientKey, CreatedClientKey};
 
 use crate::api;
 use crate::app::{delete_confirmed, load_on_tick, use_ctx};
-use crate::form::{Errors, Field, FormError, TextInput};
+use crate::form::{Errors, Field, FormError, Head, TextInput};
 use crate::util;
 
 #[component]
@@ -76,14 +76,7 @@ pub fn Keys() -> impl IntoView {
                     })
             }}
             <table class="grid" id="client-keys">
-                <thead>
-                    <tr>
-                        <th>{move || ctx.t("col.name")}</th>
-                        <th>{move || ctx.t("col.models")}</th>
-                        <th>{move || ctx.t("col.created")}</th>
-                        <th></th>
-                    </tr>
-                </thead>
+                <Head cols=&["col.name", "col.models", "col.created", ""]/>
                 <tbody>
                     {move || {
                         list.get()

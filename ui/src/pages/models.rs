@@ -8,7 +8,7 @@ use switchboard_api::{ModelPreviewRequest, ModelPreviewResponse, ModelView, Rule
 
 use crate::api;
 use crate::app::{Ctx, delete_confirmed, load_on_tick, use_ctx};
-use crate::form::{CheckBox, Errors, Field, FormError, TextInput};
+use crate::form::{CheckBox, Errors, Field, FormError, Head, TextInput};
 use crate::util;
 
 const RULE_TYPES: [&str; 5] = ["exact", "prefix", "keyword", "regex", "exclude_keyword"];
@@ -236,14 +236,7 @@ pub fn Models() -> impl IntoView {
         <section>
             <h2>{move || ctx.t("nav.models")}</h2>
             <table class="grid" id="models">
-                <thead>
-                    <tr>
-                        <th>{move || ctx.t("col.name")}</th>
-                        <th>{move || ctx.t("field.rules")}</th>
-                        <th>{move || ctx.t("field.protocol")}</th>
-                        <th></th>
-                    </tr>
-                </thead>
+                <Head cols=&["col.name", "field.rules", "field.protocol", ""]/>
                 <tbody>
                     {move || {
                         list.get()

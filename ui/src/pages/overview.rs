@@ -6,6 +6,7 @@ use switchboard_api::{ProviderStatus, StatusResponse};
 
 use crate::api;
 use crate::app::{Ctx, load_on_tick, tr_state, use_ctx};
+use crate::form::Head;
 use crate::util;
 
 fn provider_state(p: &ProviderStatus) -> &'static str {
@@ -90,16 +91,7 @@ pub fn Overview() -> impl IntoView {
                 <button on:click=reset_all>{move || ctx.t("overview.reset")}</button>
             </div>
             <table class="grid" id="provider-status">
-                <thead>
-                    <tr>
-                        <th>{move || ctx.t("col.name")}</th>
-                        <th>{move || ctx.t("col.state")}</th>
-                        <th>{move || ctx.t("col.reason")}</th>
-                        <th>{move || ctx.t("col.until")}</th>
-                        <th>{move || ctx.t("col.requests")}</th>
-                        <th></th>
-                    </tr>
-                </thead>
+                <Head cols=&["col.name", "col.state", "col.reason", "col.until", "col.requests", ""]/>
                 <tbody>
                     {move || {
                         status
@@ -120,12 +112,7 @@ pub fn Overview() -> impl IntoView {
         <section>
             <h2>{move || ctx.t("overview.models")}</h2>
             <table class="grid" id="model-status">
-                <thead>
-                    <tr>
-                        <th>{move || ctx.t("col.model")}</th>
-                        <th>{move || ctx.t("col.candidates")}</th>
-                    </tr>
-                </thead>
+                <Head cols=&["col.model", "col.candidates"]/>
                 <tbody>
                     {move || {
                         status
@@ -170,7 +157,6 @@ fn provider_row(ctx: Ctx, p: ProviderStatus) -> impl IntoView {
     let state = provider_state(&p);
     let (why, until) = reason(&p);
     let name = p.name.clone();
-    let (n1, n2) = (name.clone(), name.clone());
     let paused = p.paused;
     view! {
         <tr data-provider=name.clone() data-state=state>
@@ -189,28 +175,37 @@ fn provider_row(ctx: Ctx, p: ProviderStatus) -> impl IntoView {
                 {(p.failures > 0).then(|| format!(" ({} ✗)", p.failures))}
             </td>
             <td class="actions">
-                {if paused {
-                    view! {
-                        <button
-                            class="resume"
-                            on:click=move |_| pause_resume(ctx, n1.clone(), false, None)
-                        >
-                            {move || ctx.t("action.resume")}
-                        </button>
-                    }
-                        .into_any()
-                } else {
-                    view! {
-                        <button
-                            class="pause"
-                            on:click=move |_| pause_resume(ctx, n2.clone(), true, None)
-                        >
-                            {move || ctx.t("action.pause")}
-                        </button>
-                    }
-                        .into_any()
-                }}
+                <PauseButtons name=name.clone() paused=paused timed=false/>
             </td>
         </tr>
     }
+}
+
+/// Resume for a paused provider; otherwise Pause, and with `timed` also "Pause 15 min".
+#[component]
+pub fn PauseButtons(name: String, paused: bool, timed: bool) -> impl IntoView {
+    let ctx = use_ctx();
+    if paused {
+        return view! {
+            <button class="resume" on:click=move |_| pause_resume(ctx, name.clone(), false, None)>
+                {move || ctx.t("action.resume")}
+            </button>
+        }
+        .into_any();
+    }
+    let timed_name = name.clone();
+    view! {
+        <button class="pause" on:click=move |_| pause_resume(ctx, name.clone(), true, None)>
+            {move || ctx.t("action.pause")}
+        </button>
+        {timed
+            .then(|| {
+                view! {
+                    <button on:click=move |_| {
+                        pause_resume(ctx, timed_name.clone(), true, Some(15))
+                    }>{move || ctx.t("action.pause15")}</button>
+                }
+            })}
+    }
+    .into_any()
 }

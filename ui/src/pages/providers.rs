@@ -5,10 +5,10 @@ use leptos::task::spawn_local;
 use serde_json::{Value, json};
 use switchboard_api::{ProviderView, SyncResponse};
 
-use super::overview::pause_resume;
+use super::overview::PauseButtons;
 use crate::api;
 use crate::app::{Ctx, delete_confirmed, load_on_tick, use_ctx};
-use crate::form::{CheckBox, Errors, Field, FormError, TextInput};
+use crate::form::{CheckBox, Errors, Field, FormError, Head, TextInput};
 use crate::util;
 
 const PROTOCOLS: [&str; 3] = ["openai", "anthropic", "gemini"];
@@ -166,17 +166,7 @@ pub fn Providers() -> impl IntoView {
         <section>
             <h2>{move || ctx.t("nav.providers")}</h2>
             <table class="grid" id="providers">
-                <thead>
-                    <tr>
-                        <th>{move || ctx.t("col.name")}</th>
-                        <th>{move || ctx.t("field.base_url")}</th>
-                        <th>{move || ctx.t("field.protocols")}</th>
-                        <th>{move || ctx.t("field.weight")}</th>
-                        <th>{move || ctx.t("field.api_key")}</th>
-                        <th>{move || ctx.t("col.models")}</th>
-                        <th></th>
-                    </tr>
-                </thead>
+                <Head cols=&["col.name", "field.base_url", "field.protocols", "field.weight", "field.api_key", "col.models", ""]/>
                 <tbody>
                     {move || list.get().into_iter().map(|p| row(ctx, p, draft)).collect_view()}
                 </tbody>
@@ -276,13 +266,7 @@ pub fn Providers() -> impl IntoView {
 fn row(ctx: Ctx, p: ProviderView, draft: Draft) -> impl IntoView {
     let name = p.name.clone();
     let edit_from = p.clone();
-    let (n_pause, n_pause15, n_resume, n_test, n_del) = (
-        name.clone(),
-        name.clone(),
-        name.clone(),
-        name.clone(),
-        name.clone(),
-    );
+    let (n_test, n_del) = (name.clone(), name.clone());
     let test = move |_| {
         let name = n_test.clone();
         spawn_local(async move {
@@ -330,24 +314,7 @@ fn row(ctx: Ctx, p: ProviderView, draft: Draft) -> impl IntoView {
             <td class="actions">
                 <button on:click=move |_| draft.load(&edit_from)>{move || ctx.t("action.edit")}</button>
                 <button class="test" on:click=test>{move || ctx.t("action.test")}</button>
-                {if p.paused {
-                    view! {
-                        <button class="resume" on:click=move |_| pause_resume(ctx, n_resume.clone(), false, None)>
-                            {move || ctx.t("action.resume")}
-                        </button>
-                    }
-                        .into_any()
-                } else {
-                    view! {
-                        <button class="pause" on:click=move |_| pause_resume(ctx, n_pause.clone(), true, None)>
-                            {move || ctx.t("action.pause")}
-                        </button>
-                        <button on:click=move |_| pause_resume(ctx, n_pause15.clone(), true, Some(15))>
-                            {move || ctx.t("action.pause15")}
-                        </button>
-                    }
-                        .into_any()
-                }}
+                <PauseButtons name=name.clone() paused=p.paused timed=true/>
                 <button class="danger" on:click=delete>{move || ctx.t("action.delete")}</button>
             </td>
         </tr>
