@@ -480,6 +480,21 @@ fn app_windows(display: &str) -> Vec<u32> {
         .collect()
 }
 
+/// Asks the window to close, as a window manager's close button does (ICCCM WM_DELETE_WINDOW).
+fn close_window(display: &str, window: u32) {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::{ClientMessageEvent, ConnectionExt, EventMask};
+    let (conn, _) = x11rb::connect(Some(display)).unwrap();
+    let atom = |name: &[u8]| conn.intern_atom(false, name).unwrap().reply().unwrap().atom;
+    let (protocols, delete) = (atom(b"WM_PROTOCOLS"), atom(b"WM_DELETE_WINDOW"));
+    let event = ClientMessageEvent::new(32, window, protocols, [delete, 0, 0, 0, 0]);
+    conn.send_event(false, window, EventMask::NO_EVENT, event)
+        .unwrap()
+        .check()
+        .unwrap();
+    conn.flush().unwrap();
+}
+
 /// WebKit's helper processes started by `pid` (the page's renderer among them).
 fn webkit_children(pid: u32) -> usize {
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -771,7 +786,7 @@ async fn the_tray_shows_state_and_pauses_a_provider_through_dbusmenu() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hidden_lives_in_the_tray_until_a_second_launch_opens_the_window() {
+async fn hidden_lives_in_the_tray_and_closing_the_window_frees_its_webview() {
     let (_x, display) = xvfb();
     let (_bus, address) = session_bus();
     let panel = Panel::start(&address).await;
@@ -817,6 +832,25 @@ async fn hidden_lives_in_the_tray_until_a_second_launch_opens_the_window() {
     assert!(
         gw.child.try_wait().unwrap().is_none(),
         "the first instance is still running"
+    );
+
+    // Closing the window, as a window manager's close button does, keeps the app and its
+    // gateway running, and WebKit's renderer goes away with the webview.
+    let window = app_windows(&display)[0];
+    close_window(&display, window);
+    eventually(Duration::from_secs(10), "the window closes", || async {
+        app_windows(&display).is_empty()
+    })
+    .await;
+    eventually(
+        Duration::from_secs(10),
+        "WebKit's renderer exits",
+        || async { webkit_children(pid) == 0 },
+    )
+    .await;
+    assert!(
+        gw.child.try_wait().unwrap().is_none(),
+        "closing the window quit the app"
     );
     let health = http()
         .get(format!("{}/health", gw.url))
