@@ -495,6 +495,62 @@ fn close_window(display: &str, window: u32) {
     conn.flush().unwrap();
 }
 
+/// What the X clipboard (CLIPBOARD selection) holds as text, asked the way a paste does.
+fn clipboard_text(display: &str) -> Option<String> {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::Event;
+    use x11rb::protocol::xproto::{AtomEnum, ConnectionExt, CreateWindowAux, WindowClass};
+    let (conn, screen) = x11rb::connect(Some(display)).ok()?;
+    let root = conn.setup().roots[screen].root;
+    let me = conn.generate_id().ok()?;
+    conn.create_window(
+        x11rb::COPY_DEPTH_FROM_PARENT,
+        me,
+        root,
+        0,
+        0,
+        1,
+        1,
+        0,
+        WindowClass::INPUT_OUTPUT,
+        0,
+        &CreateWindowAux::new(),
+    )
+    .ok()?;
+    let atom = |name: &[u8]| {
+        conn.intern_atom(false, name)
+            .ok()?
+            .reply()
+            .ok()
+            .map(|r| r.atom)
+    };
+    let (clipboard, utf8, into) = (
+        atom(b"CLIPBOARD")?,
+        atom(b"UTF8_STRING")?,
+        atom(b"SB_PASTE")?,
+    );
+    conn.convert_selection(me, clipboard, utf8, into, x11rb::CURRENT_TIME)
+        .ok()?;
+    conn.flush().ok()?;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        match conn.poll_for_event().ok()? {
+            Some(Event::SelectionNotify(e)) if e.property == x11rb::NONE => return None,
+            Some(Event::SelectionNotify(_)) => {
+                let reply = conn
+                    .get_property(false, me, into, AtomEnum::ANY, 0, 4096)
+                    .ok()?
+                    .reply()
+                    .ok()?;
+                return String::from_utf8(reply.value).ok();
+            }
+            Some(_) => {}
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    None
+}
+
 /// WebKit's helper processes started by `pid` (the page's renderer among them).
 fn webkit_children(pid: u32) -> usize {
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -766,6 +822,31 @@ async fn the_tray_shows_state_and_pauses_a_provider_through_dbusmenu() {
         "{}",
         String::from_utf8_lossy(&second.stdout)
     );
+
+    // Copy base URL puts the client base URL on the clipboard, ready to paste.
+    let copy = panel
+        .menu(&item)
+        .await
+        .find(&|e| e.label == "Copy base URL")
+        .unwrap()
+        .id;
+    panel.click(&item, copy).await;
+    let want = format!("{}/v1", gw.url);
+    let shown = display.clone();
+    eventually(
+        Duration::from_secs(5),
+        "the base URL on the clipboard",
+        || {
+            let (shown, want) = (shown.clone(), want.clone());
+            async move {
+                tokio::task::spawn_blocking(move || clipboard_text(&shown))
+                    .await
+                    .unwrap()
+                    .is_some_and(|t| t == want)
+            }
+        },
+    )
+    .await;
 
     // Quit from the menu: the app and its gateway exit cleanly.
     let quit = panel
