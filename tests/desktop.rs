@@ -281,17 +281,31 @@ impl Panel {
         String::try_from(self.prop(item, name).await).unwrap()
     }
 
-    async fn menu(&self, item: &(String, String)) -> Entry {
+    /// Calls a method of the item's `com.canonical.dbusmenu` object.
+    async fn dbusmenu<B>(
+        &self,
+        item: &(String, String),
+        method: &str,
+        args: &B,
+    ) -> zbus::Result<zbus::Message>
+    where
+        B: serde::Serialize + zbus::zvariant::DynamicType,
+    {
         let path = OwnedObjectPath::try_from(self.prop(item, "Menu").await).unwrap();
-        let reply = self
-            .conn
+        self.conn
             .call_method(
                 Some(item.0.as_str()),
                 path.as_str(),
                 Some("com.canonical.dbusmenu"),
-                "GetLayout",
-                &(0i32, -1i32, Vec::<&str>::new()),
+                method,
+                args,
             )
+            .await
+    }
+
+    async fn menu(&self, item: &(String, String)) -> Entry {
+        let reply = self
+            .dbusmenu(item, "GetLayout", &(0i32, -1i32, Vec::<&str>::new()))
             .await
             .unwrap();
         type Layout = (i32, HashMap<String, OwnedValue>, Vec<OwnedValue>);
@@ -305,26 +319,9 @@ impl Panel {
 
     /// Clicking Quit may end the app before it answers.
     async fn try_click(&self, item: &(String, String), id: i32) -> zbus::Result<()> {
-        let path = OwnedObjectPath::try_from(self.prop(item, "Menu").await).unwrap();
         // A panel announces the menu before clicking, as a user's pointer would open it.
-        let _ = self
-            .conn
-            .call_method(
-                Some(item.0.as_str()),
-                path.as_str(),
-                Some("com.canonical.dbusmenu"),
-                "AboutToShow",
-                &(0i32,),
-            )
-            .await;
-        self.conn
-            .call_method(
-                Some(item.0.as_str()),
-                path.as_str(),
-                Some("com.canonical.dbusmenu"),
-                "Event",
-                &(id, "clicked", Value::I32(0), 0u32),
-            )
+        let _ = self.dbusmenu(item, "AboutToShow", &(0i32,)).await;
+        self.dbusmenu(item, "Event", &(id, "clicked", Value::I32(0), 0u32))
             .await
             .map(|_| ())
     }

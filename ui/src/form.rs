@@ -124,3 +124,23 @@ pub fn Head(cols: &'static [&'static str]) -> impl IntoView {
         </thead>
     }
 }
+
+/// A form's Save (submit) and Cancel buttons.
+#[component]
+pub fn SaveCancel(
+    id: &'static str,
+    on_cancel: impl Fn() + Send + Sync + 'static,
+    #[prop(optional, into)] busy: Signal<bool>,
+) -> impl IntoView {
+    let ctx = use_ctx();
+    view! {
+        <div class="row">
+            <button type="submit" class="primary" id=id disabled=move || busy.get()>
+                {move || ctx.t("action.save")}
+            </button>
+            <button type="button" on:click=move |_| on_cancel()>
+                {move || ctx.t("action.cancel")}
+            </button>
+        </div>
+    }
+}

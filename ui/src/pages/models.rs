@@ -8,7 +8,7 @@ use switchboard_api::{ModelPreviewRequest, ModelPreviewResponse, ModelView, Rule
 
 use crate::api;
 use crate::app::{Ctx, delete_confirmed, load_on_tick, use_ctx};
-use crate::form::{CheckBox, Errors, Field, FormError, Head, TextInput};
+use crate::form::{CheckBox, Errors, Field, FormError, Head, SaveCancel, TextInput};
 use crate::util;
 
 const RULE_TYPES: [&str; 5] = ["exact", "prefix", "keyword", "regex", "exclude_keyword"];
@@ -385,20 +385,13 @@ pub fn Models() -> impl IntoView {
                     <CheckBox value=draft.probe/>
                 </Field>
                 <FormError errors=errors/>
-                <div class="row">
-                    <button type="submit" class="primary" id="model-save">
-                        {move || ctx.t("action.save")}
-                    </button>
-                    <button
-                        type="button"
-                        on:click=move |_| {
-                            draft.reset();
-                            errors.clear();
-                        }
-                    >
-                        {move || ctx.t("action.cancel")}
-                    </button>
-                </div>
+                <SaveCancel
+                    id="model-save"
+                    on_cancel=move || {
+                        draft.reset();
+                        errors.clear();
+                    }
+                />
             </form>
             <div class="card preview" id="preview">
                 <h3>{move || ctx.t("models.preview")}</h3>

@@ -8,7 +8,7 @@ use switchboard_api::{ProviderView, SyncResponse};
 use super::overview::PauseButtons;
 use crate::api;
 use crate::app::{Ctx, delete_confirmed, load_on_tick, use_ctx};
-use crate::form::{CheckBox, Errors, Field, FormError, Head, TextInput};
+use crate::form::{CheckBox, Errors, Field, FormError, Head, SaveCancel, TextInput};
 use crate::util;
 
 const PROTOCOLS: [&str; 3] = ["openai", "anthropic", "gemini"];
@@ -244,20 +244,13 @@ pub fn Providers() -> impl IntoView {
                     <CheckBox value=draft.enabled id="provider-enabled"/>
                 </Field>
                 <FormError errors=errors/>
-                <div class="row">
-                    <button type="submit" class="primary" id="provider-save" disabled=move || busy.get()>
-                        {move || ctx.t("action.save")}
-                    </button>
-                    <button
-                        type="button"
-                        on:click=move |_| {
-                            draft.reset();
-                            errors.clear();
-                        }
-                    >
-                        {move || ctx.t("action.cancel")}
-                    </button>
-                </div>
+                <SaveCancel
+                    id="provider-save" busy=busy
+                    on_cancel=move || {
+                        draft.reset();
+                        errors.clear();
+                    }
+                />
             </form>
         </section>
     }
