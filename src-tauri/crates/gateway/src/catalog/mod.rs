@@ -16,6 +16,7 @@ pub use rules::CompiledRules;
 use crate::auth::KeyHash;
 use crate::breaker::{BreakerRegistry, Slot};
 use crate::config::{JsonObject, Protocol, Settings};
+use crate::protocol::Api;
 use crate::secrets::{ProviderKey, Secret, SecretError};
 
 pub type KeyLookup<'a> = dyn Fn(&str) -> Result<Option<Secret>, SecretError> + 'a;
@@ -28,8 +29,8 @@ pub struct Provider {
     pub name: Arc<str>,
     /// Normalized: no trailing slash, no `/v1`.
     pub base_url: String,
-    /// `{base_url}/v1/chat/completions`, parsed once here rather than on every request.
-    pub chat_url: reqwest::Url,
+    /// The fixed endpoints, parsed once here rather than on every request.
+    pub urls: Urls,
     pub protocols: Vec<Protocol>,
     pub key: ProviderKey,
     pub weight: u32,
@@ -47,6 +48,43 @@ impl Provider {
         self.protocols.contains(&p)
     }
 
+    /// The protocol a converted chat goes out in: the unified model's choice when this
+    /// provider speaks it, else the provider's first.
+    pub fn chat_protocol(&self, preferred: Option<Protocol>) -> Protocol {
+        match preferred {
+            Some(p) if self.speaks(p) => p,
+            _ => self.protocols.first().copied().unwrap_or(Protocol::OpenAi),
+        }
+    }
+
+    /// Where to send a request of `api` for `model`.
+    pub fn url(&self, api: Api, model: &str, stream: bool) -> reqwest::Url {
+        let u = &self.urls;
+        match api {
+            Api::Chat => u.chat.clone(),
+            Api::Responses => u.responses.clone(),
+            Api::Messages => u.messages.clone(),
+            Api::CountTokens => u.count_tokens.clone(),
+            Api::Embeddings => u.embeddings.clone(),
+            Api::Images => u.images.clone(),
+            Api::Gemini => {
+                let mut url = u.gemini_models.clone();
+                let action = if stream {
+                    "streamGenerateContent"
+                } else {
+                    "generateContent"
+                };
+                if let Ok(mut path) = url.path_segments_mut() {
+                    path.push(&format!("{model}:{action}"));
+                }
+                if stream {
+                    url.set_query(Some("alt=sse"));
+                }
+                url
+            }
+        }
+    }
+
     #[cfg(test)]
     pub fn for_tests(name: &str, weight: u32) -> Self {
         Self {
@@ -54,8 +92,7 @@ impl Provider {
             uid: name.into(),
             name: name.into(),
             base_url: "http://127.0.0.1:1".into(),
-            chat_url: reqwest::Url::parse("http://127.0.0.1:1/v1/chat/completions")
-                .expect("a valid URL"),
+            urls: Urls::new("http://127.0.0.1:1").expect("a valid URL"),
             protocols: vec![Protocol::OpenAi],
             key: ProviderKey::None,
             weight,
@@ -66,6 +103,35 @@ impl Provider {
             models: Vec::new(),
             breaker: crate::breaker::BreakerRegistry::default().provider_slot(&Arc::from(name)),
         }
+    }
+}
+
+/// A provider's endpoints under its base URL.
+#[derive(Debug)]
+pub struct Urls {
+    pub chat: reqwest::Url,
+    pub responses: reqwest::Url,
+    pub messages: reqwest::Url,
+    pub count_tokens: reqwest::Url,
+    pub embeddings: reqwest::Url,
+    pub images: reqwest::Url,
+    /// `{base}/v1beta/models`, to which `{model}:{action}` is added per request.
+    pub gemini_models: reqwest::Url,
+}
+
+impl Urls {
+    pub fn new(base: &str) -> Result<Self, String> {
+        let at =
+            |path: &str| reqwest::Url::parse(&format!("{base}{path}")).map_err(|e| e.to_string());
+        Ok(Self {
+            chat: at("/v1/chat/completions")?,
+            responses: at("/v1/responses")?,
+            messages: at("/v1/messages")?,
+            count_tokens: at("/v1/messages/count_tokens")?,
+            embeddings: at("/v1/embeddings")?,
+            images: at("/v1/images/generations")?,
+            gemini_models: at("/v1beta/models")?,
+        })
     }
 }
 
@@ -122,6 +188,21 @@ pub struct Snapshot {
     pub open_access: bool,
     /// `GET /v1/models` in OpenAI's shape, built once per snapshot.
     pub openai_models_body: Bytes,
+    /// The same list in Anthropic's shape (asked for with `anthropic-version`).
+    pub anthropic_models_body: Bytes,
+    /// `GET /v1beta/models` in Gemini's shape.
+    pub gemini_models_body: Bytes,
+}
+
+/// One entry of Gemini's model list.
+pub fn gemini_model(name: &str) -> serde_json::Value {
+    serde_json::json!({
+        "name": format!("models/{name}"),
+        "baseModelId": name,
+        "version": "switchboard",
+        "displayName": name,
+        "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"],
+    })
 }
 
 /// Problems found while building a snapshot; the snapshot is still built without the bad part.
@@ -217,7 +298,7 @@ impl Snapshot {
                         _ => warnings.push(format!("provider '{}': header {k:?} is invalid", p.name)),
                     }
                 }
-                let chat_url = reqwest::Url::parse(&format!("{}/v1/chat/completions", p.base_url))
+                let urls = Urls::new(&p.base_url)
                     .map_err(|e| format!("provider '{}': base_url {:?} is not a valid URL: {e}", p.name, p.base_url))?;
                 let uid: Arc<str> = p.uid.as_str().into();
                 Ok(Arc::new(Provider {
@@ -226,7 +307,7 @@ impl Snapshot {
                     uid,
                     name: p.name.as_str().into(),
                     base_url: p.base_url.clone(),
-                    chat_url,
+                    urls,
                     protocols: p.protocols.clone(),
                     key,
                     weight: p.weight,
@@ -320,6 +401,17 @@ impl Snapshot {
             .collect();
         let openai_models_body =
             Bytes::from(serde_json::json!({"object": "list", "data": data}).to_string());
+        let data: Vec<serde_json::Value> = names
+            .iter()
+            .map(|n| serde_json::json!({"type": "model", "id": n, "display_name": n, "created_at": "1970-01-01T00:00:00Z"}))
+            .collect();
+        let anthropic_models_body = Bytes::from(
+            serde_json::json!({"data": data, "has_more": false,
+                "first_id": names.first(), "last_id": names.last()})
+            .to_string(),
+        );
+        let models: Vec<serde_json::Value> = names.iter().map(|n| gemini_model(n)).collect();
+        let gemini_models_body = Bytes::from(serde_json::json!({"models": models}).to_string());
 
         (
             Self {
@@ -330,6 +422,8 @@ impl Snapshot {
                 client_keys,
                 open_access,
                 openai_models_body,
+                anthropic_models_body,
+                gemini_models_body,
             },
             warnings,
         )

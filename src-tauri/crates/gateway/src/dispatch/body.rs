@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use tokio::time::Sleep;
 
@@ -14,7 +14,9 @@ use crate::breaker::FailureKind;
 use crate::dispatch::error_chain;
 use crate::dispatch::failover::UpstreamStream;
 use crate::error::GatewayError;
-use crate::protocol::openai;
+use crate::protocol::ErrorShape;
+use crate::protocol::convert::{SseToJsonArray, StreamConverter};
+use crate::protocol::errors;
 use crate::requestlog::{RequestLog, RequestRecord};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +28,45 @@ pub enum BodyMode {
     Plain,
 }
 
+/// What the body becomes on its way: passed through, or converted for the client.
+pub enum Transform {
+    /// Another protocol's stream, converted event by event.
+    Convert(Box<StreamConverter>),
+    /// A Gemini stream re-framed as one JSON array.
+    JsonArray(SseToJsonArray),
+}
+
+impl Transform {
+    fn feed(&mut self, bytes: &[u8], out: &mut BytesMut) {
+        match self {
+            Self::Convert(c) => c.feed(bytes, out),
+            Self::JsonArray(a) => a.feed(bytes, out),
+        }
+    }
+
+    fn finish(&mut self, out: &mut BytesMut) {
+        match self {
+            Self::Convert(c) => c.finish(out),
+            Self::JsonArray(a) => a.finish(out),
+        }
+    }
+
+    fn fail(&mut self, e: &GatewayError, out: &mut BytesMut) {
+        match self {
+            Self::Convert(c) => c.fail(e, out),
+            Self::JsonArray(a) => a.fail(e, out),
+        }
+    }
+}
+
+/// How the body is framed for the client.
+pub struct Framing {
+    pub mode: BodyMode,
+    /// The client's protocol, for the error event that ends a failed stream.
+    pub shape: ErrorShape,
+    pub transform: Option<Transform>,
+}
+
 /// Told how the body ended after it started: `None` for a clean end, else why it failed, so the
 /// breakers and health records see failures after the first byte too.
 pub type OnEnd = Box<dyn FnOnce(Option<(FailureKind, String)>) + Send>;
@@ -35,6 +76,8 @@ pub struct ProxyBody {
     upstream: UpstreamStream,
     on_end: Option<OnEnd>,
     mode: BodyMode,
+    shape: ErrorShape,
+    transform: Option<Transform>,
     idle: Duration,
     idle_timer: Pin<Box<Sleep>>,
     provider: Arc<str>,
@@ -52,7 +95,7 @@ impl ProxyBody {
         held: Vec<Bytes>,
         upstream: UpstreamStream,
         on_end: OnEnd,
-        mode: BodyMode,
+        framing: Framing,
         idle: Duration,
         provider: Arc<str>,
         started: Instant,
@@ -63,7 +106,9 @@ impl ProxyBody {
             held: held.into_iter(),
             upstream,
             on_end: Some(on_end),
-            mode,
+            mode: framing.mode,
+            shape: framing.shape,
+            transform: framing.transform,
             idle,
             idle_timer: Box::pin(tokio::time::sleep(idle)),
             provider,
@@ -97,12 +142,17 @@ impl ProxyBody {
         let message = e.to_string();
         tracing::warn!(provider = %self.provider, "upstream stream failed: {message}");
         self.finish(Some(message.clone()), Some(kind));
-        match self.mode {
-            BodyMode::EventStream => {
-                let separator = self.tail != *b"\n\n";
-                Poll::Ready(Some(Ok(openai::stream_error_event(&e, separator))))
+        match (self.mode, self.transform.as_mut()) {
+            (BodyMode::EventStream, Some(t)) => {
+                let mut out = BytesMut::new();
+                t.fail(&e, &mut out);
+                Poll::Ready(Some(Ok(out.freeze())))
             }
-            BodyMode::Plain => Poll::Ready(Some(Err(std::io::Error::other(message)))),
+            (BodyMode::EventStream, None) => {
+                let separator = self.tail != *b"\n\n";
+                Poll::Ready(Some(Ok(errors::stream_event(self.shape, &e, separator))))
+            }
+            (BodyMode::Plain, _) => Poll::Ready(Some(Err(std::io::Error::other(message)))),
         }
     }
 }
@@ -128,42 +178,68 @@ impl Stream for ProxyBody {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if this.done {
-            return Poll::Ready(None);
-        }
-        if let Some(chunk) = this.held.next() {
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            let chunk = if let Some(chunk) = this.held.next() {
+                chunk
+            } else {
+                match this.upstream.as_mut().poll_next(cx) {
+                    Poll::Ready(Some(Ok(chunk))) => {
+                        let deadline = tokio::time::Instant::now() + this.idle;
+                        this.idle_timer.as_mut().reset(deadline);
+                        chunk
+                    }
+                    Poll::Ready(Some(Err(e))) => {
+                        let e = GatewayError::UpstreamUnreachable {
+                            provider: this.provider.to_string(),
+                            detail: format!("the stream broke off: {}", error_chain(&e)),
+                        };
+                        return this.fail(e, FailureKind::Network);
+                    }
+                    Poll::Ready(None) => {
+                        let mut out = BytesMut::new();
+                        if let Some(t) = this.transform.as_mut() {
+                            t.finish(&mut out);
+                        }
+                        this.finish(None, None);
+                        if out.is_empty() {
+                            return Poll::Ready(None);
+                        }
+                        let out = out.freeze();
+                        this.note(&out);
+                        return Poll::Ready(Some(Ok(out)));
+                    }
+                    Poll::Pending => {
+                        return match this.idle_timer.as_mut().poll(cx) {
+                            Poll::Ready(()) => {
+                                let e = GatewayError::UpstreamTimeout {
+                                    provider: this.provider.to_string(),
+                                    after: this.idle,
+                                    setting: "routing.stream_idle_timeout_s",
+                                };
+                                this.fail(e, FailureKind::Timeout)
+                            }
+                            Poll::Pending => Poll::Pending,
+                        };
+                    }
+                }
+            };
+            let chunk = match this.transform.as_mut() {
+                None => chunk,
+                Some(t) => {
+                    let mut out = BytesMut::with_capacity(chunk.len() + 64);
+                    t.feed(&chunk, &mut out);
+                    if out.is_empty() {
+                        // Half an event: nothing for the client yet.
+                        continue;
+                    }
+                    out.freeze()
+                }
+            };
             this.note(&chunk);
             return Poll::Ready(Some(Ok(chunk)));
-        }
-        match this.upstream.as_mut().poll_next(cx) {
-            Poll::Ready(Some(Ok(chunk))) => {
-                this.note(&chunk);
-                let deadline = tokio::time::Instant::now() + this.idle;
-                this.idle_timer.as_mut().reset(deadline);
-                Poll::Ready(Some(Ok(chunk)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                let e = GatewayError::UpstreamUnreachable {
-                    provider: this.provider.to_string(),
-                    detail: format!("the stream broke off: {}", error_chain(&e)),
-                };
-                this.fail(e, FailureKind::Network)
-            }
-            Poll::Ready(None) => {
-                this.finish(None, None);
-                Poll::Ready(None)
-            }
-            Poll::Pending => match this.idle_timer.as_mut().poll(cx) {
-                Poll::Ready(()) => {
-                    let e = GatewayError::UpstreamTimeout {
-                        provider: this.provider.to_string(),
-                        after: this.idle,
-                        setting: "routing.stream_idle_timeout_s",
-                    };
-                    this.fail(e, FailureKind::Timeout)
-                }
-                Poll::Pending => Poll::Pending,
-            },
         }
     }
 }

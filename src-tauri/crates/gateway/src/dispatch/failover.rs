@@ -11,20 +11,23 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use http::HeaderMap;
 
-use super::{error_chain, post_json};
+use super::{Upstream, error_chain, post_json};
 use crate::balance;
 use crate::breaker::{Admission, FailureKind};
-use crate::catalog::{Candidate, Route, Snapshot};
-use crate::config::Protocol;
+use crate::catalog::{Candidate, Provider, Route, Snapshot};
 use crate::engine::Engine;
 use crate::error::GatewayError;
 use crate::health::{classify_status, parse_retry_after};
+use crate::protocol::Api;
 use crate::requestlog::AttemptRecord;
 
 pub type UpstreamStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 pub struct Success {
     pub candidate: Candidate,
+    /// The API the upstream was called with, and whether the request was converted to it.
+    pub api: Api,
+    pub converted: bool,
     pub status: http::StatusCode,
     pub content_type: Option<http::HeaderValue>,
     /// The upstream's body length, when it sent one: passing it on spares the client chunked
@@ -44,12 +47,14 @@ pub struct Failure {
 
 pub struct Call<'a> {
     pub route: &'a Route,
-    pub protocol: Protocol,
     pub client: Arc<str>,
     pub session: Option<&'a str>,
     pub stream: bool,
     pub headers: &'a HeaderMap,
-    pub body_for: &'a (dyn Fn(&Candidate) -> Result<Bytes, GatewayError> + Sync),
+    /// Whether a provider can serve this request at all (natively or converted).
+    pub accepts: &'a (dyn Fn(&Provider) -> bool + Sync),
+    /// The request for one candidate.
+    pub prepare: &'a (dyn Fn(&Candidate) -> Result<Upstream, GatewayError> + Sync),
 }
 
 /// How an attempt failed: the error to return if it is the last, and what the breakers see.
@@ -89,9 +94,8 @@ pub async fn run(
     // With active probes on, a cooled-down breaker's trial is the prober's to take, not a
     // user's request.
     let probes = settings.probe_interval_s > 0;
-    let eligible = |c: &Candidate| {
-        c.provider.enabled && !c.provider.paused && c.provider.speaks(call.protocol)
-    };
+    let eligible =
+        |c: &Candidate| c.provider.enabled && !c.provider.paused && (call.accepts)(&c.provider);
 
     for _ in 0..settings.max_attempts.max(1) {
         let now = Instant::now();
@@ -215,18 +219,11 @@ async fn attempt(
     (limit, setting): (Duration, &'static str),
 ) -> Result<Success, GatewayError> {
     let started = Instant::now();
-    let body = (call.body_for)(candidate)?;
-    let url = &candidate.provider.chat_url;
-    let resp = post_json(
-        &engine.http,
-        candidate,
-        url,
-        body,
-        call.headers,
-        limit,
-        setting,
-    )
-    .await?;
+    let up = (call.prepare)(candidate)?;
+    let (api, converted) = (up.api, up.converted);
+    // A converted plain reply is converted whole, so it is read whole.
+    let read_whole = converted && !up.stream;
+    let resp = post_json(&engine.http, candidate, up, call.headers, limit, setting).await?;
     let status = resp.status();
     let content_type = resp.headers().get(http::header::CONTENT_TYPE).cloned();
     let content_length = resp.content_length();
@@ -261,7 +258,7 @@ async fn attempt(
                     ttfb.get_or_insert_with(|| started.elapsed());
                     buf.extend_from_slice(&chunk);
                     held.push(chunk);
-                    match first_content(&buf) {
+                    match first_content(api, &buf) {
                         Scan::NeedMore => continue,
                         Scan::Content => break,
                         Scan::Error(message) => {
@@ -292,8 +289,9 @@ async fn attempt(
                 keyword: k,
             });
         }
-    } else if !keywords.is_empty() {
-        // Only with retry keywords set is a plain body read whole before it is passed on.
+    } else if !keywords.is_empty() || read_whole {
+        // Only with retry keywords set (or for conversion) is a plain body read whole before
+        // it is passed on.
         let mut buf = BytesMut::new();
         loop {
             match tokio::time::timeout_at(until, rest.next()).await {
@@ -327,6 +325,8 @@ async fn attempt(
     }
     Ok(Success {
         candidate: candidate.clone(),
+        api,
+        converted,
         status,
         content_type,
         content_length,
@@ -356,7 +356,7 @@ enum Scan {
 
 /// Looks through the complete SSE events in `buf` for the first one that carries content (text,
 /// a tool call, a finish reason, or the end), or an error event.
-fn first_content(buf: &[u8]) -> Scan {
+fn first_content(api: Api, buf: &[u8]) -> Scan {
     let text = String::from_utf8_lossy(buf);
     let text = text.replace("\r\n", "\n");
     let Some(end) = text.rfind("\n\n") else {
@@ -375,35 +375,104 @@ fn first_content(buf: &[u8]) -> Scan {
                 // Not JSON we understand: do not hold the stream back on a guess.
                 return Scan::Content;
             };
-            if let Some(e) = v.get("error") {
-                let message = e
-                    .get("message")
-                    .and_then(|m| m.as_str())
-                    .map_or_else(|| e.to_string(), str::to_owned);
-                return Scan::Error(message);
-            }
-            let choices = v.get("choices").and_then(|c| c.as_array());
-            let has_content = choices.is_some_and(|cs| {
-                cs.iter().any(|c| {
-                    let d = c.get("delta");
-                    d.and_then(|d| d.get("content"))
-                        .and_then(|s| s.as_str())
-                        .is_some_and(|s| !s.is_empty())
-                        || d.and_then(|d| d.get("tool_calls"))
-                            .is_some_and(|t| !t.is_null())
-                        || d.and_then(|d| d.get("reasoning_content"))
-                            .and_then(|s| s.as_str())
-                            .is_some_and(|s| !s.is_empty())
-                        || c.get("finish_reason").is_some_and(|f| !f.is_null())
-                })
-            });
-            // A chunk with no choices at all (usage only) also counts: nothing to hold for.
-            if has_content || choices.is_none_or(|c| c.is_empty()) {
-                return Scan::Content;
+            let scan = match api {
+                Api::Messages => anthropic_event(&v),
+                Api::Responses => responses_event(&v),
+                Api::Gemini => gemini_chunk(&v),
+                _ => chat_chunk(&v),
+            };
+            if scan != Scan::NeedMore {
+                return scan;
             }
         }
     }
     Scan::NeedMore
+}
+
+fn error_message(e: &serde_json::Value) -> Scan {
+    Scan::Error(
+        e.get("message")
+            .and_then(|m| m.as_str())
+            .map_or_else(|| e.to_string(), str::to_owned),
+    )
+}
+
+fn chat_chunk(v: &serde_json::Value) -> Scan {
+    if let Some(e) = v.get("error") {
+        return error_message(e);
+    }
+    let choices = v.get("choices").and_then(|c| c.as_array());
+    let has_content = choices.is_some_and(|cs| {
+        cs.iter().any(|c| {
+            let d = c.get("delta");
+            d.and_then(|d| d.get("content"))
+                .and_then(|s| s.as_str())
+                .is_some_and(|s| !s.is_empty())
+                || d.and_then(|d| d.get("tool_calls"))
+                    .is_some_and(|t| !t.is_null())
+                || d.and_then(|d| d.get("reasoning_content"))
+                    .and_then(|s| s.as_str())
+                    .is_some_and(|s| !s.is_empty())
+                || c.get("finish_reason").is_some_and(|f| !f.is_null())
+        })
+    });
+    // A chunk with no choices at all (usage only) also counts: nothing to hold for.
+    if has_content || choices.is_none_or(|c| c.is_empty()) {
+        Scan::Content
+    } else {
+        Scan::NeedMore
+    }
+}
+
+fn anthropic_event(v: &serde_json::Value) -> Scan {
+    match v.get("type").and_then(|t| t.as_str()) {
+        Some("error") => error_message(v.get("error").unwrap_or(v)),
+        Some("message_start" | "ping") => Scan::NeedMore,
+        Some("content_block_start") => {
+            let b = v.get("content_block");
+            let kind = b.and_then(|b| b.get("type")).and_then(|t| t.as_str());
+            let text = b
+                .and_then(|b| b.get("text"))
+                .and_then(|t| t.as_str())
+                .unwrap_or("");
+            if matches!(kind, Some("text" | "thinking")) && text.is_empty() {
+                Scan::NeedMore
+            } else {
+                Scan::Content
+            }
+        }
+        _ => Scan::Content,
+    }
+}
+
+fn responses_event(v: &serde_json::Value) -> Scan {
+    match v.get("type").and_then(|t| t.as_str()) {
+        Some("error") => error_message(v),
+        Some("response.failed") => error_message(
+            v.pointer("/response/error")
+                .unwrap_or(&serde_json::Value::Null),
+        ),
+        Some(
+            "response.created"
+            | "response.in_progress"
+            | "response.queued"
+            | "response.content_part.added"
+            | "response.reasoning_summary_part.added",
+        ) => Scan::NeedMore,
+        Some("response.output_item.added")
+            if v.pointer("/item/type").and_then(|t| t.as_str()) != Some("function_call") =>
+        {
+            Scan::NeedMore
+        }
+        _ => Scan::Content,
+    }
+}
+
+fn gemini_chunk(v: &serde_json::Value) -> Scan {
+    match v.get("error") {
+        Some(e) => error_message(e),
+        None => Scan::Content,
+    }
 }
 
 #[cfg(test)]
@@ -415,23 +484,30 @@ mod tests {
         let role = br#"data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}
 
 "#;
-        assert_eq!(first_content(role), Scan::NeedMore);
+        assert_eq!(first_content(Api::Chat, role), Scan::NeedMore);
         assert_eq!(
-            first_content(b"data: {\"choices\":[{\"delta\":{\"content\":\"Hi"),
+            first_content(
+                Api::Chat,
+                b"data: {\"choices\":[{\"delta\":{\"content\":\"Hi"
+            ),
             Scan::NeedMore
         );
         let mut both = role.to_vec();
         both.extend_from_slice(b"data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n");
-        assert_eq!(first_content(&both), Scan::Content);
-        assert_eq!(first_content(b"data: [DONE]\n\n"), Scan::Content);
+        assert_eq!(first_content(Api::Chat, &both), Scan::Content);
+        assert_eq!(first_content(Api::Chat, b"data: [DONE]\n\n"), Scan::Content);
         assert_eq!(
             first_content(
+                Api::Chat,
                 b"data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0}]}}]}\r\n\r\n"
             ),
             Scan::Content
         );
         assert_eq!(
-            first_content(b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n"),
+            first_content(
+                Api::Chat,
+                b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n"
+            ),
             Scan::Error("overloaded".into())
         );
     }

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, header};
 
-pub use body::{BodyMode, OnEnd, ProxyBody};
+pub use body::{BodyMode, Framing, OnEnd, ProxyBody, Transform};
 
 use crate::catalog::Candidate;
+use crate::config::Protocol;
 use crate::error::GatewayError;
-use crate::protocol::openai;
+use crate::protocol::{Api, openai};
 
 /// The one HTTP client for every upstream: pooled, keep-alive, no Nagle delay.
 pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
@@ -44,31 +45,71 @@ pub fn error_chain(e: &reqwest::Error) -> String {
 
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-/// POSTs `body` to `url` at the candidate's provider and waits for the response head, at most
+/// One request ready for one candidate: where it goes, in which protocol, with what body.
+#[derive(Debug)]
+pub struct Upstream {
+    pub url: reqwest::Url,
+    /// The API called there: it decides the auth headers and how its stream is read.
+    pub api: Api,
+    pub body: Bytes,
+    /// The request was converted from the client's protocol (so must the answer be).
+    pub converted: bool,
+    pub stream: bool,
+}
+
+/// Client headers passed on to a native upstream of the same protocol.
+const PASSED_ON: &[(Protocol, &str)] = &[
+    (Protocol::OpenAi, "accept"),
+    (Protocol::OpenAi, "openai-beta"),
+    (Protocol::Anthropic, "accept"),
+    (Protocol::Anthropic, "anthropic-version"),
+    (Protocol::Anthropic, "anthropic-beta"),
+    (Protocol::Gemini, "accept"),
+];
+
+/// POSTs the request to the candidate's provider and waits for the response head, at most
 /// `timeout`. A non-2xx answer is read (bounded) and returned as the upstream's error.
 pub async fn post_json(
     http: &reqwest::Client,
     candidate: &Candidate,
-    url: &reqwest::Url,
-    body: Bytes,
+    up: Upstream,
     client_headers: &HeaderMap,
     timeout: Duration,
     setting: &'static str,
 ) -> Result<reqwest::Response, GatewayError> {
     let provider = &candidate.provider;
     let deadline = Instant::now() + timeout;
+    let protocol = up.api.family();
     let mut req = http
-        .post(url.clone())
+        .post(up.url)
         .header(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )
-        .body(body);
-    if let Some(accept) = client_headers.get(header::ACCEPT) {
-        req = req.header(header::ACCEPT, accept);
+        .body(up.body);
+    if !up.converted {
+        for (p, name) in PASSED_ON {
+            if *p == protocol
+                && let Some(v) = client_headers.get(*name)
+            {
+                req = req.header(*name, v);
+            }
+        }
+    }
+    if protocol == Protocol::Anthropic
+        && (up.converted || !client_headers.contains_key("anthropic-version"))
+    {
+        req = req.header(
+            "anthropic-version",
+            HeaderValue::from_static(crate::protocol::anthropic::DEFAULT_VERSION),
+        );
     }
     if let Some(key) = provider.key.resolve() {
-        req = req.bearer_auth(key.expose());
+        req = match protocol {
+            Protocol::OpenAi => req.bearer_auth(key.expose()),
+            Protocol::Anthropic => req.header("x-api-key", sensitive(key.expose())?),
+            Protocol::Gemini => req.header("x-goog-api-key", sensitive(key.expose())?),
+        };
     }
     for (k, v) in &provider.headers {
         req = req.header(k, v);
@@ -104,6 +145,17 @@ pub async fn post_json(
     let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
     let body = read_bounded(resp, deadline).await;
     Err(openai::upstream_error(status, &body, retry_after))
+}
+
+/// A key as a header value that `Debug` and HTTP/2 tables keep hidden.
+fn sensitive(key: &str) -> Result<HeaderValue, GatewayError> {
+    let mut v = HeaderValue::from_str(key).map_err(|_| {
+        GatewayError::Internal(
+            "the provider's API key holds characters a header cannot carry".into(),
+        )
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
 }
 
 /// Up to 64 KiB of an error body, within the request's deadline; whatever arrived is enough to

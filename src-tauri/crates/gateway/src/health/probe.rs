@@ -13,8 +13,9 @@ use crate::breaker::Admission;
 use crate::catalog::Candidate;
 use crate::config::Protocol;
 use crate::dispatch::failover::failure_kind;
-use crate::dispatch::post_json;
+use crate::dispatch::{Upstream, post_json};
 use crate::engine::Engine;
+use crate::protocol::{Api, convert, ir};
 
 const TICK: Duration = Duration::from_millis(500);
 
@@ -59,25 +60,40 @@ pub async fn run(engine: Weak<Engine>) {
     }
 }
 
+/// A one-token "ping" chat in the provider's own protocol.
+fn ping(c: &Candidate) -> Upstream {
+    let protocol = c.provider.chat_protocol(None);
+    let req = ir::ChatRequest {
+        messages: vec![ir::Message {
+            role: ir::Role::User,
+            parts: vec![ir::Part::Text("ping".into())],
+        }],
+        max_tokens: Some(1),
+        ..Default::default()
+    };
+    let body = convert::encode_request(protocol, &req, &c.model, &mut ir::Notes::default());
+    let api = Api::chat_of(protocol);
+    Upstream {
+        url: c.provider.url(api, &c.model, false),
+        api,
+        body: Bytes::from(body.to_string()),
+        converted: true,
+        stream: false,
+    }
+}
+
 async fn probe(engine: &Arc<Engine>, c: &Candidate) {
     let snap = engine.snapshot();
     let now = Instant::now();
     if engine.admit(c, now) == Admission::Refused {
         return;
     }
-    let body = serde_json::json!({
-        "model": &*c.model,
-        "messages": [{"role": "user", "content": "ping"}],
-        "max_tokens": 1,
-        "stream": false,
-    });
     let limit = snap.settings.first_byte_timeout();
     let started = Instant::now();
     let result = post_json(
         &engine.http,
         c,
-        &c.provider.chat_url,
-        Bytes::from(body.to_string()),
+        ping(c),
         &HeaderMap::new(),
         limit,
         "routing.first_byte_timeout_s",

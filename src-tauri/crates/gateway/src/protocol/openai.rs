@@ -5,67 +5,101 @@ use std::borrow::Cow;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use super::Api;
 use super::json::{JsonBodyError, RawObject};
 use crate::error::{GatewayError, UpstreamError};
 
-/// The parts of a chat completion request the gateway needs; the rest stays raw.
-pub struct ChatRequest<'a> {
+/// The parts of a client request the gateway needs; the rest stays raw.
+pub struct RequestHead<'a> {
     pub body: RawObject<'a>,
     pub model: Cow<'a, str>,
     pub stream: bool,
 }
 
-impl<'a> ChatRequest<'a> {
-    pub fn parse(bytes: &'a [u8]) -> Result<Self, GatewayError> {
+/// The field that holds the conversation (or input) of each API, required in every request.
+fn content_field(api: Api) -> &'static str {
+    match api {
+        Api::Chat | Api::Messages | Api::CountTokens => "messages",
+        Api::Responses | Api::Embeddings => "input",
+        Api::Gemini => "contents",
+        Api::Images => "prompt",
+    }
+}
+
+impl<'a> RequestHead<'a> {
+    /// Reads and checks a request of `api`. Gemini names the model and streaming in the path:
+    /// `path` gives them.
+    pub fn parse(
+        api: Api,
+        bytes: &'a [u8],
+        path: Option<(&'a str, bool)>,
+    ) -> Result<Self, GatewayError> {
+        let field = content_field(api);
         let body = RawObject::parse(bytes).map_err(|e| match e {
             JsonBodyError::Syntax(e) => GatewayError::BadRequest(format!(
-                "The request body is not valid JSON ({e}). Send a JSON object with \"model\" and \"messages\"."
+                "The request body is not valid JSON ({e}). Send a JSON object with \"model\" and \"{field}\"."
             )),
-            JsonBodyError::NotAnObject => GatewayError::BadRequest(
-                "The request body must be a JSON object with \"model\" and \"messages\".".into(),
-            ),
+            JsonBodyError::NotAnObject => GatewayError::BadRequest(format!(
+                "The request body must be a JSON object with \"model\" and \"{field}\"."
+            )),
         })?;
-        let model = match body.get("model") {
-            None => {
-                return Err(GatewayError::BadRequest(
-                    "Missing required parameter: 'model'. Name one of the models listed by GET /v1/models.".into(),
-                ));
-            }
-            Some(raw) => match serde_json::from_str::<Cow<'a, str>>(raw.get()) {
-                Ok(m) if !m.trim().is_empty() => m,
-                _ => {
+        let model = match path {
+            Some((model, _)) => Cow::Borrowed(model),
+            None => match body.get("model") {
+                None => {
                     return Err(GatewayError::BadRequest(
-                        "Invalid 'model': expected a non-empty string.".into(),
+                        "Missing required parameter: 'model'. Name one of the models listed by GET /v1/models.".into(),
                     ));
                 }
+                Some(raw) => match serde_json::from_str::<Cow<'a, str>>(raw.get()) {
+                    Ok(m) if !m.trim().is_empty() => m,
+                    _ => {
+                        return Err(GatewayError::BadRequest(
+                            "Invalid 'model': expected a non-empty string.".into(),
+                        ));
+                    }
+                },
             },
         };
-        match body.get("messages").map(|m| m.get().trim_start()) {
+        let content = body.get(field).map(|m| m.get().trim_start());
+        match content {
             None => {
-                return Err(GatewayError::BadRequest(
-                    "Missing required parameter: 'messages'. Send at least one message, e.g. [{\"role\":\"user\",\"content\":\"Hello\"}].".into(),
-                ));
+                let example = match api {
+                    Api::Chat | Api::Messages | Api::CountTokens => {
+                        " Send at least one message, e.g. [{\"role\":\"user\",\"content\":\"Hello\"}]."
+                    }
+                    Api::Gemini => {
+                        " Send at least one, e.g. [{\"role\":\"user\",\"parts\":[{\"text\":\"Hello\"}]}]."
+                    }
+                    _ => "",
+                };
+                return Err(GatewayError::BadRequest(format!(
+                    "Missing required parameter: '{field}'.{example}"
+                )));
             }
-            Some(m) if !m.starts_with('[') => {
-                return Err(GatewayError::BadRequest(
-                    "Invalid 'messages': expected an array of messages.".into(),
-                ));
+            Some(m) if field != "input" && field != "prompt" && !m.starts_with('[') => {
+                return Err(GatewayError::BadRequest(format!(
+                    "Invalid '{field}': expected an array."
+                )));
             }
-            Some(m) if m[1..].trim_start().starts_with(']') => {
-                return Err(GatewayError::BadRequest(
-                    "Invalid 'messages': empty array. Send at least one message.".into(),
-                ));
+            Some(m) if m.starts_with('[') && m[1..].trim_start().starts_with(']') => {
+                return Err(GatewayError::BadRequest(format!(
+                    "Invalid '{field}': empty array. Send at least one."
+                )));
             }
             Some(_) => {}
         }
-        let stream = match body.get("stream").map(|s| s.get()) {
-            None | Some("null") | Some("false") => false,
-            Some("true") => true,
-            Some(_) => {
-                return Err(GatewayError::BadRequest(
-                    "Invalid 'stream': expected true or false.".into(),
-                ));
-            }
+        let stream = match path {
+            Some((_, stream)) => stream,
+            None => match body.get("stream").map(|s| s.get()) {
+                None | Some("null") | Some("false") => false,
+                Some("true") => true,
+                Some(_) => {
+                    return Err(GatewayError::BadRequest(
+                        "Invalid 'stream': expected true or false.".into(),
+                    ));
+                }
+            },
         };
         Ok(Self {
             body,
@@ -187,7 +221,7 @@ mod tests {
     use super::*;
 
     fn bad(body: &str) -> String {
-        match ChatRequest::parse(body.as_bytes()) {
+        match RequestHead::parse(Api::Chat, body.as_bytes(), None) {
             Err(GatewayError::BadRequest(m)) => m,
             Err(e) => panic!("unexpected {e:?}"),
             Ok(_) => panic!("accepted {body}"),
@@ -196,13 +230,16 @@ mod tests {
 
     #[test]
     fn parses_model_and_stream() {
-        let r = ChatRequest::parse(
+        let r = RequestHead::parse(
+            Api::Chat,
             br#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":true}"#,
+            None,
         )
         .unwrap();
         assert_eq!(r.model, "m");
         assert!(r.stream);
-        let r = ChatRequest::parse(br#"{"messages":[1],"model":"m\u00e9"}"#).unwrap();
+        let r =
+            RequestHead::parse(Api::Chat, br#"{"messages":[1],"model":"m\u00e9"}"#, None).unwrap();
         assert_eq!(r.model, "mé");
         assert!(!r.stream);
     }
@@ -218,6 +255,10 @@ mod tests {
         assert!(bad(r#"{"model":"m","messages":"hi"}"#).contains("array"));
         assert!(bad(r#"{"model":"m","messages":[ ]}"#).contains("empty"));
         assert!(bad(r#"{"model":"m","messages":[1],"stream":"yes"}"#).contains("'stream'"));
+        let gemini = RequestHead::parse(Api::Gemini, br#"{"contents":[]}"#, Some(("g", true)));
+        assert!(matches!(gemini, Err(GatewayError::BadRequest(m)) if m.contains("'contents'")));
+        let r = RequestHead::parse(Api::Responses, br#"{"model":"m","input":"hi"}"#, None).unwrap();
+        assert!(!r.stream);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The axum routers. Handlers are thin: parse, call the engine, render in the client's protocol.
 
 mod admin;
+mod anthropic;
+mod gemini;
 mod openai;
+mod proxy;
 pub mod ui;
 
 use std::sync::Arc;
@@ -24,7 +27,21 @@ pub const H_ATTEMPTS: &str = "x-switchboard-attempts";
 pub fn router(engine: Arc<Engine>) -> Router {
     let v1 = Router::new()
         .route("/chat/completions", post(openai::chat_completions))
+        .route("/responses", post(openai::responses))
+        .route("/embeddings", post(openai::embeddings))
+        .route("/images/generations", post(openai::image_generations))
+        .route("/messages", post(anthropic::messages))
+        .route("/messages/count_tokens", post(anthropic::count_tokens))
         .route("/models", get(openai::list_models))
+        .fallback(openai::unknown_endpoint)
+        .method_not_allowed_fallback(openai::method_not_allowed)
+        .layer(middleware::map_response(fill_route_headers));
+    let v1beta = Router::new()
+        .route("/models", get(gemini::list_models))
+        .route(
+            "/models/{target}",
+            get(gemini::get_model).post(gemini::model_action),
+        )
         .fallback(openai::unknown_endpoint)
         .method_not_allowed_fallback(openai::method_not_allowed)
         .layer(middleware::map_response(fill_route_headers));
@@ -64,6 +81,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/admin/", get(ui::page))
         .route("/admin/{*path}", get(ui::page))
         .nest("/v1", v1)
+        .nest("/v1beta", v1beta)
         .nest("/api", api)
         .with_state(engine)
 }

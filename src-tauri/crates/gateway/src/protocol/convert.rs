@@ -1,0 +1,235 @@
+//! Conversion between a client's API and an upstream's protocol: requests and whole replies
+//! through the neutral form, and streams event by event as the bytes arrive.
+
+use bytes::BytesMut;
+use serde_json::Value;
+
+use super::ir::{ChatRequest, Event, Notes, Reply, Unsupported};
+use super::{Api, anthropic, chat, gemini, responses, sse};
+use crate::config::Protocol;
+use crate::error::GatewayError;
+
+pub fn decode_request(
+    api: Api,
+    body: &Value,
+    notes: &mut Notes,
+) -> Result<ChatRequest, Unsupported> {
+    match api {
+        Api::Chat => chat::decode_request(body, notes),
+        Api::Responses => responses::decode_request(body, notes),
+        Api::Messages | Api::CountTokens => anthropic::decode_request(body, notes),
+        Api::Gemini => gemini::decode_request(body, notes),
+        Api::Embeddings | Api::Images => {
+            Err(Unsupported::new("model", "this endpoint is OpenAI only"))
+        }
+    }
+}
+
+/// The upstream body; for Gemini the model goes in the URL, not here.
+pub fn encode_request(
+    target: Protocol,
+    req: &ChatRequest,
+    model: &str,
+    notes: &mut Notes,
+) -> Value {
+    match target {
+        Protocol::OpenAi => chat::encode_request(req, model, notes),
+        Protocol::Anthropic => anthropic::encode_request(req, model, notes),
+        Protocol::Gemini => gemini::encode_request(req, notes),
+    }
+}
+
+pub fn decode_reply(upstream: Protocol, body: &Value) -> Reply {
+    match upstream {
+        Protocol::OpenAi => chat::decode_reply(body),
+        Protocol::Anthropic => anthropic::decode_reply(body),
+        Protocol::Gemini => gemini::decode_reply(body),
+    }
+}
+
+pub fn encode_reply(client: Api, reply: &Reply) -> Value {
+    match client {
+        Api::Responses => responses::encode_reply(reply),
+        Api::Messages | Api::CountTokens => anthropic::encode_reply(reply),
+        Api::Gemini => gemini::encode_reply(reply),
+        Api::Chat | Api::Embeddings | Api::Images => chat::encode_reply(reply),
+    }
+}
+
+/// A whole upstream reply converted for the client, or why it could not be.
+pub fn convert_reply(upstream: Protocol, client: Api, body: &[u8]) -> Result<Vec<u8>, String> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("the upstream's reply is not JSON: {e}"))?;
+    let reply = decode_reply(upstream, &v);
+    serde_json::to_vec(&encode_reply(client, &reply)).map_err(|e| e.to_string())
+}
+
+enum Decoder {
+    Chat(chat::StreamDecoder),
+    Messages(anthropic::StreamDecoder),
+    Gemini(gemini::StreamDecoder),
+}
+
+enum Encoder {
+    Chat(chat::StreamEncoder),
+    Responses(responses::StreamEncoder),
+    Messages(anthropic::StreamEncoder),
+    Gemini(gemini::StreamEncoder),
+}
+
+/// How the client wants its stream written.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientStream {
+    /// OpenAI chat: `stream_options.include_usage` was set.
+    pub include_usage: bool,
+    /// Gemini: the JSON-array form (no `alt=sse`).
+    pub json_array: bool,
+}
+
+/// An upstream stream in, the client's stream out.
+pub struct StreamConverter {
+    reader: sse::Reader,
+    decoder: Decoder,
+    encoder: Encoder,
+    events: Vec<Event>,
+    ended: bool,
+}
+
+impl StreamConverter {
+    pub fn new(upstream: Protocol, client: Api, how: ClientStream) -> Self {
+        Self {
+            reader: sse::Reader::default(),
+            decoder: match upstream {
+                Protocol::OpenAi => Decoder::Chat(Default::default()),
+                Protocol::Anthropic => Decoder::Messages(Default::default()),
+                Protocol::Gemini => Decoder::Gemini(Default::default()),
+            },
+            encoder: match client {
+                Api::Responses => Encoder::Responses(Default::default()),
+                Api::Messages | Api::CountTokens => Encoder::Messages(Default::default()),
+                Api::Gemini => Encoder::Gemini(gemini::StreamEncoder::new(how.json_array)),
+                Api::Chat | Api::Embeddings | Api::Images => {
+                    Encoder::Chat(chat::StreamEncoder::new(how.include_usage))
+                }
+            },
+            events: Vec::with_capacity(8),
+            ended: false,
+        }
+    }
+
+    fn encode_events(&mut self, out: &mut BytesMut) {
+        for ev in self.events.drain(..) {
+            match &mut self.encoder {
+                Encoder::Chat(e) => e.event(&ev, out),
+                Encoder::Responses(e) => e.event(&ev, out),
+                Encoder::Messages(e) => e.event(&ev, out),
+                Encoder::Gemini(e) => e.event(&ev, out),
+            }
+        }
+    }
+
+    /// Converts what `bytes` completes; a partial event waits for the next call.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut BytesMut) {
+        let (decoder, events) = (&mut self.decoder, &mut self.events);
+        self.reader.feed(bytes, |f| match decoder {
+            Decoder::Chat(d) => d.frame(&f, events),
+            Decoder::Messages(d) => d.frame(&f, events),
+            Decoder::Gemini(d) => d.frame(&f, events),
+        });
+        self.encode_events(out);
+    }
+
+    /// The upstream ended: what is left, then the client's closing events.
+    pub fn finish(&mut self, out: &mut BytesMut) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        let (decoder, events) = (&mut self.decoder, &mut self.events);
+        self.reader.finish(|f| match decoder {
+            Decoder::Chat(d) => d.frame(&f, events),
+            Decoder::Messages(d) => d.frame(&f, events),
+            Decoder::Gemini(d) => d.frame(&f, events),
+        });
+        self.encode_events(out);
+        match &mut self.encoder {
+            Encoder::Chat(e) => e.end(out),
+            Encoder::Responses(e) => e.end(out),
+            Encoder::Messages(e) => e.end(out),
+            Encoder::Gemini(e) => e.end(out),
+        }
+    }
+
+    /// The stream failed: close what the client has open and end with an error event.
+    pub fn fail(&mut self, e: &GatewayError, out: &mut BytesMut) {
+        self.ended = true;
+        let status = e.status().as_u16();
+        let message = e.to_string();
+        match &mut self.encoder {
+            Encoder::Chat(_) => {
+                out.extend_from_slice(&super::openai::stream_error_event(e, false));
+            }
+            Encoder::Responses(enc) => enc.fail(status, &message, out),
+            Encoder::Messages(enc) => {
+                enc.fail(anthropic::error_type_of_status(status), &message, out);
+            }
+            Encoder::Gemini(enc) => enc.fail(status, &message, out),
+        }
+    }
+}
+
+/// A Gemini stream passed through natively to a client that asked for the JSON-array form:
+/// the upstream is always asked for `alt=sse`, and its events are re-framed, not re-encoded.
+#[derive(Default)]
+pub struct SseToJsonArray {
+    reader: sse::Reader,
+    written: bool,
+}
+
+impl SseToJsonArray {
+    fn frame(written: &mut bool, data: &str, out: &mut BytesMut) {
+        if data.trim().is_empty() {
+            return;
+        }
+        out.extend_from_slice(if *written { b",\r\n" } else { b"[" });
+        out.extend_from_slice(data.as_bytes());
+        *written = true;
+    }
+
+    pub fn feed(&mut self, bytes: &[u8], out: &mut BytesMut) {
+        let written = &mut self.written;
+        self.reader
+            .feed(bytes, |f| Self::frame(written, &f.data, out));
+    }
+
+    pub fn finish(&mut self, out: &mut BytesMut) {
+        let written = &mut self.written;
+        self.reader.finish(|f| Self::frame(written, &f.data, out));
+        if !self.written {
+            out.extend_from_slice(b"[");
+        }
+        out.extend_from_slice(b"]");
+    }
+
+    pub fn fail(&mut self, e: &GatewayError, out: &mut BytesMut) {
+        let body = gemini::error_body(e.status().as_u16(), &e.to_string()).to_string();
+        Self::frame(&mut self.written, &body, out);
+        out.extend_from_slice(b"]");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reframes_sse_as_one_array() {
+        let mut t = SseToJsonArray::default();
+        let mut out = BytesMut::new();
+        t.feed(b"data: {\"a\":1}\r\n\r\ndata: {\"a\"", &mut out);
+        t.feed(b":2}\r\n\r\n", &mut out);
+        t.finish(&mut out);
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v, serde_json::json!([{"a": 1}, {"a": 2}]));
+    }
+}

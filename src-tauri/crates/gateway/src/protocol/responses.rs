@@ -1,0 +1,705 @@
+//! OpenAI's Responses API, client side: its requests into the neutral form, and replies and
+//! streams out of it. (An `openai` provider gets Responses requests natively, so the gateway
+//! never encodes a Responses request or reads a Responses reply.)
+
+use bytes::BytesMut;
+use serde_json::{Value, json};
+
+use super::ir::{
+    self, ChatRequest, Effort, Event, Finish, Message, Notes, Part, Reply, ResponseFormat, Role,
+    Tool, ToolCall, ToolChoice, ToolResult, Unsupported, Usage,
+};
+use super::sse;
+use super::{obj_str, str_or_parts, unix_now};
+
+const QUIET: &[&str] = &[
+    "model",
+    "store",
+    "metadata",
+    "user",
+    "include",
+    "truncation",
+    "service_tier",
+    "prompt_cache_key",
+    "safety_identifier",
+    "stream_options",
+];
+
+pub fn decode_request(body: &Value, notes: &mut Notes) -> Result<ChatRequest, Unsupported> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| Unsupported::new("body", "expected a JSON object"))?;
+    let mut req = ChatRequest::default();
+    for (key, v) in obj {
+        match key.as_str() {
+            "input" => decode_input(v, &mut req)?,
+            "instructions" => {
+                if let Some(s) = v.as_str().filter(|s| !s.is_empty()) {
+                    req.system.insert(0, s.to_owned());
+                }
+            }
+            "tools" => {
+                for (i, t) in v.as_array().into_iter().flatten().enumerate() {
+                    match t.get("type").and_then(Value::as_str) {
+                        Some("function") => req.tools.push(Tool {
+                            name: obj_str(t, "name").to_owned(),
+                            description: t
+                                .get("description")
+                                .and_then(Value::as_str)
+                                .map(str::to_owned),
+                            parameters: t
+                                .get("parameters")
+                                .filter(|p| !p.is_null())
+                                .cloned()
+                                .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+                        }),
+                        other => {
+                            return Err(Unsupported::new(
+                                format!("tools[{i}].type"),
+                                format!(
+                                    "'{}' is a tool that runs on OpenAI's servers",
+                                    other.unwrap_or("?")
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+            "tool_choice" => {
+                req.tool_choice = match v {
+                    Value::String(s) => match s.as_str() {
+                        "auto" => Some(ToolChoice::Auto),
+                        "none" => Some(ToolChoice::None),
+                        "required" => Some(ToolChoice::Required),
+                        _ => None,
+                    },
+                    o => o
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .map(|n| ToolChoice::Named(n.to_owned())),
+                };
+            }
+            "max_output_tokens" => req.max_tokens = v.as_u64(),
+            "temperature" => req.temperature = v.as_f64(),
+            "top_p" => req.top_p = v.as_f64(),
+            "stream" => req.stream = v.as_bool().unwrap_or(false),
+            "parallel_tool_calls" => req.parallel_tool_calls = v.as_bool(),
+            "reasoning" => {
+                req.reasoning = v
+                    .get("effort")
+                    .and_then(Value::as_str)
+                    .and_then(Effort::parse);
+            }
+            "text" => {
+                let f = v.get("format").unwrap_or(&Value::Null);
+                req.response_format = match f.get("type").and_then(Value::as_str) {
+                    Some("json_object") => Some(ResponseFormat::Json),
+                    Some("json_schema") => Some(ResponseFormat::Schema {
+                        name: f
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or("response")
+                            .to_owned(),
+                        schema: f.get("schema").cloned().unwrap_or(json!({})),
+                        strict: f.get("strict").and_then(Value::as_bool),
+                    }),
+                    _ => None,
+                };
+            }
+            "previous_response_id" | "conversation" | "prompt" if !v.is_null() => {
+                return Err(Unsupported::new(
+                    key,
+                    "it refers to state kept by OpenAI's Responses server; send the whole history in 'input'",
+                ));
+            }
+            "background" if v.as_bool() == Some(true) => {
+                return Err(Unsupported::new(
+                    key,
+                    "background responses are OpenAI only",
+                ));
+            }
+            k if QUIET.contains(&k) => {}
+            "previous_response_id" | "conversation" | "prompt" | "background" => {}
+            k => notes.dropped(k, "the target protocol"),
+        }
+    }
+    Ok(req)
+}
+
+fn push(req: &mut ChatRequest, role: Role, part: Part) {
+    match req.messages.last_mut() {
+        Some(m) if m.role == role => m.parts.push(part),
+        _ => req.messages.push(Message {
+            role,
+            parts: vec![part],
+        }),
+    }
+}
+
+fn decode_input(v: &Value, req: &mut ChatRequest) -> Result<(), Unsupported> {
+    let items = match v {
+        Value::String(s) => {
+            push(req, Role::User, Part::Text(s.clone()));
+            return Ok(());
+        }
+        Value::Array(items) => items,
+        _ => return Err(Unsupported::new("input", "expected a string or an array")),
+    };
+    for (i, item) in items.iter().enumerate() {
+        let kind = item
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("message");
+        match kind {
+            "message" => {
+                let role = obj_str(item, "role");
+                let content = item.get("content").unwrap_or(&Value::Null);
+                match role {
+                    "system" | "developer" => {
+                        if let Some(t) = str_or_parts(content) {
+                            req.system.push(t);
+                        }
+                    }
+                    "assistant" => {
+                        if let Some(t) = str_or_parts(content).filter(|t| !t.is_empty()) {
+                            push(req, Role::Assistant, Part::Text(t));
+                        }
+                    }
+                    _ => {
+                        for part in decode_user_content(i, content)? {
+                            push(req, Role::User, part);
+                        }
+                    }
+                }
+            }
+            "function_call" => push(
+                req,
+                Role::Assistant,
+                Part::ToolCall(ToolCall {
+                    id: obj_str(item, "call_id").to_owned(),
+                    name: obj_str(item, "name").to_owned(),
+                    arguments: obj_str(item, "arguments").to_owned(),
+                }),
+            ),
+            "function_call_output" => {
+                let id = obj_str(item, "call_id").to_owned();
+                let name = req
+                    .messages
+                    .iter()
+                    .flat_map(|m| &m.parts)
+                    .find_map(|p| match p {
+                        Part::ToolCall(c) if c.id == id => Some(c.name.clone()),
+                        _ => None,
+                    });
+                push(
+                    req,
+                    Role::User,
+                    Part::ToolResult(ToolResult {
+                        id,
+                        name,
+                        content: item
+                            .get("output")
+                            .and_then(str_or_parts)
+                            .unwrap_or_default(),
+                        is_error: false,
+                    }),
+                );
+            }
+            "reasoning" => {
+                let text: String = item
+                    .get("summary")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s.get("text").and_then(Value::as_str))
+                    .collect::<Vec<_>>()
+                    .join("\n\n");
+                if !text.is_empty() {
+                    push(
+                        req,
+                        Role::Assistant,
+                        Part::Reasoning {
+                            text,
+                            signature: None,
+                        },
+                    );
+                }
+            }
+            other => {
+                return Err(Unsupported::new(
+                    format!("input[{i}].type"),
+                    format!("'{other}' items exist only in OpenAI's Responses API"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn decode_user_content(i: usize, content: &Value) -> Result<Vec<Part>, Unsupported> {
+    let items = match content {
+        Value::String(s) => return Ok(vec![Part::Text(s.clone())]),
+        Value::Array(items) => items,
+        _ => return Ok(Vec::new()),
+    };
+    let mut parts = Vec::with_capacity(items.len());
+    for (j, p) in items.iter().enumerate() {
+        match p.get("type").and_then(Value::as_str) {
+            Some("input_text" | "output_text" | "text") => {
+                parts.push(Part::Text(obj_str(p, "text").to_owned()));
+            }
+            Some("input_image") if p.get("image_url").is_some_and(Value::is_string) => {
+                parts.push(Part::Image(ir::image_from_url(obj_str(p, "image_url"))));
+            }
+            other => {
+                return Err(Unsupported::new(
+                    format!("input[{i}].content[{j}].type"),
+                    format!(
+                        "'{}' input can only go to OpenAI; send text or images by URL",
+                        other.unwrap_or("?")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(parts)
+}
+
+fn base_id(id: &str) -> String {
+    let id = ["msg_", "chatcmpl-", "resp_"]
+        .iter()
+        .find_map(|p| id.strip_prefix(p))
+        .unwrap_or(id);
+    let clean: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    if clean.is_empty() {
+        format!("{:x}", unix_now())
+    } else {
+        clean
+    }
+}
+
+fn item_id(prefix: &str, base: &str, index: usize) -> String {
+    format!("{prefix}_{base}_{index}")
+}
+
+fn encode_usage(u: &Usage) -> Value {
+    json!({
+        "input_tokens": u.input.unwrap_or(0),
+        "input_tokens_details": {"cached_tokens": u.cached.unwrap_or(0)},
+        "output_tokens": u.output.unwrap_or(0),
+        "output_tokens_details": {"reasoning_tokens": u.reasoning.unwrap_or(0)},
+        "total_tokens": u.total(),
+    })
+}
+
+fn text_item(id: String, text: &str, status: &str) -> Value {
+    json!({"type": "message", "id": id, "status": status, "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": []}]})
+}
+
+fn reasoning_item(id: String, text: &str) -> Value {
+    json!({"type": "reasoning", "id": id,
+        "summary": [{"type": "summary_text", "text": text}]})
+}
+
+fn call_item(id: String, c: &ToolCall, status: &str) -> Value {
+    json!({"type": "function_call", "id": id, "call_id": c.id, "name": c.name,
+        "arguments": c.arguments, "status": status})
+}
+
+fn response(
+    id: &str,
+    model: &str,
+    status: &str,
+    output: Vec<Value>,
+    usage: Option<&Usage>,
+    finish: Option<Finish>,
+) -> Value {
+    let incomplete = match finish {
+        Some(Finish::Length) => json!({"reason": "max_output_tokens"}),
+        Some(Finish::ContentFilter) => json!({"reason": "content_filter"}),
+        _ => Value::Null,
+    };
+    json!({
+        "id": format!("resp_{id}"),
+        "object": "response",
+        "created_at": unix_now(),
+        "status": status,
+        "error": null,
+        "incomplete_details": incomplete,
+        "instructions": null,
+        "metadata": {},
+        "model": model,
+        "output": output,
+        "parallel_tool_calls": true,
+        "temperature": null,
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": null,
+        "usage": usage.map_or(Value::Null, encode_usage),
+    })
+}
+
+fn final_status(finish: Option<Finish>) -> &'static str {
+    match finish {
+        Some(Finish::Length | Finish::ContentFilter) => "incomplete",
+        _ => "completed",
+    }
+}
+
+pub fn encode_reply(r: &Reply) -> Value {
+    let base = base_id(&r.id);
+    let output: Vec<Value> = r
+        .parts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| match p {
+            Part::Text(t) => Some(text_item(item_id("msg", &base, i), t, "completed")),
+            Part::Reasoning { text, .. } => Some(reasoning_item(item_id("rs", &base, i), text)),
+            Part::ToolCall(c) => Some(call_item(item_id("fc", &base, i), c, "completed")),
+            _ => None,
+        })
+        .collect();
+    response(
+        &base,
+        &r.model,
+        final_status(r.finish),
+        output,
+        Some(&r.usage),
+        r.finish,
+    )
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    Text,
+    Reasoning,
+    Tool(usize),
+}
+
+/// Writes events as a Responses stream, ending with the whole response in
+/// `response.completed`.
+#[derive(Debug, Default)]
+pub struct StreamEncoder {
+    seq: u64,
+    base: String,
+    model: String,
+    started: bool,
+    open: Option<(Open, String)>,
+    /// The text or arguments of the open item so far, for its `done` events.
+    buf: String,
+    call: Option<ToolCall>,
+    items: Vec<Value>,
+    finish: Option<Finish>,
+    usage: Usage,
+}
+
+impl StreamEncoder {
+    fn emit(&mut self, kind: &str, mut data: Value, out: &mut BytesMut) {
+        data["type"] = kind.into();
+        data["sequence_number"] = self.seq.into();
+        self.seq += 1;
+        sse::write_event(out, kind, &data);
+    }
+
+    fn start(&mut self, id: &str, model: &str, out: &mut BytesMut) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        self.base = base_id(id);
+        model.clone_into(&mut self.model);
+        let r = response(&self.base, model, "in_progress", Vec::new(), None, None);
+        self.emit("response.created", json!({"response": r}), out);
+        self.emit("response.in_progress", json!({"response": r}), out);
+    }
+
+    fn close(&mut self, out: &mut BytesMut) {
+        let Some((kind, id)) = self.open.take() else {
+            return;
+        };
+        let index = self.items.len();
+        let text = std::mem::take(&mut self.buf);
+        let item = match kind {
+            Open::Text => {
+                self.emit(
+                    "response.output_text.done",
+                    json!({"item_id": id,
+                    "output_index": index, "content_index": 0, "text": text}),
+                    out,
+                );
+                self.emit(
+                    "response.content_part.done",
+                    json!({"item_id": id,
+                    "output_index": index, "content_index": 0,
+                    "part": {"type": "output_text", "text": text, "annotations": []}}),
+                    out,
+                );
+                text_item(id, &text, "completed")
+            }
+            Open::Reasoning => {
+                self.emit(
+                    "response.reasoning_summary_text.done",
+                    json!({"item_id": id,
+                    "output_index": index, "summary_index": 0, "text": text}),
+                    out,
+                );
+                self.emit(
+                    "response.reasoning_summary_part.done",
+                    json!({"item_id": id,
+                    "output_index": index, "summary_index": 0,
+                    "part": {"type": "summary_text", "text": text}}),
+                    out,
+                );
+                reasoning_item(id, &text)
+            }
+            Open::Tool(_) => {
+                let mut call = self.call.take().unwrap_or(ToolCall {
+                    id: String::new(),
+                    name: String::new(),
+                    arguments: String::new(),
+                });
+                call.arguments = text;
+                self.emit(
+                    "response.function_call_arguments.done",
+                    json!({"item_id": id,
+                    "output_index": index, "arguments": call.arguments}),
+                    out,
+                );
+                call_item(id, &call, "completed")
+            }
+        };
+        self.emit(
+            "response.output_item.done",
+            json!({"output_index": index, "item": item}),
+            out,
+        );
+        self.items.push(item);
+    }
+
+    fn open(&mut self, kind: Open, out: &mut BytesMut) -> String {
+        self.close(out);
+        let index = self.items.len();
+        let (prefix, item) = match kind {
+            Open::Text => (
+                "msg",
+                json!({"type": "message", "status": "in_progress",
+                "role": "assistant", "content": []}),
+            ),
+            Open::Reasoning => ("rs", json!({"type": "reasoning", "summary": []})),
+            Open::Tool(_) => {
+                let c = self.call.as_ref();
+                (
+                    "fc",
+                    json!({"type": "function_call", "status": "in_progress",
+                    "call_id": c.map_or("", |c| &c.id), "name": c.map_or("", |c| &c.name),
+                    "arguments": ""}),
+                )
+            }
+        };
+        let id = item_id(prefix, &self.base, index);
+        let mut item = item;
+        item["id"] = id.clone().into();
+        self.emit(
+            "response.output_item.added",
+            json!({"output_index": index, "item": item}),
+            out,
+        );
+        match kind {
+            Open::Text => self.emit(
+                "response.content_part.added",
+                json!({"item_id": id,
+                "output_index": index, "content_index": 0,
+                "part": {"type": "output_text", "text": "", "annotations": []}}),
+                out,
+            ),
+            Open::Reasoning => self.emit(
+                "response.reasoning_summary_part.added",
+                json!({
+                "item_id": id, "output_index": index, "summary_index": 0,
+                "part": {"type": "summary_text", "text": ""}}),
+                out,
+            ),
+            Open::Tool(_) => {}
+        }
+        self.open = Some((kind, id.clone()));
+        id
+    }
+
+    fn open_id(&mut self, kind: Open, out: &mut BytesMut) -> String {
+        match &self.open {
+            Some((k, id)) if *k == kind => id.clone(),
+            _ => self.open(kind, out),
+        }
+    }
+
+    pub fn event(&mut self, ev: &Event, out: &mut BytesMut) {
+        if let Event::Start { id, model } = ev {
+            return self.start(id, model, out);
+        }
+        self.start("", "", out);
+        let index = self.items.len();
+        match ev {
+            Event::Start { .. } | Event::Signature(_) => {}
+            Event::Text(t) => {
+                let id = self.open_id(Open::Text, out);
+                self.buf.push_str(t);
+                self.emit(
+                    "response.output_text.delta",
+                    json!({"item_id": id,
+                    "output_index": self.items.len(), "content_index": 0, "delta": t}),
+                    out,
+                );
+            }
+            Event::Reasoning(t) => {
+                let id = self.open_id(Open::Reasoning, out);
+                self.buf.push_str(t);
+                self.emit(
+                    "response.reasoning_summary_text.delta",
+                    json!({"item_id": id,
+                    "output_index": self.items.len(), "summary_index": 0, "delta": t}),
+                    out,
+                );
+            }
+            Event::ToolStart {
+                index: tool,
+                id,
+                name,
+            } => {
+                self.close(out);
+                self.call = Some(ToolCall {
+                    id: id.clone(),
+                    name: name.clone(),
+                    arguments: String::new(),
+                });
+                self.open(Open::Tool(*tool), out);
+            }
+            Event::ToolArgs { index: tool, delta } => match &self.open {
+                Some((Open::Tool(t), id)) if t == tool => {
+                    let id = id.clone();
+                    self.buf.push_str(delta);
+                    self.emit(
+                        "response.function_call_arguments.delta",
+                        json!({"item_id": id,
+                        "output_index": index, "delta": delta}),
+                        out,
+                    );
+                }
+                _ => tracing::warn!(
+                    tool,
+                    "arguments for a tool call that is no longer open; dropped"
+                ),
+            },
+            Event::Finish(f) => self.finish = Some(*f),
+            Event::Usage(u) => self.usage.merge(*u),
+            Event::Error { status, message } => self.fail(*status, message, out),
+        }
+    }
+
+    pub fn end(&mut self, out: &mut BytesMut) {
+        self.start("", "", out);
+        self.close(out);
+        let status = final_status(self.finish);
+        let r = response(
+            &self.base,
+            &self.model,
+            status,
+            std::mem::take(&mut self.items),
+            Some(&self.usage),
+            self.finish,
+        );
+        let kind = if status == "completed" {
+            "response.completed"
+        } else {
+            "response.incomplete"
+        };
+        self.emit(kind, json!({"response": r}), out);
+    }
+
+    pub fn fail(&mut self, status: u16, message: &str, out: &mut BytesMut) {
+        self.emit(
+            "error",
+            json!({"code": super::gemini::status_name(status).to_ascii_lowercase(),
+                "message": message, "param": null}),
+            out,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_items_become_history() {
+        let body = json!({
+            "instructions": "be brief",
+            "input": [
+                {"role": "user", "content": [{"type": "input_text", "text": "weather?"},
+                    {"type": "input_image", "image_url": "https://x/y.png"}]},
+                {"type": "function_call", "call_id": "call_1", "name": "weather", "arguments": "{}"},
+                {"type": "function_call_output", "call_id": "call_1", "output": "sunny"},
+            ],
+            "store": false,
+        });
+        let mut notes = Notes::default();
+        let req = decode_request(&body, &mut notes).unwrap();
+        assert_eq!(req.system, vec!["be brief"]);
+        assert_eq!(req.messages.len(), 3);
+        assert!(matches!(&req.messages[2].parts[0],
+            Part::ToolResult(r) if r.name.as_deref() == Some("weather")));
+        let e = decode_request(
+            &json!({"input": "x", "previous_response_id": "resp_1"}),
+            &mut notes,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "previous_response_id");
+        let e = decode_request(
+            &json!({"input": "x", "tools": [{"type": "web_search"}]}),
+            &mut notes,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "tools[0].type");
+    }
+
+    #[test]
+    fn stream_ends_with_the_whole_response() {
+        let mut enc = StreamEncoder::default();
+        let mut out = BytesMut::new();
+        for ev in [
+            Event::Start {
+                id: "abc".into(),
+                model: "m".into(),
+            },
+            Event::Text("Hi".into()),
+            Event::ToolStart {
+                index: 0,
+                id: "call_9".into(),
+                name: "f".into(),
+            },
+            Event::ToolArgs {
+                index: 0,
+                delta: "{\"a\":".into(),
+            },
+            Event::ToolArgs {
+                index: 0,
+                delta: "1}".into(),
+            },
+            Event::Finish(Finish::ToolCalls),
+        ] {
+            enc.event(&ev, &mut out);
+        }
+        enc.end(&mut out);
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        let last = text.trim_end().rsplit("data: ").next().unwrap();
+        let v: Value = serde_json::from_str(last).unwrap();
+        assert_eq!(v["type"], "response.completed");
+        let output = &v["response"]["output"];
+        assert_eq!(output[0]["content"][0]["text"], "Hi");
+        assert_eq!(output[1]["arguments"], "{\"a\":1}");
+        assert_eq!(output[1]["call_id"], "call_9");
+    }
+}
