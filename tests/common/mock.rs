@@ -14,10 +14,13 @@ use axum::http::{HeaderMap, Response, StatusCode};
 use axum::serve::ListenerExt;
 use futures_util::StreamExt;
 
+use super::mock_replies::answer;
+
 #[derive(Clone, Debug)]
 pub enum Reply {
     /// The default: a chat completion echoing the requested model, or a short stream of three
-    /// chunks and `[DONE]` when the request asked for `stream: true`.
+    /// chunks and `[DONE]` when the request asked for `stream: true`; in the other protocols
+    /// (and for chats with tools), what `mock_replies` answers.
     Auto,
     /// A fixed answer after `delay`.
     Json {
@@ -66,6 +69,7 @@ impl Reply {
 pub struct Recorded {
     pub method: String,
     pub path: String,
+    pub query: String,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
@@ -207,15 +211,21 @@ async fn handle(State(state): State<Arc<MockState>>, req: Request) -> Response<B
                 Vec::new(),
             );
         }
-        let data: Vec<serde_json::Value> = state
-            .models
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|id| serde_json::json!({"id": id, "object": "model", "owned_by": "mock"}))
-            .collect();
-        let body = serde_json::json!({"object": "list", "data": data}).to_string();
-        return json(200, body, Vec::new());
+        let models = state.models.lock().unwrap().clone();
+        let body = if parts.uri.path().starts_with("/v1beta") {
+            let list: Vec<serde_json::Value> = models
+                .iter()
+                .map(|id| serde_json::json!({"name": format!("models/{id}")}))
+                .collect();
+            serde_json::json!({"models": list})
+        } else {
+            let data: Vec<serde_json::Value> = models
+                .iter()
+                .map(|id| serde_json::json!({"id": id, "object": "model", "owned_by": "mock"}))
+                .collect();
+            serde_json::json!({"object": "list", "data": data})
+        };
+        return json(200, body.to_string(), Vec::new());
     }
     let body = axum::body::to_bytes(body, usize::MAX)
         .await
@@ -223,6 +233,7 @@ async fn handle(State(state): State<Arc<MockState>>, req: Request) -> Response<B
     let recorded = Recorded {
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or("").to_owned(),
         headers: parts.headers,
         body,
     };
@@ -235,18 +246,32 @@ async fn handle(State(state): State<Arc<MockState>>, req: Request) -> Response<B
         .pop_front()
         .unwrap_or(Reply::Auto);
     let model = request["model"].as_str().unwrap_or("unknown").to_owned();
+    let path = parts.uri.path();
     match reply {
-        Reply::Auto if request["stream"] == true => sse(
-            vec![
-                chunk(&model, "Hello"),
-                chunk(&model, ", "),
-                chunk(&model, "world"),
-                DONE.to_owned(),
-            ],
-            Duration::ZERO,
-            None,
-        ),
-        Reply::Auto => json(200, completion(&model, "Hello from the mock"), Vec::new()),
+        Reply::Auto if path.ends_with("/chat/completions") && request["tools"].is_null() => {
+            if request["stream"] == true {
+                sse(
+                    vec![
+                        chunk(&model, "Hello"),
+                        chunk(&model, ", "),
+                        chunk(&model, "world"),
+                        DONE.to_owned(),
+                    ],
+                    Duration::ZERO,
+                    None,
+                )
+            } else {
+                json(200, completion(&model, "Hello from the mock"), Vec::new())
+            }
+        }
+        Reply::Auto => {
+            let a = answer(path, parts.uri.query().unwrap_or(""), &request);
+            if a.content_type == "text/event-stream" {
+                sse(a.chunks, Duration::ZERO, None)
+            } else {
+                json(a.status, a.chunks.concat(), Vec::new())
+            }
+        }
         Reply::Json {
             status,
             body,

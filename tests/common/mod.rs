@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod mock;
+pub mod mock_replies;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -190,8 +190,10 @@ async fn run(
                 let v: Value = serde_json::from_slice(&bytes)
                     .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
                 let mut notes = Notes::default();
-                let req = convert::decode_request(api, &v, &mut notes)
+                let mut req = convert::decode_request(api, &v, &mut notes)
                     .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+                // Gemini says it in the path, not the body.
+                req.stream = head.stream;
                 log_notes(&notes, "-", &head.model);
                 Ok(req)
             })

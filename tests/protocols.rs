@@ -1,0 +1,897 @@
+//! Every client protocol against every upstream protocol, end to end through the real
+//! `switchboard serve`: OpenAI chat, Responses, Anthropic messages and Gemini clients, each
+//! asking a model served by an OpenAI, an Anthropic and a Gemini provider (mock upstreams on
+//! loopback), plain and streamed, with a tool call and its result carried back.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::mock::{Mock, Reply};
+use common::mock_replies::{AFTER_TOOL, TOOL_ARGS};
+use common::{Gateway, http};
+use serde_json::{Value, json};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Client {
+    Chat,
+    Responses,
+    Messages,
+    Gemini,
+}
+
+const CLIENTS: [Client; 4] = [
+    Client::Chat,
+    Client::Responses,
+    Client::Messages,
+    Client::Gemini,
+];
+
+/// (unified model, upstream path the mock must see)
+const UPSTREAMS: [(&str, &str); 3] = [
+    ("to-openai", "/v1/chat/completions"),
+    ("to-anthropic", "/v1/messages"),
+    ("to-gemini", "/v1beta/models/gemini-x:"),
+];
+
+struct Upstreams {
+    openai: Mock,
+    anthropic: Mock,
+    gemini: Mock,
+}
+
+impl Upstreams {
+    async fn start() -> Self {
+        Self {
+            openai: Mock::start().await,
+            anthropic: Mock::start().await,
+            gemini: Mock::start().await,
+        }
+    }
+
+    fn config(&self) -> String {
+        format!(
+            r#"
+[server]
+request_timeout_s = 10
+
+[[providers]]
+name = "oa"
+base_url = "{}"
+protocols = ["openai"]
+api_key = "sk-oa-secret"
+models = ["gpt-x"]
+
+[[providers]]
+name = "an"
+base_url = "{}"
+protocols = ["anthropic"]
+api_key = "sk-an-secret"
+models = ["claude-x"]
+
+[[providers]]
+name = "ge"
+base_url = "{}"
+protocols = ["gemini"]
+api_key = "ge-secret"
+models = ["gemini-x"]
+
+[[models]]
+name = "to-openai"
+include = ["oa/gpt-x"]
+
+[[models]]
+name = "to-anthropic"
+include = ["an/claude-x"]
+
+[[models]]
+name = "to-gemini"
+include = ["ge/gemini-x"]
+
+[[client_keys]]
+name = "test"
+"#,
+            self.openai.url(),
+            self.anthropic.url(),
+            self.gemini.url()
+        )
+    }
+
+    fn mock(&self, model: &str) -> &Mock {
+        match model {
+            "to-openai" => &self.openai,
+            "to-anthropic" => &self.anthropic,
+            _ => &self.gemini,
+        }
+    }
+}
+
+fn schema() -> Value {
+    json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
+}
+
+#[derive(Debug, Clone)]
+struct Call {
+    id: String,
+    name: String,
+    args: Value,
+}
+
+#[derive(Debug, Default)]
+struct Outcome {
+    text: String,
+    calls: Vec<Call>,
+    finish: String,
+}
+
+/// The request a client of `c` sends: a question with a tool, or (with `answer`) the history
+/// that carries the call and its result.
+fn request(c: Client, model: &str, stream: bool, answer: Option<&Call>) -> (String, Value) {
+    let q = "What is the weather in Paris?";
+    match c {
+        Client::Chat => {
+            let mut messages = vec![json!({"role": "user", "content": q})];
+            if let Some(call) = answer {
+                messages.push(json!({"role": "assistant", "content": null, "tool_calls": [
+                    {"id": call.id, "type": "function",
+                     "function": {"name": call.name, "arguments": call.args.to_string()}}]}));
+                messages.push(json!({"role": "tool", "tool_call_id": call.id, "content": "sunny"}));
+            }
+            let mut body = json!({"model": model, "messages": messages, "stream": stream,
+                "tools": [{"type": "function", "function": {"name": "get_weather",
+                    "description": "Weather in a city", "parameters": schema()}}]});
+            if stream {
+                body["stream_options"] = json!({"include_usage": true});
+            }
+            ("/v1/chat/completions".into(), body)
+        }
+        Client::Responses => {
+            let mut input = vec![json!({"role": "user", "content": q})];
+            if let Some(call) = answer {
+                input.push(json!({"type": "function_call", "call_id": call.id,
+                    "name": call.name, "arguments": call.args.to_string()}));
+                input.push(
+                    json!({"type": "function_call_output", "call_id": call.id, "output": "sunny"}),
+                );
+            }
+            (
+                "/v1/responses".into(),
+                json!({"model": model, "input": input, "stream": stream,
+                    "tools": [{"type": "function", "name": "get_weather",
+                        "description": "Weather in a city", "parameters": schema()}]}),
+            )
+        }
+        Client::Messages => {
+            let mut messages = vec![json!({"role": "user", "content": q})];
+            if let Some(call) = answer {
+                messages.push(json!({"role": "assistant", "content": [
+                    {"type": "tool_use", "id": call.id, "name": call.name, "input": call.args}]}));
+                messages.push(json!({"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": call.id, "content": "sunny"}]}));
+            }
+            (
+                "/v1/messages".into(),
+                json!({"model": model, "max_tokens": 256, "messages": messages, "stream": stream,
+                    "tools": [{"name": "get_weather", "description": "Weather in a city",
+                        "input_schema": schema()}]}),
+            )
+        }
+        Client::Gemini => {
+            let mut contents = vec![json!({"role": "user", "parts": [{"text": q}]})];
+            if let Some(call) = answer {
+                let mut fc = json!({"name": call.name, "args": call.args});
+                let mut fr = json!({"name": call.name, "response": {"output": "sunny"}});
+                if !call.id.is_empty() {
+                    fc["id"] = call.id.clone().into();
+                    fr["id"] = call.id.clone().into();
+                }
+                contents.push(json!({"role": "model", "parts": [{"functionCall": fc}]}));
+                contents.push(json!({"role": "user", "parts": [{"functionResponse": fr}]}));
+            }
+            let action = if stream {
+                "streamGenerateContent?alt=sse"
+            } else {
+                "generateContent"
+            };
+            (
+                format!("/v1beta/models/{model}:{action}"),
+                json!({"contents": contents, "tools": [{"functionDeclarations": [
+                    {"name": "get_weather", "description": "Weather in a city",
+                     "parameters": schema()}]}]}),
+            )
+        }
+    }
+}
+
+/// SSE `data:` payloads as JSON, with their event names.
+fn sse_events(text: &str) -> Vec<(String, Value)> {
+    text.replace("\r\n", "\n")
+        .split("\n\n")
+        .filter_map(|block| {
+            let mut name = String::new();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(n) = line.strip_prefix("event:") {
+                    name = n.trim().to_owned();
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.trim());
+                }
+            }
+            if data.is_empty() || data == "[DONE]" {
+                return None;
+            }
+            Some((
+                name,
+                serde_json::from_str(&data).expect("every data line is JSON"),
+            ))
+        })
+        .collect()
+}
+
+fn read_plain(c: Client, v: &Value) -> Outcome {
+    let mut o = Outcome::default();
+    match c {
+        Client::Chat => {
+            let m = &v["choices"][0]["message"];
+            o.text = m["content"].as_str().unwrap_or("").to_owned();
+            for t in m["tool_calls"].as_array().into_iter().flatten() {
+                o.calls.push(Call {
+                    id: t["id"].as_str().unwrap().to_owned(),
+                    name: t["function"]["name"].as_str().unwrap().to_owned(),
+                    args: serde_json::from_str(t["function"]["arguments"].as_str().unwrap())
+                        .unwrap(),
+                });
+            }
+            o.finish = v["choices"][0]["finish_reason"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        }
+        Client::Responses => {
+            for item in v["output"].as_array().unwrap() {
+                match item["type"].as_str() {
+                    Some("message") => {
+                        for p in item["content"].as_array().unwrap() {
+                            o.text.push_str(p["text"].as_str().unwrap());
+                        }
+                    }
+                    Some("function_call") => o.calls.push(Call {
+                        id: item["call_id"].as_str().unwrap().to_owned(),
+                        name: item["name"].as_str().unwrap().to_owned(),
+                        args: serde_json::from_str(item["arguments"].as_str().unwrap()).unwrap(),
+                    }),
+                    _ => {}
+                }
+            }
+            o.finish = v["status"].as_str().unwrap().to_owned();
+        }
+        Client::Messages => {
+            for b in v["content"].as_array().unwrap() {
+                match b["type"].as_str() {
+                    Some("text") => o.text.push_str(b["text"].as_str().unwrap()),
+                    Some("tool_use") => o.calls.push(Call {
+                        id: b["id"].as_str().unwrap().to_owned(),
+                        name: b["name"].as_str().unwrap().to_owned(),
+                        args: b["input"].clone(),
+                    }),
+                    _ => {}
+                }
+            }
+            o.finish = v["stop_reason"].as_str().unwrap().to_owned();
+        }
+        Client::Gemini => read_gemini_chunk(v, &mut o),
+    }
+    o
+}
+
+fn read_gemini_chunk(v: &Value, o: &mut Outcome) {
+    let cand = &v["candidates"][0];
+    for p in cand["content"]["parts"].as_array().into_iter().flatten() {
+        if let Some(t) = p["text"].as_str() {
+            o.text.push_str(t);
+        }
+        if let Some(f) = p.get("functionCall") {
+            o.calls.push(Call {
+                id: f["id"].as_str().unwrap_or("").to_owned(),
+                name: f["name"].as_str().unwrap().to_owned(),
+                args: f["args"].clone(),
+            });
+        }
+    }
+    if let Some(f) = cand["finishReason"].as_str() {
+        o.finish = f.to_owned();
+    }
+}
+
+fn read_stream(c: Client, text: &str) -> Outcome {
+    let events = sse_events(text);
+    let mut o = Outcome::default();
+    match c {
+        Client::Chat => {
+            for (_, v) in &events {
+                assert!(v.get("error").is_none(), "error event: {v}");
+                for ch in v["choices"].as_array().into_iter().flatten() {
+                    let d = &ch["delta"];
+                    o.text.push_str(d["content"].as_str().unwrap_or(""));
+                    for t in d["tool_calls"].as_array().into_iter().flatten() {
+                        let i = t["index"].as_u64().unwrap() as usize;
+                        if o.calls.len() <= i {
+                            o.calls.push(Call {
+                                id: String::new(),
+                                name: String::new(),
+                                args: Value::String(String::new()),
+                            });
+                        }
+                        let call = &mut o.calls[i];
+                        if let Some(id) = t["id"].as_str() {
+                            call.id = id.to_owned();
+                        }
+                        if let Some(n) = t["function"]["name"].as_str() {
+                            call.name = n.to_owned();
+                        }
+                        let mut args = call.args.as_str().unwrap_or("").to_owned();
+                        args.push_str(t["function"]["arguments"].as_str().unwrap_or(""));
+                        call.args = Value::String(args);
+                    }
+                    if let Some(f) = ch["finish_reason"].as_str() {
+                        o.finish = f.to_owned();
+                    }
+                }
+            }
+            assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+            let usage = events.last().map(|(_, v)| v["usage"].clone()).unwrap();
+            assert!(usage["completion_tokens"].as_u64().unwrap() > 0, "{usage}");
+            for call in &mut o.calls {
+                call.args = serde_json::from_str(call.args.as_str().unwrap()).unwrap();
+            }
+        }
+        Client::Responses => {
+            let (name, last) = events.last().unwrap();
+            assert_eq!(name, "response.completed", "{text}");
+            let whole = read_plain(c, &last["response"]);
+            let deltas: String = events
+                .iter()
+                .filter(|(n, _)| n == "response.output_text.delta")
+                .map(|(_, v)| v["delta"].as_str().unwrap())
+                .collect();
+            assert_eq!(deltas, whole.text, "the deltas make up the final text");
+            let seqs: Vec<u64> = events
+                .iter()
+                .map(|(_, v)| v["sequence_number"].as_u64().unwrap())
+                .collect();
+            assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+            return whole;
+        }
+        Client::Messages => {
+            assert_eq!(events.first().unwrap().0, "message_start", "{text}");
+            assert_eq!(events.last().unwrap().0, "message_stop", "{text}");
+            let mut args: Vec<String> = Vec::new();
+            for (name, v) in &events {
+                assert_eq!(
+                    *name,
+                    v["type"].as_str().unwrap(),
+                    "event name matches its type"
+                );
+                match name.as_str() {
+                    "content_block_start" if v["content_block"]["type"] == "tool_use" => {
+                        o.calls.push(Call {
+                            id: v["content_block"]["id"].as_str().unwrap().to_owned(),
+                            name: v["content_block"]["name"].as_str().unwrap().to_owned(),
+                            args: Value::Null,
+                        });
+                        args.push(String::new());
+                    }
+                    "content_block_delta" => match v["delta"]["type"].as_str() {
+                        Some("text_delta") => o.text.push_str(v["delta"]["text"].as_str().unwrap()),
+                        Some("input_json_delta") => args
+                            .last_mut()
+                            .unwrap()
+                            .push_str(v["delta"]["partial_json"].as_str().unwrap()),
+                        _ => {}
+                    },
+                    "message_delta" => {
+                        o.finish = v["delta"]["stop_reason"].as_str().unwrap().to_owned();
+                        assert!(v["usage"]["output_tokens"].as_u64().unwrap() > 0);
+                    }
+                    "error" => panic!("error event: {v}"),
+                    _ => {}
+                }
+            }
+            for (call, a) in o.calls.iter_mut().zip(args) {
+                call.args = serde_json::from_str(&a).unwrap();
+            }
+        }
+        Client::Gemini => {
+            for (_, v) in &events {
+                assert!(v.get("error").is_none(), "error: {v}");
+                read_gemini_chunk(v, &mut o);
+            }
+        }
+    }
+    o
+}
+
+async fn ask(gw: &Gateway, c: Client, model: &str, stream: bool, answer: Option<&Call>) -> Outcome {
+    let (path, body) = request(c, model, stream, answer);
+    let key = gw.key("test");
+    let mut r = http().post(format!("{}{path}", gw.url)).json(&body);
+    r = match c {
+        Client::Chat | Client::Responses => r.bearer_auth(&key),
+        Client::Messages => r
+            .header("x-api-key", &key)
+            .header("anthropic-version", "2023-06-01"),
+        Client::Gemini => r.header("x-goog-api-key", &key),
+    };
+    let resp = r.send().await.unwrap();
+    let status = resp.status();
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let text = resp.text().await.unwrap();
+    assert_eq!(status, 200, "{c:?} -> {model} (stream {stream}): {text}");
+    if stream {
+        assert!(ctype.starts_with("text/event-stream"), "{ctype}");
+        read_stream(c, &text)
+    } else {
+        assert!(ctype.starts_with("application/json"), "{ctype}");
+        read_plain(c, &serde_json::from_str(&text).unwrap())
+    }
+}
+
+#[tokio::test]
+async fn every_client_protocol_reaches_every_upstream_with_a_tool_round_trip() {
+    let ups = Upstreams::start().await;
+    let (gw, _dir) = Gateway::start(&ups.config());
+    let args: Value = serde_json::from_str(TOOL_ARGS).unwrap();
+    for c in CLIENTS {
+        for (model, upstream_path) in UPSTREAMS {
+            // Responses to an OpenAI provider is native, and the mock's Responses has no tools.
+            if c == Client::Responses && model == "to-openai" {
+                continue;
+            }
+            for stream in [false, true] {
+                let case = format!("{c:?} -> {model}, stream {stream}");
+                let mock = ups.mock(model);
+                let before = mock.hits();
+                let first = ask(&gw, c, model, stream, None).await;
+                assert_eq!(first.calls.len(), 1, "{case}: {first:?}");
+                let call = &first.calls[0];
+                assert_eq!(call.name, "get_weather", "{case}");
+                assert_eq!(call.args, args, "{case}");
+                // Gemini's own calls carry no id; converted ones always do.
+                let native_gemini = c == Client::Gemini && model == "to-gemini";
+                assert_eq!(call.id.is_empty(), native_gemini, "{case}: {call:?}");
+                let expected_finish = match c {
+                    Client::Chat => "tool_calls",
+                    Client::Responses => "completed",
+                    Client::Messages => "tool_use",
+                    Client::Gemini => "STOP",
+                };
+                assert_eq!(first.finish, expected_finish, "{case}");
+
+                let second = ask(&gw, c, model, stream, Some(call)).await;
+                assert_eq!(second.text, format!("{AFTER_TOOL}sunny"), "{case}");
+                assert!(second.calls.is_empty(), "{case}");
+
+                let seen = mock.requests();
+                assert_eq!(seen.len(), before + 2, "{case}");
+                let last = seen.last().unwrap();
+                assert!(
+                    last.path.starts_with(upstream_path),
+                    "{case}: {}",
+                    last.path
+                );
+                // The result went up tied to the call the upstream made.
+                let body = last.json().to_string();
+                assert!(body.contains("sunny"), "{case}: {body}");
+                match model {
+                    "to-openai" => assert!(body.contains("call_mock_1"), "{case}: {body}"),
+                    "to-anthropic" => assert!(body.contains("toolu_mock_1"), "{case}: {body}"),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn upstream_auth_follows_the_upstream_protocol() {
+    let ups = Upstreams::start().await;
+    let (gw, _dir) = Gateway::start(&ups.config());
+    for c in [Client::Chat, Client::Gemini] {
+        ask(&gw, c, "to-anthropic", false, None).await;
+    }
+    for r in ups.anthropic.requests() {
+        assert_eq!(r.header("x-api-key"), Some("sk-an-secret"));
+        assert_eq!(r.header("anthropic-version"), Some("2023-06-01"));
+        assert_eq!(r.header("authorization"), None);
+    }
+    ask(&gw, Client::Messages, "to-gemini", true, None).await;
+    let g = ups.gemini.requests().pop().unwrap();
+    assert_eq!(g.header("x-goog-api-key"), Some("ge-secret"));
+    assert_eq!(g.path, "/v1beta/models/gemini-x:streamGenerateContent");
+    assert_eq!(g.query, "alt=sse");
+    ask(&gw, Client::Messages, "to-openai", false, None).await;
+    let o = ups.openai.requests().pop().unwrap();
+    assert_eq!(o.header("authorization"), Some("Bearer sk-oa-secret"));
+    assert_eq!(o.header("x-api-key"), None);
+}
+
+#[tokio::test]
+async fn native_anthropic_is_passed_through_untouched() {
+    let ups = Upstreams::start().await;
+    let (gw, _dir) = Gateway::start(&ups.config());
+    let key = gw.key("test");
+    // Unknown fields and their spelling survive; only the model is rewritten.
+    let body = r#"{"model":"to-anthropic","max_tokens":50,"messages":[{"role":"user","content":"hi"}],"future_field":{"x": [1, 2.50]},"metadata":{"user_id":"u1"}}"#;
+    let r = http()
+        .post(format!("{}/v1/messages", gw.url))
+        .header("x-api-key", &key)
+        .header("anthropic-version", "2023-06-01")
+        .header("anthropic-beta", "prompt-caching-2024-07-31")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchboard-provider"], "an");
+    let up = ups.anthropic.requests().pop().unwrap();
+    assert_eq!(
+        String::from_utf8(up.body.to_vec()).unwrap(),
+        body.replace("\"to-anthropic\"", "\"claude-x\"")
+    );
+    assert_eq!(
+        up.header("anthropic-beta"),
+        Some("prompt-caching-2024-07-31")
+    );
+
+    // A stream comes back byte for byte, every event type included (ping too).
+    let chunks = vec![
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-x\",\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n".to_owned(),
+        "event: ping\ndata: {\"type\": \"ping\"}\n\n".to_owned(),
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n".to_owned(),
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n".to_owned(),
+        "event: some_future_event\ndata: {\"type\":\"some_future_event\"}\n\n".to_owned(),
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n".to_owned(),
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\n".to_owned(),
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n".to_owned(),
+    ];
+    ups.anthropic.script([Reply::Sse {
+        chunks: chunks.clone(),
+        gap: std::time::Duration::ZERO,
+        drop_after: None,
+    }]);
+    let r = http()
+        .post(format!("{}/v1/messages", gw.url))
+        .header("x-api-key", &key)
+        .json(
+            &json!({"model": "to-anthropic", "max_tokens": 5, "stream": true,
+            "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), chunks.concat());
+    // No client version: the gateway sends the default.
+    let up = ups.anthropic.requests().pop().unwrap();
+    assert_eq!(up.header("anthropic-version"), Some("2023-06-01"));
+}
+
+#[tokio::test]
+async fn native_gemini_keeps_the_body_and_reframes_the_json_array_form() {
+    let ups = Upstreams::start().await;
+    let (gw, _dir) = Gateway::start(&ups.config());
+    let key = gw.key("test");
+    let body = r#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"safetySettings":[{"category":"HARM_CATEGORY_HARASSMENT","threshold":"BLOCK_NONE"}]}"#;
+    let r = http()
+        .post(format!(
+            "{}/v1beta/models/to-gemini:generateContent?key={key}",
+            gw.url
+        ))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let up = ups.gemini.requests().pop().unwrap();
+    assert_eq!(String::from_utf8(up.body.to_vec()).unwrap(), body);
+    assert_eq!(up.path, "/v1beta/models/gemini-x:generateContent");
+
+    // Without alt=sse the client reads one JSON array; the upstream is still asked for SSE.
+    let r = http()
+        .post(format!(
+            "{}/v1beta/models/to-gemini:streamGenerateContent",
+            gw.url
+        ))
+        .header("x-goog-api-key", &key)
+        .json(&json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = serde_json::from_str(&r.text().await.unwrap()).expect("one JSON array");
+    let text: String = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["candidates"][0]["content"]["parts"][0]["text"].as_str())
+        .collect();
+    assert_eq!(text, "Hello, world");
+    assert_eq!(ups.gemini.requests().pop().unwrap().query, "alt=sse");
+
+    // The same form, converted from an Anthropic upstream.
+    let r = http()
+        .post(format!(
+            "{}/v1beta/models/to-anthropic:streamGenerateContent",
+            gw.url
+        ))
+        .header("x-goog-api-key", &key)
+        .json(&json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_str(&r.text().await.unwrap()).expect("one JSON array");
+    let mut o = Outcome::default();
+    for chunk in v.as_array().unwrap() {
+        read_gemini_chunk(chunk, &mut o);
+    }
+    assert_eq!(o.text, "Hello, world");
+    assert_eq!(o.finish, "STOP");
+}
+
+#[tokio::test]
+async fn errors_come_in_the_clients_shape() {
+    let ups = Upstreams::start().await;
+    let (gw, _dir) = Gateway::start(&ups.config());
+    let key = gw.key("test");
+    // Unknown model, asked in each protocol.
+    let r = http()
+        .post(format!("{}/v1/messages", gw.url))
+        .header("x-api-key", &key)
+        .json(&json!({"model": "nope", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["error"]["type"], "not_found_error");
+    let r = http()
+        .post(format!("{}/v1beta/models/nope:generateContent", gw.url))
+        .header("x-goog-api-key", &key)
+        .json(&json!({"contents": [{"parts": [{"text": "x"}]}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["status"], "NOT_FOUND");
+    assert_eq!(v["error"]["code"], 404);
+    // A wrong key, in Gemini's shape.
+    let r = http()
+        .post(format!(
+            "{}/v1beta/models/to-gemini:generateContent?key=wrong",
+            gw.url
+        ))
+        .json(&json!({"contents": [{"parts": [{"text": "x"}]}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["status"], "UNAUTHENTICATED");
+
+    // An Anthropic upstream's 400, told to an OpenAI client in OpenAI's shape.
+    ups.anthropic.script([Reply::status(
+        400,
+        r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long"}}"#,
+    )]);
+    let r = http()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth(&key)
+        .json(&json!({"model": "to-anthropic", "messages": [{"role": "user", "content": "x"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["message"], "prompt is too long");
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+
+    // Something the target cannot carry: refused, naming the field.
+    let r = http()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth(&key)
+        .json(&json!({"model": "to-anthropic", "n": 3, "messages": [{"role": "user", "content": "x"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("'n'"),
+        "{v}"
+    );
+    let r = http()
+        .post(format!("{}/v1/responses", gw.url))
+        .bearer_auth(&key)
+        .json(&json!({"model": "to-gemini", "input": "x", "previous_response_id": "resp_1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("previous_response_id"),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn a_converted_stream_cut_midway_ends_with_the_clients_error_event() {
+    let ups = Upstreams::start().await;
+    let (gw, _dir) = Gateway::start(&ups.config());
+    let key = gw.key("test");
+    let chunk = |delta: Value| {
+        format!(
+            "data: {}\n\n",
+            json!({"id": "c1", "model": "gpt-x", "choices": [{"index": 0, "delta": delta, "finish_reason": null}]})
+        )
+    };
+    // Tool-call arguments split over many chunks, then the connection drops.
+    let mut chunks = vec![
+        chunk(json!({"role": "assistant", "content": ""})),
+        chunk(json!({"content": "Let me look."})),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "id": "call_7", "type": "function",
+            "function": {"name": "get_weather", "arguments": ""}}]}),
+        ),
+    ];
+    for p in ["{\"ci", "ty\":", "\"Par", "is\"}"] {
+        chunks.push(chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}),
+        ));
+    }
+    let n = chunks.len();
+    // Never sent: the connection drops in its place, a gap after the last piece.
+    chunks.push(chunk(json!({"content": "unsent"})));
+    ups.openai.script([Reply::Sse {
+        chunks,
+        gap: std::time::Duration::from_millis(5),
+        drop_after: Some(n),
+    }]);
+    let r = http()
+        .post(format!("{}/v1/messages", gw.url))
+        .header("x-api-key", &key)
+        .json(
+            &json!({"model": "to-openai", "max_tokens": 50, "stream": true,
+            "messages": [{"role": "user", "content": "weather?"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    let events = sse_events(&text);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.first(), Some(&"message_start"), "{text}");
+    assert_eq!(names.last(), Some(&"error"), "{text}");
+    assert!(
+        !names.contains(&"message_stop"),
+        "a cut stream is not a finished one: {text}"
+    );
+    let partial: String = events
+        .iter()
+        .filter_map(|(_, v)| v["delta"]["partial_json"].as_str())
+        .collect();
+    assert_eq!(
+        partial, "{\"city\":\"Paris\"}",
+        "every argument piece arrived"
+    );
+    let (_, err) = events.last().unwrap();
+    assert_eq!(err["type"], "error");
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("oa"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn models_lists_in_each_shape_and_openai_only_endpoints() {
+    let ups = Upstreams::start().await;
+    let (gw, _dir) = Gateway::start(&ups.config());
+    let key = gw.key("test");
+    let v: Value = http()
+        .get(format!("{}/v1/models", gw.url))
+        .header("x-api-key", &key)
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["data"][0]["type"], "model");
+    assert_eq!(v["has_more"], false);
+    let v: Value = http()
+        .get(format!("{}/v1beta/models", gw.url))
+        .header("x-goog-api-key", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = v["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "models/to-anthropic",
+            "models/to-gemini",
+            "models/to-openai"
+        ]
+    );
+
+    // Embeddings and images go to OpenAI providers only.
+    let r = http()
+        .post(format!("{}/v1/embeddings", gw.url))
+        .bearer_auth(&key)
+        .json(&json!({"model": "to-openai", "input": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(ups.openai.requests().pop().unwrap().path, "/v1/embeddings");
+    let r = http()
+        .post(format!("{}/v1/embeddings", gw.url))
+        .bearer_auth(&key)
+        .json(&json!({"model": "to-anthropic", "input": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let r = http()
+        .post(format!("{}/v1/images/generations", gw.url))
+        .bearer_auth(&key)
+        .json(&json!({"model": "to-openai", "prompt": "a cat"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Token counts: Anthropic's own where it serves the model, an estimate elsewhere.
+    let count = |model: &str| {
+        http()
+            .post(format!("{}/v1/messages/count_tokens", gw.url))
+            .header("x-api-key", &key)
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "a b c d e f g h"}]}))
+            .send()
+    };
+    let v: Value = count("to-anthropic").await.unwrap().json().await.unwrap();
+    assert_eq!(v["input_tokens"], 42);
+    let v: Value = count("to-gemini").await.unwrap().json().await.unwrap();
+    let n = v["input_tokens"].as_u64().unwrap();
+    assert!((4..=12).contains(&n), "{v}");
+    let v: Value = http()
+        .post(format!("{}/v1beta/models/to-gemini:countTokens", gw.url))
+        .header("x-goog-api-key", &key)
+        .json(&json!({"contents": [{"parts": [{"text": "a b c d e f g h"}]}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(v["totalTokens"].as_u64().unwrap() > 0, "{v}");
+}
