@@ -6,8 +6,9 @@
 
 mod common;
 
-use common::mock::{Mock, Reply};
+use common::mock::Reply;
 use common::mock_replies::{AFTER_TOOL, TOOL_ARGS};
+use common::upstreams::Upstreams;
 use common::{Gateway, http};
 use serde_json::{Value, json};
 
@@ -32,78 +33,6 @@ const UPSTREAMS: [(&str, &str); 3] = [
     ("to-anthropic", "/v1/messages"),
     ("to-gemini", "/v1beta/models/gemini-x:"),
 ];
-
-struct Upstreams {
-    openai: Mock,
-    anthropic: Mock,
-    gemini: Mock,
-}
-
-impl Upstreams {
-    async fn start() -> Self {
-        Self {
-            openai: Mock::start().await,
-            anthropic: Mock::start().await,
-            gemini: Mock::start().await,
-        }
-    }
-
-    fn config(&self) -> String {
-        format!(
-            r#"
-[server]
-request_timeout_s = 10
-
-[[providers]]
-name = "oa"
-base_url = "{}"
-protocols = ["openai"]
-api_key = "sk-oa-secret"
-models = ["gpt-x"]
-
-[[providers]]
-name = "an"
-base_url = "{}"
-protocols = ["anthropic"]
-api_key = "sk-an-secret"
-models = ["claude-x"]
-
-[[providers]]
-name = "ge"
-base_url = "{}"
-protocols = ["gemini"]
-api_key = "ge-secret"
-models = ["gemini-x"]
-
-[[models]]
-name = "to-openai"
-include = ["oa/gpt-x"]
-
-[[models]]
-name = "to-anthropic"
-include = ["an/claude-x"]
-
-[[models]]
-name = "to-gemini"
-include = ["ge/gemini-x"]
-
-[[client_keys]]
-name = "test"
-"#,
-            self.openai.url(),
-            self.anthropic.url(),
-            self.gemini.url()
-        )
-    }
-
-    fn mock(&self, model: &str) -> &Mock {
-        match model {
-            "to-openai" => &self.openai,
-            "to-anthropic" => &self.anthropic,
-            _ => &self.gemini,
-        }
-    }
-}
 
 fn schema() -> Value {
     json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})

@@ -4,6 +4,7 @@
 
 pub mod mock;
 pub mod mock_replies;
+pub mod upstreams;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -33,6 +33,11 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/messages", post(anthropic::messages))
         .route("/messages/count_tokens", post(anthropic::count_tokens))
         .route("/models", get(openai::list_models))
+        // Gemini's SDK calls `/v1/models/{model}:generateContent` too.
+        .route(
+            "/models/{target}",
+            get(openai::get_model).post(gemini::model_action),
+        )
         .fallback(openai::unknown_endpoint)
         .method_not_allowed_fallback(openai::method_not_allowed)
         .layer(middleware::map_response(fill_route_headers));

@@ -3,20 +3,53 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{OriginalUri, Request, State};
+use axum::extract::{OriginalUri, Path, Request, State};
 use axum::http::{Response, StatusCode};
 
-use super::json_response;
 use super::proxy::{self, Inbound, authenticate, error_response};
+use super::{gemini, json_response};
 use crate::config::Protocol;
 use crate::engine::Engine;
 use crate::error::GatewayError;
 use crate::protocol::Api;
 use crate::requestlog::RequestRecord;
 
-/// OpenAI's model list, or Anthropic's when the client sends `anthropic-version` (the
-/// Anthropic SDK does).
+/// Whether a request on `/v1` comes from a Gemini client (its SDK uses `/v1` as well as
+/// `/v1beta`): it authenticates the Gemini way.
+fn from_gemini(req: &Request) -> bool {
+    req.headers().contains_key("x-goog-api-key")
+        || req
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p.starts_with("key=")))
+}
+
+/// `GET /v1/models/{model}`: OpenAI's model object, or Gemini's for a Gemini client.
+pub async fn get_model(
+    State(engine): State<Arc<Engine>>,
+    Path(model): Path<String>,
+    req: Request,
+) -> Response<Body> {
+    if from_gemini(&req) {
+        return gemini::get_model(State(engine), Path(model), req).await;
+    }
+    let snap = engine.snapshot();
+    if let Err(e) = authenticate(&snap, req.headers(), req.uri().query()) {
+        return error_response(Api::Chat, &e);
+    }
+    if !snap.routes.contains_key(&model) {
+        return error_response(Api::Chat, &GatewayError::UnknownModel(model));
+    }
+    let body = serde_json::json!({"id": model, "object": "model", "created": 0, "owned_by": "switchboard"});
+    json_response(StatusCode::OK, bytes::Bytes::from(body.to_string()))
+}
+
+/// OpenAI's model list; Anthropic's when the client sends `anthropic-version` (the Anthropic
+/// SDK does); Gemini's for a Gemini client.
 pub async fn list_models(State(engine): State<Arc<Engine>>, req: Request) -> Response<Body> {
+    if from_gemini(&req) {
+        return gemini::list_models(State(engine), req).await;
+    }
     let snap = engine.snapshot();
     let anthropic = req.headers().contains_key("anthropic-version");
     let (protocol, api) = if anthropic {
