@@ -16,6 +16,9 @@ use hyper_util::rt::TokioIo;
 pub enum Mode {
     Plain,
     Stream,
+    /// An Anthropic client streaming from the OpenAI upstream: every chunk converted. (Direct,
+    /// the same stream in OpenAI's form: the mock speaks nothing else.)
+    Converted,
 }
 
 impl Mode {
@@ -23,6 +26,7 @@ impl Mode {
         match self {
             Self::Plain => "plain",
             Self::Stream => "stream (20 chunks)",
+            Self::Converted => "anthropic <- openai stream",
         }
     }
 }
@@ -72,8 +76,23 @@ impl Phase {
     }
 }
 
+/// The request: path, extra headers and body.
+fn request(
+    mode: Mode,
+    through_gateway: bool,
+) -> (&'static str, Vec<(&'static str, &'static str)>, Bytes) {
+    if mode == Mode::Converted && through_gateway {
+        return (
+            "/v1/messages",
+            vec![("anthropic-version", "2023-06-01")],
+            Bytes::from_static(b"{\"model\":\"bench-model\",\"max_tokens\":256,\"stream\":true,\"system\":\"You are a helpful assistant.\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello there, how are you?\"}]}"),
+        );
+    }
+    ("/v1/chat/completions", Vec::new(), body(mode))
+}
+
 fn body(mode: Mode) -> Bytes {
-    let stream = if mode == Mode::Stream {
+    let stream = if mode != Mode::Plain {
         ",\"stream\":true"
     } else {
         ""
@@ -111,15 +130,16 @@ pub async fn run(
     concurrency: usize,
     seconds: f64,
 ) -> anyhow::Result<Phase> {
-    let body = body(mode);
+    let (path, headers, body) = request(mode, key.is_some());
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let body = body.clone();
+        let headers = headers.clone();
         let auth = key.map(|k| format!("Bearer {k}"));
         tasks.push(tokio::spawn(async move {
-            worker(addr, auth, body, deadline).await
+            worker(addr, path, headers, auth, body, deadline).await
         }));
     }
     let mut total = Phase::default();
@@ -135,6 +155,8 @@ pub async fn run(
 
 async fn worker(
     addr: SocketAddr,
+    path: &'static str,
+    headers: Vec<(&'static str, &'static str)>,
     auth: Option<String>,
     body: Bytes,
     deadline: Instant,
@@ -146,9 +168,12 @@ async fn worker(
     let mut s = Phase::default();
     let host = addr.to_string();
     while Instant::now() < deadline {
-        let mut req = Request::post("/v1/chat/completions")
+        let mut req = Request::post(path)
             .header("host", &host)
             .header("content-type", "application/json");
+        for (k, v) in &headers {
+            req = req.header(*k, *v);
+        }
         if let Some(a) = &auth {
             req = req.header("authorization", a);
         }

@@ -113,7 +113,7 @@ key = "{CLIENT_KEY}"
         args.seconds, args.rounds
     );
     let mut results: Vec<(Mode, usize, Phase, Phase)> = Vec::new();
-    for mode in [Mode::Plain, Mode::Stream] {
+    for mode in [Mode::Plain, Mode::Stream, Mode::Converted] {
         for c in CONCURRENCY {
             let mut direct = Phase::default();
             let mut through = Phase::default();
@@ -173,6 +173,26 @@ key = "{CLIENT_KEY}"
         out,
         "Stream = 20 content chunks + [DONE] per request. CPU from /proc/{{pid}}/stat (utime+stime), tick {tick} s."
     )?;
+    // What conversion adds over passing the same stream through: per request and per chunk.
+    for c in CONCURRENCY {
+        let find = |m: Mode| {
+            results
+                .iter()
+                .find(|(mode, cc, _, _)| *mode == m && *cc == c)
+        };
+        if let (Some((_, _, _, native)), Some((_, _, _, converted))) =
+            (find(Mode::Stream), find(Mode::Converted))
+        {
+            let per_req = |p: &Phase| p.cpu_ticks as f64 * tick / p.count().max(1) as f64;
+            let chunks = (mock::STREAM_CHUNKS + 1) as f64;
+            writeln!(
+                out,
+                "Conversion at c={c}: +{:.0} µs p50 latency, +{:.1} µs gateway CPU per chunk (anthropic client <- openai stream vs the same stream passed through)",
+                (converted.latency_pct(0.5) - native.latency_pct(0.5)) * 1e6,
+                (per_req(converted) - per_req(native)) / chunks * 1e6,
+            )?;
+        }
+    }
     let _ = child.kill();
     let _ = child.wait();
     if std::env::var_os("SWITCHBOARD_BENCH_KEEP").is_none() {

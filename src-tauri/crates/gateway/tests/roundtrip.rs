@@ -5,11 +5,11 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use switchboard_gateway::config::Protocol;
+use switchboard_gateway::protocol::Api;
 use switchboard_gateway::protocol::convert;
 use switchboard_gateway::protocol::ir::{
     ChatRequest, Message, Notes, Part, Role, ToolCall, ToolResult,
 };
-use switchboard_gateway::protocol::Api;
 
 const PROTOCOLS: [Protocol; 3] = [Protocol::OpenAi, Protocol::Anthropic, Protocol::Gemini];
 
