@@ -824,3 +824,192 @@ async fn models_lists_in_each_shape_and_openai_only_endpoints() {
         .unwrap();
     assert!(v["totalTokens"].as_u64().unwrap() > 0, "{v}");
 }
+
+/// async-openai parses strictly: what it accepts, strict OpenAI clients accept.
+#[tokio::test]
+async fn async_openai_calls_a_tool_on_anthropic_and_gemini_providers() {
+    use async_openai::config::OpenAIConfig;
+    use async_openai::types::chat::{ChatCompletionMessageToolCalls, CreateChatCompletionRequest};
+    use futures_util::StreamExt;
+
+    let ups = Upstreams::start().await;
+    let (gw, _dir) = Gateway::start(&ups.config());
+    let client = async_openai::Client::with_config(
+        OpenAIConfig::new()
+            .with_api_base(format!("{}/v1", gw.url))
+            .with_api_key(gw.key("test")),
+    );
+    let args: Value = serde_json::from_str(TOOL_ARGS).unwrap();
+    for model in ["to-anthropic", "to-gemini"] {
+        let (_, first) = request(Client::Chat, model, false, None);
+        let req: CreateChatCompletionRequest = serde_json::from_value(first).unwrap();
+        let resp = client.chat().create(req).await.unwrap();
+        let Some(ChatCompletionMessageToolCalls::Function(call)) = resp.choices[0]
+            .message
+            .tool_calls
+            .as_ref()
+            .and_then(|c| c.first())
+            .cloned()
+        else {
+            panic!("{model}: no function call in {resp:?}");
+        };
+        assert_eq!(call.function.name, "get_weather");
+        let got: Value = serde_json::from_str(&call.function.arguments).unwrap();
+        assert_eq!(got, args);
+        let tool = Call {
+            id: call.id.clone(),
+            name: call.function.name.clone(),
+            args: got,
+        };
+
+        // Streamed: the call arrives in pieces; the answer after the result, in pieces too.
+        let (_, first) = request(Client::Chat, model, true, None);
+        let req: CreateChatCompletionRequest = serde_json::from_value(first).unwrap();
+        let mut stream = client.chat().create_stream(req).await.unwrap();
+        let (mut id, mut name, mut arguments) = (String::new(), String::new(), String::new());
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.unwrap_or_else(|e| panic!("{model}: {e}"));
+            for choice in &chunk.choices {
+                for t in choice.delta.tool_calls.iter().flatten() {
+                    if let Some(i) = &t.id {
+                        id.clone_from(i);
+                    }
+                    if let Some(f) = &t.function {
+                        name.push_str(f.name.as_deref().unwrap_or(""));
+                        arguments.push_str(f.arguments.as_deref().unwrap_or(""));
+                    }
+                }
+            }
+        }
+        assert!(!id.is_empty(), "{model}");
+        assert_eq!(name, "get_weather");
+        assert_eq!(serde_json::from_str::<Value>(&arguments).unwrap(), args);
+
+        let (_, second) = request(Client::Chat, model, true, Some(&tool));
+        let req: CreateChatCompletionRequest = serde_json::from_value(second).unwrap();
+        let mut stream = client.chat().create_stream(req).await.unwrap();
+        let mut text = String::new();
+        while let Some(chunk) = stream.next().await {
+            for choice in chunk.unwrap().choices {
+                text.push_str(choice.delta.content.as_deref().unwrap_or(""));
+            }
+        }
+        assert_eq!(text, format!("{AFTER_TOOL}sunny"), "{model}");
+    }
+}
+
+/// Native wins whenever the provider speaks the client's protocol; otherwise the unified
+/// model's `protocol` picks among the provider's.
+#[tokio::test]
+async fn native_first_then_the_models_protocol() {
+    let mock = common::mock::Mock::start().await;
+    let config = format!(
+        r#"
+[[providers]]
+name = "both"
+base_url = "{}"
+protocols = ["openai", "anthropic"]
+models = ["m1"]
+
+[[models]]
+name = "prefers-anthropic"
+include = ["both/m1"]
+protocol = "anthropic"
+
+[[models]]
+name = "default"
+include = ["both/m1"]
+
+[[client_keys]]
+name = "test"
+"#,
+        mock.url()
+    );
+    let (gw, _dir) = Gateway::start(&config);
+    let cases = [
+        (Client::Chat, "prefers-anthropic", "/v1/chat/completions"),
+        (Client::Messages, "default", "/v1/messages"),
+        (Client::Gemini, "prefers-anthropic", "/v1/messages"),
+        (Client::Gemini, "default", "/v1/chat/completions"),
+        (Client::Responses, "prefers-anthropic", "/v1/responses"),
+    ];
+    for (c, model, path) in cases {
+        let (p, body) = request(c, model, false, None);
+        let body = if c == Client::Responses {
+            json!({"model": model, "input": "hi"})
+        } else {
+            body
+        };
+        let r = http()
+            .post(format!("{}{p}", gw.url))
+            .bearer_auth(gw.key("test"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            200,
+            "{c:?} {model}: {}",
+            r.text().await.unwrap()
+        );
+        assert_eq!(mock.requests().pop().unwrap().path, path, "{c:?} {model}");
+    }
+}
+
+/// A stream that breaks after content ends with an error in each client's own form.
+#[tokio::test]
+async fn each_client_protocol_ends_a_broken_stream_with_its_error() {
+    let ups = Upstreams::start().await;
+    let (gw, _dir) = Gateway::start(&ups.config());
+    let key = gw.key("test");
+    let chunk = |text: &str| {
+        format!(
+            "data: {}\n\n",
+            json!({"id": "c1", "model": "gpt-x", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
+        )
+    };
+    for c in CLIENTS {
+        ups.openai.script([Reply::Sse {
+            chunks: vec![chunk("Hel"), chunk("lo"), chunk("never sent")],
+            gap: std::time::Duration::from_millis(5),
+            drop_after: Some(2),
+        }]);
+        let (path, mut body) = request(c, "to-openai", true, None);
+        if let Some(o) = body.as_object_mut() {
+            o.remove("tools");
+        }
+        let text = http()
+            .post(format!("{}{path}", gw.url))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let events = sse_events(&text);
+        let (name, last) = events.last().unwrap_or_else(|| panic!("{c:?}: {text}"));
+        match c {
+            Client::Chat => assert!(last["error"]["message"].is_string(), "{text}"),
+            Client::Responses => {
+                // Responses to an OpenAI provider is native: the gateway adds the event.
+                assert_eq!(name, "error", "{text}");
+                assert!(last["message"].as_str().unwrap().contains("oa"), "{text}");
+            }
+            Client::Messages => {
+                assert_eq!(name, "error", "{text}");
+                assert_eq!(last["type"], "error");
+            }
+            Client::Gemini => {
+                assert_eq!(last["error"]["status"], "UNAVAILABLE", "{text}");
+                assert_eq!(last["error"]["code"], 502);
+            }
+        }
+        assert!(
+            text.contains("Hel"),
+            "{c:?}: content before the break arrived: {text}"
+        );
+    }
+}

@@ -222,6 +222,59 @@ impl SseToJsonArray {
 mod tests {
     use super::*;
 
+    fn run(upstream: Protocol, client: Api, input: &str) -> String {
+        let mut c = StreamConverter::new(upstream, client, ClientStream::default());
+        let mut out = BytesMut::new();
+        c.feed(input.as_bytes(), &mut out);
+        c.finish(&mut out);
+        String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn thinking_becomes_each_protocols_reasoning() {
+        let anthropic = concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"c\",\"usage\":{\"input_tokens\":3}}}\n\n",
+            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"Let me think\"}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"sig\"}}\n\n",
+            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"42\"}}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":9}}\n\n",
+        );
+        let chat = run(Protocol::Anthropic, Api::Chat, anthropic);
+        assert!(
+            chat.contains(r#""reasoning_content":"Let me think""#),
+            "{chat}"
+        );
+        assert!(chat.contains(r#""content":"42""#), "{chat}");
+        let gemini = run(Protocol::Anthropic, Api::Gemini, anthropic);
+        assert!(
+            gemini.contains(r#"{"text":"Let me think","thought":true}"#),
+            "{gemini}"
+        );
+        let responses = run(Protocol::Anthropic, Api::Responses, anthropic);
+        assert!(responses.contains(r#""type":"reasoning""#), "{responses}");
+        assert!(
+            responses.contains(r#""delta":"Let me think""#),
+            "{responses}"
+        );
+
+        let gemini_in = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hmm\",\"thought\":true},{\"text\":\"ok\"}]},\"finishReason\":\"STOP\"}]}\n\n";
+        let messages = run(Protocol::Gemini, Api::Messages, gemini_in);
+        assert!(
+            messages.contains(r#""content_block":{"type":"thinking""#),
+            "{messages}"
+        );
+        assert!(
+            messages.contains(r#"{"type":"thinking_delta","thinking":"hmm"}"#),
+            "{messages}"
+        );
+        assert!(
+            messages.contains(r#"{"type":"text_delta","text":"ok"}"#),
+            "{messages}"
+        );
+    }
+
     #[test]
     fn reframes_sse_as_one_array() {
         let mut t = SseToJsonArray::default();
