@@ -27,9 +27,12 @@ fn warmed(upstream: Protocol, client: Api, prefix: &[&[u8]]) -> StreamConverter 
     c
 }
 
+/// Name, upstream protocol, client API, chunks fed first, the chunk measured.
+type Case = (&'static str, Protocol, Api, &'static [&'static [u8]], &'static [u8]);
+
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("convert chunk");
-    let cases: [(&str, Protocol, Api, &[&[u8]], &[u8]); 6] = [
+    let cases: [Case; 6] = [
         (
             "openai text -> anthropic",
             Protocol::OpenAi,
