@@ -630,6 +630,33 @@ async fn errors_come_in_the_clients_shape() {
     assert_eq!(v["error"]["message"], "prompt is too long");
     assert_eq!(v["error"]["type"], "invalid_request_error");
 
+    // Something the target has no field for, and whose loss changes nothing: dropped, with a
+    // warning in the log.
+    let r = http()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth(&key)
+        .json(&json!({"model": "to-anthropic", "logprobs": true, "messages": [{"role": "user", "content": "x"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        !ups.anthropic
+            .requests()
+            .pop()
+            .unwrap()
+            .json()
+            .to_string()
+            .contains("logprobs"),
+        "not sent on"
+    );
+    let log = gw.stderr();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains("'logprobs' has no equivalent")),
+        "{log}"
+    );
+
     // Something the target cannot carry: refused, naming the field.
     let r = http()
         .post(format!("{}/v1/chat/completions", gw.url))

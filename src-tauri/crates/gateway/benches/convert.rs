@@ -28,7 +28,13 @@ fn warmed(upstream: Protocol, client: Api, prefix: &[&[u8]]) -> StreamConverter 
 }
 
 /// Name, upstream protocol, client API, chunks fed first, the chunk measured.
-type Case = (&'static str, Protocol, Api, &'static [&'static [u8]], &'static [u8]);
+type Case = (
+    &'static str,
+    Protocol,
+    Api,
+    &'static [&'static [u8]],
+    &'static [u8],
+);
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("convert chunk");
