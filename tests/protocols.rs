@@ -1040,3 +1040,69 @@ async fn each_client_protocol_ends_a_broken_stream_with_its_error() {
         );
     }
 }
+
+/// An upstream stream that just stops (no finish reason, no `[DONE]`) is not a finished answer:
+/// converted, the client gets an error, not an invented clean ending.
+#[tokio::test]
+async fn a_converted_stream_without_its_end_marker_is_an_error() {
+    let ups = Upstreams::start().await;
+    let (gw, _dir) = Gateway::start(&ups.config());
+    let chunk = |text: &str| {
+        format!(
+            "data: {}\n\n",
+            json!({"id": "c1", "model": "gpt-x", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
+        )
+    };
+    ups.openai.script([Reply::Sse {
+        chunks: vec![chunk("Hel"), chunk("lo")],
+        gap: std::time::Duration::ZERO,
+        drop_after: None,
+    }]);
+    let text = http()
+        .post(format!("{}/v1/messages", gw.url))
+        .header("x-api-key", gw.key("test"))
+        .json(
+            &json!({"model": "to-openai", "max_tokens": 20, "stream": true,
+            "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let events = sse_events(&text);
+    assert_eq!(events.last().unwrap().0, "error", "{text}");
+    assert!(!text.contains("message_stop"), "{text}");
+    assert!(text.contains("end marker"), "{text}");
+}
+
+/// A unified model's `default_params.max_tokens` beats the stand-in Anthropic's required
+/// `max_tokens` gets when the client sent none; the client's own value beats both.
+#[tokio::test]
+async fn the_models_default_max_tokens_reaches_a_converted_anthropic_request() {
+    let ups = Upstreams::start().await;
+    let config = ups.config().replace(
+        "[[models]]\nname = \"to-anthropic\"\ninclude = [\"an/claude-x\"]",
+        "[[models]]\nname = \"to-anthropic\"\ninclude = [\"an/claude-x\"]\ndefault_params = { max_tokens = 1234 }",
+    );
+    assert!(config.contains("1234"));
+    let (gw, _dir) = Gateway::start(&config);
+    for (sent, expected) in [(None, 1234), (Some(99), 99)] {
+        let mut body =
+            json!({"model": "to-anthropic", "messages": [{"role": "user", "content": "x"}]});
+        if let Some(n) = sent {
+            body["max_tokens"] = n.into();
+        }
+        let r = http()
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .bearer_auth(gw.key("test"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let up = ups.anthropic.requests().pop().unwrap().json();
+        assert_eq!(up["max_tokens"], expected, "{up}");
+    }
+}

@@ -57,6 +57,14 @@ impl Transform {
             Self::JsonArray(a) => a.fail(e, out),
         }
     }
+
+    /// Whether the upstream stream ended with its own end marker.
+    fn complete(&self) -> bool {
+        match self {
+            Self::Convert(c) => c.complete(),
+            Self::JsonArray(_) => true,
+        }
+    }
 }
 
 /// How the body is framed for the client.
@@ -199,6 +207,14 @@ impl Stream for ProxyBody {
                         return this.fail(e, FailureKind::Network);
                     }
                     Poll::Ready(None) => {
+                        if this.transform.as_ref().is_some_and(|t| !t.complete()) {
+                            // Converted, the client would see an invented clean ending.
+                            let e = GatewayError::UpstreamUnreachable {
+                                provider: this.provider.to_string(),
+                                detail: "the stream ended without its end marker".into(),
+                            };
+                            return this.fail(e, FailureKind::ServerError);
+                        }
                         let mut out = BytesMut::new();
                         if let Some(t) = this.transform.as_mut() {
                             t.finish(&mut out);

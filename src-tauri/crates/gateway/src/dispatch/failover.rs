@@ -21,6 +21,11 @@ use crate::health::{classify_status, parse_retry_after};
 use crate::protocol::Api;
 use crate::requestlog::AttemptRecord;
 
+/// How much of a stream is held while waiting for its first content.
+const MAX_PREAMBLE: usize = 256 * 1024;
+/// The largest plain reply read whole (to look for retry keywords, or to convert it).
+const MAX_WHOLE_REPLY: usize = 64 << 20;
+
 pub type UpstreamStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 pub struct Success {
@@ -258,6 +263,11 @@ async fn attempt(
                     ttfb.get_or_insert_with(|| started.elapsed());
                     buf.extend_from_slice(&chunk);
                     held.push(chunk);
+                    // A preamble is a few hundred bytes: past a bound, stop holding (and
+                    // re-scanning) and let the stream go.
+                    if buf.len() > MAX_PREAMBLE {
+                        break;
+                    }
                     match first_content(api, &buf) {
                         Scan::NeedMore => continue,
                         Scan::Content => break,
@@ -305,6 +315,15 @@ async fn attempt(
                 Ok(Some(Ok(chunk))) => {
                     ttfb.get_or_insert_with(|| started.elapsed());
                     buf.extend_from_slice(&chunk);
+                    if buf.len() > MAX_WHOLE_REPLY {
+                        return Err(GatewayError::UpstreamBrokeOff {
+                            provider,
+                            detail: format!(
+                                "the reply is larger than {} MiB, more than the gateway reads whole",
+                                MAX_WHOLE_REPLY >> 20
+                            ),
+                        });
+                    }
                 }
                 Ok(Some(Err(e))) => {
                     return Err(GatewayError::UpstreamBrokeOff {
@@ -410,9 +429,11 @@ fn chat_chunk(v: &serde_json::Value) -> Scan {
                 .is_some_and(|s| !s.is_empty())
                 || d.and_then(|d| d.get("tool_calls"))
                     .is_some_and(|t| !t.is_null())
-                || d.and_then(|d| d.get("reasoning_content"))
-                    .and_then(|s| s.as_str())
-                    .is_some_and(|s| !s.is_empty())
+                || ["reasoning_content", "reasoning"].iter().any(|k| {
+                    d.and_then(|d| d.get(*k))
+                        .and_then(|s| s.as_str())
+                        .is_some_and(|s| !s.is_empty())
+                })
                 || c.get("finish_reason").is_some_and(|f| !f.is_null())
         })
     });
@@ -459,8 +480,9 @@ fn responses_event(v: &serde_json::Value) -> Scan {
             | "response.content_part.added"
             | "response.reasoning_summary_part.added",
         ) => Scan::NeedMore,
+        // A message item opens before its text; reasoning and calls are the model at work.
         Some("response.output_item.added")
-            if v.pointer("/item/type").and_then(|t| t.as_str()) != Some("function_call") =>
+            if v.pointer("/item/type").and_then(|t| t.as_str()) == Some("message") =>
         {
             Scan::NeedMore
         }

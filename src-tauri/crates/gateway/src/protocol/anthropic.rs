@@ -1,6 +1,8 @@
 //! Anthropic messages in the neutral form: requests both ways, replies both ways, and streams
 //! both ways.
 
+use std::borrow::Cow;
+
 use bytes::BytesMut;
 use serde_json::{Map, Value, json};
 
@@ -237,7 +239,15 @@ pub fn encode_request(req: &ChatRequest, model: &str, notes: &mut Notes) -> Valu
         })
         .collect();
     out.insert("messages".into(), Value::Array(messages));
-    let thinking = req.reasoning.filter(|e| *e != Effort::Off);
+    let mut thinking = req.reasoning.filter(|e| *e != Effort::Off);
+    if thinking.is_some() && !thinking_allowed(req) {
+        // Anthropic refuses thinking when a tool is forced, or when an earlier tool call in the
+        // history lacks the signed thinking it was made with (calls made elsewhere have none).
+        notes.0.push(
+            "thinking dropped: Anthropic needs signed thinking before each earlier tool call, and no forced tool".into(),
+        );
+        thinking = None;
+    }
     if let Some(effort) = thinking {
         let budget = effort.budget();
         if max_tokens <= budget {
@@ -305,6 +315,54 @@ pub fn encode_request(req: &ChatRequest, model: &str, notes: &mut Notes) -> Valu
     Value::Object(out)
 }
 
+fn thinking_allowed(req: &ChatRequest) -> bool {
+    if matches!(
+        req.tool_choice,
+        Some(ToolChoice::Required | ToolChoice::Named(_))
+    ) {
+        return false;
+    }
+    req.messages
+        .iter()
+        .filter(|m| m.role == Role::Assistant)
+        .filter(|m| m.parts.iter().any(|p| matches!(p, Part::ToolCall(_))))
+        .all(|m| {
+            m.parts.iter().any(|p| {
+                matches!(
+                    p,
+                    Part::Reasoning {
+                        signature: Some(_),
+                        ..
+                    }
+                )
+            })
+        })
+}
+
+/// Anthropic wants tool ids of `[a-zA-Z0-9_-]`; some providers make others (`functions.x:0`).
+/// The same mapping on calls and results keeps them paired.
+fn tool_id(id: &str) -> Cow<'_, str> {
+    if id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && !id.is_empty()
+    {
+        Cow::Borrowed(id)
+    } else {
+        let clean: String = id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        Cow::Owned(format!("toolu_{clean}"))
+    }
+}
+
 fn encode_part(p: &Part) -> Option<Value> {
     Some(match p {
         Part::Text(t) if t.is_empty() => return None,
@@ -320,10 +378,11 @@ fn encode_part(p: &Part) -> Option<Value> {
             signature: Some(sig),
         } => json!({"type": "thinking", "thinking": text, "signature": sig}),
         Part::Reasoning { .. } => return None,
-        Part::ToolCall(c) => json!({"type": "tool_use", "id": c.id, "name": c.name,
+        Part::ToolCall(c) => json!({"type": "tool_use", "id": tool_id(&c.id), "name": c.name,
             "input": ir::arguments_object(&c.arguments)}),
         Part::ToolResult(r) => {
-            let mut o = json!({"type": "tool_result", "tool_use_id": r.id, "content": r.content});
+            let mut o =
+                json!({"type": "tool_result", "tool_use_id": tool_id(&r.id), "content": r.content});
             if r.is_error {
                 o["is_error"] = true.into();
             }
@@ -457,6 +516,8 @@ enum Block {
 pub struct StreamDecoder {
     blocks: Vec<(u64, Block)>,
     tools: usize,
+    /// `message_stop` (or a stop reason) arrived: the stream ended as it should.
+    pub complete: bool,
 }
 
 impl StreamDecoder {
@@ -534,8 +595,10 @@ impl StreamDecoder {
                     _ => {}
                 }
             }
+            "message_stop" => self.complete = true,
             "message_delta" => {
                 if let Some(r) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                    self.complete = true;
                     out.push(Event::Finish(finish_of(r)));
                 }
                 if let Some(u) = v.get("usage") {
@@ -585,6 +648,7 @@ pub fn error_type_of_status(status: u16) -> &'static str {
 #[derive(Debug, Default)]
 pub struct StreamEncoder {
     started: bool,
+    failed: bool,
     next_index: usize,
     open: Option<Block>,
     finish: Option<Finish>,
@@ -639,6 +703,9 @@ impl StreamEncoder {
     }
 
     pub fn event(&mut self, ev: &Event, out: &mut BytesMut) {
+        if self.failed {
+            return;
+        }
         if !self.started
             && let Event::Start { id, model } = ev
         {
@@ -696,20 +763,22 @@ impl StreamEncoder {
             }
             Event::Finish(f) => self.finish = Some(*f),
             Event::Error { status, message } => {
-                self.close(out);
-                write_error(out, error_type_of_status(*status), message);
+                self.fail(error_type_of_status(*status), message, out);
             }
         }
     }
 
     pub fn end(&mut self, out: &mut BytesMut) {
+        if self.failed {
+            return;
+        }
         self.start("", "", out);
         self.close(out);
-        let finish = self.finish.unwrap_or(if self.tools_seen {
-            Finish::ToolCalls
-        } else {
-            Finish::Stop
-        });
+        let finish = match self.finish {
+            Some(Finish::Stop) | None if self.tools_seen => Finish::ToolCalls,
+            Some(f) => f,
+            None => Finish::Stop,
+        };
         sse::write_event(
             out,
             "message_delta",
@@ -722,6 +791,10 @@ impl StreamEncoder {
 
     /// The stream failed: close what is open, then an `error` event.
     pub fn fail(&mut self, kind: &str, message: &str, out: &mut BytesMut) {
+        if self.failed {
+            return;
+        }
+        self.failed = true;
         self.close(out);
         write_error(out, kind, message);
     }
@@ -757,6 +830,61 @@ mod tests {
         assert!(v["max_tokens"].as_u64().unwrap() > 4096);
         assert!(v.get("temperature").is_none());
         assert_eq!(notes.0.len(), 1);
+    }
+
+    #[test]
+    fn no_thinking_when_history_has_unsigned_tool_calls_or_a_tool_is_forced() {
+        let call = Part::ToolCall(ToolCall {
+            id: "functions.get:0".into(),
+            name: "get".into(),
+            arguments: "{}".into(),
+        });
+        let req = ChatRequest {
+            messages: vec![
+                Message {
+                    role: Role::User,
+                    parts: vec![Part::Text("hi".into())],
+                },
+                Message {
+                    role: Role::Assistant,
+                    parts: vec![call],
+                },
+                Message {
+                    role: Role::User,
+                    parts: vec![Part::ToolResult(ToolResult {
+                        id: "functions.get:0".into(),
+                        name: None,
+                        content: "ok".into(),
+                        is_error: false,
+                    })],
+                },
+            ],
+            reasoning: Some(Effort::High),
+            ..Default::default()
+        };
+        let mut notes = Notes::default();
+        let v = encode_request(&req, "claude", &mut notes);
+        assert!(v.get("thinking").is_none(), "{v}");
+        assert_eq!(notes.0.len(), 1);
+        // Ids Anthropic would refuse are mapped the same way on the call and its result.
+        let id = &v["messages"][1]["content"][0]["id"];
+        assert_eq!(id, "toolu_functions_get_0");
+        assert_eq!(&v["messages"][2]["content"][0]["tool_use_id"], id);
+
+        let forced = ChatRequest {
+            messages: vec![Message {
+                role: Role::User,
+                parts: vec![Part::Text("hi".into())],
+            }],
+            reasoning: Some(Effort::Low),
+            tool_choice: Some(ToolChoice::Required),
+            ..Default::default()
+        };
+        assert!(
+            encode_request(&forced, "claude", &mut notes)
+                .get("thinking")
+                .is_none()
+        );
     }
 
     #[test]

@@ -308,7 +308,20 @@ fn strings(v: &Value) -> Vec<String> {
     }
 }
 
-pub fn encode_request(req: &ChatRequest, model: &str, _notes: &mut Notes) -> Value {
+/// OpenAI's reasoning models (o-series, gpt-5) refuse `max_tokens` and want
+/// `max_completion_tokens`; other models, and most relays, know only `max_tokens`.
+fn is_reasoning_model(model: &str) -> bool {
+    let m = model
+        .rsplit('/')
+        .next()
+        .unwrap_or(model)
+        .to_ascii_lowercase();
+    m.starts_with("gpt-5")
+        || (m.starts_with('o') && m[1..].starts_with(|c: char| c.is_ascii_digit()))
+}
+
+pub fn encode_request(req: &ChatRequest, model: &str, notes: &mut Notes) -> Value {
+    let reasoning_model = is_reasoning_model(model);
     let mut messages = Vec::with_capacity(req.messages.len() + 1);
     if !req.system.is_empty() {
         messages.push(json!({"role": "system", "content": req.system.join("\n\n")}));
@@ -320,7 +333,12 @@ pub fn encode_request(req: &ChatRequest, model: &str, _notes: &mut Notes) -> Val
     out.insert("model".into(), model.into());
     out.insert("messages".into(), Value::Array(messages));
     if let Some(t) = req.max_tokens {
-        out.insert("max_tokens".into(), t.into());
+        let key = if reasoning_model {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
+        out.insert(key.into(), t.into());
     }
     if let Some(t) = req.temperature {
         out.insert("temperature".into(), num(t));
@@ -381,8 +399,13 @@ pub fn encode_request(req: &ChatRequest, model: &str, _notes: &mut Notes) -> Val
         }
         None => {}
     }
-    if let Some(e) = req.reasoning.filter(|e| *e != Effort::Off) {
-        out.insert("reasoning_effort".into(), e.as_str().into());
+    match req.reasoning.filter(|e| *e != Effort::Off) {
+        Some(e) if reasoning_model => {
+            out.insert("reasoning_effort".into(), e.as_str().into());
+        }
+        // Other models refuse the field; their thinking, if any, is not switched this way.
+        Some(_) => notes.dropped("reasoning effort", &format!("OpenAI model '{model}'")),
+        None => {}
     }
     if req.stream {
         out.insert("stream".into(), true.into());
@@ -619,13 +642,19 @@ pub fn encode_reply(r: &Reply) -> Value {
 #[derive(Debug, Default)]
 pub struct StreamDecoder {
     started: bool,
-    /// OpenAI's tool-call indexes, in the order first seen; the position is ours.
-    tools: Vec<u64>,
+    /// OpenAI's tool-call index and id of each call, in the order first seen; the position
+    /// is ours.
+    tools: Vec<(u64, String)>,
+    /// A finish reason or `[DONE]` arrived: the stream ended as it should.
+    pub complete: bool,
 }
 
 impl StreamDecoder {
     pub fn frame(&mut self, f: &Frame, out: &mut Vec<Event>) {
         let data = f.data.trim();
+        if data == "[DONE]" {
+            self.complete = true;
+        }
         if data.is_empty() || data == "[DONE]" {
             return;
         }
@@ -683,10 +712,14 @@ impl StreamDecoder {
             {
                 let their = t.get("index").and_then(Value::as_u64).unwrap_or(0);
                 let f = t.get("function").unwrap_or(&Value::Null);
-                let index = match self.tools.iter().position(|&i| i == their) {
-                    Some(i) if t.get("id").is_none_or(Value::is_null) => i,
+                let id = obj_str(t, "id");
+                // Some providers repeat the id (or send "") in every chunk of one call: a new
+                // call is a new index, or a new id at a known index.
+                let known = self.tools.iter().rposition(|(i, _)| *i == their);
+                let index = match known {
+                    Some(k) if id.is_empty() || self.tools[k].1 == id => k,
                     _ => {
-                        self.tools.push(their);
+                        self.tools.push((their, id.to_owned()));
                         let index = self.tools.len() - 1;
                         out.push(Event::ToolStart {
                             index,
@@ -708,6 +741,7 @@ impl StreamDecoder {
                 }
             }
             if let Some(f) = c.get("finish_reason").and_then(Value::as_str) {
+                self.complete = true;
                 out.push(Event::Finish(finish_of(f)));
             }
         }
@@ -722,11 +756,14 @@ impl StreamDecoder {
 pub struct StreamEncoder {
     id: String,
     model: String,
+    /// Per tool call: whether any argument text was sent.
+    tool_args: Vec<bool>,
     created: u64,
     include_usage: bool,
     usage: Usage,
     finished: bool,
     started: bool,
+    failed: bool,
 }
 
 impl StreamEncoder {
@@ -734,11 +771,13 @@ impl StreamEncoder {
         Self {
             id: String::new(),
             model: String::new(),
+            tool_args: Vec::new(),
             created: unix_now(),
             include_usage,
             usage: Usage::default(),
             finished: false,
             started: false,
+            failed: false,
         }
     }
 
@@ -761,6 +800,9 @@ impl StreamEncoder {
     }
 
     pub fn event(&mut self, ev: &Event, out: &mut BytesMut) {
+        if self.failed {
+            return;
+        }
         match ev {
             Event::Start { id, model } => {
                 self.id.clone_from(id);
@@ -778,6 +820,9 @@ impl StreamEncoder {
             Event::Signature(_) => {}
             Event::ToolStart { index, id, name } => {
                 self.start(out);
+                if self.tool_args.len() <= *index {
+                    self.tool_args.resize(*index + 1, false);
+                }
                 self.chunk(
                     out,
                     json!({"tool_calls": [{"index": index, "id": id, "type": "function",
@@ -786,6 +831,9 @@ impl StreamEncoder {
                 );
             }
             Event::ToolArgs { index, delta } => {
+                if let Some(sent) = self.tool_args.get_mut(*index) {
+                    *sent = true;
+                }
                 self.chunk(
                     out,
                     json!({"tool_calls": [{"index": index, "function": {"arguments": delta}}]}),
@@ -796,11 +844,28 @@ impl StreamEncoder {
                 if !self.finished {
                     self.finished = true;
                     self.start(out);
-                    self.chunk(out, json!({}), Some(*f));
+                    // A call with no arguments still needs valid JSON for them.
+                    for (index, sent) in self.tool_args.clone().into_iter().enumerate() {
+                        if !sent {
+                            self.chunk(
+                                out,
+                                json!({"tool_calls": [{"index": index, "function": {"arguments": "{}"}}]}),
+                                None,
+                            );
+                        }
+                    }
+                    // Some providers say "stop" after tool calls; clients loop on tool_calls.
+                    let f = if *f == Finish::Stop && !self.tool_args.is_empty() {
+                        Finish::ToolCalls
+                    } else {
+                        *f
+                    };
+                    self.chunk(out, json!({}), Some(f));
                 }
             }
             Event::Usage(u) => self.usage.merge(*u),
             Event::Error { status, message } => {
+                self.failed = true;
                 sse::write_data(
                     out,
                     &json!({"error": {"message": message, "type": "upstream_error",
@@ -810,9 +875,22 @@ impl StreamEncoder {
         }
     }
 
+    /// The stream failed: nothing more is written after the error line.
+    pub fn fail(&mut self) {
+        self.failed = true;
+    }
+
     pub fn end(&mut self, out: &mut BytesMut) {
+        if self.failed {
+            return;
+        }
         if !self.finished {
-            self.event(&Event::Finish(Finish::Stop), out);
+            let f = if self.tool_args.is_empty() {
+                Finish::Stop
+            } else {
+                Finish::ToolCalls
+            };
+            self.event(&Event::Finish(f), out);
         }
         if self.include_usage {
             let v = json!({
@@ -853,6 +931,31 @@ mod tests {
         assert_eq!(back["messages"][0]["content"], "be brief");
         assert_eq!(back["messages"][3]["tool_call_id"], "call_1");
         assert_eq!(back["model"], "m2");
+    }
+
+    #[test]
+    fn reasoning_models_get_max_completion_tokens() {
+        let req = ChatRequest {
+            messages: vec![Message {
+                role: Role::User,
+                parts: vec![Part::Text("x".into())],
+            }],
+            max_tokens: Some(100),
+            reasoning: Some(Effort::High),
+            ..Default::default()
+        };
+        let mut notes = Notes::default();
+        let v = encode_request(&req, "gpt-5-mini", &mut notes);
+        assert_eq!(v["max_completion_tokens"], 100);
+        assert_eq!(v["reasoning_effort"], "high");
+        assert!(v.get("max_tokens").is_none());
+        let v = encode_request(&req, "openai/o3", &mut notes);
+        assert_eq!(v["max_completion_tokens"], 100);
+        assert!(notes.0.is_empty());
+        let v = encode_request(&req, "gpt-4o", &mut notes);
+        assert_eq!(v["max_tokens"], 100);
+        assert!(v.get("reasoning_effort").is_none());
+        assert_eq!(notes.0.len(), 1);
     }
 
     #[test]

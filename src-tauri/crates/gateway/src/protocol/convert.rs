@@ -160,13 +160,24 @@ impl StreamConverter {
         }
     }
 
+    /// Whether the upstream's stream reached its own end (a finish reason, `[DONE]`,
+    /// `message_stop`): one that just stops is a failure, not a finished answer.
+    pub fn complete(&self) -> bool {
+        match &self.decoder {
+            Decoder::Chat(d) => d.complete,
+            Decoder::Messages(d) => d.complete,
+            Decoder::Gemini(d) => d.complete,
+        }
+    }
+
     /// The stream failed: close what the client has open and end with an error event.
     pub fn fail(&mut self, e: &GatewayError, out: &mut BytesMut) {
         self.ended = true;
         let status = e.status().as_u16();
         let message = e.to_string();
         match &mut self.encoder {
-            Encoder::Chat(_) => {
+            Encoder::Chat(enc) => {
+                enc.fail();
                 out.extend_from_slice(&super::openai::stream_error_event(e, false));
             }
             Encoder::Responses(enc) => enc.fail(status, &message, out),
@@ -273,6 +284,82 @@ mod tests {
             messages.contains(r#"{"type":"text_delta","text":"ok"}"#),
             "{messages}"
         );
+    }
+
+    fn chat_chunk(delta: serde_json::Value, finish: Option<&str>) -> String {
+        format!(
+            "data: {}\n\n",
+            serde_json::json!({"id": "c", "model": "m", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        )
+    }
+
+    #[test]
+    fn a_repeated_tool_id_is_one_call() {
+        // Some providers repeat the call's id in every chunk, or send "".
+        let input = [
+            chat_chunk(serde_json::json!({"tool_calls": [{"index": 0, "id": "call_a", "function": {"name": "f", "arguments": "{\"x\""}}]}), None),
+            chat_chunk(serde_json::json!({"tool_calls": [{"index": 0, "id": "call_a", "function": {"arguments": ":1"}}]}), None),
+            chat_chunk(serde_json::json!({"tool_calls": [{"index": 0, "id": "", "function": {"arguments": "}"}}]}), None),
+            chat_chunk(serde_json::json!({}), Some("tool_calls")),
+        ]
+        .concat();
+        let out = run(Protocol::OpenAi, Api::Messages, &input);
+        assert_eq!(out.matches(r#""type":"tool_use""#).count(), 1, "{out}");
+        let args: String = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .filter_map(|v| v["delta"]["partial_json"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(args, "{\"x\":1}");
+    }
+
+    #[test]
+    fn a_call_without_arguments_gets_an_empty_object() {
+        let anthropic = concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"model\":\"c\"}}\n\n",
+            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"now\",\"input\":{}}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"\"}}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"}}\n\n",
+            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+        );
+        let chat = run(Protocol::Anthropic, Api::Chat, anthropic);
+        assert!(chat.contains(r#""arguments":"{}""#), "{chat}");
+        let responses = run(Protocol::Anthropic, Api::Responses, anthropic);
+        assert!(responses.contains(r#""arguments":"{}""#), "{responses}");
+    }
+
+    #[test]
+    fn interleaved_parallel_calls_stay_whole_for_gemini() {
+        let input = [
+            chat_chunk(serde_json::json!({"tool_calls": [
+                {"index": 0, "id": "a", "function": {"name": "f", "arguments": ""}},
+                {"index": 1, "id": "b", "function": {"name": "g", "arguments": ""}}]}), None),
+            chat_chunk(serde_json::json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"x\":1}"}}]}), None),
+            chat_chunk(serde_json::json!({"tool_calls": [{"index": 1, "function": {"arguments": "{\"y\":2}"}}]}), None),
+            chat_chunk(serde_json::json!({}), Some("tool_calls")),
+        ]
+        .concat();
+        let out = run(Protocol::OpenAi, Api::Gemini, &input);
+        assert!(out.contains(r#""name":"f","args":{"x":1}"#), "{out}");
+        assert!(out.contains(r#""name":"g","args":{"y":2}"#), "{out}");
+    }
+
+    #[test]
+    fn after_an_error_nothing_claims_success() {
+        let input = [
+            chat_chunk(serde_json::json!({"content": "Hi"}), None),
+            "data: {\"error\":{\"message\":\"overloaded\",\"code\":529}}\n\n".to_owned(),
+        ]
+        .concat();
+        let responses = run(Protocol::OpenAi, Api::Responses, &input);
+        assert!(responses.contains("event: response.failed"), "{responses}");
+        assert!(!responses.contains("response.completed"), "{responses}");
+        let gemini = run(Protocol::OpenAi, Api::Gemini, &input);
+        assert!(gemini.contains(r#""status":"UNAVAILABLE""#), "{gemini}");
+        assert!(!gemini.contains("finishReason"), "{gemini}");
+        let messages = run(Protocol::OpenAi, Api::Messages, &input);
+        assert!(!messages.contains("message_stop"), "{messages}");
     }
 
     #[test]

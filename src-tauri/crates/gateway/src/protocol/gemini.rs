@@ -53,19 +53,45 @@ fn field<'a>(v: &'a Value, camel_key: &str) -> Option<&'a Value> {
 struct CallIds {
     open: Vec<(String, String)>,
     made: usize,
+    /// Set for replies: a client sends each reply's ids back in its history, so they must
+    /// differ from turn to turn. A request's ids are only numbered, so that the same history
+    /// converts the same way every time (and keeps hitting the provider's prompt cache).
+    salt: Option<u64>,
 }
 
 impl CallIds {
     fn call(&mut self, id: Option<&str>, name: &str) -> String {
         let id = match id.filter(|s| !s.is_empty()) {
             Some(id) => id.to_owned(),
-            None => {
-                self.made += 1;
-                format!("call_{}", self.made)
-            }
+            None => self.make(),
         };
         self.open.push((id.clone(), name.to_owned()));
         id
+    }
+
+    /// Ids for a reply: from its `responseId` (unique per reply, and the same however the
+    /// stream is cut), else random.
+    fn for_reply(response_id: &str) -> Self {
+        let salt = if response_id.is_empty() {
+            fastrand::u64(..)
+        } else {
+            // FNV-1a: stable across runs and platforms, unlike the std hasher.
+            response_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            })
+        };
+        Self {
+            salt: Some(salt >> 16),
+            ..Self::default()
+        }
+    }
+
+    fn make(&mut self) -> String {
+        self.made += 1;
+        match self.salt {
+            Some(salt) => format!("call_{salt:012x}_{}", self.made),
+            None => format!("call_{}", self.made),
+        }
     }
 
     fn response(&mut self, id: Option<&str>, name: &str) -> String {
@@ -75,10 +101,7 @@ impl CallIds {
         }
         match self.open.iter().position(|(_, n)| n == name) {
             Some(at) => self.open.remove(at).0,
-            None => {
-                self.made += 1;
-                format!("call_{}", self.made)
-            }
+            None => self.make(),
         }
     }
 }
@@ -100,7 +123,7 @@ pub fn decode_request(body: &Value, notes: &mut Notes) -> Result<ChatRequest, Un
                         Some("model") => Role::Assistant,
                         _ => Role::User,
                     };
-                    let parts = decode_parts(&format!("contents[{i}]"), c, &mut ids)?;
+                    let parts = decode_parts(&format!("contents[{i}]"), c, &mut ids, false)?;
                     req.messages.push(Message { role, parts });
                 }
             }
@@ -263,7 +286,13 @@ fn text_of(v: &Value) -> String {
     }
 }
 
-fn decode_parts(at: &str, content: &Value, ids: &mut CallIds) -> Result<Vec<Part>, Unsupported> {
+/// `lenient`: skip parts that cannot be carried (a reply's code execution) instead of refusing.
+fn decode_parts(
+    at: &str,
+    content: &Value,
+    ids: &mut CallIds,
+    lenient: bool,
+) -> Result<Vec<Part>, Unsupported> {
     let mut parts = Vec::new();
     for (j, p) in field(content, "parts")
         .and_then(Value::as_array)
@@ -326,9 +355,10 @@ fn decode_parts(at: &str, content: &Value, ids: &mut CallIds) -> Result<Vec<Part
                 content,
                 is_error,
             }));
-        } else if p.get("thoughtSignature").is_some() && p.as_object().is_some_and(|o| o.len() == 1)
+        } else if lenient
+            || (p.get("thoughtSignature").is_some() && p.as_object().is_some_and(|o| o.len() == 1))
         {
-            // A bare signature part: nothing to carry elsewhere.
+            // A bare signature part, or (in a reply) a part other protocols cannot show.
         } else {
             let kind = p
                 .as_object()
@@ -360,6 +390,8 @@ pub fn encode_request(req: &ChatRequest, notes: &mut Notes) -> Value {
         let mut parts = Vec::with_capacity(m.parts.len());
         for p in &m.parts {
             match p {
+                // Gemini refuses an empty text part.
+                Part::Text(t) if t.is_empty() => {}
                 Part::Text(t) => parts.push(json!({"text": t})),
                 Part::Image(Image::Base64 { media_type, data }) => {
                     parts.push(json!({"inlineData": {"mimeType": media_type, "data": data}}));
@@ -412,7 +444,9 @@ pub fn encode_request(req: &ChatRequest, notes: &mut Notes) -> Value {
                 if let Some(desc) = &t.description {
                     d.insert("description".into(), desc.clone().into());
                 }
-                d.insert("parameters".into(), schema_for_gemini(&t.parameters));
+                // JSON schema as it is: `parameters` takes only an OpenAPI subset and refuses
+                // common keywords (`format: uri`, `$ref`, type arrays, empty properties).
+                d.insert("parametersJsonSchema".into(), t.parameters.clone());
                 Value::Object(d)
             })
             .collect();
@@ -452,14 +486,13 @@ pub fn encode_request(req: &ChatRequest, notes: &mut Notes) -> Value {
         }
         Some(ResponseFormat::Schema { schema, .. }) => {
             config.insert("responseMimeType".into(), "application/json".into());
-            config.insert("responseSchema".into(), schema_for_gemini(schema));
+            config.insert("responseJsonSchema".into(), schema.clone());
         }
         None => {}
     }
     match req.reasoning {
-        Some(Effort::Off) => {
-            config.insert("thinkingConfig".into(), json!({"thinkingBudget": 0}));
-        }
+        // Some models (2.5 Pro) cannot think less than their minimum: leave them their default.
+        Some(Effort::Off) => {}
         Some(e) => {
             config.insert(
                 "thinkingConfig".into(),
@@ -473,45 +506,6 @@ pub fn encode_request(req: &ChatRequest, notes: &mut Notes) -> Value {
     }
     if !config.is_empty() {
         out.insert("generationConfig".into(), Value::Object(config));
-    }
-    Value::Object(out)
-}
-
-/// JSON schema as Gemini's `parameters` takes it: without the keywords its schema subset
-/// refuses (it answers 400 "Unknown name").
-fn schema_for_gemini(v: &Value) -> Value {
-    const REFUSED: &[&str] = &[
-        "$schema",
-        "$id",
-        "$comment",
-        "additionalProperties",
-        "strict",
-        "examples",
-        "patternProperties",
-        "unevaluatedProperties",
-    ];
-    let Value::Object(o) = v else {
-        return v.clone();
-    };
-    let mut out = Map::new();
-    for (k, v) in o {
-        if REFUSED.contains(&k.as_str()) {
-            continue;
-        }
-        let v = match (k.as_str(), v) {
-            ("properties", Value::Object(props)) => Value::Object(
-                props
-                    .iter()
-                    .map(|(name, s)| (name.clone(), schema_for_gemini(s)))
-                    .collect(),
-            ),
-            ("items", s) => schema_for_gemini(s),
-            ("anyOf" | "oneOf" | "allOf", Value::Array(list)) => {
-                Value::Array(list.iter().map(schema_for_gemini).collect())
-            }
-            _ => v.clone(),
-        };
-        out.insert(k.clone(), v);
     }
     Value::Object(out)
 }
@@ -564,12 +558,16 @@ fn encode_usage(u: &Usage) -> Value {
 }
 
 pub fn decode_reply(body: &Value) -> Reply {
-    let mut ids = CallIds::default();
+    let mut ids = CallIds::for_reply(
+        field(body, "responseId")
+            .and_then(Value::as_str)
+            .unwrap_or(""),
+    );
     let mut parts = Vec::new();
     let cand = body.pointer("/candidates/0").unwrap_or(&Value::Null);
     if let Some(c) = cand.get("content") {
         // Parts this reader cannot carry (code execution) are left out of a reply.
-        let mut ok = decode_parts("candidates[0].content", c, &mut ids).unwrap_or_default();
+        let mut ok = decode_parts("candidates[0].content", c, &mut ids, true).unwrap_or_default();
         parts.append(&mut ok);
     }
     let blocked = cand.is_null() && body.pointer("/promptFeedback/blockReason").is_some();
@@ -642,6 +640,8 @@ pub struct StreamDecoder {
     tools: usize,
     ids: CallIds,
     saw_calls: bool,
+    /// A finish reason arrived: the stream ended as it should.
+    pub complete: bool,
 }
 
 impl StreamDecoder {
@@ -666,6 +666,8 @@ impl StreamDecoder {
         }
         if !self.started {
             self.started = true;
+            self.ids =
+                CallIds::for_reply(field(v, "responseId").and_then(Value::as_str).unwrap_or(""));
             out.push(Event::Start {
                 id: field(v, "responseId")
                     .and_then(Value::as_str)
@@ -676,6 +678,10 @@ impl StreamDecoder {
                     .unwrap_or("")
                     .to_owned(),
             });
+        }
+        if v.pointer("/promptFeedback/blockReason").is_some() {
+            self.complete = true;
+            out.push(Event::Finish(Finish::ContentFilter));
         }
         let cand = v.pointer("/candidates/0").unwrap_or(&Value::Null);
         for p in cand
@@ -712,6 +718,7 @@ impl StreamDecoder {
             }
         }
         if let Some(r) = field(cand, "finishReason").and_then(Value::as_str) {
+            self.complete = true;
             let f = finish_of(r);
             out.push(Event::Finish(if f == Finish::Stop && self.saw_calls {
                 Finish::ToolCalls
@@ -732,8 +739,10 @@ pub struct StreamEncoder {
     written: bool,
     id: String,
     model: String,
-    /// Tool calls are whole in Gemini: arguments are gathered until the call ends.
-    pending: Option<ToolCall>,
+    /// Tool calls are whole in Gemini: calls and their arguments are gathered (by index, as
+    /// parallel calls may interleave) until something else comes or the reply ends.
+    pending: Vec<(usize, ToolCall)>,
+    failed: bool,
     finish: Option<Finish>,
     usage: Usage,
     saw_calls: bool,
@@ -746,7 +755,8 @@ impl StreamEncoder {
             written: false,
             id: String::new(),
             model: String::new(),
-            pending: None,
+            pending: Vec::new(),
+            failed: false,
             finish: None,
             usage: Usage::default(),
             saw_calls: false,
@@ -775,14 +785,23 @@ impl StreamEncoder {
     }
 
     fn flush_tool(&mut self, out: &mut BytesMut) {
-        if let Some(c) = self.pending.take() {
-            let part = json!({"functionCall": {"id": c.id, "name": c.name,
-                "args": ir::arguments_object(&c.arguments)}});
-            self.parts(vec![part], out);
+        if self.pending.is_empty() {
+            return;
         }
+        let parts: Vec<Value> = std::mem::take(&mut self.pending)
+            .into_iter()
+            .map(|(_, c)| {
+                json!({"functionCall": {"id": c.id, "name": c.name,
+                    "args": ir::arguments_object(&c.arguments)}})
+            })
+            .collect();
+        self.parts(parts, out);
     }
 
     pub fn event(&mut self, ev: &Event, out: &mut BytesMut) {
+        if self.failed {
+            return;
+        }
         match ev {
             Event::Start { id, model } => {
                 self.id.clone_from(id);
@@ -797,31 +816,32 @@ impl StreamEncoder {
                 self.parts(vec![json!({"text": t, "thought": true})], out);
             }
             Event::Signature(_) => {}
-            Event::ToolStart { id, name, .. } => {
-                self.flush_tool(out);
+            Event::ToolStart { index, id, name } => {
                 self.saw_calls = true;
-                self.pending = Some(ToolCall {
-                    id: id.clone(),
-                    name: name.clone(),
-                    arguments: String::new(),
-                });
+                self.pending.push((
+                    *index,
+                    ToolCall {
+                        id: id.clone(),
+                        name: name.clone(),
+                        arguments: String::new(),
+                    },
+                ));
             }
-            Event::ToolArgs { delta, .. } => {
-                if let Some(c) = self.pending.as_mut() {
+            Event::ToolArgs { index, delta } => {
+                if let Some((_, c)) = self.pending.iter_mut().rev().find(|(i, _)| i == index) {
                     c.arguments.push_str(delta);
                 }
             }
             Event::Finish(f) => self.finish = Some(*f),
             Event::Usage(u) => self.usage.merge(*u),
-            Event::Error { status, message } => {
-                self.flush_tool(out);
-                let v = error_body(*status, message);
-                self.write(&v, out);
-            }
+            Event::Error { status, message } => self.fail(*status, message, out),
         }
     }
 
     pub fn end(&mut self, out: &mut BytesMut) {
+        if self.failed {
+            return;
+        }
         self.flush_tool(out);
         let finish = self.finish.unwrap_or(Finish::Stop);
         let v = json!({
@@ -841,6 +861,10 @@ impl StreamEncoder {
     }
 
     pub fn fail(&mut self, status: u16, message: &str, out: &mut BytesMut) {
+        if self.failed {
+            return;
+        }
+        self.failed = true;
         self.flush_tool(out);
         let v = error_body(status, message);
         self.write(&v, out);
@@ -903,22 +927,35 @@ mod tests {
                 _ => ("", ""),
             })
             .collect();
-        assert_eq!(calls, vec!["call_1", "call_2"]);
+        assert_eq!(calls.len(), 2);
+        assert_ne!(calls[0], calls[1]);
         assert_eq!(
             results,
-            vec![("call_1", "sunny"), ("call_2", "{\"temp\":20}")]
+            vec![(calls[0], "sunny"), (calls[1], "{\"temp\":20}")]
+        );
+        // The same history converts the same way each time (prompt caches keep hitting)...
+        let again = decode_request(&body, &mut notes).unwrap();
+        assert!(matches!(&again.messages[1].parts[0], Part::ToolCall(c) if c.id == calls[0]));
+        // ...while each reply's calls get ids no other reply has.
+        let reply = |id: &str| {
+            json!({"responseId": id, "candidates": [{"content": {"parts": [
+            {"functionCall": {"name": "weather", "args": {}}}]}}]})
+        };
+        let a = decode_reply(&reply("r1"));
+        let b = decode_reply(&reply("r2"));
+        assert_ne!(
+            a.tool_calls().next().unwrap().id,
+            b.tool_calls().next().unwrap().id
         );
         assert!(notes.0.is_empty());
     }
 
     #[test]
-    fn schemas_lose_what_gemini_refuses() {
-        let s = json!({"type": "object", "additionalProperties": false,
-            "properties": {"additionalProperties": {"type": "string", "$comment": "x"}}});
-        assert_eq!(
-            schema_for_gemini(&s),
-            json!({"type": "object", "properties": {"additionalProperties": {"type": "string"}}})
-        );
+    fn a_reply_keeps_what_it_can_show() {
+        let r = decode_reply(&json!({"candidates": [{"content": {"parts": [
+            {"executableCode": {"language": "PYTHON", "code": "print(1)"}},
+            {"text": "The answer is 1."}]}, "finishReason": "STOP"}]}));
+        assert_eq!(r.text(), "The answer is 1.");
     }
 
     #[test]

@@ -90,11 +90,25 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for RawObject<'a> {
                 f.write_str("a JSON object")
             }
             fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                let mut fields: Vec<(Cow<'de, str>, &'de RawValue)> =
+                    Vec::with_capacity(map.size_hint().unwrap_or(8));
+                // A linear scan for the few fields of a normal request; a set once a body has
+                // many, so that a hostile one cannot make the check quadratic.
+                let mut seen: Option<std::collections::HashSet<String>> = None;
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
                     let value: &'de RawValue = map.next_value()?;
-                    if fields.iter().any(|(k, _): &(Cow<'_, str>, _)| *k == key) {
+                    let dup = match &mut seen {
+                        Some(set) => !set.insert(key.to_string()),
+                        None => fields.iter().any(|(k, _)| *k == key),
+                    };
+                    if dup {
                         return Err(de::Error::custom(format!("duplicate field `{key}`")));
+                    }
+                    if seen.is_none() && fields.len() >= 32 {
+                        seen = Some(fields.iter().map(|(k, _)| k.to_string()).collect());
+                        if let Some(set) = &mut seen {
+                            set.insert(key.to_string());
+                        }
                     }
                     fields.push((key, value));
                 }

@@ -20,7 +20,8 @@ pub(crate) fn obj_str<'a>(v: &'a Value, key: &str) -> &'a str {
 }
 
 /// Text content given either as a string or as an array of text parts (`{"type":"text",
-/// "text"}`, also Responses' `input_text`/`output_text`); other parts are skipped.
+/// "text"}`, also Responses' `input_text`/`output_text`); other parts are skipped. Parts are
+/// separate paragraphs (Claude Code's system prompt is several blocks): joined by a blank line.
 pub(crate) fn str_or_parts(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
@@ -32,7 +33,7 @@ pub(crate) fn str_or_parts(v: &Value) -> Option<String> {
                     _ => p.get("text").and_then(Value::as_str),
                 })
                 .collect::<Vec<_>>()
-                .join(""),
+                .join("\n\n"),
         ),
         _ => None,
     }

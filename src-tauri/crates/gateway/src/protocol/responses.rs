@@ -186,7 +186,8 @@ fn decode_input(v: &Value, req: &mut ChatRequest) -> Result<(), Unsupported> {
                 let name = req
                     .messages
                     .iter()
-                    .flat_map(|m| &m.parts)
+                    .rev()
+                    .flat_map(|m| m.parts.iter().rev())
                     .find_map(|p| match p {
                         Part::ToolCall(c) if c.id == id => Some(c.name.clone()),
                         _ => None,
@@ -385,6 +386,7 @@ enum Open {
 #[derive(Debug, Default)]
 pub struct StreamEncoder {
     seq: u64,
+    failed: bool,
     base: String,
     model: String,
     started: bool,
@@ -462,7 +464,12 @@ impl StreamEncoder {
                     name: String::new(),
                     arguments: String::new(),
                 });
-                call.arguments = text;
+                // A call with no arguments still needs valid JSON for them.
+                call.arguments = if text.is_empty() {
+                    "{}".to_owned()
+                } else {
+                    text
+                };
                 self.emit(
                     "response.function_call_arguments.done",
                     json!({"item_id": id,
@@ -537,6 +544,9 @@ impl StreamEncoder {
     }
 
     pub fn event(&mut self, ev: &Event, out: &mut BytesMut) {
+        if self.failed {
+            return;
+        }
         if let Event::Start { id, model } = ev {
             return self.start(id, model, out);
         }
@@ -600,6 +610,9 @@ impl StreamEncoder {
     }
 
     pub fn end(&mut self, out: &mut BytesMut) {
+        if self.failed {
+            return;
+        }
         self.start("", "", out);
         self.close(out);
         let status = final_status(self.finish);
@@ -619,13 +632,29 @@ impl StreamEncoder {
         self.emit(kind, json!({"response": r}), out);
     }
 
+    /// An `error` event, then `response.failed`: clients that wait for the final response
+    /// (openai-python does not raise on `error`) see it failed, not completed.
     pub fn fail(&mut self, status: u16, message: &str, out: &mut BytesMut) {
+        if self.failed {
+            return;
+        }
+        self.failed = true;
+        let code = super::gemini::status_name(status).to_ascii_lowercase();
         self.emit(
             "error",
-            json!({"code": super::gemini::status_name(status).to_ascii_lowercase(),
-                "message": message, "param": null}),
+            json!({"code": code, "message": message, "param": null}),
             out,
         );
+        let mut r = response(
+            &self.base,
+            &self.model,
+            "failed",
+            std::mem::take(&mut self.items),
+            Some(&self.usage),
+            None,
+        );
+        r["error"] = json!({"code": code, "message": message});
+        self.emit("response.failed", json!({"response": r}), out);
     }
 }
 

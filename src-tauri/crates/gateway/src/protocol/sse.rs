@@ -10,6 +10,8 @@ pub struct Frame {
     pub data: String,
 }
 
+const MAX_LINE: usize = 16 << 20;
+
 #[derive(Debug, Default)]
 pub struct Reader {
     buf: Vec<u8>,
@@ -57,6 +59,13 @@ impl Reader {
                 }
                 _ => {}
             }
+        }
+        // A line with no end in sight (not an event stream, or a hostile one) is dropped
+        // rather than held without bound.
+        if self.buf.len() - self.pos > MAX_LINE {
+            self.buf.clear();
+            self.pos = 0;
+            return;
         }
         // Drop consumed lines now and then, not on every feed.
         if self.pos > 0 && (self.pos == self.buf.len() || self.pos > 4096) {

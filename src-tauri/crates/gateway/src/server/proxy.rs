@@ -213,9 +213,17 @@ async fn run(
         }
         let target = p.chat_protocol(route.protocol);
         let mut notes = Notes::default();
-        let mut v = convert::encode_request(target, neutral_request()?, &c.model, &mut notes);
+        let neutral = neutral_request()?;
+        let mut v = convert::encode_request(target, neutral, &c.model, &mut notes);
         log_notes(&notes, &p.name, &c.model);
-        apply_params(target, &mut v, route);
+        // Anthropic's required max_tokens gets a stand-in when the client sent none; the
+        // model's own default beats that stand-in.
+        let invented: &[&str] = if target == Protocol::Anthropic && neutral.max_tokens.is_none() {
+            &["max_tokens"]
+        } else {
+            &[]
+        };
+        apply_params(target, &mut v, route, invented);
         let up_api = Api::chat_of(target);
         Ok(Upstream {
             url: p.url(up_api, &c.model, head.stream),
@@ -432,7 +440,7 @@ fn native_body(
         }
         let mut v: Value = serde_json::from_slice(original)
             .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
-        apply_params(Protocol::Gemini, &mut v, route);
+        apply_params(Protocol::Gemini, &mut v, route, &[]);
         return Ok(Bytes::from(v.to_string()));
     }
     let same_model = *candidate.model == *head.model;
@@ -459,7 +467,9 @@ fn native_body(
 
 /// The unified model's parameters on a converted (or Gemini) body. Gemini takes sampling
 /// parameters in `generationConfig` under its own names; the common names are mapped there.
-fn apply_params(target: Protocol, v: &mut Value, route: &Route) {
+/// Defaults fill what is absent, and replace the values in `invented` (put there by the
+/// conversion, not by the client).
+fn apply_params(target: Protocol, v: &mut Value, route: &Route, invented: &[&str]) {
     let Some(obj) = v.as_object_mut() else {
         return;
     };
@@ -491,7 +501,7 @@ fn apply_params(target: Protocol, v: &mut Value, route: &Route) {
                 }
                 _ => (&mut *obj, k.clone()),
             };
-            if overwrite || !map.contains_key(&key) {
+            if overwrite || !map.contains_key(&key) || invented.contains(&key.as_str()) {
                 map.insert(key, val.clone());
             }
         }
