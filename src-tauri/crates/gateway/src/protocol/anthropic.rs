@@ -281,15 +281,7 @@ pub fn encode_request(req: &ChatRequest, model: &str, notes: &mut Notes) -> Valu
         let tools: Vec<Value> = req
             .tools
             .iter()
-            .map(|t| {
-                let mut o = Map::new();
-                o.insert("name".into(), t.name.clone().into());
-                if let Some(d) = &t.description {
-                    o.insert("description".into(), d.clone().into());
-                }
-                o.insert("input_schema".into(), t.parameters.clone());
-                Value::Object(o)
-            })
+            .map(|t| t.declaration("input_schema"))
             .collect();
         out.insert("tools".into(), Value::Array(tools));
     }

@@ -353,15 +353,7 @@ pub fn encode_request(req: &ChatRequest, model: &str, notes: &mut Notes) -> Valu
         let tools: Vec<Value> = req
             .tools
             .iter()
-            .map(|t| {
-                let mut f = Map::new();
-                f.insert("name".into(), t.name.clone().into());
-                if let Some(d) = &t.description {
-                    f.insert("description".into(), d.clone().into());
-                }
-                f.insert("parameters".into(), t.parameters.clone());
-                json!({"type": "function", "function": f})
-            })
+            .map(|t| json!({"type": "function", "function": t.declaration("parameters")}))
             .collect();
         out.insert("tools".into(), Value::Array(tools));
     }
@@ -460,22 +452,30 @@ fn encode_message(m: &Message, out: &mut Vec<Value>) {
                     _ => None,
                 })
                 .collect();
-            let mut msg = Map::new();
-            msg.insert("role".into(), "assistant".into());
-            msg.insert(
-                "content".into(),
-                if text.is_empty() && !calls.is_empty() {
-                    Value::Null
-                } else {
-                    text.into()
-                },
-            );
-            if !calls.is_empty() {
-                msg.insert("tool_calls".into(), Value::Array(calls));
-            }
-            out.push(Value::Object(msg));
+            out.push(assistant_message(text, calls, String::new()));
         }
     }
+}
+
+/// An assistant message: `content` is null when it only calls tools, as OpenAI writes it.
+fn assistant_message(text: String, calls: Vec<Value>, reasoning: String) -> Value {
+    let mut msg = Map::new();
+    msg.insert("role".into(), "assistant".into());
+    msg.insert(
+        "content".into(),
+        if text.is_empty() && !calls.is_empty() {
+            Value::Null
+        } else {
+            text.into()
+        },
+    );
+    if !reasoning.is_empty() {
+        msg.insert("reasoning_content".into(), reasoning.into());
+    }
+    if !calls.is_empty() {
+        msg.insert("tool_calls".into(), Value::Array(calls));
+    }
+    Value::Object(msg)
 }
 
 fn flush_user(rich: &mut Vec<Value>, text_only: bool, out: &mut Vec<Value>) {
@@ -607,22 +607,7 @@ pub fn encode_reply(r: &Reply) -> Value {
             _ => None,
         })
         .collect();
-    let mut msg = Map::new();
-    msg.insert("role".into(), "assistant".into());
-    msg.insert(
-        "content".into(),
-        if text.is_empty() && !calls.is_empty() {
-            Value::Null
-        } else {
-            text.into()
-        },
-    );
-    if !reasoning.is_empty() {
-        msg.insert("reasoning_content".into(), reasoning.into());
-    }
-    if !calls.is_empty() {
-        msg.insert("tool_calls".into(), Value::Array(calls));
-    }
+    let msg = assistant_message(text, calls, reasoning);
     json!({
         "id": r.id,
         "object": "chat.completion",

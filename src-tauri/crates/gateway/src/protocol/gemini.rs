@@ -435,20 +435,12 @@ pub fn encode_request(req: &ChatRequest, notes: &mut Notes) -> Value {
         );
     }
     if !req.tools.is_empty() {
+        // JSON schema as it is: `parameters` takes only an OpenAPI subset and refuses common
+        // keywords (`format: uri`, `$ref`, type arrays, empty properties).
         let decls: Vec<Value> = req
             .tools
             .iter()
-            .map(|t| {
-                let mut d = Map::new();
-                d.insert("name".into(), t.name.clone().into());
-                if let Some(desc) = &t.description {
-                    d.insert("description".into(), desc.clone().into());
-                }
-                // JSON schema as it is: `parameters` takes only an OpenAPI subset and refuses
-                // common keywords (`format: uri`, `$ref`, type arrays, empty properties).
-                d.insert("parametersJsonSchema".into(), t.parameters.clone());
-                Value::Object(d)
-            })
+            .map(|t| t.declaration("parametersJsonSchema"))
             .collect();
         out.insert("tools".into(), json!([{"functionDeclarations": decls}]));
     }

@@ -79,6 +79,20 @@ pub struct Tool {
     pub parameters: Value,
 }
 
+impl Tool {
+    /// `{"name", "description"?, <schema_key>: schema}`: each protocol's declaration, which
+    /// differ only in where the schema goes.
+    pub fn declaration(&self, schema_key: &str) -> Value {
+        let mut o = serde_json::Map::new();
+        o.insert("name".into(), self.name.clone().into());
+        if let Some(d) = &self.description {
+            o.insert("description".into(), d.clone().into());
+        }
+        o.insert(schema_key.into(), self.parameters.clone());
+        Value::Object(o)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ToolChoice {
     Auto,
