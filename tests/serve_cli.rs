@@ -170,11 +170,23 @@ async fn config_persists_across_restarts() {
     assert_eq!(r.status(), 200);
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["data"].as_array().unwrap().len(), 2);
-    // The literal provider key lived in memory only (until the keychain lands): the log says so.
+    // The literal provider key went to the keychain at the first start: it is still used.
     assert!(
-        gw.stderr().contains("not in the secret store"),
+        !gw.stderr().contains("not in the secret store"),
         "{}",
         gw.stderr()
+    );
+    let r = http()
+        .post(format!("{}/chat/completions", gw.v1()))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        mock.requests().pop().unwrap().header("authorization"),
+        Some("Bearer sk-upstream-secret-1234")
     );
     drop(gw);
 

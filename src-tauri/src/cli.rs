@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use switchboard_gateway::secrets::MemorySecretStore;
+use switchboard_gateway::secrets::{NoSecretStore, SecretStore};
 use switchboard_gateway::{Shutdown, StartOptions};
+use switchboard_keychain::KeychainStore;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -63,6 +64,19 @@ pub fn default_data_dir() -> Option<PathBuf> {
     dirs::data_dir().map(|d| d.join("switchboard"))
 }
 
+/// The OS keychain, or (said once, here) why there is none and what still works.
+fn secret_store() -> Arc<dyn SecretStore> {
+    match KeychainStore::open() {
+        Ok(k) => Arc::new(k),
+        Err(reason) => {
+            tracing::warn!(
+                "no OS keychain ({reason}): provider keys given as env:NAME work; a literal key is refused until a Secret Service runs"
+            );
+            Arc::new(NoSecretStore::new(reason))
+        }
+    }
+}
+
 /// The engine's start options from the command line and environment.
 pub fn start_options(options: &Options, data_dir: PathBuf) -> StartOptions {
     StartOptions {
@@ -70,7 +84,7 @@ pub fn start_options(options: &Options, data_dir: PathBuf) -> StartOptions {
         config_file: options.config.clone(),
         host: options.host.clone(),
         port: options.port,
-        secrets: Arc::new(MemorySecretStore::default()),
+        secrets: secret_store(),
         admin_password: std::env::var("SWITCHBOARD_ADMIN_PASSWORD").ok(),
         ui_files: crate::ui_files::FILES,
     }

@@ -36,6 +36,10 @@ impl fmt::Display for Secret {
 pub enum SecretError {
     #[error("the secret store is unavailable: {0}")]
     Unavailable(String),
+    #[error(
+        "no OS keychain is available ({0}), so a literal API key cannot be stored: use api_key = \"env:NAME\" (the key stays in that environment variable), or start a Secret Service (GNOME Keyring, KWallet) and try again"
+    )]
+    NoKeychain(String),
 }
 
 /// Where provider keys live. The engine only knows this trait: the OS keychain implements it in
@@ -48,8 +52,7 @@ pub trait SecretStore: Send + Sync + 'static {
     fn persistent(&self) -> bool;
 }
 
-/// Holds keys for the life of the process only: literal keys from the config file live here
-/// until the keychain backend lands, and it serves the engine's tests.
+/// Holds keys for the life of the process only: it serves the engine's tests.
 #[derive(Default)]
 pub struct MemorySecretStore {
     entries: Mutex<HashMap<String, Secret>>,
@@ -70,6 +73,39 @@ impl SecretStore for MemorySecretStore {
     fn delete(&self, account: &str) -> Result<(), SecretError> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries.remove(account);
+        Ok(())
+    }
+
+    fn persistent(&self) -> bool {
+        false
+    }
+}
+
+/// What the gateway uses when the machine has no keychain (a headless server without a Secret
+/// Service): `env:` keys work, a literal key is refused with a way forward.
+#[derive(Debug)]
+pub struct NoSecretStore {
+    reason: String,
+}
+
+impl NoSecretStore {
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+        }
+    }
+}
+
+impl SecretStore for NoSecretStore {
+    fn get(&self, _account: &str) -> Result<Option<Secret>, SecretError> {
+        Ok(None)
+    }
+
+    fn set(&self, _account: &str, _secret: &Secret) -> Result<(), SecretError> {
+        Err(SecretError::NoKeychain(self.reason.clone()))
+    }
+
+    fn delete(&self, _account: &str) -> Result<(), SecretError> {
         Ok(())
     }
 

@@ -1,0 +1,252 @@
+//! Provider keys in the OS keychain, end to end: the real `switchboard serve` with GNOME Keyring
+//! as the Secret Service (in the private D-Bus session `scripts/with-keyring` starts), and
+//! without any keychain at all. Then a scan of everything a run leaves behind for its secrets.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+
+use common::mock::Mock;
+use common::{Gateway, Launch, http, spawn};
+use switchboard_gateway::secrets::SecretStore;
+use switchboard_keychain::KeychainStore;
+
+const LITERAL: &str = "sk-literal-provider-key-7f3a9c";
+
+fn config(url: &str, key_line: &str) -> String {
+    format!(
+        r#"
+[[providers]]
+name = "mock"
+base_url = "{url}"
+{key_line}
+models = ["gpt-4o"]
+
+[[models]]
+name = "gpt-4o"
+"#
+    )
+}
+
+fn provider_uid(data: &Path) -> String {
+    let db = rusqlite::Connection::open_with_flags(
+        data.join(switchboard_gateway::engine::CONFIG_DB),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    db.query_row("SELECT uid FROM providers WHERE name = 'mock'", [], |r| {
+        r.get(0)
+    })
+    .unwrap()
+}
+
+async fn ask(gw: &Gateway) {
+    let r = http()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(&serde_json::json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
+fn keychain() -> KeychainStore {
+    KeychainStore::open().unwrap_or_else(|e| {
+        panic!("no Secret Service ({e}): run the tests through scripts/with-keyring (scripts/test does)")
+    })
+}
+
+#[tokio::test]
+async fn a_literal_key_lives_in_the_keychain_across_restarts_and_goes_with_its_provider() {
+    let mock = Mock::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("switchboard.toml");
+    let data = dir.path().join("data");
+    std::fs::write(
+        &file,
+        config(&mock.url(), &format!("api_key = \"{LITERAL}\"")),
+    )
+    .unwrap();
+    let gw = spawn(Launch::serve(&file, &data), &data).unwrap();
+    ask(&gw).await;
+    let uid = provider_uid(&data);
+    assert_eq!(
+        keychain().get(&uid).unwrap().unwrap().expose(),
+        LITERAL,
+        "the key is in the keychain under the provider's id"
+    );
+    drop(gw);
+
+    // The file no longer holds the key: the keychain does.
+    std::fs::write(&file, config(&mock.url(), "")).unwrap();
+    let gw = spawn(Launch::serve(&file, &data), &data).unwrap();
+    ask(&gw).await;
+    let seen = mock.requests();
+    assert_eq!(seen.len(), 2);
+    for r in &seen {
+        assert_eq!(
+            r.header("authorization"),
+            Some(format!("Bearer {LITERAL}").as_str())
+        );
+    }
+
+    // Deleting the provider deletes its entry.
+    let gw2 = gw;
+    drop(gw2);
+    let gw = spawn(
+        Launch::serve(&file, &data).env("SWITCHBOARD_ADMIN_PASSWORD", common::ADMIN_PASSWORD),
+        &data,
+    )
+    .unwrap();
+    let token = common::admin_token(&gw).await;
+    let r = common::admin(&gw, &token, "DELETE", "/providers/mock", None).await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(keychain().get(&uid).unwrap(), None);
+}
+
+#[tokio::test]
+async fn without_a_keychain_env_keys_work_and_a_literal_key_is_refused_with_a_way_forward() {
+    let mock = Mock::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("switchboard.toml");
+    let data = dir.path().join("data");
+    // No session bus: no Secret Service.
+    let nowhere = |l: Launch| l.env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
+
+    std::fs::write(
+        &file,
+        config(&mock.url(), &format!("api_key = \"{LITERAL}\"")),
+    )
+    .unwrap();
+    let Err((status, stderr)) = spawn(nowhere(Launch::serve(&file, &data)), &data) else {
+        panic!("a literal key without a keychain must stop the start");
+    };
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no OS keychain"), "{stderr}");
+    assert!(stderr.contains("env:NAME"), "{stderr}");
+    assert!(!stderr.contains(LITERAL), "{stderr}");
+
+    std::fs::write(
+        &file,
+        config(&mock.url(), "api_key = \"env:SB_KEYCHAIN_TEST_KEY\""),
+    )
+    .unwrap();
+    let gw = spawn(
+        nowhere(Launch::serve(&file, &data)).env("SB_KEYCHAIN_TEST_KEY", "sk-from-the-env"),
+        &data,
+    )
+    .unwrap();
+    ask(&gw).await;
+    assert_eq!(
+        mock.requests().pop().unwrap().header("authorization"),
+        Some("Bearer sk-from-the-env")
+    );
+    let log = gw.stderr();
+    assert_eq!(
+        log.matches("no OS keychain").count(),
+        1,
+        "said once at start: {log}"
+    );
+}
+
+/// Every file a run leaves in its data folder (SQLite, its WAL and shared memory included) and
+/// everything it logged, searched for every secret it was given or made.
+#[tokio::test]
+async fn no_secret_is_left_in_the_data_folder_or_the_logs() {
+    let mock = Mock::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("switchboard.toml");
+    let data = dir.path().join("data");
+    let configured_client_key = "sk-sb-configured-client-key-0123456789abcdef";
+    std::fs::write(
+        &file,
+        format!(
+            "{}\n[[client_keys]]\nname = \"given\"\nkey = \"{configured_client_key}\"\n\n[[client_keys]]\nname = \"made\"\n",
+            config(&mock.url(), &format!("api_key = \"{LITERAL}\""))
+        ),
+    )
+    .unwrap();
+    let launch = Launch::serve(&file, &data)
+        .env("SWITCHBOARD_ADMIN_PASSWORD", common::ADMIN_PASSWORD)
+        .env("RUST_LOG", "trace");
+    let gw = spawn(launch, &data).unwrap();
+    let made = gw.key("made");
+    let token = common::admin_token(&gw).await;
+    // A key typed into the admin API, and a client key created there.
+    let typed = "sk-typed-into-the-admin-api-55aa";
+    let r = common::admin(
+        &gw,
+        &token,
+        "PUT",
+        "/providers/second",
+        Some(serde_json::json!({"base_url": mock.url(), "api_key": typed, "models": ["m2"]})),
+    )
+    .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let r = common::admin(
+        &gw,
+        &token,
+        "POST",
+        "/client-keys",
+        Some(serde_json::json!({"name": "from-api"})),
+    )
+    .await;
+    let created: serde_json::Value = r.json().await.unwrap();
+    let from_api = created["key"].as_str().unwrap().to_owned();
+    for key in [configured_client_key, made.as_str(), from_api.as_str()] {
+        let r = http()
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .bearer_auth(key)
+            .json(&serde_json::json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // What the admin API says about providers names no key.
+    let providers = common::admin(&gw, &token, "GET", "/providers", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let log = gw.stderr();
+    drop(gw);
+
+    let secrets = [
+        LITERAL,
+        typed,
+        configured_client_key,
+        made.as_str(),
+        from_api.as_str(),
+        common::ADMIN_PASSWORD,
+    ];
+    let mut places = vec![("GET /api/providers".to_owned(), providers.into_bytes())];
+    places.push(("the log (RUST_LOG=trace)".to_owned(), log.into_bytes()));
+    let mut stack = vec![data.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                places.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    assert!(
+        places
+            .iter()
+            .any(|(p, _)| p.ends_with(switchboard_gateway::engine::CONFIG_DB)),
+        "the scan sees the database"
+    );
+    let mut hits = Vec::new();
+    for (place, bytes) in &places {
+        for s in secrets {
+            if bytes.windows(s.len()).any(|w| w == s.as_bytes()) {
+                hits.push(format!("{s} in {place}"));
+            }
+        }
+    }
+    assert!(hits.is_empty(), "secrets left behind: {hits:?}");
+}
