@@ -32,6 +32,35 @@ pub struct Cli {
 pub enum Command {
     /// Run the gateway headless (servers, CI, containers)
     Serve,
+    /// Administer the data folder
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Set (or reset) the admin password: read from the first line of standard input, at least
+    /// 8 characters. A new password also lifts a login lockout.
+    SetPassword,
+}
+
+/// `switchboard admin set-password`.
+pub fn set_password(options: &Options) -> ExitCode {
+    let Some(data_dir) = options.data_dir.clone().or_else(default_data_dir) else {
+        return fail("no data folder: pass --data-dir");
+    };
+    let mut line = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut line) {
+        return fail(format!("cannot read the password from standard input: {e}"));
+    }
+    let password = line.trim_end_matches(['\r', '\n']);
+    match switchboard_gateway::admin_auth::set_password(&data_dir, password) {
+        Ok(()) => {
+            println!("Admin password set for {}", data_dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
 }
 
 #[derive(Args, Debug, Clone)]

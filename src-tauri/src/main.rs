@@ -21,6 +21,9 @@ fn main() -> ExitCode {
     init_tracing();
     match cli.command {
         Some(cli::Command::Serve) => cli::serve(&cli.options),
+        Some(cli::Command::Admin(cli::AdminCommand::SetPassword)) => {
+            cli::set_password(&cli.options)
+        }
         #[cfg(feature = "desktop")]
         None => desktop::run(cli.options, cli.hidden),
         #[cfg(not(feature = "desktop"))]

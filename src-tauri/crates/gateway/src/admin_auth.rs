@@ -12,6 +12,9 @@ use crate::auth::KeyHash;
 
 pub const MIN_PASSWORD_LEN: usize = 8;
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// Failed logins in a row that lock login, and for how long.
+pub const MAX_FAILED_LOGINS: u32 = 5;
+pub const LOCKOUT: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -42,6 +45,19 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     })
 }
 
+/// Sets (or resets) the admin password in the database of `data_dir`, for
+/// `switchboard admin set-password`. A running gateway reads the hash at each login, so the new
+/// password works at once; sessions it already issued run until they expire.
+pub fn set_password(data_dir: &std::path::Path, password: &str) -> Result<(), String> {
+    let hash = hash_password(password).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    let path = data_dir.join(crate::engine::CONFIG_DB);
+    let mut conn = crate::store::open_connection(&path).map_err(|e| e.to_string())?;
+    crate::store::migrate(&mut conn).map_err(|e| e.to_string())?;
+    crate::store::set_admin_password_hash(&conn, &hash).map_err(|e| e.to_string())
+}
+
 #[derive(Default)]
 pub struct Sessions {
     tokens: Mutex<HashMap<KeyHash, Instant>>,
@@ -66,6 +82,76 @@ impl Sessions {
             .get(&KeyHash::of(token))
             .is_some_and(|until| *until > Instant::now())
     }
+
+    /// Logout: the token stops working at once. Answers whether it was a live token.
+    pub fn revoke(&self, token: &str) -> bool {
+        let mut tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        tokens.remove(&KeyHash::of(token)).is_some()
+    }
+
+    /// Every session ends (a new password was set).
+    pub fn revoke_all(&self) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+/// Guessing the password is slowed by argon2 and stopped by this: after
+/// [`MAX_FAILED_LOGINS`] failures in a row, login is locked for [`LOCKOUT`], for every caller
+/// (a guesser can change addresses; the person at the machine can wait or reset the password).
+/// A new password (`switchboard admin set-password`, even from another process) lifts the lock.
+#[derive(Default)]
+pub struct LoginGuard {
+    state: Mutex<Lock>,
+}
+
+#[derive(Default)]
+struct Lock {
+    failures: u32,
+    until: Option<Instant>,
+    /// The password hash the failures were against.
+    hash: String,
+}
+
+impl LoginGuard {
+    /// `Err(remaining)` while locked.
+    pub fn check(&self, now: Instant, hash: &str) -> Result<(), Duration> {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if s.hash != hash {
+            *s = Lock {
+                hash: hash.to_owned(),
+                ..Lock::default()
+            };
+        }
+        match s.until {
+            Some(until) if until > now => Err(until - now),
+            Some(_) => {
+                s.failures = 0;
+                s.until = None;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Records a failure; answers whether it locked login.
+    pub fn failed(&self, now: Instant) -> bool {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        s.failures += 1;
+        if s.failures >= MAX_FAILED_LOGINS {
+            s.until = Some(now + LOCKOUT);
+            return true;
+        }
+        false
+    }
+
+    pub fn succeeded(&self) {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        s.failures = 0;
+        s.until = None;
+    }
 }
 
 #[cfg(test)]
@@ -86,6 +172,36 @@ mod tests {
     }
 
     #[test]
+    fn five_failures_lock_login_for_fifteen_minutes() {
+        let g = LoginGuard::default();
+        let t0 = Instant::now();
+        for _ in 0..MAX_FAILED_LOGINS - 1 {
+            assert!(g.check(t0, "h1").is_ok());
+            assert!(!g.failed(t0));
+        }
+        assert!(g.failed(t0));
+        assert_eq!(
+            g.check(t0 + Duration::from_secs(60), "h1"),
+            Err(LOCKOUT - Duration::from_secs(60))
+        );
+        assert!(
+            g.check(t0 + LOCKOUT, "h1").is_ok(),
+            "unlocked after the lockout"
+        );
+        for _ in 0..MAX_FAILED_LOGINS {
+            g.failed(t0);
+        }
+        assert!(g.check(t0, "h1").is_err());
+        assert!(g.check(t0, "h2").is_ok(), "a new password lifts the lock");
+        // A success starts the count again.
+        g.failed(t0);
+        g.succeeded();
+        for _ in 0..MAX_FAILED_LOGINS - 1 {
+            assert!(!g.failed(t0));
+        }
+    }
+
+    #[test]
     fn tokens_expire() {
         let s = Sessions::default();
         let t = s.issue(SESSION_TTL).unwrap();
@@ -93,5 +209,8 @@ mod tests {
         assert!(!s.valid("nope"));
         let short = s.issue(Duration::ZERO).unwrap();
         assert!(!s.valid(&short));
+        assert!(s.revoke(&t));
+        assert!(!s.valid(&t), "logged out");
+        assert!(!s.revoke(&t));
     }
 }

@@ -33,6 +33,7 @@ pub struct Engine {
     pub store: Store,
     pub secrets: Arc<dyn SecretStore>,
     pub admin_sessions: crate::admin_auth::Sessions,
+    pub login_guard: crate::admin_auth::LoginGuard,
     /// The admin UI served at `/admin`; empty when the binary was built without it.
     pub ui_files: &'static [crate::server::ui::UiFile],
     sync_requests: tokio::sync::mpsc::UnboundedSender<String>,
@@ -448,6 +449,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         health: HealthBook::default(),
         sticky: Sticky::default(),
         admin_sessions: crate::admin_auth::Sessions::default(),
+        login_guard: crate::admin_auth::LoginGuard::default(),
         ui_files: opts.ui_files,
         sync_requests,
         http: crate::dispatch::http_client()?,
@@ -468,11 +470,15 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         let _ = tcp.set_nodelay(true);
     });
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
+        // The peer's address reaches handlers that log it (admin logins).
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        })
+        .await
     });
 
     Ok(GatewayHandle {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::IntoResponse;
@@ -18,7 +18,7 @@ use switchboard_api::{
 };
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::admin_auth::{SESSION_TTL, verify_password};
+use crate::admin_auth::{MAX_FAILED_LOGINS, SESSION_TTL, verify_password};
 use crate::catalog::is_loopback_host;
 use crate::engine::Engine;
 use crate::service::{self, ServiceError};
@@ -154,7 +154,12 @@ fn authorized(engine: &Engine, headers: &HeaderMap) -> bool {
         .is_some_and(|t| engine.admin_sessions.valid(t.trim()))
 }
 
-pub async fn login(State(engine): State<Arc<Engine>>, body: Bytes) -> Response<Body> {
+pub async fn login(
+    State(engine): State<Arc<Engine>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    body: Bytes,
+) -> Response<Body> {
+    let now = std::time::Instant::now();
     let Ok(req) = serde_json::from_slice::<LoginRequest>(&body) else {
         return api_error(StatusCode::BAD_REQUEST, "Send {\"password\": \"...\"}");
     };
@@ -163,19 +168,36 @@ pub async fn login(State(engine): State<Arc<Engine>>, body: Bytes) -> Response<B
         Ok(None) => {
             return api_error(
                 StatusCode::FORBIDDEN,
-                "No admin password is set: start Switchboard with SWITCHBOARD_ADMIN_PASSWORD",
+                "No admin password is set: start Switchboard with SWITCHBOARD_ADMIN_PASSWORD, or run `switchboard admin set-password`",
             );
         }
         Err(e) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
+    if let Err(left) = engine.login_guard.check(now, &hash) {
+        tracing::warn!(client = %peer, "admin login refused: locked after failed attempts");
+        let mut resp = api_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Login is locked after {MAX_FAILED_LOGINS} failed attempts; try again in {} minute(s), or set a new password with `switchboard admin set-password`",
+                left.as_secs().div_ceil(60)
+            ),
+        );
+        if let Ok(v) = HeaderValue::from_str(&left.as_secs().max(1).to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return resp;
+    }
     // argon2 is deliberately slow: keep it off the async workers.
     let ok = tokio::task::spawn_blocking(move || verify_password(&req.password, &hash))
         .await
         .unwrap_or(false);
     if !ok {
-        tracing::warn!("admin login failed");
+        let locked = engine.login_guard.failed(now);
+        tracing::warn!(client = %peer, locked, "admin login failed");
         return api_error(StatusCode::UNAUTHORIZED, "Wrong password");
     }
+    engine.login_guard.succeeded();
+    tracing::info!(client = %peer, "admin login");
     match engine.admin_sessions.issue(SESSION_TTL) {
         Ok(token) => Json(LoginResponse {
             token,
@@ -184,6 +206,18 @@ pub async fn login(State(engine): State<Arc<Engine>>, body: Bytes) -> Response<B
         .into_response(),
         Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
+}
+
+/// `POST /api/logout`: the caller's token stops working.
+pub async fn logout(State(engine): State<Arc<Engine>>, headers: HeaderMap) -> Response<Body> {
+    if let Some(t) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        engine.admin_sessions.revoke(t.trim());
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 pub async fn providers(State(engine): State<Arc<Engine>>) -> Response<Body> {

@@ -52,6 +52,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .layer(middleware::map_response(fill_route_headers));
     let api = Router::new()
         .route("/login", post(admin::login))
+        .route("/logout", post(admin::logout))
         .route("/providers", get(admin::providers))
         .route(
             "/providers/{name}",
