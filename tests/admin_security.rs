@@ -109,3 +109,124 @@ async fn logout_ends_the_session() {
         200
     );
 }
+
+#[tokio::test]
+async fn client_keys_have_a_rate_limit_an_expiry_and_a_last_used_time() {
+    let mock = Mock::start().await;
+    let config = format!(
+        r#"
+[[providers]]
+name = "mock"
+base_url = "{}"
+models = ["gpt-4o"]
+
+[[models]]
+name = "gpt-4o"
+
+[[client_keys]]
+name = "limited"
+key = "sk-sb-limited-key-0123456789"
+rpm = 2
+
+[[client_keys]]
+name = "expired"
+key = "sk-sb-expired-key-0123456789"
+expires_at = "2020-01-01"
+
+[[client_keys]]
+name = "idle"
+key = "sk-sb-idle-key-0123456789ab"
+"#,
+        mock.url()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("switchboard.toml");
+    std::fs::write(&file, config).unwrap();
+    let data = dir.path().join("data");
+    let launch =
+        || common::Launch::serve(&file, &data).env("SWITCHBOARD_ADMIN_PASSWORD", ADMIN_PASSWORD);
+    let mut gw = common::spawn(launch(), &data).unwrap();
+    let chat = |key: &'static str| {
+        http()
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .bearer_auth(key)
+            .json(&json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            chat("sk-sb-limited-key-0123456789").await.unwrap().status(),
+            200
+        );
+    }
+    let r = chat("sk-sb-limited-key-0123456789").await.unwrap();
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "rate_limit_exceeded");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 requests a minute")
+    );
+    assert_eq!(mock.hits(), 2, "the refused request never went upstream");
+
+    let r = chat("sk-sb-expired-key-0123456789").await.unwrap();
+    assert_eq!(r.status(), 401);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("expired"),
+        "{v}"
+    );
+
+    let token = admin_token(&gw).await;
+    let keys: serde_json::Value = admin(&gw, &token, "GET", "/client-keys", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let by_name = |name: &str| {
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(by_name("limited")["rpm"], 2);
+    assert!(by_name("limited")["last_used_at"].as_u64().is_some());
+    assert_eq!(by_name("expired")["expired"], true);
+    assert!(by_name("idle")["last_used_at"].is_null());
+
+    // Revoked: refused at once.
+    let r = admin(&gw, &token, "DELETE", "/client-keys/idle", None).await;
+    assert!(r.status().is_success());
+    assert_eq!(
+        chat("sk-sb-idle-key-0123456789ab").await.unwrap().status(),
+        401
+    );
+
+    // The last-used time outlives a restart (written on the way out, and every few seconds).
+    gw.signal("TERM");
+    assert!(gw.wait(std::time::Duration::from_secs(15)).await.is_some());
+    let gw = common::spawn(launch(), &data).unwrap();
+    let token = admin_token(&gw).await;
+    let keys: serde_json::Value = admin(&gw, &token, "GET", "/client-keys", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let limited = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "limited")
+        .unwrap();
+    assert!(limited["last_used_at"].as_u64().is_some(), "{keys}");
+}

@@ -32,6 +32,7 @@ pub fn Keys() -> impl IntoView {
         let req = CreateClientKey {
             name: n,
             models: (!m.is_empty()).then_some(m),
+            ..Default::default()
         };
         spawn_local(async move {
             let Some(c) = ctx.client() else { return };

@@ -178,12 +178,29 @@ pub struct ClientKeyView {
     pub models: Vec<String>,
     pub created_at: String,
     pub revoked: bool,
+    /// Requests per minute.
+    #[serde(default)]
+    pub rpm: Option<u32>,
+    /// Unix seconds.
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+    #[serde(default)]
+    pub expired: bool,
+    /// Unix seconds.
+    #[serde(default)]
+    pub last_used_at: Option<u64>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct CreateClientKey {
     pub name: String,
     pub models: Option<Vec<String>>,
+    /// Requests per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u32>,
+    /// Unix seconds, or a UTC date `YYYY-MM-DD[THH:MM:SSZ]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<serde_json::Value>,
 }
 
 /// The new key, shown this once: only its hash is kept.

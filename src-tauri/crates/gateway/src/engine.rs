@@ -34,6 +34,7 @@ pub struct Engine {
     pub secrets: Arc<dyn SecretStore>,
     pub admin_sessions: crate::admin_auth::Sessions,
     pub login_guard: crate::admin_auth::LoginGuard,
+    pub key_usage: crate::usage::KeyUsage,
     /// The admin UI served at `/admin`; empty when the binary was built without it.
     pub ui_files: &'static [crate::server::ui::UiFile],
     sync_requests: tokio::sync::mpsc::UnboundedSender<String>,
@@ -46,6 +47,21 @@ pub fn unix_seconds(at: Instant) -> u64 {
 }
 
 impl Engine {
+    /// Client keys' last-used times, from memory to the database.
+    pub async fn flush_key_use(&self) {
+        let used = self.key_usage.take_dirty();
+        if used.is_empty() {
+            return;
+        }
+        if let Err(e) = self
+            .store
+            .call(move |c| store::record_key_use(c, &used))
+            .await
+        {
+            tracing::warn!("cannot record when client keys were last used: {e}");
+        }
+    }
+
     /// The live snapshot. Cheap (an atomic increment), and the caller may keep it across
     /// `.await`: it is immutable and holds no lock.
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -278,6 +294,7 @@ pub struct GatewayHandle {
     syncer: Option<JoinHandle<()>>,
     prober: Option<JoinHandle<()>>,
     resumer: Option<JoinHandle<()>>,
+    key_use_writer: Option<JoinHandle<()>>,
     /// Client keys created by this start's import: shown once, then only their hash exists.
     pub generated_keys: Vec<(String, Secret)>,
     pub warnings: Vec<String>,
@@ -313,6 +330,7 @@ impl GatewayHandle {
             server.abort();
             outcome = Shutdown::TimedOut;
         }
+        self.engine.flush_key_use().await;
         // The log writer ends once every sender is gone; give it a moment to drain.
         if let Some(task) = self.log_task.take() {
             drop(self);
@@ -327,9 +345,14 @@ impl Drop for GatewayHandle {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        for task in [self.syncer.take(), self.prober.take(), self.resumer.take()]
-            .into_iter()
-            .flatten()
+        for task in [
+            self.syncer.take(),
+            self.prober.take(),
+            self.resumer.take(),
+            self.key_use_writer.take(),
+        ]
+        .into_iter()
+        .flatten()
         {
             task.abort();
         }
@@ -337,6 +360,16 @@ impl Drop for GatewayHandle {
 }
 
 pub const CONFIG_DB: &str = "config.db";
+
+/// Writes client keys' last-used times to the database now and then: the request path only
+/// notes them in memory.
+async fn record_key_use(engine: std::sync::Weak<Engine>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        let Some(e) = engine.upgrade() else { return };
+        e.flush_key_use().await;
+    }
+}
 
 /// Ends timed pauses when their time comes (also those that ended while Switchboard was off).
 async fn auto_resume(engine: std::sync::Weak<Engine>) {
@@ -450,6 +483,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         sticky: Sticky::default(),
         admin_sessions: crate::admin_auth::Sessions::default(),
         login_guard: crate::admin_auth::LoginGuard::default(),
+        key_usage: crate::usage::KeyUsage::default(),
         ui_files: opts.ui_files,
         sync_requests,
         http: crate::dispatch::http_client()?,
@@ -462,6 +496,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
     let syncer = tokio::spawn(crate::catalog::sync::run(Arc::downgrade(&engine), sync_rx));
     let prober = tokio::spawn(crate::health::probe::run(Arc::downgrade(&engine)));
     let resumer = tokio::spawn(auto_resume(Arc::downgrade(&engine)));
+    let key_use_writer = tokio::spawn(record_key_use(Arc::downgrade(&engine)));
 
     let app = crate::server::router(engine.clone());
     let (stop, stopped) = oneshot::channel::<()>();
@@ -490,6 +525,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         syncer: Some(syncer),
         prober: Some(prober),
         resumer: Some(resumer),
+        key_use_writer: Some(key_use_writer),
         generated_keys,
         warnings,
     })

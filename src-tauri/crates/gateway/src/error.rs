@@ -13,6 +13,14 @@ pub enum GatewayError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    #[error(
+        "client key '{name}' is over its limit of {rpm} requests a minute; try again in {retry_after_s} s"
+    )]
+    ClientRateLimited {
+        name: String,
+        rpm: u32,
+        retry_after_s: u64,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error(
@@ -51,6 +59,7 @@ impl GatewayError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::ClientRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound(_) | Self::UnknownModel(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -71,6 +80,7 @@ impl GatewayError {
             Self::BadRequest(_) => "invalid_request",
             Self::Unauthorized(_) => "invalid_api_key",
             Self::Forbidden(_) => "model_not_allowed",
+            Self::ClientRateLimited { .. } => "rate_limit_exceeded",
             Self::NotFound(_) => "not_found",
             Self::UnknownModel(_) => "model_not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",

@@ -165,7 +165,12 @@ pub enum ModelAllow {
 #[derive(Debug)]
 pub struct ClientKey {
     pub name: Arc<str>,
+    pub hash: KeyHash,
     pub models: ModelAllow,
+    /// Requests per minute.
+    pub rpm: Option<u32>,
+    /// Unix seconds.
+    pub expires_at: Option<u64>,
 }
 
 impl ClientKey {
@@ -386,7 +391,10 @@ impl Snapshot {
                     k.key_hash,
                     Arc::new(ClientKey {
                         name: k.name.as_str().into(),
+                        hash: k.key_hash,
                         models,
+                        rpm: k.rpm,
+                        expires_at: k.expires_at,
                     }),
                 )
             })

@@ -430,14 +430,65 @@ impl Validator<'_> {
                     ));
                 }
             }
+            let rpm = k
+                .rpm
+                .map(|r| {
+                    u32::try_from(r).ok().filter(|r| *r > 0).ok_or_else(|| {
+                        "must be a positive number of requests per minute".to_owned()
+                    })
+                })
+                .transpose()
+                .map_err(|e| self.err(&span, "rpm", at("rpm"), e))?;
+            let expires_at = k
+                .expires_at
+                .map(|t| match t {
+                    raw::RawTime::Unix(s) => {
+                        u64::try_from(s).map_err(|_| "must not be negative".to_owned())
+                    }
+                    raw::RawTime::Text(s) => unix_of_utc_date(&s),
+                })
+                .transpose()
+                .map_err(|e| self.err(&span, "expires_at", at("expires_at"), e))?;
             out.client_keys.push(ClientKeySpec {
                 name: k.name,
                 key: k.key.map(Secret::new),
                 models: k.models,
+                rpm,
+                expires_at,
             });
         }
         Ok(out)
     }
+}
+
+/// `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDTHH:MM:SSZ` as unix seconds.
+pub fn unix_of_utc_date(s: &str) -> Result<u64, String> {
+    let bad = || {
+        format!(
+            "{s:?} is not a date: write YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC), or unix seconds"
+        )
+    };
+    let (date, time) = match s.split_once('T') {
+        Some((d, t)) => (d, t.strip_suffix('Z').ok_or_else(bad)?),
+        None => (s, "00:00:00"),
+    };
+    let num = |p: Option<&str>| p.and_then(|x| x.parse::<i64>().ok()).ok_or_else(bad);
+    let mut d = date.splitn(3, '-');
+    let (y, m, day) = (num(d.next())?, num(d.next())?, num(d.next())?);
+    let mut t = time.splitn(3, ':');
+    let (hh, mm, ss) = (num(t.next())?, num(t.next())?, num(t.next())?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
+        return Err(bad());
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).map_err(|_| bad())
 }
 
 fn validate_name(name: &str) -> Result<(), String> {

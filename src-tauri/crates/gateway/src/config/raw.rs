@@ -102,4 +102,15 @@ pub struct RawClientKey {
     pub name: String,
     pub key: Option<String>,
     pub models: Option<Vec<String>>,
+    /// Requests per minute; absent: no limit.
+    pub rpm: Option<i64>,
+    /// Unix seconds, or a UTC date `YYYY-MM-DD` / `YYYY-MM-DDTHH:MM:SSZ`.
+    pub expires_at: Option<RawTime>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawTime {
+    Unix(i64),
+    Text(String),
 }

@@ -230,3 +230,26 @@ fn base_url_normalization() {
     assert!(normalize_base_url("a.b").is_err());
     assert!(normalize_base_url("https://a.b/?x=1").is_err());
 }
+
+#[test]
+fn client_key_limits_and_expiry() {
+    use super::unix_of_utc_date;
+    assert_eq!(unix_of_utc_date("2026-11-22"), Ok(1_795_305_600));
+    assert_eq!(unix_of_utc_date("2000-02-29T12:30:05Z"), Ok(951_827_405));
+    assert!(unix_of_utc_date("2026-13-01").is_err());
+    assert!(unix_of_utc_date("tomorrow").is_err());
+    let file = super::parse(
+        "[[client_keys]]\nname = \"a\"\nrpm = 30\nexpires_at = \"2026-11-22\"\n\n[[client_keys]]\nname = \"b\"\nexpires_at = 1795305600\n",
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap();
+    assert_eq!(file.client_keys[0].rpm, Some(30));
+    assert_eq!(file.client_keys[0].expires_at, Some(1_795_305_600));
+    assert_eq!(file.client_keys[1].expires_at, Some(1_795_305_600));
+    let e = super::parse(
+        "[[client_keys]]\nname = \"a\"\nrpm = 0\n",
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("client_keys[0].rpm"));
+}

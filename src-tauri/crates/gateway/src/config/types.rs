@@ -141,6 +141,9 @@ pub struct ClientKeySpec {
     pub name: String,
     pub key: Option<Secret>,
     pub models: Option<Vec<String>>,
+    pub rpm: Option<u32>,
+    /// Unix seconds.
+    pub expires_at: Option<u64>,
 }
 
 /// Settings as the file gives them: only what it names is applied.

@@ -116,6 +116,7 @@ fn error_type(e: &GatewayError) -> &'static str {
         }
         GatewayError::Unauthorized(_) => "authentication_error",
         GatewayError::Forbidden(_) => "permission_error",
+        GatewayError::ClientRateLimited { .. } => "rate_limit_error",
         GatewayError::NotFound(_)
         | GatewayError::UnknownModel(_)
         | GatewayError::MethodNotAllowed(_) => "invalid_request_error",

@@ -403,11 +403,11 @@ pub async fn create_client_key(State(engine): State<Arc<Engine>>, body: Bytes) -
         Err(e) => {
             return api_error(
                 StatusCode::BAD_REQUEST,
-                format!("Send {{\"name\", \"models\"?}}: {e}"),
+                format!("Send {{\"name\", \"models\"?, \"rpm\"?, \"expires_at\"?}}: {e}"),
             );
         }
     };
-    match service::create_client_key(&engine, &req.name, req.models).await {
+    match service::create_client_key(&engine, req).await {
         Ok(created) => (StatusCode::CREATED, Json(created)).into_response(),
         Err(e) => service_error(e),
     }

@@ -19,7 +19,7 @@ use crate::requestlog::RequestRecord;
 pub async fn list_models(State(engine): State<Arc<Engine>>, req: Request) -> Response<Body> {
     let snap = engine.snapshot();
     let mut record = RequestRecord::new(Protocol::Gemini, "models");
-    let resp = match authenticate(&snap, req.headers(), req.uri().query()) {
+    let resp = match authenticate(&engine, &snap, req.headers(), req.uri().query()) {
         Ok(client) => {
             record.client = client.map(|c| c.name.clone());
             json_response(StatusCode::OK, snap.gemini_models_body.clone())
@@ -41,7 +41,7 @@ pub async fn get_model(
     req: Request,
 ) -> Response<Body> {
     let snap = engine.snapshot();
-    if let Err(e) = authenticate(&snap, req.headers(), req.uri().query()) {
+    if let Err(e) = authenticate(&engine, &snap, req.headers(), req.uri().query()) {
         return error_response(Api::Gemini, &e);
     }
     let name = model.strip_prefix("models/").unwrap_or(&model);

@@ -34,7 +34,7 @@ pub async fn get_model(
         return gemini::get_model(State(engine), Path(model), req).await;
     }
     let snap = engine.snapshot();
-    if let Err(e) = authenticate(&snap, req.headers(), req.uri().query()) {
+    if let Err(e) = authenticate(&engine, &snap, req.headers(), req.uri().query()) {
         return error_response(Api::Chat, &e);
     }
     if !snap.routes.contains_key(&model) {
@@ -58,7 +58,7 @@ pub async fn list_models(State(engine): State<Arc<Engine>>, req: Request) -> Res
         (Protocol::OpenAi, Api::Chat)
     };
     let mut record = RequestRecord::new(protocol, "models");
-    let resp = match authenticate(&snap, req.headers(), req.uri().query()) {
+    let resp = match authenticate(&engine, &snap, req.headers(), req.uri().query()) {
         Ok(client) => {
             record.client = client.map(|c| c.name.clone());
             let body = if anthropic {

@@ -42,17 +42,52 @@ pub struct Inbound<'a> {
 pub fn error_response(api: Api, e: &GatewayError) -> Response<Body> {
     let body = errors::body(api.error_shape(), e);
     let mut resp = json_response(e.status(), Bytes::from(body.to_string()));
-    if let GatewayError::Upstream(u) = e
-        && let Some(v) = &u.retry_after
-    {
-        resp.headers_mut().insert(header::RETRY_AFTER, v.clone());
+    let retry_after = match e {
+        GatewayError::Upstream(u) => u.retry_after.clone(),
+        GatewayError::ClientRateLimited { retry_after_s, .. } => {
+            Some(HeaderValue::from(*retry_after_s))
+        }
+        _ => None,
+    };
+    if let Some(v) = retry_after {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
     resp
 }
 
 /// Who is calling: a known client key, or nobody when the gateway is open (no keys exist and it
-/// listens on loopback only).
+/// listens on loopback only). An expired key is refused; a key over its requests-per-minute
+/// limit is told when to come back. Each use is counted in memory (no database write here).
 pub fn authenticate(
+    engine: &Engine,
+    snap: &Snapshot,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Option<Arc<ClientKey>>, GatewayError> {
+    let client = identify(snap, headers, query)?;
+    if let Some(k) = &client {
+        let unix = crate::protocol::unix_now();
+        if let Some(at) = k.expires_at
+            && at <= unix
+        {
+            return Err(GatewayError::Unauthorized(format!(
+                "The client key '{}' has expired. Create a new one in Switchboard.",
+                k.name
+            )));
+        }
+        engine
+            .key_usage
+            .admit(k.hash, k.rpm, std::time::Instant::now(), unix)
+            .map_err(|wait| GatewayError::ClientRateLimited {
+                name: k.name.to_string(),
+                rpm: k.rpm.unwrap_or(0),
+                retry_after_s: wait.as_secs().max(1),
+            })?;
+    }
+    Ok(client)
+}
+
+fn identify(
     snap: &Snapshot,
     headers: &HeaderMap,
     query: Option<&str>,
@@ -139,7 +174,8 @@ async fn run(
     // One snapshot for the whole request: a config change mid-request cannot mix two routings.
     let snap = engine.snapshot();
     let (parts, body) = req.into_parts();
-    let client = authenticate(&snap, &parts.headers, parts.uri.query()).map_err(|e| (e, None))?;
+    let client =
+        authenticate(engine, &snap, &parts.headers, parts.uri.query()).map_err(|e| (e, None))?;
     record.client = client.as_ref().map(|c| c.name.clone());
 
     let settings = &snap.settings;
@@ -341,7 +377,7 @@ pub async fn estimate_gemini_tokens(engine: Arc<Engine>, req: Request) -> Respon
     let snap = engine.snapshot();
     let mut record = RequestRecord::new(Protocol::Gemini, "countTokens");
     let result = async {
-        let client = authenticate(&snap, req.headers(), req.uri().query())?;
+        let client = authenticate(&engine, &snap, req.headers(), req.uri().query())?;
         record.client = client.map(|c| c.name.clone());
         let settings = &snap.settings;
         let bytes = read_body(

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use switchboard_api::{ClientKeyView, CreatedClientKey, ModelView, RuleView};
+use switchboard_api::{ClientKeyView, CreateClientKey, CreatedClientKey, ModelView, RuleView};
 
 use super::ServiceError;
 use crate::config::{self, ConfigFile};
@@ -145,13 +145,19 @@ pub async fn delete_model(engine: &Engine, name: &str) -> Result<(), ServiceErro
 
 pub async fn client_keys(engine: &Engine) -> Result<Vec<ClientKeyView>, ServiceError> {
     let keys = engine.store.call(|c| store::client_keys(c)).await?;
+    let now = crate::protocol::unix_now();
     Ok(keys
         .into_iter()
         .map(|k| ClientKeyView {
+            // Memory is fresher than the database, which is written every few seconds.
+            last_used_at: engine.key_usage.last_used(&k.key_hash).or(k.last_used_at),
+            expired: k.expires_at.is_some_and(|t| t <= now),
             name: k.name,
             models: k.models,
             created_at: k.created_at,
             revoked: k.revoked_at.is_some(),
+            rpm: k.rpm,
+            expires_at: k.expires_at,
         })
         .collect())
 }
@@ -159,9 +165,9 @@ pub async fn client_keys(engine: &Engine) -> Result<Vec<ClientKeyView>, ServiceE
 /// Makes a new client key from the OS RNG; the answer is the only time it is shown.
 pub async fn create_client_key(
     engine: &Engine,
-    name: &str,
-    models: Option<Vec<String>>,
+    req: CreateClientKey,
 ) -> Result<CreatedClientKey, ServiceError> {
+    let name = req.name.as_str();
     let exists = engine
         .store
         .call(|c| store::client_keys(c))
@@ -174,8 +180,14 @@ pub async fn create_client_key(
         )));
     }
     let mut entry = json!({ "name": name });
-    if let Some(models) = models {
+    if let Some(models) = req.models {
         entry["models"] = json!(models);
+    }
+    if let Some(rpm) = req.rpm {
+        entry["rpm"] = json!(rpm);
+    }
+    if let Some(at) = req.expires_at {
+        entry["expires_at"] = at;
     }
     let file = parse_doc(&json!({ "client_keys": [entry] }), "client_keys[0].")?;
     let report = apply(engine, file).await?;

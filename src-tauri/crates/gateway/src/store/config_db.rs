@@ -79,6 +79,8 @@ pub struct StoredClientKey {
     pub key_hash: KeyHash,
     pub models: Vec<String>,
     pub revoked: bool,
+    pub rpm: Option<u32>,
+    pub expires_at: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -394,6 +396,17 @@ fn import_client_key(
             }
         }
     }
+    // Given: set; left out: kept.
+    for (column, value) in [("rpm", k.rpm.map(u64::from)), ("expires_at", k.expires_at)] {
+        if let Some(v) = value {
+            tx.execute(
+                &format!(
+                    "UPDATE client_keys SET {column} = ?1 WHERE name = ?2 AND {column} IS NOT ?1"
+                ),
+                params![v, k.name],
+            )?;
+        }
+    }
     Ok(())
 }
 
@@ -479,7 +492,7 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
     let mut client_keys = Vec::new();
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT id, name, key_hash, models, revoked_at IS NOT NULL FROM client_keys ORDER BY name",
+            "SELECT id, name, key_hash, models, revoked_at IS NOT NULL, rpm, expires_at FROM client_keys ORDER BY name",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
@@ -491,6 +504,8 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
                     .ok_or_else(|| StoreError::Invalid("corrupt client key hash".into()))?,
                 models: from_json(&r.get::<_, String>(3)?, "client key models")?,
                 revoked: r.get(4)?,
+                rpm: r.get(5)?,
+                expires_at: r.get(6)?,
             });
         }
     }
@@ -637,14 +652,19 @@ pub fn revoke_client_key(conn: &Connection, name: &str) -> Result<bool, StoreErr
 #[derive(Clone, Debug)]
 pub struct ClientKeyInfo {
     pub name: String,
+    pub key_hash: KeyHash,
     pub models: Vec<String>,
     pub created_at: String,
     pub revoked_at: Option<String>,
+    pub rpm: Option<u32>,
+    pub expires_at: Option<u64>,
+    pub last_used_at: Option<u64>,
 }
 
 pub fn client_keys(conn: &Connection) -> Result<Vec<ClientKeyInfo>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT name, models, created_at, revoked_at FROM client_keys ORDER BY name",
+        "SELECT name, models, created_at, revoked_at, key_hash, rpm, expires_at, last_used_at
+         FROM client_keys ORDER BY name",
     )?;
     let mut rows = stmt.query([])?;
     let mut out = Vec::new();
@@ -654,7 +674,28 @@ pub fn client_keys(conn: &Connection) -> Result<Vec<ClientKeyInfo>, StoreError> 
             models: from_json(&r.get::<_, String>(1)?, "client key models")?,
             created_at: r.get(2)?,
             revoked_at: r.get(3)?,
+            key_hash: KeyHash::from_hex(&r.get::<_, String>(4)?)
+                .ok_or_else(|| StoreError::Invalid("corrupt client key hash".into()))?,
+            rpm: r.get(5)?,
+            expires_at: r.get(6)?,
+            last_used_at: r.get(7)?,
         });
     }
     Ok(out)
+}
+
+/// Records when keys were last used (written in batches, off the request path).
+pub fn record_key_use(conn: &mut Connection, used: &[(KeyHash, u64)]) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "UPDATE client_keys SET last_used_at = ?1
+             WHERE key_hash = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)",
+        )?;
+        for (hash, at) in used {
+            stmt.execute(params![at, hash.to_hex()])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
 }

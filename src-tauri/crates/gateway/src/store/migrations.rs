@@ -71,6 +71,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE providers ADD COLUMN paused_until INTEGER;
     "#,
+    // 4: client keys get a requests-per-minute limit, an expiry and a last-used time (unix s).
+    r#"
+    ALTER TABLE client_keys ADD COLUMN rpm INTEGER;
+    ALTER TABLE client_keys ADD COLUMN expires_at INTEGER;
+    ALTER TABLE client_keys ADD COLUMN last_used_at INTEGER;
+    "#,
 ];
 
 pub const LATEST: u32 = MIGRATIONS.len() as u32;
