@@ -230,3 +230,33 @@ key = "sk-sb-idle-key-0123456789ab"
         .unwrap();
     assert!(limited["last_used_at"].as_u64().is_some(), "{keys}");
 }
+
+#[tokio::test]
+async fn listening_beyond_loopback_needs_an_admin_password_and_says_so() {
+    let mock = Mock::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("switchboard.toml");
+    std::fs::write(&file, config_for(&mock.url(), "")).unwrap();
+    let data = dir.path().join("data");
+    let wide = || {
+        let mut l = common::Launch::serve(&file, &data);
+        l.args.extend(["--host".into(), "0.0.0.0".into()]);
+        l
+    };
+    let Err((status, stderr)) = common::spawn(wide(), &data) else {
+        panic!("started beyond loopback without an admin password");
+    };
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("needs an admin password"), "{stderr}");
+
+    let gw = common::spawn(
+        wide().env("SWITCHBOARD_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        &data,
+    )
+    .unwrap();
+    assert!(
+        gw.stderr().contains("listening beyond loopback"),
+        "{}",
+        gw.stderr()
+    );
+}

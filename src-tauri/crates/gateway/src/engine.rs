@@ -282,6 +282,10 @@ pub enum StartError {
     AdminPassword(#[from] crate::admin_auth::PasswordError),
     #[error("cannot store a provider key: {0}")]
     Secret(#[from] crate::secrets::SecretError),
+    #[error(
+        "listening on {host} (beyond loopback) needs an admin password: set SWITCHBOARD_ADMIN_PASSWORD, or run `switchboard admin set-password`"
+    )]
+    NoAdminPassword { host: String },
 }
 
 /// A running gateway. Dropping it stops the server; [`GatewayHandle::shutdown`] also waits.
@@ -463,6 +467,20 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
 
     let host = state.settings.host.clone();
     let port = state.settings.port;
+    if !crate::catalog::is_loopback_host(&host) {
+        // Beyond loopback the admin API is reachable from other machines: never without a
+        // password.
+        if store
+            .call(|c| store::admin_password_hash(c))
+            .await?
+            .is_none()
+        {
+            return Err(StartError::NoAdminPassword { host });
+        }
+        tracing::warn!(
+            "listening beyond loopback on {host}: other machines can reach the gateway and its admin login"
+        );
+    }
     let listener = TcpListener::bind((host.as_str(), port))
         .await
         .map_err(|source| StartError::Bind {
