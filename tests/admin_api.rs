@@ -112,7 +112,7 @@ async fn providers_and_models_are_managed_live() {
     assert_eq!(r.status(), 204);
     let list = admin.get("/providers").await;
     assert_eq!(list[0]["name"], "relay");
-    assert_eq!(list[0]["key"], "keychain");
+    assert_eq!(list[0]["key"], "keychain (…1234)");
     assert!(
         !list.to_string().contains("sk-typed-into-the-ui"),
         "never a secret in /api"

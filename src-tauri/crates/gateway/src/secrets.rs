@@ -18,6 +18,21 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Its last four characters (fewer for a key of eight or less, none for four or less), to
+    /// tell keys apart in the UI without showing them.
+    pub fn last4(&self) -> String {
+        let n = self.0.chars().count();
+        let show = if n <= 4 {
+            0
+        } else if n <= 8 {
+            n - 4
+        } else {
+            4
+        }
+        .min(4);
+        self.0.chars().skip(n - show).collect()
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -147,6 +162,9 @@ mod tests {
         let s = Secret::new("sk-live-123");
         assert_eq!(format!("{s:?} {s}"), "***** *****");
         assert_eq!(s.expose(), "sk-live-123");
+        assert_eq!(s.last4(), "-123");
+        assert_eq!(Secret::new("abcdef").last4(), "ef");
+        assert_eq!(Secret::new("abc").last4(), "");
     }
 
     #[test]

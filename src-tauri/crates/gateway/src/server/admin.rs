@@ -62,8 +62,28 @@ fn host_of(authority: &str) -> &str {
     })
 }
 
+/// A loopback name, the configured host, or (listening on every interface) an address of this
+/// machine: what a browser on the LAN sends. A DNS-rebinding page sends its own name, never one
+/// of these.
 fn allowed_host(host: &str, configured: &str) -> bool {
-    is_loopback_host(host) || host.eq_ignore_ascii_case(configured)
+    is_loopback_host(host)
+        || host.eq_ignore_ascii_case(configured)
+        || (is_unspecified(configured) && is_own_address(host))
+}
+
+fn is_unspecified(host: &str) -> bool {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_unspecified())
+}
+
+/// Whether `host` is an IP address of this machine: only those can be bound.
+fn is_own_address(host: &str) -> bool {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| !ip.is_unspecified() && std::net::UdpSocket::bind((ip, 0)).is_ok())
 }
 
 /// Refuses what a web page could send: a foreign Host (DNS rebinding) or Origin (a form post or
@@ -461,6 +481,16 @@ pub async fn events(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_of_this_machine_when_listening_everywhere() {
+        assert!(allowed_host("localhost", "127.0.0.1"));
+        assert!(!allowed_host("evil.example", "0.0.0.0"));
+        // 127.0.0.2 is loopback; 192.0.2.1 (TEST-NET) is nobody's address here.
+        assert!(!allowed_host("192.0.2.1", "0.0.0.0"));
+        assert!(!is_own_address("0.0.0.0"));
+        assert!(is_own_address("127.0.0.1"));
+    }
 
     #[test]
     fn hosts() {

@@ -74,6 +74,10 @@ pub async fn providers(engine: &Engine) -> Result<Vec<ProviderView>, ServiceErro
             let key = match (&p.key_ref, live.map(|l| &l.key)) {
                 (KeyRef::Env(name), _) => format!("env:{name}"),
                 (KeyRef::Stored, Some(ProviderKey::Missing)) => "keychain (missing)".into(),
+                // The last four characters at most: enough to tell two keys apart.
+                (KeyRef::Stored, Some(ProviderKey::Stored(secret))) => {
+                    format!("keychain (…{})", secret.last4())
+                }
                 (KeyRef::Stored, _) => "keychain".into(),
                 (KeyRef::None, _) => "none".into(),
             };
