@@ -137,12 +137,14 @@ name = "gpt-4o"
     );
 
     let keys: Value = get_json(&gw, &token, "/client-keys").await;
-    assert!(
-        keys.as_array()
-            .unwrap()
-            .iter()
-            .any(|k| k["name"] == "cursor")
-    );
+    let cursor = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "cursor")
+        .expect("the key made in the page");
+    assert_eq!(cursor["rpm"], 30);
+    assert_eq!(cursor["expires_at"], 4_070_908_800_u64, "2099-01-01 UTC");
     let settings: Value = get_json(&gw, &token, "/settings").await;
     assert_eq!(settings["first_byte_timeout_s"], 30);
     for name in ["overview", "models-preview", "overview-zh", "overview-dark"] {

@@ -136,13 +136,26 @@ try {
     await page.locator('#provider-status tr[data-provider="relay-b"][data-state="ok"]').waitFor({ timeout: 3000 });
   });
 
-  await step("a client key is shown once", async () => {
+  await step("a client key is shown once, with its limit and expiry", async () => {
     await page.click("button[data-page=keys]");
     await page.fill("#key-name", "cursor");
+    await page.fill("#key-rpm", "zero");
+    await page.click("#key-create");
+    await expectText(page.locator('[data-field="rpm"] .error'), "above 0");
+    await page.fill("#key-rpm", "30");
+    await page.fill("#key-expires", "next week");
+    await page.click("#key-create");
+    await expectText(page.locator('[data-field="expires_at"] .error'), "YYYY-MM-DD");
+    await page.fill("#key-expires", "2099-01-01");
     await page.click("#key-create");
     const key = await page.locator("#created-key code").textContent();
     if (!/^sk-sb-[A-Za-z0-9_-]{20,}$/.test(key.trim())) throw new Error(`unexpected key ${key}`);
-    await page.locator('#client-keys tr[data-key="cursor"]').waitFor();
+    const row = page.locator('#client-keys tr[data-key="cursor"]');
+    await row.waitFor();
+    await expectText(row.locator(".limit"), "30/min");
+    await expectText(row.locator(".expires"), "2099-01-01");
+    await expectText(row.locator(".last-used"), "Never");
+    await shot("keys");
   });
 
   await step("settings validate ranges and save", async () => {
@@ -178,6 +191,22 @@ try {
     if (light === dark) throw new Error(`the background stayed ${light}`);
     await page.selectOption("header select.lang", "en");
     await shot("overview-dark");
+  });
+
+  await step("log out ends the session on the server too", async () => {
+    const pageToken = await page.evaluate(() => sessionStorage.getItem("switchboard.token"));
+    if (!pageToken) throw new Error("the page holds no token");
+    const statusWith = async (t) =>
+      (await fetch(`${url}/api/status`, { headers: { authorization: `Bearer ${t}` } })).status;
+    if ((await statusWith(pageToken)) !== 200) throw new Error("the page's token is not live");
+    await page.click("header button.link");
+    await page.locator("#password").waitFor();
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 401; i++) {
+      status = await statusWith(pageToken);
+      if (status !== 401) await page.waitForTimeout(100);
+    }
+    if (status !== 401) throw new Error(`the page's token still answers ${status} after logout`);
   });
 
   if (problems.length) throw new Error(problems.join("\n"));

@@ -420,6 +420,12 @@ fn Main() -> impl IntoView {
         }
     };
     let logout = move |_| {
+        // The server forgets the session too, so a copied token stops working.
+        if let Some(c) = ctx.client() {
+            spawn_local(async move {
+                let _ = api::action::<serde_json::Value>(&c, "/logout").await;
+            });
+        }
         util::save(TOKEN_KEY, None, true);
         ctx.client.set(None);
         ctx.phase.set(Phase::Login);

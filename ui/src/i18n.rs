@@ -78,6 +78,9 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("col.models", "models", "个模型"),
     ("col.candidates", "Provider / model", "提供商 / 模型"),
     ("col.created", "Created", "创建时间"),
+    ("col.limit", "Limit", "限速"),
+    ("col.expires", "Expires", "过期时间"),
+    ("col.last_used", "Last used", "最近使用"),
     ("action.pause", "Pause", "暂停"),
     ("action.pause15", "Pause 15 min", "暂停 15 分钟"),
     ("action.resume", "Resume", "恢复"),
@@ -115,6 +118,8 @@ const TABLE: &[(&str, &str, &str)] = &[
     ),
     ("field.probe", "Health probes", "健康探测"),
     ("field.key_models", "Allowed models", "允许的模型"),
+    ("field.rpm", "Requests per minute", "每分钟请求数"),
+    ("field.expires", "Expires on (UTC)", "过期日期（UTC）"),
     (
         "hint.base_url",
         "The provider's origin, with its path prefix if it has one.",
@@ -151,6 +156,12 @@ const TABLE: &[(&str, &str, &str)] = &[
         "Defaults fill what the client left out; overrides always win.",
         "默认参数补充客户端未提供的字段；覆盖参数总是生效。",
     ),
+    ("hint.rpm", "Empty: no limit.", "留空表示不限速。"),
+    (
+        "hint.expires",
+        "YYYY-MM-DD; empty: never.",
+        "格式 YYYY-MM-DD；留空表示永不过期。",
+    ),
     (
         "hint.key_models",
         "Comma-separated; empty allows every model.",
@@ -184,6 +195,8 @@ const TABLE: &[(&str, &str, &str)] = &[
     ),
     ("keys.all_models", "all models", "所有模型"),
     ("keys.revoked", "Revoked", "已吊销"),
+    ("keys.expired", "Expired", "已过期"),
+    ("keys.never", "Never", "从未"),
     ("settings.port", "Port", "端口"),
     (
         "settings.request_timeout",
@@ -258,6 +271,11 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("confirm.delete", "Delete", "删除"),
     ("confirm.revoke", "Revoke", "吊销"),
     ("err.required", "Required.", "必填。"),
+    (
+        "err.positive",
+        "A whole number above 0.",
+        "须为大于 0 的整数。",
+    ),
     (
         "err.name_chars",
         "Letters, digits, - _ and . only.",

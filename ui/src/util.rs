@@ -50,6 +50,17 @@ pub fn clock(unix_s: u64) -> String {
     }
 }
 
+/// `2027-01-01`: a date the user gave in UTC, shown as given.
+pub fn utc_date(unix_s: u64) -> String {
+    let d = js_sys::Date::new(&JsValue::from_f64(unix_s as f64 * 1000.0));
+    format!(
+        "{}-{:02}-{:02}",
+        d.get_utc_full_year(),
+        d.get_utc_month() + 1,
+        d.get_utc_date()
+    )
+}
+
 /// "in 3 min" style countdown, for cooldowns.
 pub fn remaining(unix_s: u64) -> String {
     let left = unix_s.saturating_sub(now_s());

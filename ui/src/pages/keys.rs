@@ -15,6 +15,8 @@ pub fn Keys() -> impl IntoView {
     let list = RwSignal::new(Vec::<ClientKeyView>::new());
     let name = RwSignal::new(String::new());
     let models = RwSignal::new(String::new());
+    let rpm = RwSignal::new(String::new());
+    let expires = RwSignal::new(String::new());
     let created = RwSignal::new(None::<CreatedClientKey>);
     let errors = Errors::new();
     load_on_tick(ctx, "/client-keys", move |l: Vec<ClientKeyView>| {
@@ -27,12 +29,27 @@ pub fn Keys() -> impl IntoView {
             errors.set(vec![("name".into(), ctx.t("err.required").into())]);
             return;
         }
+        let limit = rpm.get_untracked().trim().to_owned();
+        let limit = if limit.is_empty() {
+            None
+        } else {
+            match limit.parse::<u32>() {
+                Ok(r) if r > 0 => Some(r),
+                _ => {
+                    errors.set(vec![("rpm".into(), ctx.t("err.positive").into())]);
+                    return;
+                }
+            }
+        };
         errors.clear();
         let m = util::split_list(&models.get_untracked());
+        let e = expires.get_untracked().trim().to_owned();
         let req = CreateClientKey {
             name: n,
             models: (!m.is_empty()).then_some(m),
-            ..Default::default()
+            rpm: limit,
+            // The server reads a UTC date and says what is wrong with one.
+            expires_at: (!e.is_empty()).then(|| e.into()),
         };
         spawn_local(async move {
             let Some(c) = ctx.client() else { return };
@@ -41,9 +58,11 @@ pub fn Keys() -> impl IntoView {
                     created.set(Some(k));
                     name.set(String::new());
                     models.set(String::new());
+                    rpm.set(String::new());
+                    expires.set(String::new());
                     ctx.refresh();
                 }
-                Err(f) => errors.server(&f, &["name", "models"]),
+                Err(f) => errors.server(&f, &["name", "models", "rpm", "expires_at"]),
             }
         });
     };
@@ -77,7 +96,7 @@ pub fn Keys() -> impl IntoView {
                     })
             }}
             <table class="grid" id="client-keys">
-                <Head cols=&["col.name", "col.models", "col.created", ""]/>
+                <Head cols=&["col.name", "col.models", "col.limit", "col.expires", "col.last_used", "col.created", ""]/>
                 <tbody>
                     {move || {
                         list.get()
@@ -93,6 +112,19 @@ pub fn Keys() -> impl IntoView {
                                             } else {
                                                 k.models.join(", ")
                                             }}
+                                        </td>
+                                        <td class="small limit">
+                                            {k.rpm.map(|r| format!("{r}/min")).unwrap_or_else(|| "—".into())}
+                                        </td>
+                                        <td class="small expires" class:expired=k.expired>
+                                            {match (k.expires_at, k.expired) {
+                                                (None, _) => "—".to_owned(),
+                                                (Some(_), true) => ctx.t("keys.expired").to_owned(),
+                                                (Some(t), false) => util::utc_date(t),
+                                            }}
+                                        </td>
+                                        <td class="small last-used">
+                                            {k.last_used_at.map(util::clock).unwrap_or_else(|| ctx.t("keys.never").to_owned())}
                                         </td>
                                         <td class="small">{k.created_at.clone()}</td>
                                         <td class="actions">
@@ -123,6 +155,12 @@ pub fn Keys() -> impl IntoView {
                 </Field>
                 <Field label="field.key_models" name="models" errors=errors hint="hint.key_models">
                     <TextInput value=models id="key-models" placeholder="claude-opus-4-5, gpt-4o"/>
+                </Field>
+                <Field label="field.rpm" name="rpm" errors=errors hint="hint.rpm">
+                    <TextInput value=rpm id="key-rpm" placeholder="60"/>
+                </Field>
+                <Field label="field.expires" name="expires_at" errors=errors hint="hint.expires">
+                    <TextInput value=expires id="key-expires" placeholder="2027-01-01"/>
                 </Field>
                 <FormError errors=errors/>
                 <button type="submit" class="primary" id="key-create">{move || ctx.t("action.create")}</button>
