@@ -260,3 +260,62 @@ async fn listening_beyond_loopback_needs_an_admin_password_and_says_so() {
         gw.stderr()
     );
 }
+
+#[tokio::test]
+async fn a_second_factor_when_switchboard_admin_totp_is_set() {
+    use switchboard_gateway::totp;
+    let mock = Mock::start().await;
+    // RFC 6238's test secret, as an authenticator app shows it.
+    let base32 = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let secret = totp::decode_base32(base32).unwrap();
+    let (gw, _dir) = common::Gateway::start_with(&config_for(&mock.url(), ""), |l| {
+        l.env("SWITCHBOARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("SWITCHBOARD_ADMIN_TOTP", base32)
+    });
+    let with_code = |code: Option<String>| {
+        let mut body = json!({ "password": ADMIN_PASSWORD });
+        if let Some(c) = code {
+            body["totp"] = c.into();
+        }
+        http()
+            .post(format!("{}/api/login", gw.url))
+            .json(&body)
+            .send()
+    };
+    let r = with_code(None).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("6-digit code"),
+        "{v}"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let wrong = (totp::code_at(&secret, now) + 1) % 1_000_000;
+    assert_eq!(
+        with_code(Some(format!("{wrong:06}")))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let right = format!("{:06}", totp::code_at(&secret, now));
+    assert_eq!(with_code(Some(right)).await.unwrap().status(), 200);
+
+    // A secret that does not parse stops the start instead of turning the factor off.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("switchboard.toml");
+    std::fs::write(&file, config_for(&mock.url(), "")).unwrap();
+    let data = dir.path().join("data");
+    let bad = common::Launch::serve(&file, &data).env("SWITCHBOARD_ADMIN_TOTP", "not base32!");
+    let Err((status, stderr)) = common::spawn(bad, &data) else {
+        panic!("started with a broken second factor");
+    };
+    assert_eq!(status.code(), Some(2));
+    assert!(stderr.contains("SWITCHBOARD_ADMIN_TOTP"), "{stderr}");
+}

@@ -115,6 +115,9 @@ pub fn start_options(options: &Options, data_dir: PathBuf) -> StartOptions {
         port: options.port,
         secrets: secret_store(),
         admin_password: std::env::var("SWITCHBOARD_ADMIN_PASSWORD").ok(),
+        admin_totp: std::env::var("SWITCHBOARD_ADMIN_TOTP")
+            .ok()
+            .filter(|s| !s.trim().is_empty()),
         ui_files: crate::ui_files::FILES,
     }
 }

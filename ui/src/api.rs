@@ -152,7 +152,11 @@ pub fn seg(name: &str) -> String {
     String::from(js_sys::encode_uri_component(name))
 }
 
-pub async fn login(base: &str, password: &str) -> ApiResult<switchboard_api::LoginResponse> {
+pub async fn login(
+    base: &str,
+    password: &str,
+    totp: Option<String>,
+) -> ApiResult<switchboard_api::LoginResponse> {
     let anon = Client {
         base: base.to_owned(),
         token: String::new(),
@@ -163,6 +167,7 @@ pub async fn login(base: &str, password: &str) -> ApiResult<switchboard_api::Log
         "/login",
         &switchboard_api::LoginRequest {
             password: password.to_owned(),
+            totp,
         },
     )
     .await

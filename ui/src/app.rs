@@ -252,18 +252,20 @@ async fn follow(ctx: Ctx, client: Client) {
 fn Login() -> impl IntoView {
     let ctx = use_ctx();
     let password = RwSignal::new(String::new());
+    let code = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let pw = password.get_untracked();
+        let totp = Some(code.get_untracked().trim().to_owned()).filter(|c| !c.is_empty());
         if pw.is_empty() {
             error.set(Some(ctx.t("login.empty").to_owned()));
             return;
         }
         busy.set(true);
         spawn_local(async move {
-            match api::login("", &pw).await {
+            match api::login("", &pw, totp).await {
                 Ok(r) => {
                     util::save(TOKEN_KEY, Some(&r.token), true);
                     error.set(None);
@@ -295,6 +297,18 @@ fn Login() -> impl IntoView {
                         on:input=move |ev| password.set(event_target_value(&ev))
                     />
                     <span class="error">{move || error.get()}</span>
+                </label>
+                <label class="field">
+                    <span class="label">{move || ctx.t("login.code")}</span>
+                    <input
+                        id="totp"
+                        inputmode="numeric"
+                        autocomplete="one-time-code"
+                        placeholder="123456"
+                        prop:value=move || code.get()
+                        on:input=move |ev| code.set(event_target_value(&ev))
+                    />
+                    <span class="hint">{move || ctx.t("login.code_hint")}</span>
                 </label>
                 <div class="row">
                     <button type="submit" class="primary" disabled=move || busy.get()>

@@ -41,6 +41,12 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("nav.keys", "Client keys", "客户端密钥"),
     ("nav.settings", "Settings", "设置"),
     ("nav.logout", "Log out", "退出登录"),
+    ("login.code", "Two-factor code", "两步验证码"),
+    (
+        "login.code_hint",
+        "Only if two-factor login is on.",
+        "仅在开启两步验证时填写。",
+    ),
     (
         "login.intro",
         "Enter the admin password to manage this gateway.",

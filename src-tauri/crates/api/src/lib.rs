@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LoginRequest {
     pub password: String,
+    /// The 6-digit code, when the gateway asks for a second factor (SWITCHBOARD_ADMIN_TOTP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

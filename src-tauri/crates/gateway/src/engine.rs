@@ -35,6 +35,7 @@ pub struct Engine {
     pub admin_sessions: crate::admin_auth::Sessions,
     pub login_guard: crate::admin_auth::LoginGuard,
     pub key_usage: crate::usage::KeyUsage,
+    pub admin_totp: Option<Vec<u8>>,
     /// The admin UI served at `/admin`; empty when the binary was built without it.
     pub ui_files: &'static [crate::server::ui::UiFile],
     sync_requests: tokio::sync::mpsc::UnboundedSender<String>,
@@ -247,6 +248,8 @@ pub struct StartOptions {
     pub secrets: Arc<dyn SecretStore>,
     /// Sets the admin password when none is stored yet (SWITCHBOARD_ADMIN_PASSWORD).
     pub admin_password: Option<String>,
+    /// The admin login's second factor: a TOTP secret in base32, from the environment.
+    pub admin_totp: Option<String>,
     /// The built admin UI, served at `/admin` (empty: a page says how to build it).
     pub ui_files: &'static [crate::server::ui::UiFile],
 }
@@ -282,6 +285,10 @@ pub enum StartError {
     AdminPassword(#[from] crate::admin_auth::PasswordError),
     #[error("cannot store a provider key: {0}")]
     Secret(#[from] crate::secrets::SecretError),
+    #[error(
+        "SWITCHBOARD_ADMIN_TOTP is not a base32 secret (as an authenticator app shows it, e.g. JBSWY3DPEHPK3PXP)"
+    )]
+    Totp,
     #[error(
         "listening on {host} (beyond loopback) needs an admin password: set SWITCHBOARD_ADMIN_PASSWORD, or run `switchboard admin set-password`"
     )]
@@ -399,6 +406,12 @@ async fn auto_resume(engine: std::sync::Weak<Engine>) {
 }
 
 pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
+    // A second factor that does not parse must not quietly become no second factor.
+    let admin_totp = opts
+        .admin_totp
+        .as_deref()
+        .map(|s| crate::totp::decode_base32(s).ok_or(StartError::Totp))
+        .transpose()?;
     // The file is checked before anything is touched, so a typo changes nothing.
     let file = opts
         .config_file
@@ -502,6 +515,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         admin_sessions: crate::admin_auth::Sessions::default(),
         login_guard: crate::admin_auth::LoginGuard::default(),
         key_usage: crate::usage::KeyUsage::default(),
+        admin_totp,
         ui_files: opts.ui_files,
         sync_requests,
         http: crate::dispatch::http_client()?,

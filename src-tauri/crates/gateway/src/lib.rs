@@ -13,6 +13,7 @@ pub mod requestlog;
 pub mod secrets;
 pub mod server;
 pub mod store;
+pub mod totp;
 pub mod usage;
 
 pub use engine::{GatewayHandle, Shutdown, StartError, StartOptions, start};

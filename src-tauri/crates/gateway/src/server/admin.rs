@@ -216,6 +216,22 @@ pub async fn login(
         tracing::warn!(client = %peer, locked, "admin login failed");
         return api_error(StatusCode::UNAUTHORIZED, "Wrong password");
     }
+    if let Some(secret) = &engine.admin_totp {
+        let right = req
+            .totp
+            .as_deref()
+            .is_some_and(|c| crate::totp::verify(secret, c, crate::protocol::unix_now()));
+        if !right {
+            // A wrong code counts as a failed attempt: the password alone must not be enough
+            // to keep guessing codes.
+            let locked = engine.login_guard.failed(now);
+            tracing::warn!(client = %peer, locked, "admin login failed: two-factor code");
+            return api_error(
+                StatusCode::UNAUTHORIZED,
+                "Enter the 6-digit code from your authenticator app (two-factor login is on)",
+            );
+        }
+    }
     engine.login_guard.succeeded();
     tracing::info!(client = %peer, "admin login");
     match engine.admin_sessions.issue(SESSION_TTL) {
