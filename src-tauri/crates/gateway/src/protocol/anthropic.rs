@@ -11,7 +11,7 @@ use super::ir::{
     ToolCall, ToolChoice, ToolResult, Unsupported, Usage,
 };
 use super::sse::{self, Frame};
-use super::{num, obj_str, str_or_parts};
+use super::{num, obj_str, str_or_parts, string_list};
 
 /// Anthropic requires `max_tokens`; this is what a converted request without one gets.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
@@ -98,13 +98,7 @@ pub fn decode_request(body: &Value, notes: &mut Notes) -> Result<ChatRequest, Un
             "top_p" => req.top_p = v.as_f64(),
             "top_k" => req.top_k = v.as_u64(),
             "stop_sequences" => {
-                req.stop = v
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect();
+                req.stop = string_list(v);
             }
             "stream" => req.stream = v.as_bool().unwrap_or(false),
             "thinking" => {

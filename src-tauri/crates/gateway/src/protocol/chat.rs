@@ -9,7 +9,7 @@ use super::ir::{
     Tool, ToolCall, ToolChoice, ToolResult, Unsupported, Usage,
 };
 use super::sse::{self, Frame};
-use super::{num, obj_str, str_or_parts, unix_now};
+use super::{num, obj_str, str_or_parts, string_list, unix_now};
 
 /// Fields read elsewhere or safe to lose without a word.
 const QUIET: &[&str] = &[
@@ -63,7 +63,7 @@ pub fn decode_request(body: &Value, notes: &mut Notes) -> Result<ChatRequest, Un
             "temperature" => req.temperature = v.as_f64(),
             "top_p" => req.top_p = v.as_f64(),
             "top_k" => req.top_k = v.as_u64(),
-            "stop" => req.stop = strings(v),
+            "stop" => req.stop = string_list(v),
             "stream" => req.stream = v.as_bool().unwrap_or(false),
             "n" => {
                 if v.as_u64().is_some_and(|n| n > 1) {
@@ -293,18 +293,6 @@ fn decode_response_format(v: &Value) -> Option<ResponseFormat> {
             })
         }
         _ => None,
-    }
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    match v {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        _ => Vec::new(),
     }
 }
 

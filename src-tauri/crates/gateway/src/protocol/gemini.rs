@@ -11,7 +11,7 @@ use super::ir::{
     Role, Tool, ToolCall, ToolChoice, ToolResult, Unsupported, Usage,
 };
 use super::sse::{self, Frame};
-use super::{num, obj_str};
+use super::{num, obj_str, string_list};
 
 const TARGET: &str = "Gemini";
 
@@ -209,13 +209,7 @@ fn decode_generation_config(
             "topK" => req.top_k = v.as_f64().map(|k| k as u64),
             "maxOutputTokens" => req.max_tokens = v.as_u64(),
             "stopSequences" => {
-                req.stop = v
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect();
+                req.stop = string_list(v);
             }
             "candidateCount" => {
                 if v.as_u64().is_some_and(|n| n > 1) {

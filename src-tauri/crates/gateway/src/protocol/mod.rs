@@ -39,6 +39,19 @@ pub(crate) fn str_or_parts(v: &Value) -> Option<String> {
     }
 }
 
+/// A string, or an array of strings (other items skipped), as a list: `stop` takes both.
+pub(crate) fn string_list(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// A float as JSON, keeping integers integral (`1` rather than `1.0`) so that a value passed
 /// through reads as the client wrote it.
 pub(crate) fn num(x: f64) -> Value {
