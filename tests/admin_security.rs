@@ -88,6 +88,94 @@ async fn five_wrong_passwords_lock_login_and_a_new_password_lets_you_back_in() {
 }
 
 #[tokio::test]
+async fn lockout_and_session_length_are_settings_and_a_burst_gets_no_extra_guesses() {
+    let mock = Mock::start().await;
+    let (gw, _dir) = start_admin(&config_for(
+        &mock.url(),
+        "\n[admin]\nmax_failed_logins = 3\nlockout_s = 2\nsession_ttl_s = 600\n",
+    ));
+    // Eight wrong guesses at once: three are judged, the others refused before argon2 runs.
+    let burst =
+        futures_util::future::join_all((0..8).map(|_| login(&gw, "not-the-password"))).await;
+    let mut codes: Vec<u16> = burst.iter().map(|r| r.status().as_u16()).collect();
+    codes.sort_unstable();
+    assert_eq!(codes, [401, 401, 401, 429, 429, 429, 429, 429]);
+    let locked = burst.iter().find(|r| r.status() == 429).unwrap();
+    let retry: u64 = locked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+
+    // The configured lockout ends, and a login lasts the configured time.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let r = login(&gw, ADMIN_PASSWORD).await;
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["expires_in_s"], 600);
+    let token = body["token"].as_str().unwrap().to_owned();
+
+    // Changed from the admin API, they apply to the next login.
+    let r = admin(
+        &gw,
+        &token,
+        "PUT",
+        "/settings",
+        Some(json!({"admin": {"max_failed_logins": 2, "lockout_s": 60, "session_ttl_s": 3600}})),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    let s: serde_json::Value = admin(&gw, &token, "GET", "/settings", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            &s["max_failed_logins"],
+            &s["lockout_s"],
+            &s["session_ttl_s"]
+        ),
+        (&json!(2), &json!(60), &json!(3600))
+    );
+    let r = login(&gw, ADMIN_PASSWORD).await;
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["expires_in_s"], 3600);
+    assert_eq!(login(&gw, "not-the-password").await.status(), 401);
+    assert_eq!(login(&gw, "not-the-password").await.status(), 401);
+    let r = login(&gw, ADMIN_PASSWORD).await;
+    assert_eq!(r.status(), 429);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("after 2 failed attempts"),
+        "{body}"
+    );
+
+    // Out of range: refused with the field named.
+    let r = admin(
+        &gw,
+        &token,
+        "PUT",
+        "/settings",
+        Some(json!({"admin": {"session_ttl_s": 5}})),
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("admin.session_ttl_s"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn logout_ends_the_session() {
     let mock = Mock::start().await;
     let (gw, _dir) = start_admin(&config_for(&mock.url(), ""));

@@ -166,10 +166,19 @@ try {
     await page.click("#settings-save");
     await expectText(page.locator('[data-field="routing.first_byte_timeout_s"] .error'), "1–3600");
     await page.fill("#routing\\.first_byte_timeout_s", "30");
+    await page.fill("#admin\\.session_ttl_s", "7200");
     await page.click("#settings-save");
     await page.locator(".notice.ok", { hasText: /^Saved$/ }).waitFor({ timeout: 5000 });
     const fieldErrors = await page.locator("#settings-form .error").allTextContents();
     if (fieldErrors.some((t) => t.trim())) throw new Error(`errors shown: ${fieldErrors}`);
+    // The admin section reached the server, not only the form.
+    const token = await page.evaluate(() => sessionStorage.getItem("switchboard.token"));
+    const saved = await (
+      await fetch(`${url}/api/settings`, { headers: { authorization: `Bearer ${token}` } })
+    ).json();
+    if (saved.session_ttl_s !== 7200 || saved.max_failed_logins !== 5) {
+      throw new Error(`settings on the server: ${JSON.stringify(saved)}`);
+    }
     await shot("settings");
   });
 

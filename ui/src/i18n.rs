@@ -259,6 +259,21 @@ const TABLE: &[(&str, &str, &str)] = &[
         "Cooldown after an unknown model (s)",
         "模型不存在后冷却（秒）",
     ),
+    (
+        "settings.max_failed_logins",
+        "Failed logins before lockout",
+        "锁定前允许的登录失败次数",
+    ),
+    (
+        "settings.lockout",
+        "Login lockout (s)",
+        "登录锁定时长（秒）",
+    ),
+    (
+        "settings.session_ttl",
+        "Admin session length (s)",
+        "管理会话时长（秒）",
+    ),
     ("settings.keywords", "Retry on keywords", "重试关键词"),
     (
         "settings.notifications",

@@ -1,5 +1,5 @@
-//! Settings: port, timeouts, cooldowns, retry keywords, sync interval, the desktop's
-//! preferences, and the UI's language.
+//! Settings: port, timeouts, cooldowns, retry keywords, sync interval, admin login lockout and
+//! session length, the desktop's preferences, and the UI's language.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -130,6 +130,33 @@ const NUMBERS: &[Number] = &[
         0,
         604_800,
     ),
+    (
+        "admin",
+        "max_failed_logins",
+        "admin.max_failed_logins",
+        "max_failed_logins",
+        "settings.max_failed_logins",
+        1,
+        1000,
+    ),
+    (
+        "admin",
+        "lockout_s",
+        "admin.lockout_s",
+        "lockout_s",
+        "settings.lockout",
+        1,
+        604_800,
+    ),
+    (
+        "admin",
+        "session_ttl_s",
+        "admin.session_ttl_s",
+        "session_ttl_s",
+        "settings.session_ttl",
+        60,
+        2_592_000,
+    ),
 ];
 
 #[component]
@@ -182,7 +209,8 @@ pub fn SettingsPage() -> impl IntoView {
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let mut errs = Vec::new();
-        let mut body = json!({ "server": {}, "routing": {}, "cooldown": {}, "app": {} });
+        let mut body =
+            json!({ "server": {}, "routing": {}, "cooldown": {}, "app": {}, "admin": {} });
         values.with_value(|v| {
             for (i, (section, key, field, _, _, min, max)) in NUMBERS.iter().enumerate() {
                 match v[i].get_untracked().trim().parse::<u64>() {

@@ -11,10 +11,6 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use crate::auth::KeyHash;
 
 pub const MIN_PASSWORD_LEN: usize = 8;
-pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
-/// Failed logins in a row that lock login, and for how long.
-pub const MAX_FAILED_LOGINS: u32 = 5;
-pub const LOCKOUT: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -98,10 +94,20 @@ impl Sessions {
     }
 }
 
-/// Guessing the password is slowed by argon2 and stopped by this: after
-/// [`MAX_FAILED_LOGINS`] failures in a row, login is locked for [`LOCKOUT`], for every caller
-/// (a guesser can change addresses; the person at the machine can wait or reset the password).
-/// A new password (`switchboard admin set-password`, even from another process) lifts the lock.
+/// How many failed logins in a row lock login, and for how long (settings `[admin]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginPolicy {
+    pub max_failures: u32,
+    pub lockout: Duration,
+}
+
+/// Guessing the password is slowed by argon2 and stopped by this: after `max_failures`
+/// failures in a row, login is locked for `lockout`, for every caller (a guesser can change
+/// addresses; the person at the machine can wait or reset the password). A new password
+/// (`switchboard admin set-password`, even from another process) lifts the lock.
+///
+/// An attempt counts as a failure from the moment it begins, and a success takes the count
+/// back: a burst of concurrent guesses cannot all pass the check before the first is judged.
 #[derive(Default)]
 pub struct LoginGuard {
     state: Mutex<Lock>,
@@ -116,8 +122,9 @@ struct Lock {
 }
 
 impl LoginGuard {
+    /// Admits one attempt, counted as failed until [`Self::succeeded`] says otherwise.
     /// `Err(remaining)` while locked.
-    pub fn check(&self, now: Instant, hash: &str) -> Result<(), Duration> {
+    pub fn begin(&self, now: Instant, hash: &str, policy: LoginPolicy) -> Result<(), Duration> {
         let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if s.hash != hash {
             *s = Lock {
@@ -126,25 +133,24 @@ impl LoginGuard {
             };
         }
         match s.until {
-            Some(until) if until > now => Err(until - now),
+            Some(until) if until > now => return Err(until - now),
             Some(_) => {
                 s.failures = 0;
                 s.until = None;
-                Ok(())
             }
-            None => Ok(()),
+            None => {}
         }
+        s.failures += 1;
+        if s.failures >= policy.max_failures.max(1) {
+            s.until = Some(now + policy.lockout);
+        }
+        Ok(())
     }
 
-    /// Records a failure; answers whether it locked login.
-    pub fn failed(&self, now: Instant) -> bool {
-        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        s.failures += 1;
-        if s.failures >= MAX_FAILED_LOGINS {
-            s.until = Some(now + LOCKOUT);
-            return true;
-        }
-        false
+    /// Whether login is locked now (after a failed attempt: did it lock login?).
+    pub fn locked(&self, now: Instant) -> bool {
+        let s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        s.until.is_some_and(|until| until > now)
     }
 
     pub fn succeeded(&self) {
@@ -171,40 +177,85 @@ mod tests {
         assert!(!verify_password("correct horse", "not a hash"));
     }
 
+    const POLICY: LoginPolicy = LoginPolicy {
+        max_failures: 5,
+        lockout: Duration::from_secs(15 * 60),
+    };
+
     #[test]
     fn five_failures_lock_login_for_fifteen_minutes() {
         let g = LoginGuard::default();
         let t0 = Instant::now();
-        for _ in 0..MAX_FAILED_LOGINS - 1 {
-            assert!(g.check(t0, "h1").is_ok());
-            assert!(!g.failed(t0));
+        let lockout = POLICY.lockout;
+        for _ in 0..4 {
+            assert!(g.begin(t0, "h1", POLICY).is_ok());
+            assert!(!g.locked(t0));
         }
-        assert!(g.failed(t0));
+        assert!(
+            g.begin(t0, "h1", POLICY).is_ok(),
+            "the fifth attempt is heard"
+        );
+        assert!(g.locked(t0), "and, failed, locks login");
         assert_eq!(
-            g.check(t0 + Duration::from_secs(60), "h1"),
-            Err(LOCKOUT - Duration::from_secs(60))
+            g.begin(t0 + Duration::from_secs(60), "h1", POLICY),
+            Err(lockout - Duration::from_secs(60))
         );
         assert!(
-            g.check(t0 + LOCKOUT, "h1").is_ok(),
+            g.begin(t0 + lockout, "h1", POLICY).is_ok(),
             "unlocked after the lockout"
         );
-        for _ in 0..MAX_FAILED_LOGINS {
-            g.failed(t0);
-        }
-        assert!(g.check(t0, "h1").is_err());
-        assert!(g.check(t0, "h2").is_ok(), "a new password lifts the lock");
-        // A success starts the count again.
-        g.failed(t0);
         g.succeeded();
-        for _ in 0..MAX_FAILED_LOGINS - 1 {
-            assert!(!g.failed(t0));
+        for _ in 0..5 {
+            let _ = g.begin(t0, "h1", POLICY);
         }
+        assert!(g.begin(t0, "h1", POLICY).is_err());
+        assert!(
+            g.begin(t0, "h2", POLICY).is_ok(),
+            "a new password lifts the lock"
+        );
+        // A success starts the count again.
+        g.succeeded();
+        for _ in 0..4 {
+            assert!(g.begin(t0, "h2", POLICY).is_ok());
+        }
+        g.succeeded();
+        for _ in 0..4 {
+            assert!(g.begin(t0, "h2", POLICY).is_ok());
+            assert!(!g.locked(t0));
+        }
+    }
+
+    #[test]
+    fn attempts_in_flight_count_before_they_are_judged() {
+        let g = LoginGuard::default();
+        let t0 = Instant::now();
+        // Five guesses begun at once, none judged yet: a sixth is not heard.
+        for _ in 0..5 {
+            assert!(g.begin(t0, "h", POLICY).is_ok());
+        }
+        assert!(g.begin(t0, "h", POLICY).is_err());
+    }
+
+    #[test]
+    fn the_policy_sets_the_count_and_the_lockout() {
+        let g = LoginGuard::default();
+        let t0 = Instant::now();
+        let p = LoginPolicy {
+            max_failures: 2,
+            lockout: Duration::from_secs(30),
+        };
+        assert!(g.begin(t0, "h", p).is_ok());
+        assert!(!g.locked(t0));
+        assert!(g.begin(t0, "h", p).is_ok());
+        assert!(g.locked(t0));
+        assert_eq!(g.begin(t0, "h", p), Err(Duration::from_secs(30)));
+        assert!(g.begin(t0 + Duration::from_secs(30), "h", p).is_ok());
     }
 
     #[test]
     fn tokens_expire() {
         let s = Sessions::default();
-        let t = s.issue(SESSION_TTL).unwrap();
+        let t = s.issue(Duration::from_secs(3600)).unwrap();
         assert!(s.valid(&t));
         assert!(!s.valid("nope"));
         let short = s.issue(Duration::ZERO).unwrap();

@@ -223,6 +223,30 @@ impl Validator<'_> {
             out.settings.notifications = a.notifications;
             out.settings.start_at_login = a.start_at_login;
         }
+        if let Some(admin) = raw.admin {
+            let span = admin.span();
+            let a = admin.into_inner();
+            self.in_range(
+                &span,
+                "admin",
+                "max_failed_logins",
+                a.max_failed_logins,
+                1,
+                1000,
+            )?;
+            self.in_range(&span, "admin", "lockout_s", a.lockout_s, 1, 7 * 86_400)?;
+            self.in_range(
+                &span,
+                "admin",
+                "session_ttl_s",
+                a.session_ttl_s,
+                60,
+                30 * 86_400,
+            )?;
+            out.settings.max_failed_logins = a.max_failed_logins;
+            out.settings.lockout_s = a.lockout_s;
+            out.settings.session_ttl_s = a.session_ttl_s;
+        }
         if let Some(cooldown) = raw.cooldown {
             let span = cooldown.span();
             let c = cooldown.into_inner();

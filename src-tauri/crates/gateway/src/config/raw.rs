@@ -12,6 +12,7 @@ pub struct RawConfig {
     pub routing: Option<Spanned<RawRouting>>,
     pub cooldown: Option<Spanned<RawCooldown>>,
     pub app: Option<Spanned<RawApp>>,
+    pub admin: Option<Spanned<RawAdmin>>,
     #[serde(default)]
     pub providers: Vec<Spanned<RawProvider>>,
     #[serde(default)]
@@ -48,6 +49,15 @@ pub struct RawRouting {
 pub struct RawApp {
     pub notifications: Option<bool>,
     pub start_at_login: Option<bool>,
+}
+
+/// Admin login: how many failed attempts lock it, for how long, and how long a session lasts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub max_failed_logins: Option<u32>,
+    pub lockout_s: Option<u64>,
+    pub session_ttl_s: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

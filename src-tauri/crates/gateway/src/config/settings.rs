@@ -38,6 +38,11 @@ pub struct Settings {
     pub notifications: bool,
     /// Desktop: start in the tray at login.
     pub start_at_login: bool,
+    /// Failed admin logins in a row that lock login for [`Self::lockout_s`].
+    pub max_failed_logins: u32,
+    pub lockout_s: u64,
+    /// How long an admin session (a login's token) lasts.
+    pub session_ttl_s: u64,
 }
 
 impl Default for Settings {
@@ -64,6 +69,9 @@ impl Default for Settings {
             probe_interval_s: 0,
             notifications: true,
             start_at_login: false,
+            max_failed_logins: 5,
+            lockout_s: 15 * 60,
+            session_ttl_s: 12 * 3600,
         }
     }
 }
@@ -95,6 +103,17 @@ impl Settings {
             decay: s(self.cooldown_decay_s.max(1)),
             trial_timeout: s(self.request_timeout_s),
         }
+    }
+
+    pub fn login_policy(&self) -> crate::admin_auth::LoginPolicy {
+        crate::admin_auth::LoginPolicy {
+            max_failures: self.max_failed_logins.max(1),
+            lockout: Duration::from_secs(self.lockout_s),
+        }
+    }
+
+    pub fn session_ttl(&self) -> Duration {
+        Duration::from_secs(self.session_ttl_s)
     }
 
     pub fn max_body_bytes(&self) -> usize {
@@ -137,6 +156,9 @@ impl SettingsPatch {
             probe_interval_s,
             notifications,
             start_at_login,
+            max_failed_logins,
+            lockout_s,
+            session_ttl_s,
         );
         out
     }

@@ -189,6 +189,18 @@ fn validation_errors_name_file_line_and_field() {
             "between",
         ),
         (
+            "[admin]\nmax_failed_logins = 0\n",
+            2,
+            "admin.max_failed_logins",
+            "between",
+        ),
+        (
+            "[admin]\nsession_ttl_s = 5\n",
+            2,
+            "admin.session_ttl_s",
+            "between",
+        ),
+        (
             "[[client_keys]]\nname = \"c\"\nkey = \"short\"\n",
             3,
             "client_keys[0].key",

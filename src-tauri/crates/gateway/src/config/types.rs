@@ -170,6 +170,9 @@ pub struct SettingsPatch {
     pub probe_interval_s: Option<u64>,
     pub notifications: Option<bool>,
     pub start_at_login: Option<bool>,
+    pub max_failed_logins: Option<u32>,
+    pub lockout_s: Option<u64>,
+    pub session_ttl_s: Option<u64>,
 }
 
 /// A parsed and validated config file.

@@ -18,7 +18,7 @@ use switchboard_api::{
 };
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::admin_auth::{MAX_FAILED_LOGINS, SESSION_TTL, verify_password};
+use crate::admin_auth::verify_password;
 use crate::catalog::is_loopback_host;
 use crate::engine::Engine;
 use crate::service::{self, ServiceError};
@@ -193,12 +193,17 @@ pub async fn login(
         }
         Err(e) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
-    if let Err(left) = engine.login_guard.check(now, &hash) {
+    let (policy, ttl) = {
+        let snap = engine.snapshot();
+        (snap.settings.login_policy(), snap.settings.session_ttl())
+    };
+    if let Err(left) = engine.login_guard.begin(now, &hash, policy) {
         tracing::warn!(client = %peer, "admin login refused: locked after failed attempts");
         let mut resp = api_error(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
-                "Login is locked after {MAX_FAILED_LOGINS} failed attempts; try again in {} minute(s), or set a new password with `switchboard admin set-password`",
+                "Login is locked after {} failed attempts; try again in {} minute(s), or set a new password with `switchboard admin set-password`",
+                policy.max_failures,
                 left.as_secs().div_ceil(60)
             ),
         );
@@ -212,7 +217,7 @@ pub async fn login(
         .await
         .unwrap_or(false);
     if !ok {
-        let locked = engine.login_guard.failed(now);
+        let locked = engine.login_guard.locked(now);
         tracing::warn!(client = %peer, locked, "admin login failed");
         return api_error(StatusCode::UNAUTHORIZED, "Wrong password");
     }
@@ -222,9 +227,9 @@ pub async fn login(
             .as_deref()
             .is_some_and(|c| crate::totp::verify(secret, c, crate::protocol::unix_now()));
         if !right {
-            // A wrong code counts as a failed attempt: the password alone must not be enough
-            // to keep guessing codes.
-            let locked = engine.login_guard.failed(now);
+            // A wrong code stays a failed attempt: the password alone must not be enough to
+            // keep guessing codes.
+            let locked = engine.login_guard.locked(now);
             tracing::warn!(client = %peer, locked, "admin login failed: two-factor code");
             return api_error(
                 StatusCode::UNAUTHORIZED,
@@ -234,10 +239,10 @@ pub async fn login(
     }
     engine.login_guard.succeeded();
     tracing::info!(client = %peer, "admin login");
-    match engine.admin_sessions.issue(SESSION_TTL) {
+    match engine.admin_sessions.issue(ttl) {
         Ok(token) => Json(LoginResponse {
             token,
-            expires_in_s: SESSION_TTL.as_secs(),
+            expires_in_s: ttl.as_secs(),
         })
         .into_response(),
         Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),

@@ -222,7 +222,7 @@ pub fn settings(engine: &Engine) -> config::Settings {
 }
 
 /// Changes settings, given in the config file's sections: `{"server": {...}, "routing": {...},
-/// "cooldown": {...}, "app": {...}}`. Host and port apply at the next start.
+/// "cooldown": {...}, "app": {...}, "admin": {...}}`. Host and port apply at the next start.
 pub async fn patch_settings(engine: &Engine, body: Value) -> Result<(), ServiceError> {
     let Some(obj) = body.as_object() else {
         return Err(ServiceError::Invalid(
@@ -231,10 +231,10 @@ pub async fn patch_settings(engine: &Engine, body: Value) -> Result<(), ServiceE
     };
     if let Some(k) = obj
         .keys()
-        .find(|k| !["server", "routing", "cooldown", "app"].contains(&k.as_str()))
+        .find(|k| !["server", "routing", "cooldown", "app", "admin"].contains(&k.as_str()))
     {
         return Err(ServiceError::Invalid(format!(
-            "{k}: unknown section (expected server, routing, cooldown or app)"
+            "{k}: unknown section (expected server, routing, cooldown, app or admin)"
         )));
     }
     let file = parse_doc(&body, "")?;

@@ -234,6 +234,10 @@ decay = 26
 [app]
 notifications = false
 start_at_login = true
+[admin]
+max_failed_logins = 3
+lockout_s = 60
+session_ttl_s = 600
 "#;
     let dir = tempfile::tempdir().unwrap();
     let mut conn = open_connection(&dir.path().join("config.db")).unwrap();
@@ -261,6 +265,9 @@ start_at_login = true
         probe_interval_s: 30,
         notifications: false,
         start_at_login: true,
+        max_failed_logins: 3,
+        lockout_s: 60,
+        session_ttl_s: 600,
     };
     assert_eq!(s, expected);
 }
