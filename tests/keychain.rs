@@ -15,40 +15,59 @@ use switchboard_keychain::KeychainStore;
 const LITERAL: &str = "sk-literal-provider-key-7f3a9c";
 
 fn config(url: &str, key_line: &str) -> String {
+    named_config("mock", url, key_line)
+}
+
+/// One provider, `name`; `gpt-4o` matched by name and `pinned` by an include naming it.
+fn named_config(name: &str, url: &str, key_line: &str) -> String {
     format!(
         r#"
 [[providers]]
-name = "mock"
+name = "{name}"
 base_url = "{url}"
 {key_line}
 models = ["gpt-4o"]
 
 [[models]]
 name = "gpt-4o"
+
+[[models]]
+name = "pinned"
+include = ["{name}/gpt-4o"]
 "#
     )
 }
 
-fn provider_uid(data: &Path) -> String {
+fn provider_uid(data: &Path, name: &str) -> String {
     let db = rusqlite::Connection::open_with_flags(
         data.join(switchboard_gateway::engine::CONFIG_DB),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
     .unwrap();
-    db.query_row("SELECT uid FROM providers WHERE name = 'mock'", [], |r| {
+    db.query_row("SELECT uid FROM providers WHERE name = ?1", [name], |r| {
         r.get(0)
     })
     .unwrap()
 }
 
 async fn ask(gw: &Gateway) {
+    ask_for(gw, "gpt-4o").await;
+}
+
+/// Asks for `model`; answers the provider that served it.
+async fn ask_for(gw: &Gateway, model: &str) -> String {
     let r = http()
         .post(format!("{}/v1/chat/completions", gw.url))
-        .json(&serde_json::json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}))
+        .json(&serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
         .send()
         .await
         .unwrap();
+    let provider = r.headers()["x-switchboard-provider"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    provider
 }
 
 fn keychain() -> KeychainStore {
@@ -58,7 +77,8 @@ fn keychain() -> KeychainStore {
 }
 
 #[tokio::test]
-async fn a_literal_key_lives_in_the_keychain_across_restarts_and_goes_with_its_provider() {
+async fn a_literal_key_stays_in_the_keychain_across_restarts_and_a_rename_and_goes_with_its_provider()
+ {
     let mock = Mock::start().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("switchboard.toml");
@@ -70,7 +90,7 @@ async fn a_literal_key_lives_in_the_keychain_across_restarts_and_goes_with_its_p
     .unwrap();
     let gw = spawn(Launch::serve(&file, &data), &data).unwrap();
     ask(&gw).await;
-    let uid = provider_uid(&data);
+    let uid = provider_uid(&data, "mock");
     assert_eq!(
         keychain().get(&uid).unwrap().unwrap().expose(),
         LITERAL,
@@ -80,10 +100,48 @@ async fn a_literal_key_lives_in_the_keychain_across_restarts_and_goes_with_its_p
 
     // The file no longer holds the key: the keychain does.
     std::fs::write(&file, config(&mock.url(), "")).unwrap();
-    let gw = spawn(Launch::serve(&file, &data), &data).unwrap();
+    let admin_launch =
+        || Launch::serve(&file, &data).env("SWITCHBOARD_ADMIN_PASSWORD", common::ADMIN_PASSWORD);
+    let gw = spawn(admin_launch(), &data).unwrap();
     ask(&gw).await;
+
+    // A rename from the admin API keeps the key, and the model that named the provider follows.
+    let token = common::admin_token(&gw).await;
+    let rename = |to: &str| {
+        common::admin(
+            &gw,
+            &token,
+            "POST",
+            "/providers/mock/rename",
+            Some(serde_json::json!({ "name": to })),
+        )
+    };
+    assert_eq!(rename("").await.status(), 422);
+    let r = rename("relay").await;
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+    assert_eq!(rename("relay").await.status(), 404, "mock is gone");
+    assert_eq!(provider_uid(&data, "relay"), uid);
+    assert_eq!(ask_for(&gw, "pinned").await, "relay");
+    let models: serde_json::Value = common::admin(&gw, &token, "GET", "/models", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let pinned = models
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "pinned")
+        .unwrap();
+    assert_eq!(pinned["include"], serde_json::json!(["relay/gpt-4o"]));
+    drop(gw);
+
+    // After a restart with a file that says the new name, the keychain still serves the key.
+    std::fs::write(&file, named_config("relay", &mock.url(), "")).unwrap();
+    let gw = spawn(admin_launch(), &data).unwrap();
+    assert_eq!(ask_for(&gw, "gpt-4o").await, "relay");
     let seen = mock.requests();
-    assert_eq!(seen.len(), 2);
+    assert_eq!(seen.len(), 4);
     for r in &seen {
         assert_eq!(
             r.header("authorization"),
@@ -92,15 +150,8 @@ async fn a_literal_key_lives_in_the_keychain_across_restarts_and_goes_with_its_p
     }
 
     // Deleting the provider deletes its entry.
-    let gw2 = gw;
-    drop(gw2);
-    let gw = spawn(
-        Launch::serve(&file, &data).env("SWITCHBOARD_ADMIN_PASSWORD", common::ADMIN_PASSWORD),
-        &data,
-    )
-    .unwrap();
     let token = common::admin_token(&gw).await;
-    let r = common::admin(&gw, &token, "DELETE", "/providers/mock", None).await;
+    let r = common::admin(&gw, &token, "DELETE", "/providers/relay", None).await;
     assert!(r.status().is_success(), "{}", r.status());
     assert_eq!(keychain().get(&uid).unwrap(), None);
 }

@@ -97,11 +97,15 @@ name = "gpt-4o"
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["name"] == "relay-b")
-        .expect("relay-b was added");
+        .find(|p| p["name"] == "relay-c")
+        .expect("relay-b was added, then renamed relay-c");
     assert_eq!(relay_b["weight"], 2);
     assert_eq!(relay_b["paused"], false, "resumed at the end");
     assert_eq!(relay_b["models"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        relay_b["key"], "keychain (…7777)",
+        "the key survived the rename"
+    );
     assert!(
         !providers.to_string().contains("secret"),
         "no key in /api/providers: {providers}"
@@ -131,8 +135,8 @@ name = "gpt-4o"
         pairs,
         [
             "relay-a/claude-opus-4-5",
-            "relay-b/claude-opus-4-5-20251101",
-            "relay-b/claude-opus-4.5"
+            "relay-c/claude-opus-4-5-20251101",
+            "relay-c/claude-opus-4.5"
         ]
     );
 

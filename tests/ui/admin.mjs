@@ -182,6 +182,19 @@ try {
     await shot("settings");
   });
 
+  await step("renaming a provider in its form keeps its key", async () => {
+    await page.click("button[data-page=providers]");
+    await row("providers", "relay-b").locator("button.edit").click();
+    await page.fill("#provider-name", "relay-a");
+    await page.click("#provider-save");
+    await expectText(page.locator('[data-field="name"] .error'), "exists");
+    await page.fill("#provider-name", "relay-c");
+    await page.click("#provider-save");
+    await row("providers", "relay-c").waitFor();
+    if (await row("providers", "relay-b").count()) throw new Error("relay-b is still listed");
+    await expectText(row("providers", "relay-c").locator(".key"), "7777");
+  });
+
   await step("简体中文 is one click away and remembered", async () => {
     await page.selectOption("header select.lang", "zh-CN");
     await expectText(page.locator("button[data-page=overview]"), "概览");

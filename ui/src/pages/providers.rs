@@ -26,6 +26,8 @@ const FIELDS: &[&str] = &[
 #[derive(Clone, Copy)]
 struct Draft {
     editing: RwSignal<bool>,
+    /// The stored name of the provider being edited: a different name in the form renames it.
+    original: RwSignal<String>,
     name: RwSignal<String>,
     base_url: RwSignal<String>,
     protocols: RwSignal<Vec<String>>,
@@ -40,6 +42,7 @@ impl Draft {
     fn new() -> Self {
         Self {
             editing: RwSignal::new(false),
+            original: RwSignal::new(String::new()),
             name: RwSignal::new(String::new()),
             base_url: RwSignal::new(String::new()),
             protocols: RwSignal::new(vec!["openai".into()]),
@@ -53,6 +56,7 @@ impl Draft {
 
     fn reset(&self) {
         self.editing.set(false);
+        self.original.set(String::new());
         self.name.set(String::new());
         self.base_url.set(String::new());
         self.protocols.set(vec!["openai".into()]);
@@ -65,6 +69,7 @@ impl Draft {
 
     fn load(&self, p: &ProviderView) {
         self.editing.set(true);
+        self.original.set(p.name.clone());
         self.name.set(p.name.clone());
         self.base_url.set(p.base_url.clone());
         self.protocols.set(p.protocols.clone());
@@ -147,8 +152,23 @@ pub fn Providers() -> impl IntoView {
         };
         errors.clear();
         busy.set(true);
+        let original = draft.original.get_untracked();
+        let rename = draft.editing.get_untracked() && original != name;
         spawn_local(async move {
             if let Some(c) = ctx.client() {
+                // A rename first, so the changes below land on the renamed provider; its key
+                // stays (the keychain entry belongs to its id, not its name).
+                if rename {
+                    let path = format!("/providers/{}/rename", api::seg(&original));
+                    if let Err(f) =
+                        api::call::<_, Value>(&c, "POST", &path, &json!({ "name": name })).await
+                    {
+                        errors.server(&f, FIELDS);
+                        busy.set(false);
+                        return;
+                    }
+                    draft.original.set(name.clone());
+                }
                 let path = format!("/providers/{}", api::seg(&name));
                 match api::call::<_, Value>(&c, "PUT", &path, &body).await {
                     Ok(_) => {
@@ -184,7 +204,7 @@ pub fn Providers() -> impl IntoView {
             </h2>
             <form class="card form" id="provider-form" on:submit=save novalidate=true>
                 <Field label="field.name" name="name" errors=errors>
-                    <TextInput value=draft.name id="provider-name" placeholder="relay-a" disabled=draft.editing/>
+                    <TextInput value=draft.name id="provider-name" placeholder="relay-a"/>
                 </Field>
                 <Field label="field.base_url" name="base_url" errors=errors hint="hint.base_url">
                     <TextInput value=draft.base_url id="provider-url" placeholder="https://api.example.com"/>
@@ -302,10 +322,10 @@ fn row(ctx: Ctx, p: ProviderView, draft: Draft) -> impl IntoView {
             <td class="mono small">{p.base_url.clone()}</td>
             <td>{p.protocols.join(", ")}</td>
             <td>{p.weight}</td>
-            <td class="small">{p.key.clone()}</td>
+            <td class="small key">{p.key.clone()}</td>
             <td title=models_title>{p.models.len()} {sync_note}</td>
             <td class="actions">
-                <button on:click=move |_| draft.load(&edit_from)>{move || ctx.t("action.edit")}</button>
+                <button class="edit" on:click=move |_| draft.load(&edit_from)>{move || ctx.t("action.edit")}</button>
                 <button class="test" on:click=test>{move || ctx.t("action.test")}</button>
                 <PauseButtons name=name.clone() paused=p.paused timed=true/>
                 <button class="danger" on:click=delete>{move || ctx.t("action.delete")}</button>

@@ -213,6 +213,13 @@ pub struct CreatedClientKey {
     pub key: String,
 }
 
+/// `POST /api/providers/{name}/rename` body.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RenameRequest {
+    /// The new name.
+    pub name: String,
+}
+
 /// `POST /api/providers/{name}/pause` body, optional: a pause that ends by itself.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct PauseRequest {

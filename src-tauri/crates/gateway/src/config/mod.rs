@@ -515,7 +515,7 @@ pub fn unix_of_utc_date(s: &str) -> Result<u64, String> {
     u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).map_err(|_| bad())
 }
 
-fn validate_name(name: &str) -> Result<(), String> {
+pub fn validate_name(name: &str) -> Result<(), String> {
     if name.trim().is_empty() {
         return Err("must not be empty".into());
     }

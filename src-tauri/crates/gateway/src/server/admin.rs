@@ -406,6 +406,21 @@ pub async fn delete_provider(
     no_content(service::delete_provider(&engine, &name).await)
 }
 
+/// `POST /api/providers/{name}/rename {"name": "new"}`.
+pub async fn rename_provider(
+    State(engine): State<Arc<Engine>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response<Body> {
+    match serde_json::from_slice::<switchboard_api::RenameRequest>(&body) {
+        Ok(req) => no_content(service::rename_provider(&engine, &name, &req.name).await),
+        Err(e) => api_error(
+            StatusCode::BAD_REQUEST,
+            format!("Send {{\"name\": \"new-name\"}}: {e}"),
+        ),
+    }
+}
+
 pub async fn models(State(engine): State<Arc<Engine>>) -> Response<Body> {
     match service::models(&engine).await {
         Ok(list) => Json(list).into_response(),

@@ -54,7 +54,7 @@ fn named(mut body: Value, name: &str) -> Result<Value, ServiceError> {
     match obj.get("name") {
         Some(Value::String(n)) if n != name => {
             return Err(ServiceError::Invalid(format!(
-                "name: the body says {n:?} but the path says {name:?} (renaming is not supported)"
+                "name: the body says {n:?} but the path says {name:?} (to rename, POST /api/providers/{name}/rename)"
             )));
         }
         _ => {}
@@ -74,6 +74,32 @@ pub async fn put_provider(engine: &Engine, name: &str, body: Value) -> Result<()
         }
         other => other,
     })?;
+    Ok(())
+}
+
+/// Renames a provider; the models that name it follow. Its stored key, synced models and
+/// breakers belong to its uid and stay with it.
+pub async fn rename_provider(engine: &Engine, from: &str, to: &str) -> Result<(), ServiceError> {
+    let to = to.trim();
+    config::validate_name(to).map_err(|m| ServiceError::Invalid(format!("name: {m}")))?;
+    let (f, t) = (from.to_owned(), to.to_owned());
+    match engine
+        .store
+        .call(move |c| store::rename_provider(c, &f, &t))
+        .await?
+    {
+        store::Rename::Done => {}
+        store::Rename::NoSuchProvider => {
+            return Err(ServiceError::UnknownProvider(from.to_owned()));
+        }
+        store::Rename::NameTaken => {
+            return Err(ServiceError::Conflict(format!(
+                "name: a provider named '{to}' exists"
+            )));
+        }
+    }
+    tracing::info!("provider '{from}' renamed to '{to}'");
+    engine.reload().await?;
     Ok(())
 }
 

@@ -18,7 +18,7 @@ use crate::store::{self, KeyRef, StoreError};
 
 pub use edit::{
     client_keys, create_client_key, delete_model, delete_provider, models, patch_settings,
-    put_model, put_provider, revoke_client_key, settings,
+    put_model, put_provider, rename_provider, revoke_client_key, settings,
 };
 
 #[derive(Debug, thiserror::Error)]

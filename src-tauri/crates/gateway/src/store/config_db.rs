@@ -637,6 +637,56 @@ pub fn delete_provider(conn: &Connection, name: &str) -> Result<Option<String>, 
     Ok(uid)
 }
 
+/// Why a provider could not be renamed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rename {
+    Done,
+    NoSuchProvider,
+    NameTaken,
+}
+
+/// Renames a provider in one transaction, with the unified models' `include` (`name/model`)
+/// and `exclude_providers` entries that name it. Its uid stays, and with it the keychain entry,
+/// the synced model list and the breakers.
+pub fn rename_provider(conn: &mut Connection, from: &str, to: &str) -> Result<Rename, StoreError> {
+    let tx = conn.transaction()?;
+    let exists = |name: &str| -> Result<bool, StoreError> {
+        Ok(tx
+            .query_row(
+                "SELECT 1 FROM providers WHERE name = ?1",
+                [name],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    };
+    if !exists(from)? {
+        return Ok(Rename::NoSuchProvider);
+    }
+    if from == to {
+        return Ok(Rename::Done);
+    }
+    if exists(to)? {
+        return Ok(Rename::NameTaken);
+    }
+    tx.execute(
+        "UPDATE providers SET name = ?2 WHERE name = ?1",
+        params![from, to],
+    )?;
+    // Prefix compared with substr, not LIKE: a name may hold % or _.
+    tx.execute(
+        "UPDATE model_rules SET value = ?2 || substr(value, length(?1) + 1)
+         WHERE kind = 'include' AND substr(value, 1, length(?1) + 1) = ?1 || '/'",
+        params![from, to],
+    )?;
+    tx.execute(
+        "UPDATE model_rules SET value = ?2 WHERE kind = 'exclude_provider' AND value = ?1",
+        params![from, to],
+    )?;
+    tx.commit()?;
+    Ok(Rename::Done)
+}
+
 pub fn delete_model(conn: &Connection, name: &str) -> Result<bool, StoreError> {
     Ok(conn.execute("DELETE FROM models WHERE name = ?1", [name])? > 0)
 }

@@ -290,3 +290,58 @@ fn migrates_a_version_1_database_keeping_its_rows() {
     assert_eq!(state.models[0].name, "old");
     assert!(state.models[0].probe, "new column, default on");
 }
+
+#[test]
+fn a_rename_keeps_the_uid_and_the_models_that_name_the_provider_follow() {
+    let src = r#"
+[[providers]]
+name = "re_a"
+base_url = "http://127.0.0.1:1"
+[[providers]]
+name = "re_ab"
+base_url = "http://127.0.0.1:2"
+[[providers]]
+name = "taken"
+base_url = "http://127.0.0.1:3"
+[[models]]
+name = "m"
+include = ["re_a/x", "re_ab/y", "re_a/z/w"]
+exclude_providers = ["re_a", "re_ab"]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = open_connection(&dir.path().join("config.db")).unwrap();
+    migrate(&mut conn).unwrap();
+    import(&mut conn, &cfg(src)).unwrap();
+    let uid_of = |conn: &rusqlite::Connection, name: &str| -> String {
+        load(conn)
+            .unwrap()
+            .providers
+            .into_iter()
+            .find(|p| p.name == name)
+            .map(|p| p.uid)
+            .unwrap()
+    };
+    let uid = uid_of(&conn, "re_a");
+    assert_eq!(
+        rename_provider(&mut conn, "re_a", "taken").unwrap(),
+        Rename::NameTaken
+    );
+    assert_eq!(
+        rename_provider(&mut conn, "nobody", "x").unwrap(),
+        Rename::NoSuchProvider
+    );
+    // `_` is a LIKE wildcard: `re_ab` must not be taken for `re_a`'s.
+    assert_eq!(
+        rename_provider(&mut conn, "re_a", "new%").unwrap(),
+        Rename::Done
+    );
+    assert_eq!(uid_of(&conn, "new%"), uid);
+    let m = load(&conn).unwrap().models.remove(0);
+    let include: Vec<String> = m
+        .include
+        .iter()
+        .map(|i| format!("{}/{}", i.provider, i.model))
+        .collect();
+    assert_eq!(include, ["new%/x", "re_ab/y", "new%/z/w"]);
+    assert_eq!(m.exclude_providers, ["new%", "re_ab"]);
+}
