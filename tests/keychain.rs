@@ -214,12 +214,19 @@ async fn no_secret_is_left_in_the_data_folder_or_the_logs() {
         &file,
         format!(
             "{}\n[[client_keys]]\nname = \"given\"\nkey = \"{configured_client_key}\"\n\n[[client_keys]]\nname = \"made\"\n",
-            config(&mock.url(), &format!("api_key = \"{LITERAL}\""))
+            config(
+                &mock.url(),
+                &format!(
+                    "api_key = \"{LITERAL}\"\nheaders = {{ \"x-relay-key\" = \"env:SB_HEADER_SECRET\" }}"
+                )
+            )
         ),
     )
     .unwrap();
+    let header_secret = "relay-header-secret-0a1b2c";
     let launch = Launch::serve(&file, &data)
         .env("SWITCHBOARD_ADMIN_PASSWORD", common::ADMIN_PASSWORD)
+        .env("SB_HEADER_SECRET", header_secret)
         .env("RUST_LOG", "trace");
     let gw = spawn(launch, &data).unwrap();
     let made = gw.key("made");
@@ -255,6 +262,13 @@ async fn no_secret_is_left_in_the_data_folder_or_the_logs() {
             .unwrap();
         assert_eq!(r.status(), 200);
     }
+    // The credential header, from the environment, reached the upstream.
+    assert!(
+        mock.requests()
+            .iter()
+            .any(|r| r.header("x-relay-key") == Some(header_secret)),
+        "the env: header was sent"
+    );
     // What the admin API says about providers names no key.
     let providers = common::admin(&gw, &token, "GET", "/providers", None)
         .await
@@ -271,6 +285,7 @@ async fn no_secret_is_left_in_the_data_folder_or_the_logs() {
         made.as_str(),
         from_api.as_str(),
         common::ADMIN_PASSWORD,
+        header_secret,
     ];
     let mut places = vec![("GET /api/providers".to_owned(), providers.into_bytes())];
     places.push(("the log (RUST_LOG=trace)".to_owned(), log.into_bytes()));

@@ -296,7 +296,25 @@ impl Snapshot {
                 };
                 let mut headers = HeaderMap::new();
                 for (k, v) in &p.headers {
-                    match (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+                    // `env:NAME` values are credentials: read from the environment at each
+                    // reload, never stored, and marked sensitive so no Debug output shows them.
+                    let value = match v.strip_prefix("env:") {
+                        Some(var) => match std::env::var(var) {
+                            Ok(x) => HeaderValue::from_str(&x).map(|mut v| {
+                                v.set_sensitive(true);
+                                v
+                            }),
+                            Err(_) => {
+                                warnings.push(format!(
+                                    "provider '{}': header {k:?}: environment variable {var} is not set",
+                                    p.name
+                                ));
+                                continue;
+                            }
+                        },
+                        None => HeaderValue::from_str(v),
+                    };
+                    match (HeaderName::from_bytes(k.as_bytes()), value) {
                         (Ok(k), Ok(v)) => {
                             headers.insert(k, v);
                         }

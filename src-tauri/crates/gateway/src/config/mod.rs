@@ -321,16 +321,7 @@ impl Validator<'_> {
             }
             if let Some(headers) = &p.headers {
                 for (k, v) in headers {
-                    if http::HeaderName::from_bytes(k.as_bytes()).is_err()
-                        || http::HeaderValue::from_str(v).is_err()
-                    {
-                        return Err(self.err(
-                            &span,
-                            "headers",
-                            at("headers"),
-                            format!("{k:?} is not a valid HTTP header"),
-                        ));
-                    }
+                    check_header(k, v).map_err(|m| self.err(&span, "headers", at("headers"), m))?;
                 }
             }
             out.providers.push(ProviderSpec {
@@ -525,10 +516,59 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Header names that carry credentials: their values are secrets, so they must come from the
+/// environment (`env:NAME`); a literal would be stored and shown as written.
+fn is_credential_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["authorization", "proxy-authorization", "cookie", "api-key"].contains(&n.as_str())
+        || ["-key", "-token", "-secret", "-password"]
+            .iter()
+            .any(|s| n.ends_with(s))
+}
+
+/// A provider's extra header: a valid name, and a valid value or an `env:NAME` reference.
+fn check_header(name: &str, value: &str) -> Result<(), String> {
+    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(format!("{name:?} is not a valid HTTP header name"));
+    }
+    if let Some(var) = value.strip_prefix("env:") {
+        return match parse_key_spec(value) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(format!(
+                "{name:?}: env:{var} is not a valid environment variable name"
+            )),
+        };
+    }
+    if http::HeaderValue::from_str(value).is_err() {
+        return Err(format!(
+            "{name:?} has a value that is not a valid HTTP header value"
+        ));
+    }
+    if is_credential_header(name) {
+        return Err(format!(
+            "{name:?} carries a credential: give it as \"env:NAME\" (header values are stored as written), or use api_key"
+        ));
+    }
+    Ok(())
+}
+
 /// `https://host[:port][/prefix]`, without a trailing slash or `/v1` (both are tolerated in the
 /// file): the protocol adapters append `/v1/...` or `/v1beta/...` themselves.
 pub fn normalize_base_url(url: &str) -> Result<String, String> {
     let url = url.trim();
+    // The URL is stored, shown and logged as written: no credentials in it (checked first, so
+    // no other message repeats them).
+    let authority = url.split_once("://").map_or(url, |(_, r)| r);
+    if authority
+        .split(['/', '?', '#'])
+        .next()
+        .is_some_and(|a| a.contains('@'))
+    {
+        return Err(
+            "must not hold credentials (user:password@): put the key in api_key, or a header given as env:NAME"
+                .to_owned(),
+        );
+    }
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
@@ -541,6 +581,7 @@ pub fn normalize_base_url(url: &str) -> Result<String, String> {
             "{url:?} must be an origin with an optional path, without query"
         ));
     }
+
     let mut u = url.trim_end_matches('/');
     if let Some(stripped) = u.strip_suffix("/v1") {
         u = stripped;

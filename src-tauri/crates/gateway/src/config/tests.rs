@@ -189,6 +189,30 @@ fn validation_errors_name_file_line_and_field() {
             "between",
         ),
         (
+            "[[providers]]\nname = \"a\"\nbase_url = \"https://me:hunter2@relay.example\"\n",
+            3,
+            "providers[0].base_url",
+            "credentials",
+        ),
+        (
+            "[[providers]]\nname = \"a\"\nheaders = { \"x-relay-key\" = \"sk-literal\" }\n",
+            3,
+            "providers[0].headers",
+            "env:NAME",
+        ),
+        (
+            "[[providers]]\nname = \"a\"\nheaders = { \"Authorization\" = \"Basic abc\" }\n",
+            3,
+            "providers[0].headers",
+            "credential",
+        ),
+        (
+            "[[providers]]\nname = \"a\"\nheaders = { \"api-key\" = \"env:1X\" }\n",
+            3,
+            "providers[0].headers",
+            "environment variable",
+        ),
+        (
             "[admin]\nmax_failed_logins = 0\n",
             2,
             "admin.max_failed_logins",
@@ -209,6 +233,7 @@ fn validation_errors_name_file_line_and_field() {
     ];
     for (src, line, field, needle) in cases {
         let e = p(src).expect_err(src);
+        assert!(!e.to_string().contains("hunter2"), "{e}");
         assert_eq!(e.line, *line, "{src}\n=> {e}");
         assert_eq!(e.field.as_deref(), Some(*field), "{src}\n=> {e}");
         assert!(e.message.contains(needle), "{src}\n=> {e}");
@@ -264,4 +289,13 @@ fn client_key_limits_and_expiry() {
     )
     .unwrap_err();
     assert_eq!(e.field.as_deref(), Some("client_keys[0].rpm"));
+}
+
+#[test]
+fn credential_headers_come_from_the_environment() {
+    let f = p("[[providers]]\nname = \"a\"\nheaders = { \"api-key\" = \"env:AZURE_KEY\", \"x-extra\" = \"1\" }\n")
+        .unwrap();
+    let h = f.providers[0].headers.as_ref().unwrap();
+    assert_eq!(h["api-key"], "env:AZURE_KEY");
+    assert_eq!(h["x-extra"], "1");
 }
