@@ -92,7 +92,7 @@ async fn lockout_and_session_length_are_settings_and_a_burst_gets_no_extra_guess
     let mock = Mock::start().await;
     let (gw, _dir) = start_admin(&config_for(
         &mock.url(),
-        "\n[admin]\nmax_failed_logins = 3\nlockout_s = 2\nsession_ttl_s = 600\n",
+        "\n[admin]\nmax_failed_logins = 3\nlockout_s = 2\nsession_ttl_s = 10\n",
     ));
     // Eight wrong guesses at once: three are judged, the others refused before argon2 runs.
     let burst =
@@ -111,22 +111,23 @@ async fn lockout_and_session_length_are_settings_and_a_burst_gets_no_extra_guess
     // The configured lockout ends, and a login lasts the configured time.
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let r = login(&gw, ADMIN_PASSWORD).await;
+    let issued = std::time::Instant::now();
     assert_eq!(r.status(), 200);
     let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(body["expires_in_s"], 600);
-    let token = body["token"].as_str().unwrap().to_owned();
+    assert_eq!(body["expires_in_s"], 10);
+    let short = body["token"].as_str().unwrap().to_owned();
 
     // Changed from the admin API, they apply to the next login.
     let r = admin(
         &gw,
-        &token,
+        &short,
         "PUT",
         "/settings",
         Some(json!({"admin": {"max_failed_logins": 2, "lockout_s": 60, "session_ttl_s": 3600}})),
     )
     .await;
     assert_eq!(r.status(), 204);
-    let s: serde_json::Value = admin(&gw, &token, "GET", "/settings", None)
+    let s: serde_json::Value = admin(&gw, &short, "GET", "/settings", None)
         .await
         .json()
         .await
@@ -142,6 +143,7 @@ async fn lockout_and_session_length_are_settings_and_a_burst_gets_no_extra_guess
     let r = login(&gw, ADMIN_PASSWORD).await;
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["expires_in_s"], 3600);
+    let token = body["token"].as_str().unwrap().to_owned();
     assert_eq!(login(&gw, "not-the-password").await.status(), 401);
     assert_eq!(login(&gw, "not-the-password").await.status(), 401);
     let r = login(&gw, ADMIN_PASSWORD).await;
@@ -172,6 +174,18 @@ async fn lockout_and_session_length_are_settings_and_a_burst_gets_no_extra_guess
             .unwrap()
             .contains("admin.session_ttl_s"),
         "{body}"
+    );
+
+    // The ten-second session has ended; the hour-long one has not.
+    tokio::time::sleep(std::time::Duration::from_millis(10_500).saturating_sub(issued.elapsed()))
+        .await;
+    assert_eq!(
+        admin(&gw, &short, "GET", "/status", None).await.status(),
+        401
+    );
+    assert_eq!(
+        admin(&gw, &token, "GET", "/status", None).await.status(),
+        200
     );
 }
 

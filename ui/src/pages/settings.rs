@@ -154,7 +154,7 @@ const NUMBERS: &[Number] = &[
         "admin.session_ttl_s",
         "session_ttl_s",
         "settings.session_ttl",
-        60,
+        10,
         2_592_000,
     ),
 ];

@@ -240,7 +240,7 @@ impl Validator<'_> {
                 "admin",
                 "session_ttl_s",
                 a.session_ttl_s,
-                60,
+                10,
                 30 * 86_400,
             )?;
             out.settings.max_failed_logins = a.max_failed_logins;
