@@ -102,7 +102,7 @@ async fn providers_and_models_are_managed_live() {
             )
             .await,
         422,
-        "renaming",
+        "/rename",
     )
     .await;
 

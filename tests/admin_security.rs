@@ -92,9 +92,10 @@ async fn lockout_and_session_length_are_settings_and_a_burst_gets_no_extra_guess
     let mock = Mock::start().await;
     let (gw, _dir) = start_admin(&config_for(
         &mock.url(),
-        "\n[admin]\nmax_failed_logins = 3\nlockout_s = 2\nsession_ttl_s = 10\n",
+        "\n[admin]\nmax_failed_logins = 3\nlockout_s = 4\nsession_ttl_s = 10\n",
     ));
-    // Eight wrong guesses at once: three are judged, the others refused before argon2 runs.
+    // Eight wrong guesses at once: three are judged, the others refused before argon2 runs
+    // (while three are being judged, then because they locked login).
     let burst =
         futures_util::future::join_all((0..8).map(|_| login(&gw, "not-the-password"))).await;
     let mut codes: Vec<u16> = burst.iter().map(|r| r.status().as_u16()).collect();
@@ -106,10 +107,21 @@ async fn lockout_and_session_length_are_settings_and_a_burst_gets_no_extra_guess
         .unwrap()
         .parse()
         .unwrap();
-    assert!((1..=2).contains(&retry), "{retry}");
+    assert!((1..=4).contains(&retry), "{retry}");
+    // Now locked, for the configured time.
+    let r = login(&gw, ADMIN_PASSWORD).await;
+    assert_eq!(r.status(), 429);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("after 3 failed attempts"),
+        "{body}"
+    );
 
     // The configured lockout ends, and a login lasts the configured time.
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(4100)).await;
     let r = login(&gw, ADMIN_PASSWORD).await;
     let issued = std::time::Instant::now();
     assert_eq!(r.status(), 200);

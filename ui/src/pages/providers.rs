@@ -154,30 +154,27 @@ pub fn Providers() -> impl IntoView {
         busy.set(true);
         let original = draft.original.get_untracked();
         let rename = draft.editing.get_untracked() && original != name;
+        // Fields first, under the stored name (their checks are the likelier to fail), then the
+        // rename; the key stays either way (the keychain entry belongs to the provider's id).
+        let stored = if rename { original } else { name.clone() };
         spawn_local(async move {
             if let Some(c) = ctx.client() {
-                // A rename first, so the changes below land on the renamed provider; its key
-                // stays (the keychain entry belongs to its id, not its name).
-                if rename {
-                    let path = format!("/providers/{}/rename", api::seg(&original));
-                    if let Err(f) =
-                        api::call::<_, Value>(&c, "POST", &path, &json!({ "name": name })).await
-                    {
-                        errors.server(&f, FIELDS);
-                        busy.set(false);
-                        return;
-                    }
-                    draft.original.set(name.clone());
+                let path = format!("/providers/{}", api::seg(&stored));
+                let mut result = api::call::<_, Value>(&c, "PUT", &path, &body).await;
+                if result.is_ok() && rename {
+                    let path = format!("/providers/{}/rename", api::seg(&stored));
+                    result =
+                        api::call::<_, Value>(&c, "POST", &path, &json!({ "name": name })).await;
                 }
-                let path = format!("/providers/{}", api::seg(&name));
-                match api::call::<_, Value>(&c, "PUT", &path, &body).await {
+                match result {
                     Ok(_) => {
                         ctx.ok(format!("{} {name}", ctx.t("msg.saved")));
                         draft.reset();
-                        ctx.refresh();
                     }
                     Err(f) => errors.server(&f, FIELDS),
                 }
+                // Even a half-done save (fields saved, rename refused) shows what is stored.
+                ctx.refresh();
             }
             busy.set(false);
         });

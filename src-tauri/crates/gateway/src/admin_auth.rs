@@ -106,8 +106,8 @@ pub struct LoginPolicy {
 /// addresses; the person at the machine can wait or reset the password). A new password
 /// (`switchboard admin set-password`, even from another process) lifts the lock.
 ///
-/// An attempt counts as a failure from the moment it begins, and a success takes the count
-/// back: a burst of concurrent guesses cannot all pass the check before the first is judged.
+/// Attempts still being judged count against the limit too: a burst of concurrent guesses
+/// cannot all pass the check before the first is judged, and a success does not forget them.
 #[derive(Default)]
 pub struct LoginGuard {
     state: Mutex<Lock>,
@@ -115,48 +115,107 @@ pub struct LoginGuard {
 
 #[derive(Default)]
 struct Lock {
+    /// Judged failures in a row.
     failures: u32,
+    /// Admitted attempts not judged yet.
+    pending: u32,
     until: Option<Instant>,
     /// The password hash the failures were against.
     hash: String,
 }
 
+/// Why an attempt was not admitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Locked for this much longer.
+    Locked(Duration),
+    /// As many attempts are being judged as may still fail before the lock: wait for them.
+    Busy,
+}
+
 impl LoginGuard {
-    /// Admits one attempt, counted as failed until [`Self::succeeded`] says otherwise.
-    /// `Err(remaining)` while locked.
-    pub fn begin(&self, now: Instant, hash: &str, policy: LoginPolicy) -> Result<(), Duration> {
-        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lock> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Admits one attempt against the password `hash`. Judge it with [`Attempt::failed`] or
+    /// [`Attempt::succeeded`]; dropped unjudged (the caller went away), it counts as failed.
+    pub fn begin(
+        &self,
+        now: Instant,
+        hash: &str,
+        policy: LoginPolicy,
+    ) -> Result<Attempt<'_>, Refused> {
+        let mut s = self.lock();
         if s.hash != hash {
-            *s = Lock {
-                hash: hash.to_owned(),
-                ..Lock::default()
-            };
+            s.hash = hash.to_owned();
+            s.failures = 0;
+            s.until = None;
         }
         match s.until {
-            Some(until) if until > now => return Err(until - now),
+            Some(until) if until > now => return Err(Refused::Locked(until - now)),
             Some(_) => {
                 s.failures = 0;
                 s.until = None;
             }
             None => {}
         }
-        s.failures += 1;
-        if s.failures >= policy.max_failures.max(1) {
-            s.until = Some(now + policy.lockout);
+        if s.failures + s.pending >= policy.max_failures.max(1) {
+            return Err(Refused::Busy);
         }
-        Ok(())
+        s.pending += 1;
+        Ok(Attempt {
+            guard: self,
+            policy,
+            at: now,
+            judged: false,
+        })
     }
 
-    /// Whether login is locked now (after a failed attempt: did it lock login?).
-    pub fn locked(&self, now: Instant) -> bool {
-        let s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        s.until.is_some_and(|until| until > now)
+    /// `at`: when the attempt began; a lock it sets runs from then (argon2 takes a moment).
+    fn judge(&self, ok: bool, policy: LoginPolicy, at: Instant) -> bool {
+        let mut s = self.lock();
+        s.pending = s.pending.saturating_sub(1);
+        if ok {
+            s.failures = 0;
+            s.until = None;
+            return false;
+        }
+        s.failures += 1;
+        if s.failures >= policy.max_failures.max(1) && s.until.is_none() {
+            s.until = Some(at + policy.lockout);
+            return true;
+        }
+        false
+    }
+}
+
+/// One admitted login attempt.
+pub struct Attempt<'a> {
+    guard: &'a LoginGuard,
+    policy: LoginPolicy,
+    at: Instant,
+    judged: bool,
+}
+
+impl Attempt<'_> {
+    /// Answers whether this failure locked login.
+    pub fn failed(mut self) -> bool {
+        self.judged = true;
+        self.guard.judge(false, self.policy, self.at)
     }
 
-    pub fn succeeded(&self) {
-        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        s.failures = 0;
-        s.until = None;
+    pub fn succeeded(mut self) {
+        self.judged = true;
+        self.guard.judge(true, self.policy, self.at);
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.judged {
+            self.guard.judge(false, self.policy, self.at);
+        }
     }
 }
 
@@ -182,58 +241,75 @@ mod tests {
         lockout: Duration::from_secs(15 * 60),
     };
 
+    fn fail(g: &LoginGuard, now: Instant, hash: &str, p: LoginPolicy) -> Result<bool, Refused> {
+        g.begin(now, hash, p).map(Attempt::failed)
+    }
+
     #[test]
     fn five_failures_lock_login_for_fifteen_minutes() {
         let g = LoginGuard::default();
         let t0 = Instant::now();
-        let lockout = POLICY.lockout;
         for _ in 0..4 {
-            assert!(g.begin(t0, "h1", POLICY).is_ok());
-            assert!(!g.locked(t0));
+            assert_eq!(fail(&g, t0, "h1", POLICY), Ok(false));
         }
-        assert!(
-            g.begin(t0, "h1", POLICY).is_ok(),
-            "the fifth attempt is heard"
-        );
-        assert!(g.locked(t0), "and, failed, locks login");
+        assert_eq!(fail(&g, t0, "h1", POLICY), Ok(true), "the fifth locks");
+        let minute = Duration::from_secs(60);
         assert_eq!(
-            g.begin(t0 + Duration::from_secs(60), "h1", POLICY),
-            Err(lockout - Duration::from_secs(60))
+            g.begin(t0 + minute, "h1", POLICY).err(),
+            Some(Refused::Locked(POLICY.lockout - minute))
         );
-        assert!(
-            g.begin(t0 + lockout, "h1", POLICY).is_ok(),
-            "unlocked after the lockout"
-        );
-        g.succeeded();
+        let later = t0 + POLICY.lockout;
+        g.begin(later, "h1", POLICY)
+            .expect("unlocked after the lockout")
+            .succeeded();
         for _ in 0..5 {
-            let _ = g.begin(t0, "h1", POLICY);
+            let _ = fail(&g, later, "h1", POLICY);
         }
-        assert!(g.begin(t0, "h1", POLICY).is_err());
-        assert!(
-            g.begin(t0, "h2", POLICY).is_ok(),
-            "a new password lifts the lock"
-        );
+        assert!(g.begin(later, "h1", POLICY).is_err());
+        let a = g
+            .begin(later, "h2", POLICY)
+            .expect("a new password lifts the lock");
         // A success starts the count again.
-        g.succeeded();
+        a.succeeded();
         for _ in 0..4 {
-            assert!(g.begin(t0, "h2", POLICY).is_ok());
+            assert_eq!(fail(&g, later, "h2", POLICY), Ok(false));
         }
-        g.succeeded();
+        g.begin(later, "h2", POLICY).unwrap().succeeded();
         for _ in 0..4 {
-            assert!(g.begin(t0, "h2", POLICY).is_ok());
-            assert!(!g.locked(t0));
+            assert_eq!(fail(&g, later, "h2", POLICY), Ok(false));
         }
     }
 
     #[test]
-    fn attempts_in_flight_count_before_they_are_judged() {
+    fn attempts_being_judged_count_and_a_success_does_not_forget_them() {
         let g = LoginGuard::default();
         let t0 = Instant::now();
         // Five guesses begun at once, none judged yet: a sixth is not heard.
-        for _ in 0..5 {
-            assert!(g.begin(t0, "h", POLICY).is_ok());
+        let mut burst: Vec<Attempt<'_>> =
+            (0..5).map(|_| g.begin(t0, "h", POLICY).unwrap()).collect();
+        assert_eq!(g.begin(t0, "h", POLICY).err(), Some(Refused::Busy));
+        // The owner gets in while four guesses are still being judged.
+        burst.pop().unwrap().succeeded();
+        let owner_done = g.begin(t0, "h", POLICY).unwrap();
+        owner_done.succeeded();
+        // The four fail: one more guess is left before the lock, not five.
+        for a in burst {
+            assert!(!a.failed());
         }
-        assert!(g.begin(t0, "h", POLICY).is_err());
+        assert_eq!(fail(&g, t0, "h", POLICY), Ok(true));
+        assert!(matches!(g.begin(t0, "h", POLICY), Err(Refused::Locked(_))));
+    }
+
+    #[test]
+    fn an_attempt_dropped_unjudged_counts_as_failed() {
+        let g = LoginGuard::default();
+        let t0 = Instant::now();
+        let p = LoginPolicy {
+            max_failures: 2,
+            lockout: Duration::from_secs(30),
+        };
+        drop(g.begin(t0, "h", p).unwrap());
+        assert_eq!(fail(&g, t0, "h", p), Ok(true));
     }
 
     #[test]
@@ -244,11 +320,12 @@ mod tests {
             max_failures: 2,
             lockout: Duration::from_secs(30),
         };
-        assert!(g.begin(t0, "h", p).is_ok());
-        assert!(!g.locked(t0));
-        assert!(g.begin(t0, "h", p).is_ok());
-        assert!(g.locked(t0));
-        assert_eq!(g.begin(t0, "h", p), Err(Duration::from_secs(30)));
+        assert_eq!(fail(&g, t0, "h", p), Ok(false));
+        assert_eq!(fail(&g, t0, "h", p), Ok(true));
+        assert_eq!(
+            g.begin(t0, "h", p).err(),
+            Some(Refused::Locked(Duration::from_secs(30)))
+        );
         assert!(g.begin(t0 + Duration::from_secs(30), "h", p).is_ok());
     }
 

@@ -294,8 +294,21 @@ impl Snapshot {
                         }
                     },
                 };
+                // Stored before these were refused: still used, but said.
+                if crate::config::url_has_credentials(&p.base_url) {
+                    warnings.push(format!(
+                        "provider '{}': its base_url holds credentials, which are stored and shown as written; move them to api_key",
+                        p.name
+                    ));
+                }
                 let mut headers = HeaderMap::new();
                 for (k, v) in &p.headers {
+                    if !v.starts_with("env:") && crate::config::is_credential_header(k) {
+                        warnings.push(format!(
+                            "provider '{}': header {k:?} holds a literal credential, stored as written; give it as env:NAME",
+                            p.name
+                        ));
+                    }
                     // `env:NAME` values are credentials: read from the environment at each
                     // reload, never stored, and marked sensitive so no Debug output shows them.
                     let value = match v.strip_prefix("env:") {

@@ -61,7 +61,7 @@ pub async fn sync_provider(engine: &Engine, name: &str) -> Result<usize, String>
         return Err(format!("no provider named '{name}'"));
     };
     let result = fetch(&engine.http, &provider).await;
-    let n = name.to_owned();
+    let n = provider.uid.to_string();
     let stored = match &result {
         Ok(models) => {
             let models = models.clone();

@@ -265,7 +265,7 @@ impl Validator<'_> {
             let span = p.span();
             let p = p.into_inner();
             let at = |key: &str| format!("providers[{i}].{key}");
-            validate_name(&p.name).map_err(|m| self.err(&span, "name", at("name"), m))?;
+            validate_provider_name(&p.name).map_err(|m| self.err(&span, "name", at("name"), m))?;
             if !names.insert(p.name.clone()) {
                 return Err(self.err(
                     &span,
@@ -516,14 +516,46 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `scheme://user:password@host...`: an `@` before the path.
+pub fn url_has_credentials(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.trim_start_matches('/')
+        .split(['/', '?', '#'])
+        .next()
+        .is_some_and(|authority| authority.contains('@'))
+}
+
+/// A provider's name also starts `provider/model` in a model's `include`, so it holds no `/`.
+pub fn validate_provider_name(name: &str) -> Result<(), String> {
+    validate_name(name)?;
+    if name.contains('/') {
+        return Err("must not contain '/' (models name provider models as provider/model)".into());
+    }
+    Ok(())
+}
+
 /// Header names that carry credentials: their values are secrets, so they must come from the
-/// environment (`env:NAME`); a literal would be stored and shown as written.
-fn is_credential_header(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    ["authorization", "proxy-authorization", "cookie", "api-key"].contains(&n.as_str())
-        || ["-key", "-token", "-secret", "-password"]
+/// environment (`env:NAME`); a literal would be stored and shown as written. Read generously
+/// (`x_api_key`, `apikey`, `x-auth-token`): a false alarm costs an `env:`, a miss leaks a key.
+pub fn is_credential_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase().replace('_', "-");
+    const WORDS: [&str; 11] = [
+        "authorization",
+        "authentication",
+        "auth",
+        "apikey",
+        "key",
+        "token",
+        "secret",
+        "password",
+        "cookie",
+        "credential",
+        "credentials",
+    ];
+    n.split('-').any(|w| WORDS.contains(&w))
+        || ["apikey", "token", "secret", "password"]
             .iter()
-            .any(|s| n.ends_with(s))
+            .any(|w| n.contains(w))
 }
 
 /// A provider's extra header: a valid name, and a valid value or an `env:NAME` reference.
@@ -572,14 +604,14 @@ pub fn normalize_base_url(url: &str) -> Result<String, String> {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| format!("{url:?} must start with http:// or https://"))?;
+        .ok_or_else(|| "must start with http:// or https://".to_owned())?;
     if rest.is_empty() || rest.starts_with('/') {
-        return Err(format!("{url:?} has no host"));
+        return Err("has no host".to_owned());
     }
     if url.contains(['?', '#', ' ']) {
-        return Err(format!(
-            "{url:?} must be an origin with an optional path, without query"
-        ));
+        return Err(
+            "must be an origin with an optional path, without query or fragment".to_owned(),
+        );
     }
 
     let mut u = url.trim_end_matches('/');

@@ -266,6 +266,52 @@ fn base_url_normalization() {
     assert!(normalize_base_url("https://").is_err());
     assert!(normalize_base_url("a.b").is_err());
     assert!(normalize_base_url("https://a.b/?x=1").is_err());
+    // Credentials are refused, and no message repeats the URL.
+    for bad in [
+        "https://me:pw1234@a.b",
+        "http://me:pw1234@a.b/v1",
+        "http:/me:pw1234@a.b",
+        "ftp://me:pw1234@a.b",
+        "me:pw1234@a.b",
+    ] {
+        let e = normalize_base_url(bad).expect_err(bad);
+        assert!(!e.contains("pw1234"), "{bad}: {e}");
+    }
+    assert!(
+        normalize_base_url("https://a.b/@scope/x").is_ok(),
+        "an @ in the path"
+    );
+}
+
+#[test]
+fn credential_headers_are_recognised_generously() {
+    use super::is_credential_header;
+    for h in [
+        "Authorization",
+        "api-key",
+        "x-api-key",
+        "X_API_KEY",
+        "apikey",
+        "x-apikey",
+        "x-auth-token",
+        "x-auth",
+        "token",
+        "x-goog-api-key",
+        "x-client-secret",
+        "cookie",
+        "x-access-token",
+    ] {
+        assert!(is_credential_header(h), "{h}");
+    }
+    for h in [
+        "x-extra",
+        "anthropic-beta",
+        "openai-organization",
+        "x-portkey-config",
+        "x-title",
+    ] {
+        assert!(!is_credential_header(h), "{h}");
+    }
 }
 
 #[test]

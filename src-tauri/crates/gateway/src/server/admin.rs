@@ -18,7 +18,7 @@ use switchboard_api::{
 };
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::admin_auth::verify_password;
+use crate::admin_auth::{Refused, verify_password};
 use crate::catalog::is_loopback_host;
 use crate::engine::Engine;
 use crate::service::{self, ServiceError};
@@ -197,27 +197,37 @@ pub async fn login(
         let snap = engine.snapshot();
         (snap.settings.login_policy(), snap.settings.session_ttl())
     };
-    if let Err(left) = engine.login_guard.begin(now, &hash, policy) {
-        tracing::warn!(client = %peer, "admin login refused: locked after failed attempts");
-        let mut resp = api_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Login is locked after {} failed attempts; try again in {} minute(s), or set a new password with `switchboard admin set-password`",
-                policy.max_failures,
-                left.as_secs().div_ceil(60)
-            ),
-        );
-        if let Ok(v) = HeaderValue::from_str(&left.as_secs().max(1).to_string()) {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
+    let attempt = match engine.login_guard.begin(now, &hash, policy) {
+        Ok(a) => a,
+        Err(refused) => {
+            let (left, message) = match refused {
+                Refused::Locked(left) => (
+                    left,
+                    format!(
+                        "Login is locked after {} failed attempts; try again in {} minute(s), or set a new password with `switchboard admin set-password`",
+                        policy.max_failures,
+                        left.as_secs().div_ceil(60)
+                    ),
+                ),
+                Refused::Busy => (
+                    std::time::Duration::from_secs(1),
+                    "Too many login attempts are being checked; try again in a moment".to_owned(),
+                ),
+            };
+            tracing::warn!(client = %peer, "admin login refused: {message}");
+            let mut resp = api_error(StatusCode::TOO_MANY_REQUESTS, message);
+            if let Ok(v) = HeaderValue::from_str(&left.as_secs().max(1).to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return resp;
         }
-        return resp;
-    }
+    };
     // argon2 is deliberately slow: keep it off the async workers.
     let ok = tokio::task::spawn_blocking(move || verify_password(&req.password, &hash))
         .await
         .unwrap_or(false);
     if !ok {
-        let locked = engine.login_guard.locked(now);
+        let locked = attempt.failed();
         tracing::warn!(client = %peer, locked, "admin login failed");
         return api_error(StatusCode::UNAUTHORIZED, "Wrong password");
     }
@@ -227,9 +237,9 @@ pub async fn login(
             .as_deref()
             .is_some_and(|c| crate::totp::verify(secret, c, crate::protocol::unix_now()));
         if !right {
-            // A wrong code stays a failed attempt: the password alone must not be enough to
-            // keep guessing codes.
-            let locked = engine.login_guard.locked(now);
+            // A wrong code is a failed attempt: the password alone must not be enough to keep
+            // guessing codes.
+            let locked = attempt.failed();
             tracing::warn!(client = %peer, locked, "admin login failed: two-factor code");
             return api_error(
                 StatusCode::UNAUTHORIZED,
@@ -237,7 +247,7 @@ pub async fn login(
             );
         }
     }
-    engine.login_guard.succeeded();
+    attempt.succeeded();
     tracing::info!(client = %peer, "admin login");
     match engine.admin_sessions.issue(ttl) {
         Ok(token) => Json(LoginResponse {

@@ -81,7 +81,7 @@ pub async fn put_provider(engine: &Engine, name: &str, body: Value) -> Result<()
 /// breakers belong to its uid and stay with it.
 pub async fn rename_provider(engine: &Engine, from: &str, to: &str) -> Result<(), ServiceError> {
     let to = to.trim();
-    config::validate_name(to).map_err(|m| ServiceError::Invalid(format!("name: {m}")))?;
+    config::validate_provider_name(to).map_err(|m| ServiceError::Invalid(format!("name: {m}")))?;
     let (f, t) = (from.to_owned(), to.to_owned());
     match engine
         .store

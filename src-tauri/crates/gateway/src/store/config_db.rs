@@ -542,13 +542,20 @@ fn provider_id(conn: &Connection, name: &str) -> Result<Option<i64>, StoreError>
 
 /// The outcome of a model-list sync: a new list replaces the old one; a failure keeps the last
 /// good list and records the error.
+/// Records a model-list fetch for the provider with this uid (not its name: a rename while the
+/// fetch ran must not send the list to whichever provider has the name now).
 pub fn record_sync(
     conn: &mut Connection,
-    name: &str,
+    uid: &str,
     result: Result<&[String], &str>,
 ) -> Result<bool, StoreError> {
     let tx = conn.transaction()?;
-    let Some(id) = provider_id(&tx, name)? else {
+    let id: Option<i64> = tx
+        .query_row("SELECT id FROM providers WHERE uid = ?1", [uid], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let Some(id) = id else {
         return Ok(false);
     };
     let mut changed = false;
@@ -632,7 +639,16 @@ pub fn delete_provider(conn: &Connection, name: &str) -> Result<Option<String>, 
         })
         .optional()?;
     if uid.is_some() {
-        conn.execute("DELETE FROM providers WHERE name = ?1", [name])?;
+        let tx = conn.unchecked_transaction()?;
+        tx.execute("DELETE FROM providers WHERE name = ?1", [name])?;
+        // Rules naming it go too: a later provider of the same name must not inherit them.
+        tx.execute(
+            "DELETE FROM model_rules WHERE (kind = 'exclude_provider' AND value = ?1)
+               OR (kind = 'include' AND instr(value, '/') > 0
+                   AND substr(value, 1, instr(value, '/') - 1) = ?1)",
+            [name],
+        )?;
+        tx.commit()?;
     }
     Ok(uid)
 }
@@ -673,10 +689,12 @@ pub fn rename_provider(conn: &mut Connection, from: &str, to: &str) -> Result<Re
         "UPDATE providers SET name = ?2 WHERE name = ?1",
         params![from, to],
     )?;
-    // Prefix compared with substr, not LIKE: a name may hold % or _.
+    // The provider part is read as the config does (up to the first '/'), and compared with
+    // substr, not LIKE: a name may hold % or _.
     tx.execute(
-        "UPDATE model_rules SET value = ?2 || substr(value, length(?1) + 1)
-         WHERE kind = 'include' AND substr(value, 1, length(?1) + 1) = ?1 || '/'",
+        "UPDATE model_rules SET value = ?2 || substr(value, instr(value, '/'))
+         WHERE kind = 'include' AND instr(value, '/') > 0
+           AND substr(value, 1, instr(value, '/') - 1) = ?1",
         params![from, to],
     )?;
     tx.execute(

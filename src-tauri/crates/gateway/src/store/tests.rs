@@ -344,4 +344,11 @@ exclude_providers = ["re_a", "re_ab"]
         .collect();
     assert_eq!(include, ["new%/x", "re_ab/y", "new%/z/w"]);
     assert_eq!(m.exclude_providers, ["new%", "re_ab"]);
+
+    // Deleting a provider takes the rules that name it along.
+    delete_provider(&conn, "new%").unwrap().unwrap();
+    let m = load(&conn).unwrap().models.remove(0);
+    assert_eq!(m.include.len(), 1);
+    assert_eq!(&*m.include[0].provider, "re_ab");
+    assert_eq!(m.exclude_providers, ["re_ab"]);
 }
