@@ -275,6 +275,15 @@ async fn no_secret_is_left_in_the_data_folder_or_the_logs() {
         .text()
         .await
         .unwrap();
+    // The configuration exported for download names no key either.
+    let r = common::admin(&gw, &token, "GET", "/export", None).await;
+    assert_eq!(r.status(), 200);
+    let export = r.text().await.unwrap();
+    assert!(export.contains("name = \"mock\""), "{export}");
+    assert!(
+        export.contains("x-relay-key = \"env:SB_HEADER_SECRET\""),
+        "{export}"
+    );
     let log = gw.stderr();
     drop(gw);
 
@@ -289,6 +298,7 @@ async fn no_secret_is_left_in_the_data_folder_or_the_logs() {
     ];
     let mut places = vec![("GET /api/providers".to_owned(), providers.into_bytes())];
     places.push(("the log (RUST_LOG=trace)".to_owned(), log.into_bytes()));
+    places.push(("GET /api/export".to_owned(), export.into_bytes()));
     let mut stack = vec![data.clone()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap() {

@@ -179,6 +179,21 @@ try {
     if (saved.session_ttl_s !== 7200 || saved.max_failed_logins !== 5) {
       throw new Error(`settings on the server: ${JSON.stringify(saved)}`);
     }
+    // Export: a config file with what was just saved, and no provider key.
+    const [download] = await Promise.all([
+      page.waitForEvent("download", { timeout: 5000 }),
+      page.click("#settings-export"),
+    ]);
+    if (download.suggestedFilename() !== "switchboard.toml") {
+      throw new Error(`downloaded ${download.suggestedFilename()}`);
+    }
+    const chunks = [];
+    for await (const c of await download.createReadStream()) chunks.push(c);
+    const exported = Buffer.concat(chunks).toString("utf8");
+    for (const want of ["session_ttl_s = 7200", 'name = "relay-b"', "[[client_keys]]"]) {
+      if (!exported.includes(want)) throw new Error(`the export lacks ${want}:\n${exported}`);
+    }
+    if (/sk-relay-[ab]-secret/.test(exported)) throw new Error(`a key in the export:\n${exported}`);
     await shot("settings");
   });
 

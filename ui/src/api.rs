@@ -125,6 +125,11 @@ pub async fn get<T: DeserializeOwned>(client: &Client, path: &str) -> ApiResult<
     decode(&send(client, "GET", path, None).await?)
 }
 
+/// A GET whose answer is not JSON (the exported config file).
+pub async fn text(client: &Client, path: &str) -> ApiResult<String> {
+    send(client, "GET", path, None).await
+}
+
 pub async fn call<B: Serialize, T: DeserializeOwned>(
     client: &Client,
     method: &str,

@@ -275,6 +275,12 @@ const TABLE: &[(&str, &str, &str)] = &[
         "管理会话时长（秒）",
     ),
     ("settings.keywords", "Retry on keywords", "重试关键词"),
+    ("action.export", "Export configuration", "导出配置"),
+    (
+        "hint.export",
+        "Download the configuration as a config file, without any key",
+        "将配置下载为配置文件（不含任何密钥）",
+    ),
     (
         "settings.notifications",
         "Notify when a provider trips or recovers",

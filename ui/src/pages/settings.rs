@@ -249,6 +249,23 @@ pub fn SettingsPage() -> impl IntoView {
             }
         });
     };
+    // The configuration as a file to keep or move; the server leaves every secret out.
+    let export = move |_| {
+        spawn_local(async move {
+            let Some(c) = ctx.client() else { return };
+            match api::text(&c, "/export").await {
+                Ok(text) => {
+                    if let Err(e) = util::download("switchboard.toml", "application/toml", &text) {
+                        ctx.fail(&api::Failure {
+                            status: 0,
+                            message: e,
+                        });
+                    }
+                }
+                Err(f) => ctx.fail(&f),
+            }
+        });
+    };
     view! {
         <section>
             <h2>{move || ctx.t("nav.settings")}</h2>
@@ -282,6 +299,9 @@ pub fn SettingsPage() -> impl IntoView {
                 <FormError errors=errors/>
                 <div class="row">
                     <button type="submit" class="primary" id="settings-save">{move || ctx.t("action.save")}</button>
+                    <button type="button" id="settings-export" title=move || ctx.t("hint.export") on:click=export>
+                        {move || ctx.t("action.export")}
+                    </button>
                 </div>
             </form>
         </section>

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// A secret value. Debug and Display print `*****` so a key cannot leak through a log line,
-/// an error message or a panic.
+/// A secret value. Debug, Display and Serialize give `*****` so a key cannot leak through a log
+/// line, an error message, a panic or a JSON answer.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(Arc<str>);
 
@@ -44,6 +44,12 @@ impl fmt::Debug for Secret {
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("*****")
+    }
+}
+
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("*****")
     }
 }
 
@@ -161,6 +167,7 @@ mod tests {
     fn secret_never_prints() {
         let s = Secret::new("sk-live-123");
         assert_eq!(format!("{s:?} {s}"), "***** *****");
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"*****\"");
         assert_eq!(s.expose(), "sk-live-123");
         assert_eq!(s.last4(), "-123");
         assert_eq!(Secret::new("abcdef").last4(), "ef");

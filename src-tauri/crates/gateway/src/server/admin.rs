@@ -486,6 +486,24 @@ pub async fn revoke_client_key(
     no_content(service::revoke_client_key(&engine, &name).await)
 }
 
+/// `GET /api/export`: the configuration as a TOML file to download; no secret is in it.
+pub async fn export(State(engine): State<Arc<Engine>>) -> Response<Body> {
+    match service::export(&engine).await {
+        Ok(text) => (
+            [
+                (header::CONTENT_TYPE, "application/toml; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"switchboard.toml\"",
+                ),
+            ],
+            text,
+        )
+            .into_response(),
+        Err(e) => service_error(e),
+    }
+}
+
 pub async fn settings(State(engine): State<Arc<Engine>>) -> Response<Body> {
     Json(service::settings(&engine)).into_response()
 }

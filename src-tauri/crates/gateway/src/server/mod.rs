@@ -72,6 +72,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
             axum::routing::delete(admin::revoke_client_key),
         )
         .route("/settings", get(admin::settings).put(admin::patch_settings))
+        .route("/export", get(admin::export))
         .route("/providers/{name}/rename", post(admin::rename_provider))
         .route("/providers/{name}/pause", post(admin::pause))
         .route("/providers/{name}/resume", post(admin::resume))

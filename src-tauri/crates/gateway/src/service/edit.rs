@@ -243,6 +243,11 @@ pub async fn revoke_client_key(engine: &Engine, name: &str) -> Result<(), Servic
     Ok(())
 }
 
+/// The configuration as a config file, without secrets (see `store::export`).
+pub async fn export(engine: &Engine) -> Result<String, ServiceError> {
+    Ok(engine.store.call(|c| store::export(c)).await?)
+}
+
 pub fn settings(engine: &Engine) -> config::Settings {
     engine.snapshot().settings.clone()
 }

@@ -17,7 +17,7 @@ use crate::secrets::ProviderKey;
 use crate::store::{self, KeyRef, StoreError};
 
 pub use edit::{
-    client_keys, create_client_key, delete_model, delete_provider, models, patch_settings,
+    client_keys, create_client_key, delete_model, delete_provider, export, models, patch_settings,
     put_model, put_provider, rename_provider, revoke_client_key, settings,
 };
 

@@ -2,6 +2,7 @@
 //! tokio worker ever blocks on disk, and the request path never touches it at all.
 
 mod config_db;
+mod export;
 mod migrations;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ pub use config_db::{
     load, record_key_use, record_sync, rename_provider, revoke_client_key, set_admin_password_hash,
     set_paused, sync_info,
 };
+pub use export::export;
 pub use migrations::{LATEST as SCHEMA_VERSION, migrate};
 
 #[derive(Debug, thiserror::Error)]

@@ -352,3 +352,137 @@ exclude_providers = ["re_a", "re_ab"]
     assert_eq!(&*m.include[0].provider, "re_ab");
     assert_eq!(m.exclude_providers, ["re_ab"]);
 }
+
+#[test]
+fn the_export_imports_back_to_the_same_configuration_and_holds_no_secret() {
+    let src = r#"
+[routing]
+retry_on_keywords = ["busy"]
+probe_interval_s = 30
+[admin]
+session_ttl_s = 600
+[[providers]]
+name = "a"
+base_url = "http://127.0.0.1:1/v1"
+api_key = "sk-literal-provider-secret"
+models = ["m2", "m1"]
+headers = { "x-extra" = "1", "x-relay-key" = "env:RELAY_KEY" }
+[[providers]]
+name = "b"
+base_url = "http://127.0.0.1:2/prefix"
+api_key = "env:B_KEY"
+protocols = ["anthropic", "openai"]
+weight = 5
+enabled = false
+[[models]]
+name = "u"
+rules = [{ type = "prefix", value = "m" }, { type = "regex", value = "^x[-.]1$" }]
+include = ["b/x/y"]
+exclude_providers = ["c"]
+protocol = "anthropic"
+default_params = { temperature = 0.5, stop = ["\n\n"], nested = { a = 1 } }
+override_params = { max_tokens = 100 }
+probe = false
+[[client_keys]]
+name = "given"
+key = "sk-sb-client-secret-0001"
+models = ["u"]
+rpm = 30
+expires_at = "2099-01-01"
+[[client_keys]]
+name = "gone"
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = open_connection(&dir.path().join("one.db")).unwrap();
+    migrate(&mut conn).unwrap();
+    import(&mut conn, &cfg(src)).unwrap();
+    // A literal credential header stored before such headers were refused.
+    conn.execute(
+        r#"UPDATE providers SET headers = '{"x-extra":"1","x-relay-key":"env:RELAY_KEY","api-key":"sk-old-literal"}' WHERE name = 'a'"#,
+        [],
+    )
+    .unwrap();
+    revoke_client_key(&conn, "gone").unwrap();
+    let text = export(&conn).unwrap();
+    for secret in [
+        "sk-literal-provider-secret",
+        "sk-sb-client-secret-0001",
+        "sk-old-literal",
+    ] {
+        assert!(!text.contains(secret), "{secret} in\n{text}");
+    }
+    assert!(text.contains("api_key is in the OS keychain"), "{text}");
+    assert!(!text.contains("gone"), "a revoked key is left out:\n{text}");
+
+    // Imported into an empty database, it gives the same configuration back.
+    let mut two = open_connection(&dir.path().join("two.db")).unwrap();
+    migrate(&mut two).unwrap();
+    import(&mut two, &cfg(&text)).unwrap();
+    let (a, b) = (load(&conn).unwrap(), load(&two).unwrap());
+    assert_eq!(a.settings, b.settings);
+    assert_eq!(a.settings.session_ttl_s, 600);
+    assert_eq!(a.providers.len(), b.providers.len());
+    for (p, q) in a.providers.iter().zip(&b.providers) {
+        assert_eq!(
+            (
+                &p.name,
+                &p.base_url,
+                &p.protocols,
+                p.weight,
+                p.enabled,
+                &p.models
+            ),
+            (
+                &q.name,
+                &q.base_url,
+                &q.protocols,
+                q.weight,
+                q.enabled,
+                &q.models
+            )
+        );
+    }
+    assert_eq!(a.providers[1].key_ref, KeyRef::Env("B_KEY".into()));
+    assert_eq!(b.providers[1].key_ref, KeyRef::Env("B_KEY".into()));
+    assert_eq!(
+        b.providers[0].headers.keys().collect::<Vec<_>>(),
+        ["x-extra", "x-relay-key"]
+    );
+    let (m, n) = (&a.models[0], &b.models[0]);
+    assert_eq!(
+        (
+            &m.name,
+            &m.rules,
+            &m.include,
+            &m.exclude_providers,
+            m.protocol
+        ),
+        (
+            &n.name,
+            &n.rules,
+            &n.include,
+            &n.exclude_providers,
+            n.protocol
+        )
+    );
+    assert_eq!(
+        (&m.default_params, &m.override_params, m.probe),
+        (&n.default_params, &n.override_params, n.probe)
+    );
+    let keys = |s: &StoredState| -> Vec<(String, Vec<String>, Option<u32>, Option<u64>)> {
+        s.client_keys
+            .iter()
+            .filter(|k| !k.revoked)
+            .map(|k| (k.name.clone(), k.models.clone(), k.rpm, k.expires_at))
+            .collect()
+    };
+    assert_eq!(keys(&a), keys(&b));
+    // And it exports the same again (comments aside: the keychain note is the first's only).
+    let body = |t: &str| -> String {
+        t.lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(body(&text), body(&export(&two).unwrap()));
+}

@@ -1,0 +1,251 @@
+//! The database as a config file: what `GET /api/export` answers. Importing it (as
+//! `--config`) gives the same providers, models, client keys and settings back. No secret is in
+//! it: provider keys in the keychain stay there (an entry without `api_key` keeps the stored
+//! key), client keys are only stored hashed, and a literal credential header is left out.
+
+use std::collections::HashSet;
+
+use rusqlite::Connection;
+use toml::{Table, Value};
+
+use super::StoreError;
+use super::config_db::{KeyRef, StoredState, load, sync_info};
+use crate::config::{Settings, is_credential_header};
+
+const PREAMBLE: &str = "\
+# Switchboard configuration, exported from its database.
+# Provider keys kept in the OS keychain are not in this file: imported on the same machine,
+# a provider without api_key keeps its stored key; elsewhere, add api_key = \"env:NAME\" or the
+# key itself. Client keys are stored hashed: imported elsewhere, new ones are generated and
+# printed once.
+";
+
+pub fn export(conn: &Connection) -> Result<String, StoreError> {
+    let state = load(conn)?;
+    let listed: HashSet<String> = sync_info(conn)?
+        .into_iter()
+        .filter(|(_, s)| s.source.as_deref() == Some("config"))
+        .map(|(name, _)| name)
+        .collect();
+    render(&state, &listed)
+}
+
+/// `listed`: the providers whose model list comes from the config (not from a sync).
+pub fn render(state: &StoredState, listed: &HashSet<String>) -> Result<String, StoreError> {
+    let mut doc = settings_tables(&state.settings);
+    let mut notes = Vec::new();
+
+    let providers: Vec<Value> = state
+        .providers
+        .iter()
+        .map(|p| {
+            let mut t = Table::new();
+            t.insert("name".into(), p.name.clone().into());
+            t.insert("base_url".into(), p.base_url.clone().into());
+            t.insert(
+                "protocols".into(),
+                strings(p.protocols.iter().map(|x| x.as_str())),
+            );
+            match &p.key_ref {
+                KeyRef::Env(var) => {
+                    t.insert("api_key".into(), format!("env:{var}").into());
+                }
+                KeyRef::Stored => notes.push(format!(
+                    "provider '{}': api_key is in the OS keychain",
+                    p.name
+                )),
+                KeyRef::None => {}
+            }
+            t.insert("weight".into(), i64::from(p.weight).into());
+            t.insert("enabled".into(), p.enabled.into());
+            if listed.contains(&p.name) {
+                t.insert(
+                    "models".into(),
+                    strings(p.models.iter().map(String::as_str)),
+                );
+            }
+            let mut headers = Table::new();
+            for (k, v) in &p.headers {
+                if !v.starts_with("env:") && is_credential_header(k) {
+                    notes.push(format!(
+                        "provider '{}': header {k:?} left out (a credential)",
+                        p.name
+                    ));
+                    continue;
+                }
+                headers.insert(k.clone(), v.clone().into());
+            }
+            if !headers.is_empty() {
+                t.insert("headers".into(), headers.into());
+            }
+            Value::Table(t)
+        })
+        .collect();
+    if !providers.is_empty() {
+        doc.insert("providers".into(), providers.into());
+    }
+
+    let mut models = Vec::new();
+    for m in &state.models {
+        let mut t = Table::new();
+        t.insert("name".into(), m.name.clone().into());
+        if !m.rules.is_empty() {
+            let rules: Vec<Value> = m
+                .rules
+                .iter()
+                .map(|r| {
+                    let mut rule = Table::new();
+                    rule.insert("type".into(), r.kind.as_str().into());
+                    rule.insert("value".into(), r.value.clone().into());
+                    Value::Table(rule)
+                })
+                .collect();
+            t.insert("rules".into(), rules.into());
+        }
+        if !m.include.is_empty() {
+            let pairs: Vec<String> = m
+                .include
+                .iter()
+                .map(|i| format!("{}/{}", i.provider, i.model))
+                .collect();
+            t.insert("include".into(), strings(pairs.iter().map(String::as_str)));
+        }
+        if !m.exclude_providers.is_empty() {
+            t.insert(
+                "exclude_providers".into(),
+                strings(m.exclude_providers.iter().map(String::as_str)),
+            );
+        }
+        if let Some(p) = m.protocol {
+            t.insert("protocol".into(), p.as_str().into());
+        }
+        for (key, params) in [
+            ("default_params", &m.default_params),
+            ("override_params", &m.override_params),
+        ] {
+            if !params.is_empty() {
+                let v = Value::try_from(params)
+                    .map_err(|e| StoreError::Invalid(format!("model '{}': {key}: {e}", m.name)))?;
+                t.insert(key.into(), v);
+            }
+        }
+        if !m.probe {
+            t.insert("probe".into(), false.into());
+        }
+        models.push(Value::Table(t));
+    }
+    if !models.is_empty() {
+        doc.insert("models".into(), models.into());
+    }
+
+    // Revoked keys stay out: imported elsewhere, their names would make live keys.
+    let keys: Vec<Value> = state
+        .client_keys
+        .iter()
+        .filter(|k| !k.revoked)
+        .map(|k| {
+            let mut t = Table::new();
+            t.insert("name".into(), k.name.clone().into());
+            t.insert(
+                "models".into(),
+                strings(k.models.iter().map(String::as_str)),
+            );
+            if let Some(rpm) = k.rpm {
+                t.insert("rpm".into(), i64::from(rpm).into());
+            }
+            if let Some(at) = k.expires_at.and_then(|t| i64::try_from(t).ok()) {
+                t.insert("expires_at".into(), at.into());
+            }
+            Value::Table(t)
+        })
+        .collect();
+    if !keys.is_empty() {
+        doc.insert("client_keys".into(), keys.into());
+    }
+
+    let body = toml::to_string_pretty(&doc).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let mut out = PREAMBLE.to_owned();
+    for n in &notes {
+        out.push_str("# ");
+        out.push_str(n);
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(&body);
+    Ok(out)
+}
+
+fn strings<'a>(items: impl Iterator<Item = &'a str>) -> Value {
+    Value::Array(items.map(|s| Value::String(s.to_owned())).collect())
+}
+
+/// The settings in the config file's sections (the inverse of the parser's mapping).
+fn settings_tables(s: &Settings) -> Table {
+    fn int(v: impl Into<i64>) -> Value {
+        Value::Integer(v.into())
+    }
+    // u64 settings are bounded far below i64::MAX by validation; saturate rather than fail.
+    fn big(v: u64) -> Value {
+        Value::Integer(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+    let section = |pairs: Vec<(&str, Value)>| -> Value {
+        Value::Table(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    };
+    let mut doc = Table::new();
+    doc.insert(
+        "server".into(),
+        section(vec![
+            ("host", s.host.clone().into()),
+            ("port", int(s.port)),
+            ("request_timeout_s", big(s.request_timeout_s)),
+            ("max_body_mb", big(s.max_body_mb)),
+        ]),
+    );
+    doc.insert(
+        "routing".into(),
+        section(vec![
+            (
+                "retry_on_keywords",
+                strings(s.retry_on_keywords.iter().map(String::as_str)),
+            ),
+            ("max_attempts", int(s.max_attempts)),
+            ("first_byte_timeout_s", big(s.first_byte_timeout_s)),
+            ("stream_idle_timeout_s", big(s.stream_idle_timeout_s)),
+            ("sync_interval_s", big(s.sync_interval_s)),
+            (
+                "network_failure_threshold",
+                int(s.network_failure_threshold),
+            ),
+            ("server_error_threshold", int(s.server_error_threshold)),
+            ("probe_interval_s", big(s.probe_interval_s)),
+        ]),
+    );
+    doc.insert(
+        "cooldown".into(),
+        section(vec![
+            ("rate_limited", big(s.cooldown_rate_limited_s)),
+            ("server_error", big(s.cooldown_server_error_s)),
+            ("timeout", big(s.cooldown_timeout_s)),
+            ("network_error", big(s.cooldown_network_error_s)),
+            ("model_not_found", big(s.cooldown_model_not_found_s)),
+            ("max_multiplier", int(s.cooldown_max_multiplier)),
+            ("decay", big(s.cooldown_decay_s)),
+        ]),
+    );
+    doc.insert(
+        "app".into(),
+        section(vec![
+            ("notifications", s.notifications.into()),
+            ("start_at_login", s.start_at_login.into()),
+        ]),
+    );
+    doc.insert(
+        "admin".into(),
+        section(vec![
+            ("max_failed_logins", int(s.max_failed_logins)),
+            ("lockout_s", big(s.lockout_s)),
+            ("session_ttl_s", big(s.session_ttl_s)),
+        ]),
+    );
+    doc
+}
