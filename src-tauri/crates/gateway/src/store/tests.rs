@@ -469,11 +469,11 @@ name = "gone"
         (&m.default_params, &m.override_params, m.probe),
         (&n.default_params, &n.override_params, n.probe)
     );
-    let keys = |s: &StoredState| -> Vec<(String, Vec<String>, Option<u32>, Option<u64>)> {
+    let keys = |s: &StoredState| -> Vec<String> {
         s.client_keys
             .iter()
             .filter(|k| !k.revoked)
-            .map(|k| (k.name.clone(), k.models.clone(), k.rpm, k.expires_at))
+            .map(|k| format!("{} {:?} {:?} {:?}", k.name, k.models, k.rpm, k.expires_at))
             .collect()
     };
     assert_eq!(keys(&a), keys(&b));
