@@ -101,17 +101,6 @@ pub fn split_list(s: &str) -> Vec<String> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn lists_split_on_commas_and_lines() {
-        assert_eq!(
-            super::split_list(" a, b\n\nc ,"),
-            vec!["a".to_string(), "b".into(), "c".into()]
-        );
-    }
-}
-
 /// Offers `text` as a file download named `name`.
 pub fn download(name: &str, mime: &str, text: &str) -> Result<(), String> {
     let err = |e: JsValue| format!("{e:?}");
@@ -137,4 +126,15 @@ pub fn download(name: &str, mime: &str, text: &str) -> Result<(), String> {
         let _ = web_sys::Url::revoke_object_url(&url);
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lists_split_on_commas_and_lines() {
+        assert_eq!(
+            super::split_list(" a, b\n\nc ,"),
+            vec!["a".to_string(), "b".into(), "c".into()]
+        );
+    }
 }
