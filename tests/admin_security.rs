@@ -20,6 +20,15 @@ async fn login(gw: &Gateway, password: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// The message of an admin API error answer.
+async fn error_message(r: reqwest::Response) -> String {
+    let body: serde_json::Value = r.json().await.unwrap();
+    body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn set_password(data: &std::path::Path, password: &str) -> std::process::Output {
     let mut child = Command::new(BIN)
         .args(["admin", "set-password", "--data-dir"])
@@ -50,14 +59,8 @@ async fn five_wrong_passwords_lock_login_and_a_new_password_lets_you_back_in() {
         .parse()
         .unwrap();
     assert!((840..=900).contains(&retry), "{retry}");
-    let body: serde_json::Value = r.json().await.unwrap();
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("set-password"),
-        "{body}"
-    );
+    let message = error_message(r).await;
+    assert!(message.contains("set-password"), "{message}");
     // Every attempt is logged with the caller's address.
     let log = gw.stderr();
     assert_eq!(
@@ -111,14 +114,8 @@ async fn lockout_and_session_length_are_settings_and_a_burst_gets_no_extra_guess
     // Now locked, for the configured time.
     let r = login(&gw, ADMIN_PASSWORD).await;
     assert_eq!(r.status(), 429);
-    let body: serde_json::Value = r.json().await.unwrap();
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("after 3 failed attempts"),
-        "{body}"
-    );
+    let message = error_message(r).await;
+    assert!(message.contains("after 3 failed attempts"), "{message}");
 
     // The configured lockout ends, and a login lasts the configured time.
     tokio::time::sleep(std::time::Duration::from_millis(4100)).await;
@@ -160,14 +157,8 @@ async fn lockout_and_session_length_are_settings_and_a_burst_gets_no_extra_guess
     assert_eq!(login(&gw, "not-the-password").await.status(), 401);
     let r = login(&gw, ADMIN_PASSWORD).await;
     assert_eq!(r.status(), 429);
-    let body: serde_json::Value = r.json().await.unwrap();
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("after 2 failed attempts"),
-        "{body}"
-    );
+    let message = error_message(r).await;
+    assert!(message.contains("after 2 failed attempts"), "{message}");
 
     // Out of range: refused with the field named.
     let r = admin(
@@ -179,14 +170,8 @@ async fn lockout_and_session_length_are_settings_and_a_burst_gets_no_extra_guess
     )
     .await;
     assert_eq!(r.status(), 422);
-    let body: serde_json::Value = r.json().await.unwrap();
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("admin.session_ttl_s"),
-        "{body}"
-    );
+    let message = error_message(r).await;
+    assert!(message.contains("admin.session_ttl_s"), "{message}");
 
     // The ten-second session has ended; the hour-long one has not.
     tokio::time::sleep(std::time::Duration::from_millis(10_500).saturating_sub(issued.elapsed()))
