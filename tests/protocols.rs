@@ -758,6 +758,65 @@ async fn a_converted_stream_cut_midway_ends_with_the_clients_error_event() {
     );
 }
 
+/// A relay that interleaves the argument pieces of parallel calls: an Anthropic client, whose
+/// stream holds one open block at a time, still gets every argument of each. (A Responses
+/// client of an OpenAI provider is served natively.)
+#[tokio::test]
+async fn interleaved_parallel_calls_reach_an_anthropic_client_whole() {
+    let ups = Upstreams::start().await;
+    let (gw, _dir) = Gateway::start(&ups.config());
+    let chunk = |delta: Value, finish: Value| {
+        format!(
+            "data: {}\n\n",
+            json!({"id": "c1", "model": "gpt-x", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        )
+    };
+    let args = |i: usize, piece: &str| {
+        chunk(
+            json!({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}),
+            Value::Null,
+        )
+    };
+    let chunks = vec![
+        chunk(
+            json!({"role": "assistant", "content": null, "tool_calls": [
+            {"index": 0, "id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": ""}},
+            {"index": 1, "id": "call_b", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}),
+            Value::Null,
+        ),
+        args(0, "{\"city\":"),
+        args(1, "{\"city\":"),
+        args(0, "\"Paris\"}"),
+        args(1, "\"Rome\"}"),
+        chunk(json!({}), json!("tool_calls")),
+        format!(
+            "data: {}\n\n",
+            json!({"id": "c1", "model": "gpt-x", "choices": [],
+                "usage": {"prompt_tokens": 20, "completion_tokens": 12, "total_tokens": 32}})
+        ),
+        "data: [DONE]\n\n".to_owned(),
+    ];
+    ups.openai.script([Reply::Sse {
+        chunks,
+        gap: std::time::Duration::from_millis(2),
+        drop_after: None,
+    }]);
+    let o = ask(&gw, Client::Messages, "to-openai", true, None).await;
+    let calls: Vec<(&str, &str, &Value)> = o
+        .calls
+        .iter()
+        .map(|k| (k.id.as_str(), k.name.as_str(), &k.args))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("call_a", "get_weather", &json!({"city": "Paris"})),
+            ("call_b", "get_weather", &json!({"city": "Rome"}))
+        ]
+    );
+    assert_eq!(o.finish, "tool_use");
+}
+
 #[tokio::test]
 async fn models_lists_in_each_shape_and_openai_only_endpoints() {
     let ups = Upstreams::start().await;

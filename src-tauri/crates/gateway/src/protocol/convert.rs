@@ -5,6 +5,7 @@ use bytes::BytesMut;
 use serde_json::Value;
 
 use super::ir::{ChatRequest, Event, Notes, Reply, Unsupported};
+use super::sequence::ToolSequencer;
 use super::{Api, anthropic, chat, gemini, responses, sse};
 use crate::config::Protocol;
 use crate::error::GatewayError;
@@ -92,6 +93,9 @@ pub struct StreamConverter {
     decoder: Decoder,
     encoder: Encoder,
     events: Vec<Event>,
+    /// For OpenAI upstreams to clients with one open block at a time: parallel calls in order.
+    sequencer: Option<ToolSequencer>,
+    ordered: Vec<Event>,
     ended: bool,
 }
 
@@ -113,11 +117,25 @@ impl StreamConverter {
                 }
             },
             events: Vec::with_capacity(8),
+            sequencer: (upstream == Protocol::OpenAi
+                && matches!(client, Api::Responses | Api::Messages))
+            .then(ToolSequencer::default),
+            ordered: Vec::new(),
             ended: false,
         }
     }
 
-    fn encode_events(&mut self, out: &mut BytesMut) {
+    /// `at_end`: the upstream is done, so held tool calls go out too.
+    fn encode_events(&mut self, out: &mut BytesMut, at_end: bool) {
+        if let Some(seq) = &mut self.sequencer {
+            for ev in self.events.drain(..) {
+                seq.push(ev, &mut self.ordered);
+            }
+            if at_end {
+                seq.flush(&mut self.ordered);
+            }
+            std::mem::swap(&mut self.events, &mut self.ordered);
+        }
         for ev in self.events.drain(..) {
             match &mut self.encoder {
                 Encoder::Chat(e) => e.event(&ev, out),
@@ -136,7 +154,7 @@ impl StreamConverter {
             Decoder::Messages(d) => d.frame(&f, events),
             Decoder::Gemini(d) => d.frame(&f, events),
         });
-        self.encode_events(out);
+        self.encode_events(out, false);
     }
 
     /// The upstream ended: what is left, then the client's closing events.
@@ -151,7 +169,7 @@ impl StreamConverter {
             Decoder::Messages(d) => d.frame(&f, events),
             Decoder::Gemini(d) => d.frame(&f, events),
         });
-        self.encode_events(out);
+        self.encode_events(out, true);
         match &mut self.encoder {
             Encoder::Chat(e) => e.end(out),
             Encoder::Responses(e) => e.end(out),
@@ -330,7 +348,7 @@ mod tests {
     }
 
     #[test]
-    fn interleaved_parallel_calls_stay_whole_for_gemini() {
+    fn interleaved_parallel_calls_stay_whole_for_every_client() {
         let input = [
             chat_chunk(serde_json::json!({"tool_calls": [
                 {"index": 0, "id": "a", "function": {"name": "f", "arguments": ""}},
@@ -343,6 +361,33 @@ mod tests {
         let out = run(Protocol::OpenAi, Api::Gemini, &input);
         assert!(out.contains(r#""name":"f","args":{"x":1}"#), "{out}");
         assert!(out.contains(r#""name":"g","args":{"y":2}"#), "{out}");
+        // An Anthropic client gets each call's arguments in its own block (read back the way
+        // a client folds the stream); a Responses client, in each function_call item.
+        let out = run(Protocol::OpenAi, Api::Messages, &input);
+        let (mut reader, mut decoder) =
+            (sse::Reader::default(), anthropic::StreamDecoder::default());
+        let mut events = Vec::new();
+        reader.feed(out.as_bytes(), |f| decoder.frame(&f, &mut events));
+        let mut acc = crate::protocol::ir::Accumulator::default();
+        for ev in &events {
+            acc.push(ev);
+        }
+        let calls: Vec<(&str, &str)> = acc
+            .reply
+            .parts
+            .iter()
+            .filter_map(|p| match p {
+                crate::protocol::ir::Part::ToolCall(c) => Some((&*c.name, &*c.arguments)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(calls, [("f", "{\"x\":1}"), ("g", "{\"y\":2}")], "{out}");
+        let out = run(Protocol::OpenAi, Api::Responses, &input);
+        assert!(
+            out.contains(r#""arguments":"{\"x\":1}""#)
+                && out.contains(r#""arguments":"{\"y\":2}""#),
+            "{out}"
+        );
     }
 
     #[test]

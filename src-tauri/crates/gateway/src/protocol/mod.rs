@@ -10,6 +10,7 @@ pub mod ir;
 pub mod json;
 pub mod openai;
 pub mod responses;
+pub mod sequence;
 pub mod sse;
 
 use serde_json::Value;
