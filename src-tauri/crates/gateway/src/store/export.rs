@@ -10,7 +10,7 @@ use toml::{Table, Value};
 
 use super::StoreError;
 use super::config_db::{KeyRef, StoredState, load, sync_info};
-use crate::config::{Settings, is_credential_header};
+use crate::config::{Settings, is_credential_header, url_has_credentials};
 
 const PREAMBLE: &str = "\
 # Switchboard configuration, exported from its database.
@@ -41,7 +41,16 @@ pub fn render(state: &StoredState, listed: &HashSet<String>) -> Result<String, S
         .map(|p| {
             let mut t = Table::new();
             t.insert("name".into(), p.name.clone().into());
-            t.insert("base_url".into(), p.base_url.clone().into());
+            let base_url = if url_has_credentials(&p.base_url) {
+                notes.push(format!(
+                    "provider '{}': the credentials in its base_url left out",
+                    p.name
+                ));
+                without_credentials(&p.base_url)
+            } else {
+                p.base_url.clone()
+            };
+            t.insert("base_url".into(), base_url.into());
             t.insert(
                 "protocols".into(),
                 strings(p.protocols.iter().map(|x| x.as_str())),
@@ -173,6 +182,22 @@ pub fn render(state: &StoredState, listed: &HashSet<String>) -> Result<String, S
     out.push('\n');
     out.push_str(&body);
     Ok(out)
+}
+
+/// `scheme://user:password@host/path` without `user:password@` (stored before such URLs were
+/// refused).
+fn without_credentials(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host = rest[..end]
+        .rsplit_once('@')
+        .map_or(&rest[..end], |(_, h)| h);
+    let prefix = if scheme.is_empty() {
+        String::new()
+    } else {
+        format!("{scheme}://")
+    };
+    format!("{prefix}{host}{}", &rest[end..])
 }
 
 fn strings<'a>(items: impl Iterator<Item = &'a str>) -> Value {

@@ -396,9 +396,14 @@ name = "gone"
     let mut conn = open_connection(&dir.path().join("one.db")).unwrap();
     migrate(&mut conn).unwrap();
     import(&mut conn, &cfg(src)).unwrap();
-    // A literal credential header stored before such headers were refused.
+    // A literal credential header and a URL with credentials, stored before they were refused.
     conn.execute(
         r#"UPDATE providers SET headers = '{"x-extra":"1","x-relay-key":"env:RELAY_KEY","api-key":"sk-old-literal"}' WHERE name = 'a'"#,
+        [],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE providers SET base_url = 'http://me:old-url-secret@127.0.0.1:2/prefix' WHERE name = 'b'",
         [],
     )
     .unwrap();
@@ -418,6 +423,15 @@ name = "gone"
     let mut two = open_connection(&dir.path().join("two.db")).unwrap();
     migrate(&mut two).unwrap();
     import(&mut two, &cfg(&text)).unwrap();
+    assert!(
+        text.contains("base_url = \"http://127.0.0.1:2/prefix\""),
+        "{text}"
+    );
+    conn.execute(
+        "UPDATE providers SET base_url = 'http://127.0.0.1:2/prefix' WHERE name = 'b'",
+        [],
+    )
+    .unwrap();
     let (a, b) = (load(&conn).unwrap(), load(&two).unwrap());
     assert_eq!(a.settings, b.settings);
     assert_eq!(a.settings.session_ttl_s, 600);
