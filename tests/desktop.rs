@@ -605,6 +605,14 @@ async fn the_tray_shows_state_and_pauses_a_provider_through_dbusmenu() {
     std::fs::write(&config_path, config).unwrap();
     let data_dir = dir.path().join("data");
     let home = dir.path().join("home");
+    // Where "Export configuration" saves: the XDG Downloads folder of this test's user.
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(home.join("config")).unwrap();
+    std::fs::write(
+        home.join("config/user-dirs.dirs"),
+        format!("XDG_DOWNLOAD_DIR=\"{}\"\n", downloads.display()),
+    )
+    .unwrap();
     let launch = Launch {
         args: vec![
             "--config".into(),
@@ -643,6 +651,7 @@ async fn the_tray_shows_state_and_pauses_a_provider_through_dbusmenu() {
         "Resume all",
         "Open Switchboard",
         "Copy base URL",
+        "Export configuration",
         "Start at login",
         "Notifications",
         "Quit",
@@ -841,6 +850,32 @@ async fn the_tray_shows_state_and_pauses_a_provider_through_dbusmenu() {
                     .unwrap()
                     .is_some_and(|t| t == want)
             }
+        },
+    )
+    .await;
+
+    // Export configuration saves a config file without secrets in Downloads, and says where.
+    let export = panel
+        .menu(&item)
+        .await
+        .find(&|e| e.label == "Export configuration")
+        .unwrap()
+        .id;
+    panel.click(&item, export).await;
+    let saved = downloads.join("switchboard.toml");
+    eventually(Duration::from_secs(5), "the exported file", || async {
+        std::fs::read_to_string(&saved).is_ok_and(|t| t.contains("name = \"relay-b\""))
+    })
+    .await;
+    let exported = std::fs::read_to_string(&saved).unwrap();
+    assert!(exported.contains("name = \"relay-a\""), "{exported}");
+    eventually(
+        Duration::from_secs(3),
+        "the export's notification",
+        || async {
+            panel.notes().iter().any(|(summary, body)| {
+                summary == "Configuration exported" && *body == saved.display().to_string()
+            })
         },
     )
     .await;

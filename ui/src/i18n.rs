@@ -276,6 +276,7 @@ const TABLE: &[(&str, &str, &str)] = &[
     ),
     ("settings.keywords", "Retry on keywords", "重试关键词"),
     ("action.export", "Export configuration", "导出配置"),
+    ("msg.exported_to", "Configuration saved to", "配置已保存到"),
     (
         "hint.export",
         "Download the configuration as a config file, without any key",

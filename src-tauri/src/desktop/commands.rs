@@ -24,3 +24,15 @@ pub async fn restart_gateway(
     }
     Ok(shell.inner().clone().restart(port, &app).await)
 }
+
+/// The Settings page's Export in the desktop window: the shell saves the file (the webview
+/// drops blob downloads) and answers where.
+#[tauri::command]
+pub async fn save_export(app: AppHandle, shell: State<'_, Arc<Shell>>) -> Result<String, String> {
+    let engine = shell
+        .engine()
+        .ok_or_else(|| "the gateway is not running".to_owned())?;
+    super::export::save(&app, &engine)
+        .await
+        .map(|p| p.display().to_string())
+}

@@ -4,6 +4,7 @@
 
 mod autostart;
 mod commands;
+mod export;
 mod notify;
 mod single;
 mod tray;
@@ -294,7 +295,8 @@ pub fn run(options: Options, hidden: bool) -> ExitCode {
         })
         .invoke_handler(tauri::generate_handler![
             commands::bootstrap,
-            commands::restart_gateway
+            commands::restart_gateway,
+            commands::save_export
         ])
         .setup(move |app| {
             let handle = app.handle().clone();

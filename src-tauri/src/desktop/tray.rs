@@ -71,6 +71,7 @@ pub fn install(app: &AppHandle, shell: &Arc<Shell>) -> tauri::Result<()> {
     let resume_all = MenuItem::with_id(app, "resume-all", "Resume all", true, none)?;
     let open = MenuItem::with_id(app, "open", "Open Switchboard", true, none)?;
     let copy = MenuItem::with_id(app, "copy-url", "Copy base URL", true, none)?;
+    let export = MenuItem::with_id(app, "export", "Export configuration", true, none)?;
     let autostart = CheckMenuItem::with_id(
         app,
         "autostart",
@@ -99,6 +100,7 @@ pub fn install(app: &AppHandle, shell: &Arc<Shell>) -> tauri::Result<()> {
             &PredefinedMenuItem::separator(app)?,
             &open,
             &copy,
+            &export,
             &autostart,
             &notifications,
             &PredefinedMenuItem::separator(app)?,
@@ -322,6 +324,27 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
             if let Some(url) = shell.base_url() {
                 copy_to_clipboard(app, format!("{url}/v1"));
             }
+        }
+        "export" => {
+            let app = app.clone();
+            spawn_with_engine(&shell, move |engine| async move {
+                // A direct answer to a click, so not subject to the breaker notifications'
+                // setting.
+                let note = match super::export::save(&app, &engine).await {
+                    Ok(path) => notify::Note {
+                        summary: "Configuration exported".into(),
+                        body: path.display().to_string(),
+                    },
+                    Err(e) => {
+                        tracing::warn!("tray: export: {e}");
+                        notify::Note {
+                            summary: "Export failed".into(),
+                            body: e,
+                        }
+                    }
+                };
+                notify::send(&note).await;
+            });
         }
         "pause-all" | "resume-all" => {
             let pause = id == "pause-all";

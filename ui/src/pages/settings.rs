@@ -252,6 +252,14 @@ pub fn SettingsPage() -> impl IntoView {
     // The configuration as a file to keep or move; the server leaves every secret out.
     let export = move |_| {
         spawn_local(async move {
+            // The desktop webview drops blob downloads: the shell saves the file itself.
+            if api::in_desktop() {
+                match api::invoke::<String>("save_export", json!({})).await {
+                    Ok(path) => ctx.ok(format!("{} {path}", ctx.t("msg.exported_to"))),
+                    Err(f) => ctx.fail(&f),
+                }
+                return;
+            }
             let Some(c) = ctx.client() else { return };
             match api::text(&c, "/export").await {
                 Ok(text) => {
