@@ -41,9 +41,13 @@ async fn write_new(dir: &Path, bytes: &[u8]) -> Result<PathBuf, String> {
             .await
         {
             Ok(mut f) => {
-                f.write_all(bytes)
-                    .await
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                // tokio's File writes in the background: flush, or the file may still be
+                // empty when the notification names it.
+                let written = match f.write_all(bytes).await {
+                    Ok(()) => f.flush().await,
+                    Err(e) => Err(e),
+                };
+                written.map_err(|e| format!("cannot write {}: {e}", path.display()))?;
                 return Ok(path);
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
