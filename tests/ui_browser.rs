@@ -151,6 +151,27 @@ name = "gpt-4o"
     assert_eq!(cursor["expires_at"], 4_070_908_800_u64, "2099-01-01 UTC");
     let settings: Value = get_json(&gw, &token, "/settings").await;
     assert_eq!(settings["first_byte_timeout_s"], 30);
+    // The page saved what was changed, not the run's own `--port 0`.
+    let db = rusqlite::Connection::open_with_flags(
+        gw.data_dir.join(switchboard_gateway::engine::CONFIG_DB),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let stored: Vec<String> = db
+        .prepare("SELECT key FROM settings ORDER BY key")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        stored.iter().any(|k| k == "first_byte_timeout_s"),
+        "{stored:?}"
+    );
+    assert!(
+        !stored.iter().any(|k| k == "port" || k == "host"),
+        "{stored:?}"
+    );
     for name in ["overview", "models-preview", "overview-zh", "overview-dark"] {
         assert!(
             shots.join(format!("{name}.png")).is_file(),

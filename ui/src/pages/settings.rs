@@ -159,6 +159,21 @@ const NUMBERS: &[Number] = &[
     ),
 ];
 
+fn empty_body() -> Value {
+    json!({ "server": {}, "routing": {}, "cooldown": {}, "app": {}, "admin": {} })
+}
+
+/// Leaves in `body` only the fields whose value differs from what the page loaded.
+fn unchanged_out(body: &mut Value, was: &Value) {
+    if let Some(sections) = body.as_object_mut() {
+        for (section, fields) in sections.iter_mut() {
+            if let Some(fields) = fields.as_object_mut() {
+                fields.retain(|key, v| was[section.as_str()][key.as_str()] != *v);
+            }
+        }
+    }
+}
+
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     let ctx = use_ctx();
@@ -171,6 +186,9 @@ pub fn SettingsPage() -> impl IntoView {
     let notifications = RwSignal::new(true);
     let start_at_login = RwSignal::new(false);
     let loaded_port = RwSignal::new(None::<u64>);
+    // What the page showed, in the body's shape: only what the user changed is sent, so a value
+    // in force only for this run (`--port`, `--host`) is never written to the settings.
+    let loaded = StoredValue::new(Value::Null);
     let errors = Errors::new();
     let load = move || {
         spawn_local(async move {
@@ -185,6 +203,22 @@ pub fn SettingsPage() -> impl IntoView {
                         }
                     });
                     loaded_port.set(s.get("port").and_then(Value::as_u64));
+                    let mut was = empty_body();
+                    for (section, key, _, flat, ..) in NUMBERS {
+                        if let Some(v) = s.get(*flat) {
+                            was[*section][*key] = v.clone();
+                        }
+                    }
+                    for (section, key) in [
+                        ("routing", "retry_on_keywords"),
+                        ("app", "notifications"),
+                        ("app", "start_at_login"),
+                    ] {
+                        if let Some(v) = s.get(key) {
+                            was[section][key] = v.clone();
+                        }
+                    }
+                    loaded.try_update_value(|l| *l = was);
                     let kw: Vec<String> = s
                         .get("retry_on_keywords")
                         .and_then(|k| serde_json::from_value(k.clone()).ok())
@@ -209,8 +243,7 @@ pub fn SettingsPage() -> impl IntoView {
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let mut errs = Vec::new();
-        let mut body =
-            json!({ "server": {}, "routing": {}, "cooldown": {}, "app": {}, "admin": {} });
+        let mut body = empty_body();
         values.with_value(|v| {
             for (i, (section, key, field, _, _, min, max)) in NUMBERS.iter().enumerate() {
                 match v[i].get_untracked().trim().parse::<u64>() {
@@ -230,7 +263,10 @@ pub fn SettingsPage() -> impl IntoView {
             return;
         }
         errors.clear();
-        let port_changed = body["server"]["port"].as_u64() != loaded_port.get_untracked();
+        loaded.with_value(|was| unchanged_out(&mut body, was));
+        let port_changed = body["server"]
+            .get("port")
+            .is_some_and(|p| p.as_u64() != loaded_port.get_untracked());
         spawn_local(async move {
             let Some(c) = ctx.client() else { return };
             match api::call::<_, Value>(&c, "PUT", "/settings", &body).await {
@@ -313,5 +349,24 @@ pub fn SettingsPage() -> impl IntoView {
                 </div>
             </form>
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_changed_fields_are_sent() {
+        let was = json!({"server": {"port": 0, "request_timeout_s": 120}, "routing": {"retry_on_keywords": []},
+            "cooldown": {}, "app": {"notifications": true}, "admin": {"session_ttl_s": 43200}});
+        let mut body = json!({"server": {"port": 0, "request_timeout_s": 60}, "routing": {"retry_on_keywords": []},
+            "cooldown": {}, "app": {"notifications": false}, "admin": {"session_ttl_s": 43200}});
+        unchanged_out(&mut body, &was);
+        assert_eq!(
+            body,
+            json!({"server": {"request_timeout_s": 60}, "routing": {}, "cooldown": {},
+                "app": {"notifications": false}, "admin": {}})
+        );
     }
 }
