@@ -20,6 +20,14 @@ async fn login(gw: &Gateway, password: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// What `GET /api/status` answers to this token: 200 while its session lives, 401 after.
+async fn status_with(gw: &Gateway, token: &str) -> u16 {
+    admin(gw, token, "GET", "/status", None)
+        .await
+        .status()
+        .as_u16()
+}
+
 /// The message of an admin API error answer.
 async fn error_message(r: reqwest::Response) -> String {
     let body: serde_json::Value = r.json().await.unwrap();
@@ -176,14 +184,8 @@ async fn lockout_and_session_length_are_settings_and_a_burst_gets_no_extra_guess
     // The ten-second session has ended; the hour-long one has not.
     tokio::time::sleep(std::time::Duration::from_millis(10_500).saturating_sub(issued.elapsed()))
         .await;
-    assert_eq!(
-        admin(&gw, &short, "GET", "/status", None).await.status(),
-        401
-    );
-    assert_eq!(
-        admin(&gw, &token, "GET", "/status", None).await.status(),
-        200
-    );
+    assert_eq!(status_with(&gw, &short).await, 401);
+    assert_eq!(status_with(&gw, &token).await, 200);
 }
 
 #[tokio::test]
@@ -191,22 +193,13 @@ async fn logout_ends_the_session() {
     let mock = Mock::start().await;
     let (gw, _dir) = start_admin(&config_for(&mock.url(), ""));
     let token = admin_token(&gw).await;
-    assert_eq!(
-        admin(&gw, &token, "GET", "/status", None).await.status(),
-        200
-    );
+    assert_eq!(status_with(&gw, &token).await, 200);
     let r = admin(&gw, &token, "POST", "/logout", None).await;
     assert_eq!(r.status(), 204);
-    assert_eq!(
-        admin(&gw, &token, "GET", "/status", None).await.status(),
-        401
-    );
+    assert_eq!(status_with(&gw, &token).await, 401);
     // Another session is not touched by this logout.
     let other = admin_token(&gw).await;
-    assert_eq!(
-        admin(&gw, &other, "GET", "/status", None).await.status(),
-        200
-    );
+    assert_eq!(status_with(&gw, &other).await, 200);
 }
 
 #[tokio::test]
