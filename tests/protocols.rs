@@ -143,6 +143,9 @@ fn sse_events(text: &str) -> Vec<(String, Value)> {
                     name = n.trim().to_owned();
                 } else if let Some(d) = line.strip_prefix("data:") {
                     data.push_str(d.trim());
+                } else if line.starts_with('{') {
+                    // Gemini's stream error: the object on its own, as Google's SDKs raise on.
+                    data.push_str(line.trim());
                 }
             }
             if data.is_empty() || data == "[DONE]" {
@@ -1080,9 +1083,20 @@ async fn each_client_protocol_ends_a_broken_stream_with_its_error() {
         match c {
             Client::Chat => assert!(last["error"]["message"].is_string(), "{text}"),
             Client::Responses => {
-                // Responses to an OpenAI provider is native: the gateway adds the event.
-                assert_eq!(name, "error", "{text}");
-                assert!(last["message"].as_str().unwrap().contains("oa"), "{text}");
+                // Responses to an OpenAI provider is native: the gateway adds an `error` event
+                // and `response.failed`, which Codex and the SDKs end the turn on.
+                let (err_name, err) = &events[events.len() - 2];
+                assert_eq!(err_name, "error", "{text}");
+                assert!(err["message"].as_str().unwrap().contains("oa"), "{text}");
+                assert_eq!(name, "response.failed", "{text}");
+                assert_eq!(last["response"]["status"], "failed", "{text}");
+                assert!(
+                    last["response"]["error"]["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("oa"),
+                    "{text}"
+                );
             }
             Client::Messages => {
                 assert_eq!(name, "error", "{text}");
@@ -1091,6 +1105,11 @@ async fn each_client_protocol_ends_a_broken_stream_with_its_error() {
             Client::Gemini => {
                 assert_eq!(last["error"]["status"], "UNAVAILABLE", "{text}");
                 assert_eq!(last["error"]["code"], 502);
+                assert!(
+                    !text.contains("data: {\"error\""),
+                    "not in a data: line: {text}"
+                );
+                assert!(text.trim_end().ends_with('}'), "{text}");
             }
         }
         assert!(
@@ -1164,4 +1183,220 @@ async fn the_models_default_max_tokens_reaches_a_converted_anthropic_request() {
         let up = ups.anthropic.requests().pop().unwrap().json();
         assert_eq!(up["max_tokens"], expected, "{up}");
     }
+}
+
+/// A native Gemini stream cut after content ends with the error object on its own, the form
+/// `@google/genai` (Gemini CLI) raises on; in a `data:` line it passed as one more chunk.
+#[tokio::test]
+async fn a_native_gemini_stream_cut_after_content_ends_with_a_bare_error_object() {
+    let ups = Upstreams::start().await;
+    let (gw, _dir) = Gateway::start(&ups.config());
+    let chunk = |t: &str| {
+        format!(
+            "data: {}\r\n\r\n",
+            json!({"candidates": [{"content": {"role": "model", "parts": [{"text": t}]}, "index": 0}]})
+        )
+    };
+    ups.gemini.script([Reply::Sse {
+        chunks: vec![chunk("Hel"), chunk("lo"), chunk("never sent")],
+        gap: std::time::Duration::from_millis(5),
+        drop_after: Some(2),
+    }]);
+    let text = http()
+        .post(format!(
+            "{}/v1beta/models/to-gemini:streamGenerateContent?alt=sse",
+            gw.url
+        ))
+        .header("x-goog-api-key", gw.key("test"))
+        .json(&json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("Hel"), "{text}");
+    let last = text.trim_end().rsplit('\n').next().unwrap();
+    let v: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(v["error"]["code"], 502, "{text}");
+    assert_eq!(v["error"]["status"], "UNAVAILABLE", "{text}");
+}
+
+/// Codex asks for the Responses WebSocket mode first: an immediate 426 lets it fall back to
+/// HTTP at once (a 405 made it retry five times).
+#[tokio::test]
+async fn a_responses_websocket_upgrade_gets_426_at_once() {
+    let ups = Upstreams::start().await;
+    let (gw, _dir) = Gateway::start(&ups.config());
+    let started = std::time::Instant::now();
+    let r = http()
+        .get(format!("{}/v1/responses", gw.url))
+        .bearer_auth(gw.key("test"))
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 426);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("HTTP"),
+        "{v}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    let r = http()
+        .get(format!("{}/v1/responses", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(ups.openai.hits(), 0);
+}
+
+/// An OpenAI-compatible relay without the Responses API: its 404 is followed at once by the
+/// same request as chat (the client sees one answer), the provider is recorded as chat-only,
+/// and later Responses requests go straight to chat. `responses = false` says it up front.
+#[tokio::test]
+async fn responses_requests_reach_a_chat_only_relay_as_chat() {
+    let ups = Upstreams::start().await;
+    let (gw, _dir) = common::start_admin(&ups.config());
+    ups.openai.script([Reply::status(
+        404,
+        r#"{"error":{"message":"Invalid URL (POST /v1/responses)"}}"#,
+    )]);
+    let ask = |stream: bool| {
+        http()
+            .post(format!("{}/v1/responses", gw.url))
+            .bearer_auth(gw.key("test"))
+            .json(&json!({"model": "to-openai", "input": "hi", "stream": stream}))
+            .send()
+    };
+    let r = ask(false).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchboard-attempts"], "1");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["object"], "response", "{v}");
+    assert_eq!(
+        v["output"][0]["content"][0]["text"], "Hello from the mock",
+        "{v}"
+    );
+    let token = common::admin_token(&gw).await;
+    let mut learned = false;
+    for _ in 0..50 {
+        let list: Value = common::admin(&gw, &token, "GET", "/providers", None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if list
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "oa" && p["responses"] == false)
+        {
+            learned = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(learned, "the provider is shown chat-only");
+    let text = ask(true).await.unwrap().text().await.unwrap();
+    assert!(text.contains("event: response.completed"), "{text}");
+    assert!(text.contains("Hello"), "{text}");
+    let paths: Vec<String> = ups
+        .openai
+        .requests()
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1/responses",
+            "/v1/chat/completions",
+            "/v1/chat/completions"
+        ]
+    );
+
+    // Said in the config: never asked for Responses at all.
+    let ups = Upstreams::start().await;
+    let config = ups.config().replace(
+        "protocols = [\"openai\"]",
+        "protocols = [\"openai\"]\nresponses = false",
+    );
+    let (gw, _dir) = Gateway::start(&config);
+    let r = http()
+        .post(format!("{}/v1/responses", gw.url))
+        .bearer_auth(gw.key("test"))
+        .json(&json!({"model": "to-openai", "input": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let paths: Vec<String> = ups
+        .openai
+        .requests()
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(paths, ["/v1/chat/completions"]);
+}
+
+/// Tools that run on the client vendor's servers are left out of a converted request, the
+/// turn goes on, and the answer names what was dropped; forcing one is refused.
+#[tokio::test]
+async fn server_side_tools_are_dropped_and_named_unless_forced() {
+    let ups = Upstreams::start().await;
+    let (gw, _dir) = Gateway::start(&ups.config());
+    let key = gw.key("test");
+    let r = http()
+        .post(format!("{}/v1/responses", gw.url))
+        .bearer_auth(&key)
+        .json(
+            &json!({"model": "to-anthropic", "input": "weather?", "tools": [
+            {"type": "web_search"},
+            {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchboard-dropped"], "tools: web_search");
+    let sent = ups.anthropic.requests()[0].json();
+    assert_eq!(sent["tools"].as_array().unwrap().len(), 1, "{sent}");
+    let r = http()
+        .post(format!("{}/v1/messages", gw.url))
+        .header("x-api-key", &key)
+        .json(
+            &json!({"model": "to-openai", "max_tokens": 100, "stream": true,
+            "messages": [{"role": "user", "content": "news?"}],
+            "tools": [{"type": "web_search_20250305", "name": "web_search"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["x-switchboard-dropped"],
+        "tools[0]: web_search (web_search_20250305)"
+    );
+    let r = http()
+        .post(format!("{}/v1/responses", gw.url))
+        .bearer_auth(&key)
+        .json(&json!({"model": "to-anthropic", "input": "news?",
+            "tools": [{"type": "web_search"}], "tool_choice": {"type": "web_search"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tool_choice"),
+        "{v}"
+    );
 }

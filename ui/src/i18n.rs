@@ -66,6 +66,12 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("state.open", "Open", "熔断"),
     ("state.half_open", "Half-open", "半开"),
     ("state.disabled", "Disabled", "已停用"),
+    ("state.chat_only", "chat only", "仅 chat"),
+    (
+        "hint.chat_only",
+        "No Responses API here (set, or learned from a 404): Responses clients such as Codex are converted to chat completions for it",
+        "此处没有 Responses API（已设置，或从 404 得知）：Codex 等 Responses 客户端的请求会转换为 chat completions 发给它",
+    ),
     ("state.unknown", "Unknown", "未知"),
     ("overview.providers", "Providers", "提供商"),
     ("overview.models", "Unified models", "统一模型"),

@@ -317,7 +317,11 @@ fn row(ctx: Ctx, p: ProviderView, draft: Draft) -> impl IntoView {
                 {p.paused.then(|| view! { <span class="badge paused">{move || ctx.t("state.paused")}</span> })}
             </td>
             <td class="mono small">{p.base_url.clone()}</td>
-            <td>{p.protocols.join(", ")}</td>
+            <td>
+                {p.protocols.join(", ")}
+                {(!p.responses && p.protocols.iter().any(|x| x == "openai"))
+                    .then(|| view! { <span class="badge chat-only" title=move || ctx.t("hint.chat_only")>{move || ctx.t("state.chat_only")}</span> })}
+            </td>
             <td>{p.weight}</td>
             <td class="small key">{p.key.clone()}</td>
             <td title=models_title>{p.models.len()} {sync_note}</td>

@@ -42,6 +42,14 @@ pub struct ProviderView {
     pub key: String,
     pub models: Vec<String>,
     pub sync: SyncView,
+    /// An `openai` provider has the Responses API; false: chat completions only (set, or
+    /// learned from a 404), and Responses clients are converted to chat for it.
+    #[serde(default = "yes")]
+    pub responses: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

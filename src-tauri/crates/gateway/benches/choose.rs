@@ -34,6 +34,7 @@ fn state() -> StoredState {
             enabled: true,
             paused: false,
             paused_until: None,
+            responses: true,
             headers: Default::default(),
             models: (0..200)
                 .map(|m| {

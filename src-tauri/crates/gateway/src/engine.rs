@@ -233,6 +233,27 @@ impl Engine {
         Ok(found)
     }
 
+    /// A provider answered 404 to `/v1/responses` and chat to the same request: it has chat
+    /// completions only. Recorded off the request path, then live for every snapshot after.
+    pub fn learned_chat_only(self: &Arc<Self>, provider: &crate::catalog::Provider) {
+        tracing::info!(
+            provider = %provider.name,
+            "the provider has no Responses API (404); Responses requests go to it as chat from now on"
+        );
+        let (engine, uid) = (self.clone(), provider.uid.to_string());
+        tokio::spawn(async move {
+            let stored = engine
+                .store
+                .call(move |c| store::set_responses(c, &uid, false))
+                .await;
+            if let Err(e) = stored {
+                tracing::warn!("cannot record that a provider is chat-only: {e}");
+            } else if let Err(e) = engine.reload().await {
+                tracing::warn!("reload after learning a chat-only provider: {e}");
+            }
+        });
+    }
+
     /// Asks the background syncer to refresh a provider's model list soon.
     pub fn request_sync(&self, provider: String) {
         let _ = self.sync_requests.send(provider);

@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use serde_json::Value;
 use switchboard_gateway::config::Protocol;
 use switchboard_gateway::protocol::convert::{self, ClientStream, StreamConverter};
-use switchboard_gateway::protocol::ir::{Accumulator, Event, Notes};
+use switchboard_gateway::protocol::ir::{Accumulator, Event, Notes, ToolAliases};
 use switchboard_gateway::protocol::{Api, anthropic, chat, gemini, sse};
 
 fn api(name: &str) -> Api {
@@ -85,13 +85,20 @@ fn subset(expected: &Value, actual: &Value, path: &str, out: &mut Vec<String>) {
 }
 
 /// Converts a stream fed in pieces of `piece` bytes.
-fn convert_stream(from: &str, to: &str, input: &str, piece: usize) -> BytesMut {
+fn convert_stream(
+    from: &str,
+    to: &str,
+    input: &str,
+    piece: usize,
+    aliases: &ToolAliases,
+) -> BytesMut {
     let mut conv = StreamConverter::new(
         protocol(from),
         api(to),
         ClientStream {
             include_usage: true,
             json_array: false,
+            aliases: aliases.clone(),
         },
     );
     let mut out = BytesMut::new();
@@ -103,7 +110,7 @@ fn convert_stream(from: &str, to: &str, input: &str, piece: usize) -> BytesMut {
 }
 
 /// What a client of `to` assembles from the converted stream.
-fn assemble(to: &str, stream: &[u8]) -> Value {
+fn assemble(to: &str, stream: &[u8], aliases: &ToolAliases) -> Value {
     let mut reader = sse::Reader::default();
     let mut frames = Vec::new();
     reader.feed(stream, |f| frames.push(f));
@@ -136,7 +143,7 @@ fn assemble(to: &str, stream: &[u8]) -> Value {
     for e in &events {
         acc.push(e);
     }
-    convert::encode_reply(api(to), &acc.reply)
+    convert::encode_reply(api(to), &acc.reply, aliases)
 }
 
 fn run_case(path: &Path) -> Vec<String> {
@@ -154,26 +161,44 @@ fn run_case(path: &Path) -> Vec<String> {
         "{} names no source",
         path.display()
     );
+    // A reply to a client whose request declared namespaced or freeform tools names its calls
+    // back the client's way: such cases carry that request.
+    let aliases = match case.get("request") {
+        Some(r) => {
+            convert::decode_request(api(to), r, &mut Notes::default())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+                .aliases
+        }
+        None => ToolAliases::default(),
+    };
     let actual = match kind {
         "request" => {
             let mut notes = Notes::default();
             let req = convert::decode_request(api(from), &case["input"], &mut notes)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            if let Some(d) = case.get("dropped_tools") {
+                assert_eq!(
+                    &serde_json::json!(req.dropped_tools),
+                    d,
+                    "{}",
+                    path.display()
+                );
+            }
             let model = case["model"].as_str().unwrap_or("m");
             convert::encode_request(protocol(to), &req, model, &mut notes)
         }
         "response" => {
             let reply = convert::decode_reply(protocol(from), &case["input"]);
-            convert::encode_reply(api(to), &reply)
+            convert::encode_reply(api(to), &reply, &aliases)
         }
         "stream" => {
             let input = case["input"]
                 .as_str()
                 .expect("a stream fixture's input is SSE text");
-            let whole = convert_stream(from, to, input, usize::MAX);
+            let whole = convert_stream(from, to, input, usize::MAX, &aliases);
             // However the network cuts the stream, the client gets the same bytes.
             for piece in [1, 7, 64] {
-                let cut = convert_stream(from, to, input, piece);
+                let cut = convert_stream(from, to, input, piece, &aliases);
                 assert_eq!(
                     strip_times(&cut),
                     strip_times(&whole),
@@ -181,7 +206,7 @@ fn run_case(path: &Path) -> Vec<String> {
                     path.display()
                 );
             }
-            assemble(to, &whole)
+            assemble(to, &whole, &aliases)
         }
         other => panic!("{}: unknown kind {other}", path.display()),
     };

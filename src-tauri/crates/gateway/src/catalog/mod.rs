@@ -41,11 +41,21 @@ pub struct Provider {
     pub models: Vec<String>,
     /// The provider-layer breaker, shared with the registry.
     pub breaker: Arc<Slot>,
+    /// OpenAI's Responses API is there; cleared the moment a 404 shows it is not, before the
+    /// store and the next snapshot know.
+    pub responses: std::sync::atomic::AtomicBool,
 }
 
 impl Provider {
     pub fn speaks(&self, p: Protocol) -> bool {
         self.protocols.contains(&p)
+    }
+
+    /// Whether a request of `api` goes to this provider as it is: it speaks the API's
+    /// protocol, and for Responses it has that API, not chat completions only.
+    pub fn serves_natively(&self, api: Api) -> bool {
+        self.speaks(api.family())
+            && (api != Api::Responses || self.responses.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// The protocol a converted chat goes out in: the unified model's choice when this
@@ -102,6 +112,7 @@ impl Provider {
             headers: HeaderMap::new(),
             models: Vec::new(),
             breaker: crate::breaker::BreakerRegistry::default().provider_slot(&Arc::from(name)),
+            responses: true.into(),
         }
     }
 }
@@ -188,6 +199,9 @@ pub struct Snapshot {
     pub policy: crate::breaker::Policy,
     pub providers: Vec<Arc<Provider>>,
     pub routes: HashMap<String, Arc<Route>>,
+    /// Unified models whose name has a `*` (`claude-*`), most specific first: they take the
+    /// names clients send that no model is named exactly.
+    pub wildcards: Vec<(String, Arc<Route>)>,
     pub client_keys: HashMap<KeyHash, Arc<ClientKey>>,
     /// No client key exists and the gateway listens on loopback only: callers need no key.
     pub open_access: bool,
@@ -197,6 +211,55 @@ pub struct Snapshot {
     pub anthropic_models_body: Bytes,
     /// `GET /v1beta/models` in Gemini's shape.
     pub gemini_models_body: Bytes,
+}
+
+impl Snapshot {
+    /// The unified model a client's name stands for: the model of that name; else, without a
+    /// variant suffix (Claude Code's `claude-opus-4-8[1m]`), the model of that name; else the
+    /// most specific wildcard model that matches.
+    pub fn route(&self, name: &str) -> Option<&Arc<Route>> {
+        if let Some(r) = self.routes.get(name) {
+            return Some(r);
+        }
+        let base = strip_variant(name);
+        if base != name
+            && let Some(r) = self.routes.get(base)
+        {
+            return Some(r);
+        }
+        self.wildcards
+            .iter()
+            .find(|(pattern, _)| wildcard_match(pattern, base))
+            .map(|(_, r)| r)
+    }
+}
+
+/// `name[1m]` -> `name`: a bracketed suffix names a variant of the same model.
+fn strip_variant(name: &str) -> &str {
+    match name.strip_suffix(']').and_then(|n| n.rsplit_once('[')) {
+        Some((base, _)) if !base.is_empty() => base,
+        _ => name,
+    }
+}
+
+/// `*` matches any run of characters (none included); everything else matches itself.
+pub fn wildcard_match(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for p in middle {
+        match rest.find(p) {
+            Some(at) => rest = &rest[at + p.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// One entry of Gemini's model list.
@@ -352,6 +415,7 @@ impl Snapshot {
                     paused_until: p.paused_until,
                     headers,
                     models: p.models.clone(),
+                    responses: p.responses.into(),
                 }))
             })
             .collect();
@@ -408,6 +472,17 @@ impl Snapshot {
             );
         }
 
+        // Longer literal text first: `claude-opus-*` before `claude-*` before `*`.
+        let mut wildcards: Vec<(String, Arc<Route>)> = routes
+            .iter()
+            .filter(|(name, _)| name.contains('*'))
+            .map(|(name, r)| (name.clone(), r.clone()))
+            .collect();
+        wildcards.sort_by(|(a, _), (b, _)| {
+            let literal = |s: &str| s.chars().filter(|c| *c != '*').count();
+            literal(b).cmp(&literal(a)).then_with(|| a.cmp(b))
+        });
+
         let client_keys: HashMap<KeyHash, Arc<ClientKey>> = state
             .client_keys
             .iter()
@@ -458,6 +533,7 @@ impl Snapshot {
                 policy: state.settings.breaker_policy(),
                 providers,
                 routes,
+                wildcards,
                 client_keys,
                 open_access,
                 openai_models_body,

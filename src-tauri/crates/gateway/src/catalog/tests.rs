@@ -120,3 +120,49 @@ fn client_keys_and_access() {
     let (s, _) = snapshot("[server]\nhost = \"0.0.0.0\"\n");
     assert!(!s.open_access, "never open beyond loopback");
 }
+
+#[test]
+fn client_names_reach_exact_variant_and_wildcard_models() {
+    let (s, _) = snapshot(
+        r#"
+[[providers]]
+name = "a"
+base_url = "http://a"
+models = ["claude-opus-4-5", "gpt-4o"]
+[[models]]
+name = "claude-opus-4-5"
+[[models]]
+name = "claude-*"
+include = ["a/claude-opus-4-5"]
+[[models]]
+name = "claude-haiku-*"
+include = ["a/gpt-4o"]
+[[models]]
+name = "*"
+include = ["a/gpt-4o"]
+"#,
+    );
+    let name = |n: &str| s.route(n).map(|r| r.name.to_string());
+    assert_eq!(name("claude-opus-4-5").as_deref(), Some("claude-opus-4-5"));
+    // Claude Code's long-context variant names the same model.
+    assert_eq!(
+        name("claude-opus-4-5[1m]").as_deref(),
+        Some("claude-opus-4-5")
+    );
+    // The most specific wildcard wins; `*` takes the rest.
+    assert_eq!(name("claude-opus-4-8[1m]").as_deref(), Some("claude-*"));
+    assert_eq!(name("claude-haiku-4-5").as_deref(), Some("claude-haiku-*"));
+    assert_eq!(name("gemini-3.1-pro-preview").as_deref(), Some("*"));
+    assert!(wildcard_match("a*b*c", "a-b-b-c"));
+    assert!(!wildcard_match("a*b*c", "a-c-b"));
+    assert!(wildcard_match("gpt-*", "gpt-"));
+    assert!(!wildcard_match("gpt-*x", "gpt-"));
+    assert!(!wildcard_match("claude", "claude-x"));
+}
+
+#[test]
+fn without_a_wildcard_an_unknown_name_stays_unknown() {
+    let (s, _) = snapshot(SRC);
+    assert!(s.route("claude-opus-9").is_none());
+    assert!(s.route("[1m]").is_none());
+}

@@ -332,6 +332,7 @@ impl Validator<'_> {
                 api_key,
                 weight: p.weight,
                 enabled: p.enabled,
+                responses: p.responses,
                 models: p.models,
                 headers: p.headers,
             });

@@ -81,6 +81,7 @@ pub struct RawProvider {
     pub api_key: Option<String>,
     pub weight: Option<u32>,
     pub enabled: Option<bool>,
+    pub responses: Option<bool>,
     pub models: Option<Vec<String>>,
     pub headers: Option<BTreeMap<String, String>>,
 }

@@ -116,6 +116,9 @@ pub struct ProviderSpec {
     pub api_key: Option<KeySpec>,
     pub weight: Option<u32>,
     pub enabled: Option<bool>,
+    /// Whether an `openai` provider has OpenAI's Responses API; false for a relay with chat
+    /// completions only, to which Responses requests go converted.
+    pub responses: Option<bool>,
     pub models: Option<Vec<String>>,
     pub headers: Option<BTreeMap<String, String>>,
 }

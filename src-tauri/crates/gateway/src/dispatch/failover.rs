@@ -217,7 +217,7 @@ pub async fn run(
 }
 
 async fn attempt(
-    engine: &Engine,
+    engine: &Arc<Engine>,
     snap: &Snapshot,
     call: &Call<'_>,
     candidate: &Candidate,
@@ -225,10 +225,38 @@ async fn attempt(
 ) -> Result<Success, GatewayError> {
     let started = Instant::now();
     let up = (call.prepare)(candidate)?;
-    let (api, converted) = (up.api, up.converted);
+    let (mut api, mut converted) = (up.api, up.converted);
     // A converted plain reply is converted whole, so it is read whole.
-    let read_whole = converted && !up.stream;
-    let resp = post_json(&engine.http, candidate, up, call.headers, limit, setting).await?;
+    let read_whole = !up.stream;
+    let native_responses = api == Api::Responses && !converted;
+    let resp = match post_json(&engine.http, candidate, up, call.headers, limit, setting).await {
+        // Most OpenAI-compatible relays have chat completions only: the same request, as
+        // chat, to the same candidate, before anything reached the client.
+        Err(GatewayError::Upstream(u))
+            if native_responses && u.status == http::StatusCode::NOT_FOUND =>
+        {
+            let flag = &candidate.provider.responses;
+            flag.store(false, std::sync::atomic::Ordering::Relaxed);
+            let up = (call.prepare)(candidate)?;
+            (api, converted) = (up.api, up.converted);
+            match post_json(&engine.http, candidate, up, call.headers, limit, setting).await {
+                Ok(r) => {
+                    engine.learned_chat_only(&candidate.provider);
+                    r
+                }
+                Err(e) => {
+                    // 404 both ways: the model is missing, not the API.
+                    if matches!(&e, GatewayError::Upstream(u) if u.status == http::StatusCode::NOT_FOUND)
+                    {
+                        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        r => r?,
+    };
+    let read_whole = converted && read_whole;
     let status = resp.status();
     let content_type = resp.headers().get(http::header::CONTENT_TYPE).cloned();
     let content_length = resp.content_length();

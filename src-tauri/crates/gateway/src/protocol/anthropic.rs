@@ -7,8 +7,8 @@ use bytes::BytesMut;
 use serde_json::{Map, Value, json};
 
 use super::ir::{
-    self, ChatRequest, Effort, Event, Finish, Image, Message, Notes, Part, Reply, Role, Tool,
-    ToolCall, ToolChoice, ToolResult, Unsupported, Usage,
+    self, ChatRequest, Effort, Event, Finish, Image, Message, Notes, Part, Reply, ResponseFormat,
+    Role, Tool, ToolCall, ToolChoice, ToolResult, Unsupported, Usage,
 };
 use super::sse::{self, Frame};
 use super::{num, obj_str, str_or_parts, string_list};
@@ -21,6 +21,8 @@ const TARGET: &str = "Anthropic messages";
 const QUIET: &[&str] = &[
     "model",
     "metadata",
+    // Claude Code's: how Anthropic's server trims old thinking; nothing to carry elsewhere.
+    "context_management",
     "service_tier",
     "container",
     "mcp_servers",
@@ -32,6 +34,7 @@ pub fn decode_request(body: &Value, notes: &mut Notes) -> Result<ChatRequest, Un
         .ok_or_else(|| Unsupported::new("body", "expected a JSON object"))?;
     let mut req = ChatRequest::default();
     let mut names: Vec<(String, String)> = Vec::new();
+    let mut effort: Option<Effort> = None;
     for (key, v) in obj {
         match key.as_str() {
             "system" => {
@@ -47,6 +50,8 @@ pub fn decode_request(body: &Value, notes: &mut Notes) -> Result<ChatRequest, Un
                     let role = match m.get("role").and_then(Value::as_str) {
                         Some("assistant") => Role::Assistant,
                         Some("user") | None => Role::User,
+                        // The mid-conversation-system beta: a system message in place.
+                        Some("system") => Role::System,
                         Some(other) => {
                             return Err(Unsupported::new(
                                 format!("messages[{i}].role"),
@@ -72,12 +77,11 @@ pub fn decode_request(body: &Value, notes: &mut Notes) -> Result<ChatRequest, Un
                                 .cloned()
                                 .unwrap_or_else(|| json!({"type": "object"})),
                         }),
-                        Some(other) => {
-                            return Err(Unsupported::new(
-                                format!("tools[{i}].type"),
-                                format!("'{other}' is a tool that runs on Anthropic's servers"),
-                            ));
-                        }
+                        // Server tools (`web_search_20250305`) and Anthropic-defined ones: no
+                        // other provider has them, so the turn goes on without.
+                        Some(other) => req
+                            .dropped_tools
+                            .push(format!("tools[{i}]: {} ({other})", obj_str(t, "name"))),
                     }
                 }
             }
@@ -108,15 +112,66 @@ pub fn decode_request(body: &Value, notes: &mut Notes) -> Result<ChatRequest, Un
                             .and_then(Value::as_i64)
                             .unwrap_or(4096),
                     )),
+                    // The model decides how much to think; `output_config.effort` says how hard.
+                    Some("adaptive") => Some(Effort::Medium),
                     Some("disabled") => Some(Effort::Off),
                     _ => None,
                 };
             }
+            "output_config" => {
+                effort = v
+                    .get("effort")
+                    .and_then(Value::as_str)
+                    .and_then(|e| Effort::parse(if e == "max" { "high" } else { e }));
+                if let Some(f) = v.get("format") {
+                    req.response_format = decode_output_format(f);
+                }
+            }
+            // The structured-outputs beta's earlier name for `output_config.format`.
+            "output_format" => req.response_format = decode_output_format(v),
             k if QUIET.contains(&k) => {}
             k => notes.dropped(k, "the target protocol"),
         }
     }
+    // An effort applies to thinking that is on (adaptive or budgeted), never turns it on.
+    if let (Some(e), Some(r)) = (effort, req.reasoning.as_mut())
+        && *r != Effort::Off
+    {
+        *r = e;
+    }
+    if let Some(ToolChoice::Named(n)) = &req.tool_choice
+        && let Some(d) = req
+            .dropped_tools
+            .iter()
+            .find(|d| d.contains(&format!(": {n} (")))
+    {
+        return Err(Unsupported::new(
+            "tool_choice",
+            format!("it forces {d}, a tool only Anthropic runs"),
+        ));
+    }
+    for d in &req.dropped_tools {
+        notes
+            .0
+            .push(format!("{d} runs on Anthropic's side only; dropped"));
+    }
     Ok(req)
+}
+
+/// `{"type": "json_schema", "schema": {...}}`: structured output.
+fn decode_output_format(f: &Value) -> Option<ResponseFormat> {
+    match f.get("type").and_then(Value::as_str)? {
+        "json_schema" => Some(ResponseFormat::Schema {
+            name: f
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("response")
+                .to_owned(),
+            schema: f.get("schema").cloned().unwrap_or_else(|| json!({})),
+            strict: None,
+        }),
+        _ => None,
+    }
 }
 
 fn decode_content(
@@ -217,10 +272,11 @@ pub fn encode_request(req: &ChatRequest, model: &str, notes: &mut Notes) -> Valu
     let mut out = Map::new();
     out.insert("model".into(), model.into());
     let mut max_tokens = req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
-    if !req.system.is_empty() {
-        out.insert("system".into(), req.system.join("\n\n").into());
+    let (system, messages) = req.folded_system();
+    if !system.is_empty() {
+        out.insert("system".into(), system.join("\n\n").into());
     }
-    let messages: Vec<Value> = ir::merge_same_roles(req.messages.clone())
+    let messages: Vec<Value> = ir::merge_same_roles(messages)
         .iter()
         .filter_map(|m| {
             let blocks: Vec<Value> = m.parts.iter().filter_map(encode_part).collect();
@@ -292,8 +348,16 @@ pub fn encode_request(req: &ChatRequest, model: &str, notes: &mut Notes) -> Valu
     if let Some(c) = choice {
         out.insert("tool_choice".into(), c);
     }
-    if req.response_format.is_some() {
-        notes.dropped("response_format", TARGET);
+    match &req.response_format {
+        // Anthropic's structured output: the reply's text is JSON of that schema.
+        Some(ResponseFormat::Schema { schema, .. }) => {
+            out.insert(
+                "output_config".into(),
+                json!({"format": {"type": "json_schema", "schema": schema}}),
+            );
+        }
+        Some(ResponseFormat::Json) => notes.dropped("response_format json_object", TARGET),
+        None => {}
     }
     if req.stream {
         out.insert("stream".into(), true.into());

@@ -396,6 +396,18 @@ pub fn encode_request(req: &ChatRequest, model: &str, notes: &mut Notes) -> Valu
 
 fn encode_message(m: &Message, out: &mut Vec<Value>) {
     match m.role {
+        // OpenAI takes system messages anywhere: in place, as the client put it.
+        Role::System => {
+            let text: Vec<&str> = m
+                .parts
+                .iter()
+                .filter_map(|p| match p {
+                    Part::Text(t) => Some(t.as_str()),
+                    _ => None,
+                })
+                .collect();
+            out.push(json!({"role": "system", "content": text.join("\n\n")}));
+        }
         Role::User => {
             let mut rich = Vec::new();
             let mut text_only = true;

@@ -4,7 +4,7 @@
 use bytes::BytesMut;
 use serde_json::Value;
 
-use super::ir::{ChatRequest, Event, Notes, Reply, Unsupported};
+use super::ir::{ChatRequest, Event, Notes, Reply, ToolAliases, Unsupported};
 use super::sequence::ToolSequencer;
 use super::{Api, anthropic, chat, gemini, responses, sse};
 use crate::config::Protocol;
@@ -48,9 +48,9 @@ pub fn decode_reply(upstream: Protocol, body: &Value) -> Reply {
     }
 }
 
-pub fn encode_reply(client: Api, reply: &Reply) -> Value {
+pub fn encode_reply(client: Api, reply: &Reply, aliases: &ToolAliases) -> Value {
     match client {
-        Api::Responses => responses::encode_reply(reply),
+        Api::Responses => responses::encode_reply(reply, aliases),
         Api::Messages | Api::CountTokens => anthropic::encode_reply(reply),
         Api::Gemini => gemini::encode_reply(reply),
         Api::Chat | Api::Embeddings | Api::Images => chat::encode_reply(reply),
@@ -58,11 +58,16 @@ pub fn encode_reply(client: Api, reply: &Reply) -> Value {
 }
 
 /// A whole upstream reply converted for the client, or why it could not be.
-pub fn convert_reply(upstream: Protocol, client: Api, body: &[u8]) -> Result<Vec<u8>, String> {
+pub fn convert_reply(
+    upstream: Protocol,
+    client: Api,
+    body: &[u8],
+    aliases: &ToolAliases,
+) -> Result<Vec<u8>, String> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| format!("the upstream's reply is not JSON: {e}"))?;
     let reply = decode_reply(upstream, &v);
-    serde_json::to_vec(&encode_reply(client, &reply)).map_err(|e| e.to_string())
+    serde_json::to_vec(&encode_reply(client, &reply, aliases)).map_err(|e| e.to_string())
 }
 
 enum Decoder {
@@ -79,12 +84,14 @@ enum Encoder {
 }
 
 /// How the client wants its stream written.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ClientStream {
     /// OpenAI chat: `stream_options.include_usage` was set.
     pub include_usage: bool,
     /// Gemini: the JSON-array form (no `alt=sse`).
     pub json_array: bool,
+    /// Responses: the client's namespaced and freeform tools, to name calls back.
+    pub aliases: ToolAliases,
 }
 
 /// An upstream stream in, the client's stream out.
@@ -109,7 +116,7 @@ impl StreamConverter {
                 Protocol::Gemini => Decoder::Gemini(Default::default()),
             },
             encoder: match client {
-                Api::Responses => Encoder::Responses(Default::default()),
+                Api::Responses => Encoder::Responses(responses::StreamEncoder::new(how.aliases)),
                 Api::Messages | Api::CountTokens => Encoder::Messages(Default::default()),
                 Api::Gemini => Encoder::Gemini(gemini::StreamEncoder::new(how.json_array)),
                 Api::Chat | Api::Embeddings | Api::Images => {

@@ -48,16 +48,28 @@ pub fn stream_event(shape: ErrorShape, e: &GatewayError, needs_separator: bool) 
     }
     match shape {
         ErrorShape::OpenAi => return openai::stream_error_event(e, needs_separator),
-        ErrorShape::Responses => sse::write_event(
-            &mut out,
-            "error",
-            &json!({"type": "error", "code": e.code(), "message": e.to_string(),
-                "param": null, "sequence_number": 0}),
-        ),
+        ErrorShape::Responses => {
+            let message = e.to_string();
+            sse::write_event(
+                &mut out,
+                "error",
+                &json!({"type": "error", "code": e.code(), "message": message,
+                    "param": null, "sequence_number": 0}),
+            );
+            // Codex and the OpenAI SDKs end a turn on `response.failed`; after a bare
+            // `error` Codex reports only "stream closed before response.completed".
+            sse::write_event(
+                &mut out,
+                "response.failed",
+                &json!({"type": "response.failed", "sequence_number": 1, "response": {
+                    "id": "resp_switchboard_failed", "object": "response", "status": "failed",
+                    "output": [], "error": {"code": e.code(), "message": message}}}),
+            );
+        }
         ErrorShape::Anthropic => {
             anthropic::write_error(&mut out, anthropic_type(e), &e.to_string())
         }
-        ErrorShape::Gemini => sse::write_data(&mut out, &body(shape, e)),
+        ErrorShape::Gemini => gemini::write_stream_error(&mut out, &body(shape, e)),
     }
     out.freeze()
 }

@@ -379,8 +379,9 @@ pub fn encode_request(req: &ChatRequest, notes: &mut Notes) -> Value {
             _ => None,
         })
         .collect();
-    let mut contents = Vec::with_capacity(req.messages.len());
-    for m in ir::merge_same_roles(req.messages.clone()) {
+    let (system, messages) = req.folded_system();
+    let mut contents = Vec::with_capacity(messages.len());
+    for m in ir::merge_same_roles(messages) {
         let mut parts = Vec::with_capacity(m.parts.len());
         for p in &m.parts {
             match p {
@@ -422,10 +423,10 @@ pub fn encode_request(req: &ChatRequest, notes: &mut Notes) -> Value {
         }));
     }
     out.insert("contents".into(), Value::Array(contents));
-    if !req.system.is_empty() {
+    if !system.is_empty() {
         out.insert(
             "systemInstruction".into(),
-            json!({"parts": [{"text": req.system.join("\n\n")}]}),
+            json!({"parts": [{"text": system.join("\n\n")}]}),
         );
     }
     if !req.tools.is_empty() {
@@ -853,11 +854,21 @@ impl StreamEncoder {
         self.failed = true;
         self.flush_tool(out);
         let v = error_body(status, message);
-        self.write(&v, out);
         if self.array {
+            self.write(&v, out);
             out.extend_from_slice(b"]");
+        } else {
+            write_stream_error(out, &v);
         }
     }
+}
+
+/// A failed SSE stream's last chunk, in the form Google's SDKs raise on: the error object on
+/// its own, not in a `data:` line (`@google/genai` takes a `data:` error for one more chunk,
+/// and the caller gets a truncated answer as if it were whole).
+pub fn write_stream_error(out: &mut BytesMut, body: &Value) {
+    out.extend_from_slice(body.to_string().as_bytes());
+    out.extend_from_slice(b"\n");
 }
 
 pub fn status_name(status: u16) -> &'static str {

@@ -20,12 +20,71 @@ pub struct ChatRequest {
     pub response_format: Option<ResponseFormat>,
     pub reasoning: Option<Effort>,
     pub parallel_tool_calls: Option<bool>,
+    /// Client tools declared in shapes only the client's protocol has, flattened into plain
+    /// functions here and named back on the reply.
+    pub aliases: ToolAliases,
+    /// Tools that run on the client's vendor's servers (`web_search`), left out of the
+    /// conversion: told to the client in `x-switchboard-dropped`.
+    pub dropped_tools: Vec<String>,
+}
+
+/// A Responses tool the other protocols cannot declare as it is: one of a `namespace` group
+/// (Codex groups its tools so), or a `custom` tool whose input is free text, carried as a
+/// function with one string argument, `input`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToolAlias {
+    /// The function name the upstream sees.
+    pub flat: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub freeform: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ToolAliases(pub Vec<ToolAlias>);
+
+impl ToolAliases {
+    pub fn by_flat(&self, flat: &str) -> Option<&ToolAlias> {
+        self.0.iter().find(|a| a.flat == flat)
+    }
+
+    /// The flat name of a call the client made earlier, by its namespace and name.
+    pub fn flat_of(&self, namespace: Option<&str>, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|a| {
+                a.name == name && (namespace.is_none() || a.namespace.as_deref() == namespace)
+            })
+            .map(|a| a.flat.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The argument a freeform tool's text travels in.
+pub const FREEFORM_ARG: &str = "input";
+
+/// A freeform call's text from its arguments (`{"input": "..."}`); arguments that are not
+/// that shape go as they are, since the client's tool takes text.
+pub fn freeform_input(arguments: &str) -> String {
+    match serde_json::from_str::<Value>(arguments) {
+        Ok(Value::Object(o)) => match o.get(FREEFORM_ARG) {
+            Some(Value::String(s)) => s.clone(),
+            _ => arguments.to_owned(),
+        },
+        _ => arguments.to_owned(),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
     User,
     Assistant,
+    /// A system message in the middle of the conversation (Claude Code sends them): kept in
+    /// place where the target allows it, folded into the system prompt where it does not.
+    System,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -424,6 +483,27 @@ pub fn arguments_object(arguments: &str) -> Value {
         Ok(v @ Value::Object(_)) => v,
         Ok(other) => serde_json::json!({ "_value": other }),
         Err(_) => serde_json::json!({ "_raw": arguments }),
+    }
+}
+
+impl ChatRequest {
+    /// The system prompt with mid-conversation system messages appended in order, and the
+    /// messages without them: for targets that have a system prompt only (Anthropic, Gemini).
+    /// Folding rather than turning them into user text keeps tool calls next to their results.
+    pub fn folded_system(&self) -> (Vec<String>, Vec<Message>) {
+        let mut system = self.system.clone();
+        let mut messages = Vec::with_capacity(self.messages.len());
+        for m in &self.messages {
+            if m.role == Role::System {
+                system.extend(m.parts.iter().filter_map(|p| match p {
+                    Part::Text(t) if !t.is_empty() => Some(t.clone()),
+                    _ => None,
+                }));
+            } else {
+                messages.push(m.clone());
+            }
+        }
+        (system, messages)
     }
 }
 

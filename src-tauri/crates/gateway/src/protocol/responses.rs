@@ -7,13 +7,14 @@ use serde_json::{Value, json};
 
 use super::ir::{
     self, ChatRequest, Effort, Event, Finish, Message, Notes, Part, Reply, ResponseFormat, Role,
-    Tool, ToolCall, ToolChoice, ToolResult, Unsupported, Usage,
+    Tool, ToolAliases, ToolCall, ToolChoice, ToolResult, Unsupported, Usage,
 };
 use super::sse;
 use super::{obj_str, str_or_parts, unix_now};
 
 const QUIET: &[&str] = &[
     "model",
+    "client_metadata",
     "store",
     "metadata",
     "user",
@@ -30,6 +31,7 @@ pub fn decode_request(body: &Value, notes: &mut Notes) -> Result<ChatRequest, Un
         .as_object()
         .ok_or_else(|| Unsupported::new("body", "expected a JSON object"))?;
     let mut req = ChatRequest::default();
+    let mut forced_hosted: Option<&str> = None;
     for (key, v) in obj {
         match key.as_str() {
             "input" => decode_input(v, &mut req)?,
@@ -38,33 +40,7 @@ pub fn decode_request(body: &Value, notes: &mut Notes) -> Result<ChatRequest, Un
                     req.system.insert(0, s.to_owned());
                 }
             }
-            "tools" => {
-                for (i, t) in v.as_array().into_iter().flatten().enumerate() {
-                    match t.get("type").and_then(Value::as_str) {
-                        Some("function") => req.tools.push(Tool {
-                            name: obj_str(t, "name").to_owned(),
-                            description: t
-                                .get("description")
-                                .and_then(Value::as_str)
-                                .map(str::to_owned),
-                            parameters: t
-                                .get("parameters")
-                                .filter(|p| !p.is_null())
-                                .cloned()
-                                .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
-                        }),
-                        other => {
-                            return Err(Unsupported::new(
-                                format!("tools[{i}].type"),
-                                format!(
-                                    "'{}' is a tool that runs on OpenAI's servers",
-                                    other.unwrap_or("?")
-                                ),
-                            ));
-                        }
-                    }
-                }
-            }
+            "tools" => decode_tools(v, "tools", &mut req),
             "tool_choice" => {
                 req.tool_choice = match v {
                     Value::String(s) => match s.as_str() {
@@ -73,10 +49,17 @@ pub fn decode_request(body: &Value, notes: &mut Notes) -> Result<ChatRequest, Un
                         "required" => Some(ToolChoice::Required),
                         _ => None,
                     },
-                    o => o
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .map(|n| ToolChoice::Named(n.to_owned())),
+                    o => {
+                        let name = o.get("name").and_then(Value::as_str);
+                        // A hosted tool forced by its type: `{"type": "web_search"}`.
+                        if name.is_none() {
+                            forced_hosted = o
+                                .get("type")
+                                .and_then(Value::as_str)
+                                .filter(|t| !matches!(*t, "function" | "custom" | "allowed_tools"));
+                        }
+                        name.map(|n| ToolChoice::Named(n.to_owned()))
+                    }
                 };
             }
             "max_output_tokens" => req.max_tokens = v.as_u64(),
@@ -123,7 +106,121 @@ pub fn decode_request(body: &Value, notes: &mut Notes) -> Result<ChatRequest, Un
             k => notes.dropped(k, "the target protocol"),
         }
     }
+    if let Some(t) = forced_hosted {
+        return Err(Unsupported::new(
+            "tool_choice",
+            format!("it forces '{t}', a tool that runs on OpenAI's servers"),
+        ));
+    }
+    // A forced namespaced or freeform tool goes by the name the upstream knows.
+    if let Some(ToolChoice::Named(n)) = &mut req.tool_choice
+        && let Some(flat) = req.aliases.flat_of(None, n)
+    {
+        *n = flat.to_owned();
+    }
+    for t in &req.dropped_tools {
+        notes.0.push(format!(
+            "tool '{t}' runs on OpenAI's servers and has no equivalent upstream; dropped"
+        ));
+    }
     Ok(req)
+}
+
+/// A `custom` tool's free text as a function's one string argument; its grammar, if any,
+/// goes into the description so the model still knows what to write.
+fn freeform_parameters() -> Value {
+    json!({"type": "object", "properties": {ir::FREEFORM_ARG: {"type": "string",
+        "description": "The tool's input, as plain text."}}, "required": [ir::FREEFORM_ARG]})
+}
+
+fn freeform_description(t: &Value) -> Option<String> {
+    let desc = t.get("description").and_then(Value::as_str).unwrap_or("");
+    let f = t.get("format").unwrap_or(&Value::Null);
+    let grammar = match (f.get("syntax"), f.get("definition")) {
+        (Some(Value::String(syntax)), Some(Value::String(def))) => {
+            format!("\n\nThe input must match this {syntax} grammar:\n{def}")
+        }
+        _ => String::new(),
+    };
+    let d = format!("{desc}{grammar}");
+    (!d.is_empty()).then_some(d)
+}
+
+/// `tools` (or an `additional_tools` item's): plain functions as they are; `namespace` groups
+/// and `custom` tools flattened into functions with aliases to name them back; tools that run
+/// on OpenAI's servers (`web_search`, ...) dropped, since no other provider runs them for us.
+fn decode_tools(v: &Value, at: &str, req: &mut ChatRequest) {
+    for t in v.as_array().into_iter().flatten() {
+        match t.get("type").and_then(Value::as_str) {
+            Some("namespace") => {
+                let ns = obj_str(t, "name");
+                for inner in t
+                    .get("tools")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    decode_tool(inner, Some(ns), at, req);
+                }
+            }
+            _ => decode_tool(t, None, at, req),
+        }
+    }
+}
+
+fn decode_tool(t: &Value, namespace: Option<&str>, at: &str, req: &mut ChatRequest) {
+    let kind = t.get("type").and_then(Value::as_str).unwrap_or("function");
+    let name = obj_str(t, "name");
+    let (parameters, description, freeform) = match kind {
+        "function" => (
+            t.get("parameters")
+                .filter(|p| !p.is_null())
+                .cloned()
+                .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+            t.get("description")
+                .and_then(Value::as_str)
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned),
+            false,
+        ),
+        "custom" => (freeform_parameters(), freeform_description(t), true),
+        other => {
+            let what = match namespace {
+                Some(ns) => format!("{at}: {ns}.{other}"),
+                None => format!("{at}: {other}"),
+            };
+            req.dropped_tools.push(what);
+            return;
+        }
+    };
+    if namespace.is_none() && !freeform {
+        req.tools.push(Tool {
+            name: name.to_owned(),
+            description,
+            parameters,
+        });
+        return;
+    }
+    // Names stay as they are unless two groups share one: then the group prefixes it.
+    let taken = |n: &str| req.tools.iter().any(|x| x.name == n);
+    let flat = match namespace {
+        Some(ns) if taken(name) => format!("{ns}__{name}"),
+        _ => name.to_owned(),
+    };
+    if taken(&flat) {
+        return;
+    }
+    req.aliases.0.push(ir::ToolAlias {
+        flat: flat.clone(),
+        namespace: namespace.map(str::to_owned),
+        name: name.to_owned(),
+        freeform,
+    });
+    req.tools.push(Tool {
+        name: flat,
+        description,
+        parameters,
+    });
 }
 
 fn push(req: &mut ChatRequest, role: Role, part: Part) {
@@ -155,11 +252,12 @@ fn decode_input(v: &Value, req: &mut ChatRequest) -> Result<(), Unsupported> {
                 let role = obj_str(item, "role");
                 let content = item.get("content").unwrap_or(&Value::Null);
                 match role {
-                    "system" | "developer" => {
-                        if let Some(t) = str_or_parts(content) {
-                            req.system.push(t);
-                        }
-                    }
+                    "system" | "developer" => match str_or_parts(content) {
+                        // Before the conversation: the system prompt; within it, in place.
+                        Some(t) if req.messages.is_empty() => req.system.push(t),
+                        Some(t) => push(req, Role::System, Part::Text(t)),
+                        None => {}
+                    },
                     "assistant" => {
                         if let Some(t) = str_or_parts(content).filter(|t| !t.is_empty()) {
                             push(req, Role::Assistant, Part::Text(t));
@@ -172,16 +270,36 @@ fn decode_input(v: &Value, req: &mut ChatRequest) -> Result<(), Unsupported> {
                     }
                 }
             }
-            "function_call" => push(
+            "function_call" | "custom_tool_call" => {
+                let name = obj_str(item, "name");
+                let namespace = item.get("namespace").and_then(Value::as_str);
+                let flat = req
+                    .aliases
+                    .flat_of(namespace, name)
+                    .unwrap_or(name)
+                    .to_owned();
+                let arguments = if kind == "custom_tool_call" {
+                    json!({ ir::FREEFORM_ARG: obj_str(item, "input") }).to_string()
+                } else {
+                    obj_str(item, "arguments").to_owned()
+                };
+                push(
+                    req,
+                    Role::Assistant,
+                    Part::ToolCall(ToolCall {
+                        id: obj_str(item, "call_id").to_owned(),
+                        name: flat,
+                        arguments,
+                    }),
+                );
+            }
+            // Codex's own default model gets its tools this way rather than in `tools`.
+            "additional_tools" => decode_tools(
+                item.get("tools").unwrap_or(&Value::Null),
+                &format!("input[{i}].tools"),
                 req,
-                Role::Assistant,
-                Part::ToolCall(ToolCall {
-                    id: obj_str(item, "call_id").to_owned(),
-                    name: obj_str(item, "name").to_owned(),
-                    arguments: obj_str(item, "arguments").to_owned(),
-                }),
             ),
-            "function_call_output" => {
+            "function_call_output" | "custom_tool_call_output" => {
                 let id = obj_str(item, "call_id").to_owned();
                 let name = req
                     .messages
@@ -306,9 +424,23 @@ fn reasoning_item(id: String, text: &str) -> Value {
         "summary": [{"type": "summary_text", "text": text}]})
 }
 
-fn call_item(id: String, c: &ToolCall, status: &str) -> Value {
-    json!({"type": "function_call", "id": id, "call_id": c.id, "name": c.name,
-        "arguments": c.arguments, "status": status})
+/// A call as the client declared its tool: a function (in its namespace, if any), or a
+/// freeform tool's `custom_tool_call` with the text it takes.
+fn call_item(id: String, c: &ToolCall, status: &str, aliases: &ToolAliases) -> Value {
+    match aliases.by_flat(&c.name) {
+        Some(a) if a.freeform => json!({"type": "custom_tool_call", "id": id, "call_id": c.id,
+            "name": a.name, "input": ir::freeform_input(&c.arguments), "status": status}),
+        Some(a) => {
+            let mut v = json!({"type": "function_call", "id": id, "call_id": c.id,
+                "name": a.name, "arguments": c.arguments, "status": status});
+            if let Some(ns) = &a.namespace {
+                v["namespace"] = ns.as_str().into();
+            }
+            v
+        }
+        None => json!({"type": "function_call", "id": id, "call_id": c.id, "name": c.name,
+            "arguments": c.arguments, "status": status}),
+    }
 }
 
 fn response(
@@ -351,7 +483,7 @@ fn final_status(finish: Option<Finish>) -> &'static str {
     }
 }
 
-pub fn encode_reply(r: &Reply) -> Value {
+pub fn encode_reply(r: &Reply, aliases: &ToolAliases) -> Value {
     let base = base_id(&r.id);
     let output: Vec<Value> = r
         .parts
@@ -360,7 +492,7 @@ pub fn encode_reply(r: &Reply) -> Value {
         .filter_map(|(i, p)| match p {
             Part::Text(t) => Some(text_item(item_id("msg", &base, i), t, "completed")),
             Part::Reasoning { text, .. } => Some(reasoning_item(item_id("rs", &base, i), text)),
-            Part::ToolCall(c) => Some(call_item(item_id("fc", &base, i), c, "completed")),
+            Part::ToolCall(c) => Some(call_item(item_id("fc", &base, i), c, "completed", aliases)),
             _ => None,
         })
         .collect();
@@ -397,9 +529,23 @@ pub struct StreamEncoder {
     items: Vec<Value>,
     finish: Option<Finish>,
     usage: Usage,
+    aliases: ToolAliases,
 }
 
 impl StreamEncoder {
+    pub fn new(aliases: ToolAliases) -> Self {
+        Self {
+            aliases,
+            ..Self::default()
+        }
+    }
+
+    /// A freeform tool's call: its text is known only once its arguments are whole, so it
+    /// gets no argument deltas, only the finished item.
+    fn freeform(&self, name: &str) -> bool {
+        self.aliases.by_flat(name).is_some_and(|a| a.freeform)
+    }
+
     fn emit(&mut self, kind: &str, mut data: Value, out: &mut BytesMut) {
         data["type"] = kind.into();
         data["sequence_number"] = self.seq.into();
@@ -470,13 +616,15 @@ impl StreamEncoder {
                 } else {
                     text
                 };
-                self.emit(
-                    "response.function_call_arguments.done",
-                    json!({"item_id": id,
-                    "output_index": index, "arguments": call.arguments}),
-                    out,
-                );
-                call_item(id, &call, "completed")
+                if !self.freeform(&call.name) {
+                    self.emit(
+                        "response.function_call_arguments.done",
+                        json!({"item_id": id,
+                        "output_index": index, "arguments": call.arguments}),
+                        out,
+                    );
+                }
+                call_item(id, &call, "completed", &self.aliases)
             }
         };
         self.emit(
@@ -498,12 +646,14 @@ impl StreamEncoder {
             ),
             Open::Reasoning => ("rs", json!({"type": "reasoning", "summary": []})),
             Open::Tool(_) => {
-                let c = self.call.as_ref();
+                let c = self.call.clone().unwrap_or(ToolCall {
+                    id: String::new(),
+                    name: String::new(),
+                    arguments: String::new(),
+                });
                 (
                     "fc",
-                    json!({"type": "function_call", "status": "in_progress",
-                    "call_id": c.map_or("", |c| &c.id), "name": c.map_or("", |c| &c.name),
-                    "arguments": ""}),
+                    call_item(String::new(), &c, "in_progress", &self.aliases),
                 )
             }
         };
@@ -591,6 +741,9 @@ impl StreamEncoder {
                 Some((Open::Tool(t), id)) if t == tool => {
                     let id = id.clone();
                     self.buf.push_str(delta);
+                    if self.call.as_ref().is_some_and(|c| self.freeform(&c.name)) {
+                        return;
+                    }
                     self.emit(
                         "response.function_call_arguments.delta",
                         json!({"item_id": id,
@@ -686,12 +839,113 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.field, "previous_response_id");
+        // A tool OpenAI runs is left out, and said; forcing it is refused.
+        let req = decode_request(
+            &json!({"input": "x", "tools": [{"type": "web_search"},
+                {"type": "function", "name": "f", "parameters": {"type": "object"}}]}),
+            &mut notes,
+        )
+        .unwrap();
+        assert_eq!(req.dropped_tools, ["tools: web_search"]);
+        assert_eq!(req.tools.len(), 1);
         let e = decode_request(
-            &json!({"input": "x", "tools": [{"type": "web_search"}]}),
+            &json!({"input": "x", "tools": [{"type": "web_search"}],
+                "tool_choice": {"type": "web_search"}}),
             &mut notes,
         )
         .unwrap_err();
-        assert_eq!(e.field, "tools[0].type");
+        assert_eq!(e.field, "tool_choice");
+    }
+
+    /// Codex's shapes: a `namespace` group and a freeform `custom` tool (here in an
+    /// `additional_tools` item, as its default model sends them), and their calls in history.
+    #[test]
+    fn namespaces_and_freeform_tools_are_flattened_and_named_back() {
+        let body = json!({
+            "input": [
+                {"type": "additional_tools", "role": "developer", "tools": [
+                    {"type": "namespace", "name": "functions", "tools": [
+                        {"type": "custom", "name": "exec", "description": "Run JavaScript",
+                            "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}},
+                        {"type": "function", "name": "wait", "parameters": {"type": "object"}}]},
+                    {"type": "namespace", "name": "clock", "tools": [
+                        {"type": "function", "name": "wait", "parameters": {"type": "object"}}]}]},
+                {"role": "user", "content": "run it"},
+                {"type": "custom_tool_call", "call_id": "c1", "name": "exec", "input": "text(1)"},
+                {"type": "custom_tool_call_output", "call_id": "c1",
+                    "output": [{"type": "input_text", "text": "1"}]},
+                {"type": "message", "role": "developer", "content": "mid-turn note"},
+            ],
+        });
+        let req = decode_request(&body, &mut Notes::default()).unwrap();
+        let names: Vec<&str> = req.tools.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["exec", "wait", "clock__wait"]);
+        assert_eq!(req.tools[0].parameters["required"], json!(["input"]));
+        assert!(
+            req.tools[0]
+                .description
+                .as_deref()
+                .unwrap()
+                .contains("lark grammar")
+        );
+        // The history's call carries its text as the one argument; the result reads as text.
+        assert!(matches!(&req.messages[1].parts[0],
+            Part::ToolCall(c) if c.name == "exec" && c.arguments == r#"{"input":"text(1)"}"#));
+        assert!(matches!(&req.messages[2].parts[0],
+            Part::ToolResult(r) if r.content == "1" && r.name.as_deref() == Some("exec")));
+        // A developer message after the conversation began stays in place.
+        assert_eq!(req.messages[3].role, Role::System);
+
+        let reply = Reply {
+            id: "r".into(),
+            parts: vec![
+                Part::ToolCall(ToolCall {
+                    id: "c2".into(),
+                    name: "exec".into(),
+                    arguments: r#"{"input":"text(2)"}"#.into(),
+                }),
+                Part::ToolCall(ToolCall {
+                    id: "c3".into(),
+                    name: "clock__wait".into(),
+                    arguments: "{}".into(),
+                }),
+            ],
+            ..Default::default()
+        };
+        let out = encode_reply(&reply, &req.aliases);
+        assert_eq!(out["output"][0]["type"], "custom_tool_call");
+        assert_eq!(out["output"][0]["input"], "text(2)");
+        assert_eq!(out["output"][1]["name"], "wait");
+        assert_eq!(out["output"][1]["namespace"], "clock");
+
+        // Streamed: the freeform call's text arrives whole in its item, no argument deltas.
+        let mut enc = StreamEncoder::new(req.aliases.clone());
+        let mut out = BytesMut::new();
+        for ev in [
+            Event::ToolStart {
+                index: 0,
+                id: "c2".into(),
+                name: "exec".into(),
+            },
+            Event::ToolArgs {
+                index: 0,
+                delta: r#"{"input":"#.into(),
+            },
+            Event::ToolArgs {
+                index: 0,
+                delta: r#""text(2)"}"#.into(),
+            },
+            Event::Finish(Finish::ToolCalls),
+        ] {
+            enc.event(&ev, &mut out);
+        }
+        enc.end(&mut out);
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        assert!(!text.contains("function_call_arguments"), "{text}");
+        let last = text.trim_end().rsplit("data: ").next().unwrap();
+        let v: Value = serde_json::from_str(last).unwrap();
+        assert_eq!(v["response"]["output"][0]["type"], "custom_tool_call");
+        assert_eq!(v["response"]["output"][0]["input"], "text(2)");
     }
 
     #[test]

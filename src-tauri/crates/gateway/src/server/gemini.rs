@@ -45,7 +45,7 @@ pub async fn get_model(
         return error_response(Api::Gemini, &e);
     }
     let name = model.strip_prefix("models/").unwrap_or(&model);
-    if snap.routes.contains_key(name) {
+    if snap.route(name).is_some() {
         json_response(StatusCode::OK, Bytes::from(gemini_model(name).to_string()))
     } else {
         error_response(Api::Gemini, &GatewayError::UnknownModel(name.to_owned()))

@@ -23,11 +23,15 @@ use crate::error::GatewayError;
 pub const H_PROVIDER: &str = "x-switchboard-provider";
 pub const H_MODEL: &str = "x-switchboard-model";
 pub const H_ATTEMPTS: &str = "x-switchboard-attempts";
+pub const H_DROPPED: &str = "x-switchboard-dropped";
 
 pub fn router(engine: Arc<Engine>) -> Router {
     let v1 = Router::new()
         .route("/chat/completions", post(openai::chat_completions))
-        .route("/responses", post(openai::responses))
+        .route(
+            "/responses",
+            post(openai::responses).get(openai::responses_websocket),
+        )
         .route("/embeddings", post(openai::embeddings))
         .route("/images/generations", post(openai::image_generations))
         .route("/messages", post(anthropic::messages))

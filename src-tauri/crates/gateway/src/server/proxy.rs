@@ -187,8 +187,7 @@ async fn run(
     record.stream = head.stream;
 
     let route = snap
-        .routes
-        .get(&*head.model)
+        .route(&head.model)
         .ok_or_else(|| (GatewayError::UnknownModel(head.model.to_string()), None))?;
     if let Some(c) = &client
         && !c.allows(&route.name)
@@ -238,7 +237,7 @@ async fn run(
     };
     let prepare = |c: &Candidate| -> Result<Upstream, GatewayError> {
         let p = &c.provider;
-        if p.speaks(api.family()) {
+        if p.serves_natively(api) {
             return Ok(Upstream {
                 url: p.url(api, &c.model, head.stream),
                 api,
@@ -289,8 +288,15 @@ async fn run(
     record.upstream_model = Some(candidate.model.clone());
     record.status = success.status.as_u16();
 
+    // What the conversion needs to answer: the client's tool names, and what it left out.
+    let (aliases, dropped) = match success.converted.then(neutral_request) {
+        Some(Ok(n)) => (n.aliases.clone(), n.dropped_tools.join(", ")),
+        _ => Default::default(),
+    };
     if success.converted && !head.stream {
-        return converted_reply(engine, api, success, started, record);
+        let mut resp = converted_reply(engine, api, success, started, record, &aliases)?;
+        set_dropped(resp.headers_mut(), &dropped);
+        return Ok(resp);
     }
     let how = ClientStream {
         include_usage: head
@@ -300,6 +306,7 @@ async fn run(
             .and_then(|o| o.get("include_usage").and_then(Value::as_bool))
             .unwrap_or(false),
         json_array: inbound.json_array,
+        aliases,
     };
     let upstream_sse = success
         .content_type
@@ -361,7 +368,19 @@ async fn run(
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }
     set_route_headers(h, &candidate, attempts);
+    set_dropped(h, &dropped);
     Ok(out)
+}
+
+/// Names what a conversion left out, so the client can tell (`x-switchboard-dropped`).
+fn set_dropped(h: &mut HeaderMap, dropped: &str) {
+    if dropped.is_empty() {
+        return;
+    }
+    let bounded: String = dropped.chars().take(512).collect();
+    if let Ok(v) = HeaderValue::from_str(&bounded) {
+        h.insert(super::H_DROPPED, v);
+    }
 }
 
 fn estimate(api: Api, bytes: &[u8]) -> Result<u64, GatewayError> {
@@ -428,6 +447,7 @@ fn converted_reply(
     success: Success,
     started: Instant,
     record: &mut RequestRecord,
+    aliases: &ir::ToolAliases,
 ) -> Result<Response<Body>, Failed> {
     let candidate = success.candidate;
     let mut whole = BytesMut::new();
@@ -435,7 +455,7 @@ fn converted_reply(
         whole.extend_from_slice(chunk);
     }
     let upstream = success.api.family();
-    let out = convert::convert_reply(upstream, api, &whole).map_err(|detail| {
+    let out = convert::convert_reply(upstream, api, &whole, aliases).map_err(|detail| {
         let e = GatewayError::UpstreamBrokeOff {
             provider: candidate.provider.name.to_string(),
             detail,

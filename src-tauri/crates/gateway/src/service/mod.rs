@@ -101,6 +101,7 @@ pub async fn providers(engine: &Engine) -> Result<Vec<ProviderView>, ServiceErro
                 key,
                 models: p.models.clone(),
                 sync: s,
+                responses: p.responses,
             }
         })
         .collect())

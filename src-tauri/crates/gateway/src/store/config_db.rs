@@ -57,6 +57,8 @@ pub struct StoredProvider {
     pub paused_until: Option<u64>,
     pub headers: BTreeMap<String, String>,
     pub models: Vec<String>,
+    /// OpenAI's Responses API is there (false: chat completions only).
+    pub responses: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -202,6 +204,9 @@ fn import_provider(
     }
     if let Some(e) = p.enabled {
         set("enabled", V::Integer(e.into()))?;
+    }
+    if let Some(r) = p.responses {
+        set("responses", V::Integer(r.into()))?;
     }
     if let Some(h) = &p.headers {
         set("headers", V::Text(json(h)?))?;
@@ -426,7 +431,7 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
     let mut providers = Vec::new();
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT id, uid, name, base_url, protocols, key_ref, weight, enabled, paused, headers, paused_until
+            "SELECT id, uid, name, base_url, protocols, key_ref, weight, enabled, paused, headers, paused_until, responses
              FROM providers ORDER BY name",
         )?;
         let mut rows = stmt.query([])?;
@@ -447,6 +452,7 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
                     .and_then(|t| u64::try_from(t).ok()),
                 headers: from_json(&r.get::<_, String>(9)?, "headers")?,
                 models: provider_models(conn, id)?,
+                responses: r.get(11)?,
             });
         }
     }
@@ -530,6 +536,16 @@ pub fn set_paused(
         params![paused, until, name],
     )?;
     Ok(n > 0 || provider_id(conn, name)?.is_some())
+}
+
+/// Records whether a provider (by uid, so a rename meanwhile cannot misdirect it) has the
+/// Responses API.
+pub fn set_responses(conn: &Connection, uid: &str, responses: bool) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE providers SET responses = ?1 WHERE uid = ?2",
+        params![responses, uid],
+    )?;
+    Ok(())
 }
 
 fn provider_id(conn: &Connection, name: &str) -> Result<Option<i64>, StoreError> {

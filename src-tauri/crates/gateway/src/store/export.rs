@@ -67,6 +67,9 @@ pub fn render(state: &StoredState, listed: &HashSet<String>) -> Result<String, S
             }
             t.insert("weight".into(), i64::from(p.weight).into());
             t.insert("enabled".into(), p.enabled.into());
+            if !p.responses {
+                t.insert("responses".into(), false.into());
+            }
             if listed.contains(&p.name) {
                 t.insert(
                     "models".into(),

@@ -77,6 +77,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE client_keys ADD COLUMN expires_at INTEGER;
     ALTER TABLE client_keys ADD COLUMN last_used_at INTEGER;
     "#,
+    // 5: whether an OpenAI-compatible provider has the Responses API (0: chat completions
+    // only, set in the config or learned from a 404).
+    r#"
+    ALTER TABLE providers ADD COLUMN responses INTEGER NOT NULL DEFAULT 1;
+    "#,
 ];
 
 pub const LATEST: u32 = MIGRATIONS.len() as u32;
