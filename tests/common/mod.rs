@@ -2,6 +2,7 @@
 //! binary, started on a free port.
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod mock;
 pub mod mock_replies;
 pub mod upstreams;
