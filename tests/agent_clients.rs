@@ -19,7 +19,11 @@ use common::agent::{Agent, DONE, Fault, PARTIAL};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Cli {
     Claude,
+    /// Codex with a provider of its own for Switchboard (`model_providers`).
     Codex,
+    /// Codex with its built-in OpenAI provider pointed here (`openai_base_url`): it tries the
+    /// Responses WebSocket mode first.
+    CodexOpenAi,
     Gemini,
 }
 
@@ -157,17 +161,38 @@ fn run(cli: Cli, url: &str, key: &str, limit: Duration) -> Run {
                 .env("DISABLE_AUTOUPDATER", "1")
                 .env("DISABLE_ERROR_REPORTING", "1");
         }
-        Cli::Codex => {
+        Cli::Codex | Cli::CodexOpenAi => {
             let dir = home.path().join(".codex");
             std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(
-                dir.join("config.toml"),
+            let config = if cli == Cli::Codex {
                 format!(
-                    "model_provider = \"switchboard\"\n\n[model_providers.switchboard]\nname = \"Switchboard\"\nbase_url = \"{}/v1\"\nwire_api = \"responses\"\nenv_key = \"SWITCHBOARD_KEY\"\n",
-                    url
-                ),
-            )
-            .unwrap();
+                    "model_provider = \"switchboard\"\n\n[model_providers.switchboard]\nname = \"Switchboard\"\nbase_url = \"{url}/v1\"\nwire_api = \"responses\"\nenv_key = \"SWITCHBOARD_KEY\"\n"
+                )
+            } else {
+                format!("openai_base_url = \"{url}/v1\"\n")
+            };
+            std::fs::write(dir.join("config.toml"), config).unwrap();
+            if cli == Cli::CodexOpenAi {
+                // Its built-in provider takes the key it was logged in with, not an env key.
+                let mut login = Command::new(bin("codex"))
+                    .args(["login", "--with-api-key"])
+                    .env_clear()
+                    .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+                    .env("HOME", home.path())
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                use std::io::Write;
+                login
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(key.as_bytes())
+                    .unwrap();
+                assert!(login.wait().unwrap().success(), "codex login");
+            }
             cmd = Command::new(bin("codex"));
             cmd.env_clear();
             cmd.args([
@@ -315,6 +340,17 @@ async fn codex_runs_its_shell_tool_on_anthropic() {
 #[tokio::test]
 async fn codex_runs_its_shell_tool_on_gemini() {
     round_trip(Cli::Codex, "ge/gemini-agent").await;
+}
+
+/// Codex's built-in OpenAI provider asks for the Responses WebSocket mode first: the gateway's
+/// immediate 426 sends it to HTTP at once (with a 405 it retried five times, about 6 s).
+#[tokio::test]
+async fn codex_with_its_built_in_provider_goes_to_http_at_once() {
+    let ups = Upstreams::start().await;
+    let (r, gw, _dir) = drive(&ups, Cli::CodexOpenAi, &["oa/gpt-agent"]).await;
+    let ctx = report(Cli::CodexOpenAi, "oa", &r, &gw);
+    assert!(r.ok && r.stdout.contains(DONE), "{ctx}");
+    assert!(r.took < Duration::from_secs(4), "{ctx}");
 }
 
 /// A relay with chat completions only: its 404 to `/v1/responses` is learned, the request
