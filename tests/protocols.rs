@@ -1400,3 +1400,36 @@ async fn server_side_tools_are_dropped_and_named_unless_forced() {
         "{v}"
     );
 }
+
+/// A whole plain answer is logged as answered: the server stops reading the body once the
+/// length it announced is sent, and that used to be logged as the client going away.
+#[tokio::test]
+async fn a_whole_plain_answer_is_logged_without_an_error() {
+    let ups = Upstreams::start().await;
+    let (gw, _dir) = Gateway::start(&ups.config());
+    let r = http()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth(gw.key("test"))
+        .json(&json!({"model": "to-openai", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("content-length").is_some());
+    r.text().await.unwrap();
+    let mut line = None;
+    for _ in 0..100 {
+        line = gw
+            .stderr()
+            .lines()
+            .find(|l| l.contains("access chat/completions"))
+            .map(str::to_owned);
+        if line.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let line = line.expect("an access line");
+    assert!(line.contains("status=200"), "{line}");
+    assert!(!line.contains("error="), "{line}");
+}

@@ -73,6 +73,9 @@ pub struct Framing {
     /// The client's protocol, for the error event that ends a failed stream.
     pub shape: ErrorShape,
     pub transform: Option<Transform>,
+    /// The length the client was told: once it is sent the body is whole, since the server
+    /// stops asking for more (and would otherwise log a complete answer as abandoned).
+    pub length: Option<u64>,
 }
 
 /// Told how the body ended after it started: `None` for a clean end, else why it failed, so the
@@ -91,6 +94,8 @@ pub struct ProxyBody {
     provider: Arc<str>,
     /// The last two bytes sent, to know whether an error event needs a blank line first.
     tail: [u8; 2],
+    length: Option<u64>,
+    sent: u64,
     done: bool,
     started: Instant,
     log: RequestLog,
@@ -121,6 +126,8 @@ impl ProxyBody {
             idle_timer: Box::pin(tokio::time::sleep(idle)),
             provider,
             tail: *b"\n\n",
+            length: framing.length,
+            sent: 0,
             done: false,
             started,
             log,
@@ -255,6 +262,10 @@ impl Stream for ProxyBody {
                 }
             };
             this.note(&chunk);
+            this.sent += chunk.len() as u64;
+            if this.length.is_some_and(|len| this.sent >= len) {
+                this.finish(None, None);
+            }
             return Poll::Ready(Some(Ok(chunk)));
         }
     }

@@ -333,6 +333,7 @@ async fn run(
             .clone()
             .unwrap_or_else(|| HeaderValue::from_static("application/json")),
     };
+    let content_length = success.content_length.filter(|_| transform.is_none());
     let framing = Framing {
         mode: if is_sse {
             BodyMode::EventStream
@@ -341,10 +342,8 @@ async fn run(
         },
         shape: api.error_shape(),
         transform,
+        length: content_length,
     };
-    let content_length = success
-        .content_length
-        .filter(|_| framing.transform.is_none());
     let attempts = record.attempt_log.len();
     let status = success.status;
     let body = ProxyBody::new(
