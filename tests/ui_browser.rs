@@ -56,6 +56,7 @@ async fn the_admin_ui_manages_the_gateway_in_a_real_browser() {
 name = "relay-a"
 base_url = "{}/v1"
 api_key = "sk-relay-a-secret-5555"
+responses = false
 
 [[models]]
 name = "gpt-4o"

@@ -95,6 +95,11 @@ try {
     await row("providers", "relay-b").waitFor();
     await row("providers", "relay-b").locator("button.test").click();
     await expectText(page.locator(".notice.ok"), "3 models");
+    // relay-a has chat completions only (responses = false): shown, and only there.
+    await expectText(row("providers", "relay-a").locator(".badge.chat-only"), "chat only");
+    if (await row("providers", "relay-b").locator(".badge.chat-only").count() !== 0) {
+      throw new Error("relay-b is not chat-only");
+    }
     await shot("providers");
   });
 
