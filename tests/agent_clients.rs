@@ -408,9 +408,24 @@ async fn gemini_cli_runs_its_shell_tool_on_openai_chat() {
     assert!(r.took < Duration::from_secs(40), "{ctx}");
 }
 
+/// On a model without Anthropic's structured output, the classifier's JSON is asked for by a
+/// forced tool, and its input comes back as the JSON text.
 #[tokio::test]
 async fn gemini_cli_runs_its_shell_tool_on_anthropic() {
-    round_trip(Cli::Gemini, "an/claude-agent").await;
+    let ups = Upstreams::start().await;
+    let (r, gw, _dir) = drive(&ups, Cli::Gemini, &["an/claude-agent"]).await;
+    let ctx = report(Cli::Gemini, "an", &r, &gw);
+    assert!(r.ok && r.stdout.contains(DONE), "{ctx}");
+    let first = ups.anthropic.requests().into_iter().next().map(|(_, b)| b);
+    let forced = first
+        .as_ref()
+        .and_then(|b| b["tool_choice"]["name"].as_str().map(str::to_owned));
+    assert_eq!(
+        forced.as_deref(),
+        Some("switchboard_json_answer"),
+        "{first:?}"
+    );
+    assert!(r.took < Duration::from_secs(40), "{ctx}");
 }
 
 /// Every stream breaks after content has started: the CLI reports the gateway's reason and

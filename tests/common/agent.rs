@@ -86,6 +86,9 @@ struct Seen {
     /// The text of the last message's tool result, if it ends with one.
     result: Option<String>,
     schema: Option<Value>,
+    /// A tool the request forces (Anthropic `tool_choice: {"type": "tool"}`), with its schema:
+    /// how a JSON answer is asked of a model without structured output.
+    forced: Option<(String, Value)>,
     stream: bool,
 }
 
@@ -142,6 +145,12 @@ fn shell_call(seen: &Seen) -> Option<Say> {
 }
 
 fn decide(seen: &Seen) -> Say {
+    if let Some((name, schema)) = &seen.forced {
+        return Say::Call {
+            name: name.clone(),
+            args: sample(schema),
+        };
+    }
     if let Some(schema) = &seen.schema {
         return Say::Text(sample(schema).to_string());
     }
@@ -310,6 +319,7 @@ fn seen_chat(v: &Value) -> Seen {
         .collect();
     let last = v["messages"].as_array().and_then(|m| m.last());
     Seen {
+        forced: None,
         tools,
         result: last
             .filter(|m| m["role"] == "tool")
@@ -349,6 +359,7 @@ fn seen_responses(v: &Value) -> Seen {
         })
         .map(|i| text_of(&i["output"]));
     Seen {
+        forced: None,
         tools,
         result,
         schema: v["text"]["format"].get("schema").cloned(),
@@ -372,10 +383,18 @@ fn seen_anthropic(v: &Value) -> Seen {
         .get("schema")
         .or_else(|| v["output_format"].get("schema"))
         .cloned();
+    let forced = (v["tool_choice"]["type"] == "tool")
+        .then(|| {
+            let name = v["tool_choice"]["name"].as_str()?;
+            let tool = v["tools"].as_array()?.iter().find(|t| t["name"] == name)?;
+            Some((name.to_owned(), tool["input_schema"].clone()))
+        })
+        .flatten();
     Seen {
         tools,
         result,
         schema,
+        forced,
         stream: v["stream"] == true,
     }
 }
@@ -400,6 +419,7 @@ fn seen_gemini(v: &Value) -> Seen {
         .map(|r| r["response"].to_string());
     let g = &v["generationConfig"];
     Seen {
+        forced: None,
         tools,
         result,
         schema: g

@@ -268,8 +268,53 @@ fn decode_content(
     Ok(parts)
 }
 
+/// The tool a JSON answer is asked for by, where the model has no structured output: its input
+/// is the answer, given back to the client as text.
+pub const JSON_TOOL: &str = "switchboard_json_answer";
+
+/// Structured output (`output_config.format`) came with Opus 4.1, Sonnet 4.5 and Haiku 4.5;
+/// earlier Claude models and other models behind Anthropic-compatible relays refuse it.
+fn has_structured_output(model: &str) -> bool {
+    let m = model.to_ascii_lowercase();
+    for (family, since) in [("opus-", 1), ("sonnet-", 5), ("haiku-", 5)] {
+        if let Some(at) = m.find(family) {
+            let mut nums = m[at + family.len()..]
+                .split(|c: char| !c.is_ascii_digit())
+                .map(|n| n.parse::<u32>().ok());
+            // Versions are one or two digits; a date (20250514) is none, and older names put
+            // the version before the family (claude-3-5-haiku-20241022).
+            return match (nums.next().flatten(), nums.next().flatten()) {
+                (Some(major), _) if (5..100).contains(&major) => true,
+                (Some(4), Some(minor)) if minor < 100 => minor >= since,
+                _ => false,
+            };
+        }
+    }
+    false
+}
+
+/// The schema a forced JSON tool takes, when the answer must be JSON but the model cannot be
+/// told so directly (no structured output, or JSON mode without a schema). Not when the client
+/// has tools of its own, whose choice it keeps.
+fn json_tool_schema(req: &ChatRequest, model: &str) -> Option<Value> {
+    if !req.tools.is_empty() {
+        return None;
+    }
+    match &req.response_format {
+        Some(ResponseFormat::Schema { schema, .. })
+            if !has_structured_output(model)
+                && schema.get("type").and_then(Value::as_str) == Some("object") =>
+        {
+            Some(schema.clone())
+        }
+        Some(ResponseFormat::Json) => Some(json!({"type": "object"})),
+        _ => None,
+    }
+}
+
 pub fn encode_request(req: &ChatRequest, model: &str, notes: &mut Notes) -> Value {
     let mut out = Map::new();
+    let json_tool = json_tool_schema(req, model);
     out.insert("model".into(), model.into());
     let mut max_tokens = req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
     let (system, messages) = req.folded_system();
@@ -290,7 +335,7 @@ pub fn encode_request(req: &ChatRequest, model: &str, notes: &mut Notes) -> Valu
         .collect();
     out.insert("messages".into(), Value::Array(messages));
     let mut thinking = req.reasoning.filter(|e| *e != Effort::Off);
-    if thinking.is_some() && !thinking_allowed(req) {
+    if thinking.is_some() && (json_tool.is_some() || !thinking_allowed(req)) {
         // Anthropic refuses thinking when a tool is forced, or when an earlier tool call in the
         // history lacks the signed thinking it was made with (calls made elsewhere have none).
         notes.0.push(
@@ -348,16 +393,29 @@ pub fn encode_request(req: &ChatRequest, model: &str, notes: &mut Notes) -> Valu
     if let Some(c) = choice {
         out.insert("tool_choice".into(), c);
     }
-    match &req.response_format {
+    match (&req.response_format, json_tool) {
+        (_, Some(schema)) => {
+            out.insert(
+                "tools".into(),
+                json!([{"name": JSON_TOOL, "input_schema": schema,
+                    "description": "Give your whole answer as this tool's input."}]),
+            );
+            out.insert(
+                "tool_choice".into(),
+                json!({"type": "tool", "name": JSON_TOOL}),
+            );
+        }
         // Anthropic's structured output: the reply's text is JSON of that schema.
-        Some(ResponseFormat::Schema { schema, .. }) => {
+        (Some(ResponseFormat::Schema { schema, .. }), None) => {
             out.insert(
                 "output_config".into(),
                 json!({"format": {"type": "json_schema", "schema": schema}}),
             );
         }
-        Some(ResponseFormat::Json) => notes.dropped("response_format json_object", TARGET),
-        None => {}
+        (Some(ResponseFormat::Json), None) => {
+            notes.dropped("response_format json_object (with tools)", TARGET);
+        }
+        (None, None) => {}
     }
     if req.stream {
         out.insert("stream".into(), true.into());
@@ -486,6 +544,7 @@ fn encode_usage(u: &Usage) -> Value {
 
 pub fn decode_reply(body: &Value) -> Reply {
     let mut parts = Vec::new();
+    let mut json_answer = false;
     for b in body
         .get("content")
         .and_then(Value::as_array)
@@ -501,6 +560,13 @@ pub fn decode_reply(body: &Value) -> Reply {
                     .and_then(Value::as_str)
                     .map(str::to_owned),
             }),
+            Some("tool_use") if obj_str(b, "name") == JSON_TOOL => {
+                json_answer = true;
+                parts.push(Part::Text(
+                    b.get("input")
+                        .map_or_else(|| "{}".to_owned(), Value::to_string),
+                ));
+            }
             Some("tool_use") => parts.push(Part::ToolCall(ToolCall {
                 id: obj_str(b, "id").to_owned(),
                 name: obj_str(b, "name").to_owned(),
@@ -518,7 +584,11 @@ pub fn decode_reply(body: &Value) -> Reply {
         finish: body
             .get("stop_reason")
             .and_then(Value::as_str)
-            .map(finish_of),
+            .map(|r| match finish_of(r) {
+                // The forced JSON tool's call is the answer, not a call for the client.
+                Finish::ToolCalls if json_answer => Finish::Stop,
+                f => f,
+            }),
         usage: body.get("usage").map(decode_usage).unwrap_or_default(),
     }
 }
@@ -558,6 +628,8 @@ enum Block {
     Text,
     Thinking,
     Tool(usize),
+    /// The forced JSON tool: its input streams out as the answer's text.
+    JsonAnswer,
     Other,
 }
 
@@ -566,6 +638,7 @@ enum Block {
 pub struct StreamDecoder {
     blocks: Vec<(u64, Block)>,
     tools: usize,
+    json_answer: bool,
     /// `message_stop` (or a stop reason) arrived: the stream ended as it should.
     pub complete: bool,
 }
@@ -601,6 +674,10 @@ impl StreamDecoder {
                         Block::Text
                     }
                     Some("thinking") => Block::Thinking,
+                    Some("tool_use") if obj_str(b, "name") == JSON_TOOL => {
+                        self.json_answer = true;
+                        Block::JsonAnswer
+                    }
                     Some("tool_use") => {
                         let i = self.tools;
                         self.tools += 1;
@@ -633,6 +710,12 @@ impl StreamDecoder {
                     (Some("signature_delta"), _) => {
                         out.push(Event::Signature(obj_str(d, "signature").to_owned()));
                     }
+                    (Some("input_json_delta"), Block::JsonAnswer) => {
+                        let delta = obj_str(d, "partial_json");
+                        if !delta.is_empty() {
+                            out.push(Event::Text(delta.to_owned()));
+                        }
+                    }
                     (Some("input_json_delta"), Block::Tool(i)) => {
                         let delta = obj_str(d, "partial_json");
                         if !delta.is_empty() {
@@ -649,7 +732,10 @@ impl StreamDecoder {
             "message_delta" => {
                 if let Some(r) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
                     self.complete = true;
-                    out.push(Event::Finish(finish_of(r)));
+                    out.push(Event::Finish(match finish_of(r) {
+                        Finish::ToolCalls if self.json_answer && self.tools == 0 => Finish::Stop,
+                        f => f,
+                    }));
                 }
                 if let Some(u) = v.get("usage") {
                     out.push(Event::Usage(decode_usage(u)));
@@ -934,6 +1020,57 @@ mod tests {
             encode_request(&forced, "claude", &mut notes)
                 .get("thinking")
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn structured_output_where_the_model_has_it_a_forced_tool_elsewhere() {
+        for (model, native) in [
+            ("claude-sonnet-4-5", true),
+            ("claude-sonnet-4-5-20250929", true),
+            ("claude-opus-4-1", true),
+            ("claude-opus-4-8", true),
+            ("claude-haiku-4-5", true),
+            ("claude-sonnet-5", true),
+            ("anthropic/claude-opus-4.5", true),
+            ("claude-sonnet-4-20250514", false),
+            ("claude-opus-4-20250514", false),
+            ("claude-3-5-haiku-20241022", false),
+            ("glm-4.6", false),
+        ] {
+            assert_eq!(has_structured_output(model), native, "{model}");
+        }
+        let req = ChatRequest {
+            messages: vec![Message {
+                role: Role::User,
+                parts: vec![Part::Text("title?".into())],
+            }],
+            response_format: Some(ResponseFormat::Schema {
+                name: "t".into(),
+                schema: json!({"type": "object", "properties": {"title": {"type": "string"}}}),
+                strict: None,
+            }),
+            reasoning: Some(Effort::High),
+            ..Default::default()
+        };
+        let v = encode_request(&req, "claude-sonnet-4-5", &mut Notes::default());
+        assert_eq!(v["output_config"]["format"]["type"], "json_schema", "{v}");
+        assert!(v.get("tools").is_none(), "{v}");
+        let v = encode_request(&req, "glm-4.6", &mut Notes::default());
+        assert!(v.get("output_config").is_none(), "{v}");
+        assert_eq!(v["tool_choice"]["name"], JSON_TOOL, "{v}");
+        // A forced tool and thinking do not go together at Anthropic.
+        assert!(v.get("thinking").is_none(), "{v}");
+        // JSON mode without a schema: any object, by the same tool.
+        let json_mode = ChatRequest {
+            response_format: Some(ResponseFormat::Json),
+            ..req.clone()
+        };
+        let v = encode_request(&json_mode, "claude-sonnet-4-5", &mut Notes::default());
+        assert_eq!(
+            v["tools"][0]["input_schema"],
+            json!({"type": "object"}),
+            "{v}"
         );
     }
 
