@@ -342,15 +342,38 @@ async fn codex_runs_its_shell_tool_on_gemini() {
     round_trip(Cli::Codex, "ge/gemini-agent").await;
 }
 
-/// Codex's built-in OpenAI provider asks for the Responses WebSocket mode first: the gateway's
-/// immediate 426 sends it to HTTP at once (with a 405 it retried five times, about 6 s).
+/// Codex's built-in OpenAI provider speaks the Responses WebSocket mode: one connection for the
+/// session, each turn a `response.create` naming the previous response and sending only its new
+/// items. The gateway keeps the connection's history, so every upstream, native or converted,
+/// gets the whole conversation (the call before its result), over plain HTTP.
 #[tokio::test]
-async fn codex_with_its_built_in_provider_goes_to_http_at_once() {
-    let ups = Upstreams::start().await;
-    let (r, gw, _dir) = drive(&ups, Cli::CodexOpenAi, &["oa/gpt-agent"]).await;
-    let ctx = report(Cli::CodexOpenAi, "oa", &r, &gw);
-    assert!(r.ok && r.stdout.contains(DONE), "{ctx}");
-    assert!(r.took < Duration::from_secs(4), "{ctx}");
+async fn codex_over_the_responses_websocket_on_every_upstream() {
+    for target in ["oa/gpt-agent", "an/claude-agent", "ge/gemini-agent"] {
+        let ups = Upstreams::start().await;
+        let (r, gw, _dir) = drive(&ups, Cli::CodexOpenAi, &[target]).await;
+        let ctx = report(Cli::CodexOpenAi, target, &r, &gw);
+        assert!(r.ok && r.stdout.contains(DONE), "{ctx}");
+        // Over the WebSocket, not after giving up on it (five retries took about 6 s).
+        assert!(
+            gw.stderr().contains("access responses (websocket)"),
+            "{ctx}"
+        );
+        assert!(r.took < Duration::from_secs(5), "{ctx}");
+        let agent = ups.get(&target[..2]);
+        let reqs = agent.requests();
+        let (_, last) = reqs.last().unwrap();
+        let body = last.to_string();
+        let call = match &target[..2] {
+            "oa" => r#""type":"custom_tool_call""#,
+            "an" => r#""type":"tool_use""#,
+            _ => r#""functionCall""#,
+        };
+        assert!(
+            body.contains(call) && body.contains(common::agent::MARK),
+            "{target}: the call and its result both reach the upstream ({} requests)",
+            reqs.len()
+        );
+    }
 }
 
 /// A relay with chat completions only: its 404 to `/v1/responses` is learned, the request

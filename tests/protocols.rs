@@ -1222,36 +1222,26 @@ async fn a_native_gemini_stream_cut_after_content_ends_with_a_bare_error_object(
     assert_eq!(v["error"]["status"], "UNAVAILABLE", "{text}");
 }
 
-/// Codex asks for the Responses WebSocket mode first: an immediate 426 lets it fall back to
-/// HTTP at once (a 405 made it retry five times).
+/// A plain GET of `/v1/responses` (no WebSocket upgrade) is a 405 in OpenAI's shape.
 #[tokio::test]
-async fn a_responses_websocket_upgrade_gets_426_at_once() {
+async fn a_plain_get_of_responses_is_405() {
     let ups = Upstreams::start().await;
     let (gw, _dir) = Gateway::start(&ups.config());
-    let started = std::time::Instant::now();
     let r = http()
         .get(format!("{}/v1/responses", gw.url))
         .bearer_auth(gw.key("test"))
-        .header("connection", "Upgrade")
-        .header("upgrade", "websocket")
-        .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 426);
-    let v: Value = r.json().await.unwrap();
-    assert!(
-        v["error"]["message"].as_str().unwrap().contains("HTTP"),
-        "{v}"
-    );
-    assert!(started.elapsed() < std::time::Duration::from_secs(1));
-    let r = http()
-        .get(format!("{}/v1/responses", gw.url))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 405);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("WebSocket"),
+        "{v}"
+    );
     assert_eq!(ups.openai.hits(), 0);
 }
 
@@ -1432,4 +1422,131 @@ async fn a_whole_plain_answer_is_logged_without_an_error() {
     let line = line.expect("an access line");
     assert!(line.contains("status=200"), "{line}");
     assert!(!line.contains("error="), "{line}");
+}
+
+/// The Responses WebSocket mode, as Codex speaks it: a warm-up, a turn with the whole input, a
+/// turn naming the previous response with only its new items (the upstream still gets the whole
+/// history over HTTP), and errors as messages on a connection that stays open. A browser's
+/// Origin is refused before anything is spent.
+#[tokio::test]
+async fn the_responses_websocket_mode_carries_turns_over_http() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let ups = Upstreams::start().await;
+    let (gw, _dir) = Gateway::start(&ups.config());
+    let url = format!("ws://{}/v1/responses", gw.url.trim_start_matches("http://"));
+    let mut req = url.as_str().into_client_request().unwrap();
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", gw.key("test")).parse().unwrap(),
+    );
+    let (mut ws, resp) = tokio_tungstenite::connect_async(req.clone()).await.unwrap();
+    assert_eq!(resp.status(), 101);
+    // Events until the turn's last one.
+    async fn events(
+        ws: &mut (
+                 impl futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+                 + Unpin
+             ),
+    ) -> Vec<Value> {
+        let mut out = Vec::new();
+        while let Some(Ok(m)) = ws.next().await {
+            let Message::Text(t) = m else { continue };
+            let v: Value = serde_json::from_str(&t).unwrap();
+            let kind = v["type"].as_str().unwrap_or("").to_owned();
+            out.push(v);
+            if matches!(
+                kind.as_str(),
+                "response.completed" | "response.failed" | "error"
+            ) {
+                break;
+            }
+        }
+        out
+    }
+    let send = |v: Value| Message::Text(v.to_string().into());
+    ws.send(send(
+        json!({"type": "response.create", "model": "to-anthropic", "generate": false, "input": []}),
+    ))
+    .await
+    .unwrap();
+    let warm = events(&mut ws).await;
+    assert_eq!(
+        warm.last().unwrap()["type"],
+        "response.completed",
+        "{warm:?}"
+    );
+    assert_eq!(ups.anthropic.hits(), 0, "a warm-up goes nowhere");
+
+    let tools =
+        json!([{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}]);
+    ws.send(send(
+        json!({"type": "response.create", "model": "to-anthropic", "tools": tools,
+        "previous_response_id": warm[0]["response"]["id"],
+        "input": [{"role": "user", "content": "weather?"}]}),
+    ))
+    .await
+    .unwrap();
+    let first = events(&mut ws).await;
+    let done = first.last().unwrap();
+    assert_eq!(done["type"], "response.completed", "{first:?}");
+    let call = &done["response"]["output"][0];
+    assert_eq!(call["type"], "function_call", "{done}");
+
+    ws.send(send(json!({"type": "response.create", "model": "to-anthropic", "tools": tools,
+        "previous_response_id": done["response"]["id"],
+        "input": [{"type": "function_call_output", "call_id": call["call_id"], "output": "sunny"}]})))
+        .await
+        .unwrap();
+    let second = events(&mut ws).await;
+    let text = second.last().unwrap()["response"]["output"][0]["content"][0]["text"].clone();
+    assert_eq!(text, format!("{AFTER_TOOL}sunny"), "{second:?}");
+    // The upstream got the whole history: the question, the call, its result.
+    let sent = ups.anthropic.requests()[1].json();
+    let roles: Vec<&str> = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "assistant", "user"], "{sent}");
+
+    // Errors are messages; the connection stays.
+    ws.send(send(
+        json!({"type": "response.create", "model": "to-anthropic",
+        "previous_response_id": "resp_elsewhere", "input": []}),
+    ))
+    .await
+    .unwrap();
+    let e = events(&mut ws).await;
+    assert_eq!(
+        e.last().unwrap()["error"]["code"],
+        "previous_response_not_found"
+    );
+    ws.send(send(
+        json!({"type": "response.create", "model": "no-such-model", "input": "hi"}),
+    ))
+    .await
+    .unwrap();
+    let e = events(&mut ws).await;
+    assert_eq!(e.last().unwrap()["status"], 404, "{e:?}");
+    ws.send(Message::Text("not json".into())).await.unwrap();
+    let e = events(&mut ws).await;
+    assert_eq!(e.last().unwrap()["status"], 400, "{e:?}");
+
+    // A browser's Origin, or no key: refused at the upgrade.
+    let mut from_page = req.clone();
+    from_page
+        .headers_mut()
+        .insert("origin", "https://evil.example".parse().unwrap());
+    match tokio_tungstenite::connect_async(from_page).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 403),
+        other => panic!("a page's WebSocket was accepted: {other:?}"),
+    }
+    match tokio_tungstenite::connect_async(url.as_str()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 401),
+        other => panic!("a keyless WebSocket was accepted: {other:?}"),
+    }
 }

@@ -49,7 +49,7 @@ fn service_error(e: ServiceError) -> Response<Body> {
 /// The bundled desktop page's origins: Linux and macOS, then Windows.
 const APP_ORIGINS: [&str; 2] = ["tauri://localhost", "http://tauri.localhost"];
 
-fn host_of(authority: &str) -> &str {
+pub(crate) fn host_of(authority: &str) -> &str {
     if let Some(rest) = authority.strip_prefix('[') {
         return rest.split(']').next().unwrap_or("");
     }
@@ -65,7 +65,7 @@ fn host_of(authority: &str) -> &str {
 /// A loopback name, the configured host, or (listening on every interface) an address of this
 /// machine: what a browser on the LAN sends. A DNS-rebinding page sends its own name, never one
 /// of these.
-fn allowed_host(host: &str, configured: &str) -> bool {
+pub(crate) fn allowed_host(host: &str, configured: &str) -> bool {
     is_loopback_host(host)
         || host.eq_ignore_ascii_case(configured)
         || (is_unspecified(configured) && is_own_address(host))

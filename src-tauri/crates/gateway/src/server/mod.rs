@@ -5,6 +5,7 @@ mod anthropic;
 mod gemini;
 mod openai;
 mod proxy;
+mod responses_ws;
 pub mod ui;
 
 use std::sync::Arc;
@@ -30,7 +31,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/chat/completions", post(openai::chat_completions))
         .route(
             "/responses",
-            post(openai::responses).get(openai::responses_websocket),
+            post(openai::responses).get(responses_ws::upgrade),
         )
         .route("/embeddings", post(openai::embeddings))
         .route("/images/generations", post(openai::image_generations))

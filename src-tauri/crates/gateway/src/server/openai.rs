@@ -131,29 +131,6 @@ pub async fn responses(State(engine): State<Arc<Engine>>, req: Request) -> Respo
     proxy::handle(engine, native(Api::Responses, "responses"), req).await
 }
 
-/// `GET /v1/responses` is Codex asking for the Responses WebSocket mode. An immediate 426
-/// makes it fall back to HTTP at once; a 405 made it retry five times (about 6 s) first.
-pub async fn responses_websocket(req: Request) -> Response<Body> {
-    let wants_ws = req
-        .headers()
-        .get(http::header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    let message = if wants_ws {
-        "This gateway serves the Responses API over HTTP only: POST /v1/responses (streaming with \"stream\": true)."
-    } else {
-        "Method GET is not allowed on /v1/responses; POST a request."
-    };
-    let mut resp = error_response(
-        Api::Responses,
-        &GatewayError::MethodNotAllowed(message.into()),
-    );
-    if wants_ws {
-        *resp.status_mut() = http::StatusCode::UPGRADE_REQUIRED;
-    }
-    resp
-}
-
 pub async fn embeddings(State(engine): State<Arc<Engine>>, req: Request) -> Response<Body> {
     proxy::handle(engine, native(Api::Embeddings, "embeddings"), req).await
 }

@@ -87,7 +87,7 @@ pub fn authenticate(
     Ok(client)
 }
 
-fn identify(
+pub(crate) fn identify(
     snap: &Snapshot,
     headers: &HeaderMap,
     query: Option<&str>,
