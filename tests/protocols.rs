@@ -1535,6 +1535,16 @@ async fn the_responses_websocket_mode_carries_turns_over_http() {
     ws.send(Message::Text("not json".into())).await.unwrap();
     let e = events(&mut ws).await;
     assert_eq!(e.last().unwrap()["status"], 400, "{e:?}");
+    // Failed turns leave the last good one to go on from.
+    ws.send(send(json!({"type": "response.create", "model": "to-anthropic",
+        "previous_response_id": second.last().unwrap()["response"]["id"],
+        "input": [{"role": "user", "content": "thanks"}]})))
+        .await
+        .unwrap();
+    let third = events(&mut ws).await;
+    assert_eq!(third.last().unwrap()["type"], "response.completed", "{third:?}");
+    let sent = ups.anthropic.requests().last().unwrap().json();
+    assert_eq!(sent["messages"].as_array().unwrap().len(), 5, "{sent}");
 
     // A browser's Origin, or no key: refused at the upgrade.
     let mut from_page = req.clone();

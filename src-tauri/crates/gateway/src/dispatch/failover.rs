@@ -225,9 +225,7 @@ async fn attempt(
 ) -> Result<Success, GatewayError> {
     let started = Instant::now();
     let up = (call.prepare)(candidate)?;
-    let (mut api, mut converted) = (up.api, up.converted);
-    // A converted plain reply is converted whole, so it is read whole.
-    let read_whole = !up.stream;
+    let (mut api, mut converted, stream) = (up.api, up.converted, up.stream);
     let native_responses = api == Api::Responses && !converted;
     let resp = match post_json(&engine.http, candidate, up, call.headers, limit, setting).await {
         // Most OpenAI-compatible relays have chat completions only: the same request, as
@@ -256,7 +254,8 @@ async fn attempt(
         }
         r => r?,
     };
-    let read_whole = converted && read_whole;
+    // A converted plain reply is converted whole, so it is read whole.
+    let read_whole = converted && !stream;
     let status = resp.status();
     let content_type = resp.headers().get(http::header::CONTENT_TYPE).cloned();
     let content_length = resp.content_length();

@@ -147,10 +147,12 @@ async fn turn(
         _ => Vec::new(),
     };
     if let Some(prev) = body.remove("previous_response_id").filter(|v| !v.is_null()) {
-        match last.take() {
+        // Kept until this turn completes: a failed turn leaves the last good one to go on from.
+        match last.as_ref() {
             Some(t) if prev.as_str() == Some(t.id.as_str()) => {
-                let mut whole = t.input;
-                whole.extend(t.output);
+                let mut whole = Vec::with_capacity(t.input.len() + t.output.len() + input.len());
+                whole.extend(t.input.iter().cloned());
+                whole.extend(t.output.iter().cloned());
                 whole.append(&mut input);
                 input = whole;
             }
@@ -242,6 +244,8 @@ async fn turn(
             socket.send(send(data)).await?;
         }
     }
-    *last = done.map(|t| Turn { input, ..t });
+    if let Some(t) = done {
+        *last = Some(Turn { input, ..t });
+    }
     Ok(())
 }
