@@ -398,14 +398,7 @@ fn encode_message(m: &Message, out: &mut Vec<Value>) {
     match m.role {
         // OpenAI takes system messages anywhere: in place, as the client put it.
         Role::System => {
-            let text: Vec<&str> = m
-                .parts
-                .iter()
-                .filter_map(|p| match p {
-                    Part::Text(t) => Some(t.as_str()),
-                    _ => None,
-                })
-                .collect();
+            let text: Vec<&str> = m.texts().collect();
             out.push(json!({"role": "system", "content": text.join("\n\n")}));
         }
         Role::User => {
@@ -436,14 +429,7 @@ fn encode_message(m: &Message, out: &mut Vec<Value>) {
             flush_user(&mut rich, text_only, out);
         }
         Role::Assistant => {
-            let text: String = m
-                .parts
-                .iter()
-                .filter_map(|p| match p {
-                    Part::Text(t) => Some(t.as_str()),
-                    _ => None,
-                })
-                .collect();
+            let text: String = m.texts().collect();
             let calls: Vec<Value> = m
                 .parts
                 .iter()

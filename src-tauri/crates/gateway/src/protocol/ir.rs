@@ -57,10 +57,6 @@ impl ToolAliases {
             })
             .map(|a| a.flat.as_str())
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// The argument a freeform tool's text travels in.
@@ -91,6 +87,16 @@ pub enum Role {
 pub struct Message {
     pub role: Role,
     pub parts: Vec<Part>,
+}
+
+impl Message {
+    /// The text parts, in order.
+    pub fn texts(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Text(t) => Some(t.as_str()),
+            _ => None,
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -495,10 +501,7 @@ impl ChatRequest {
         let mut messages = Vec::with_capacity(self.messages.len());
         for m in &self.messages {
             if m.role == Role::System {
-                system.extend(m.parts.iter().filter_map(|p| match p {
-                    Part::Text(t) if !t.is_empty() => Some(t.clone()),
-                    _ => None,
-                }));
+                system.extend(m.texts().filter(|t| !t.is_empty()).map(str::to_owned));
             } else {
                 messages.push(m.clone());
             }
