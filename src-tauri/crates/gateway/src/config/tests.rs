@@ -345,3 +345,22 @@ fn credential_headers_come_from_the_environment() {
     assert_eq!(h["api-key"], "env:AZURE_KEY");
     assert_eq!(h["x-extra"], "1");
 }
+
+/// Every config the README shows (its ```toml blocks, but Codex's own file) parses: a user who
+/// copies one gets a working start, wildcard models and `responses` included.
+#[test]
+fn the_readmes_config_blocks_parse() {
+    let readme = include_str!("../../../../../README.md");
+    let mut checked = 0;
+    for block in readme.split("```toml\n").skip(1) {
+        let Some((src, _)) = block.split_once("```") else {
+            continue;
+        };
+        if src.contains("model_provider") {
+            continue;
+        }
+        p(src).unwrap_or_else(|e| panic!("{e}\n{src}"));
+        checked += 1;
+    }
+    assert!(checked >= 2, "only {checked} config blocks found");
+}
