@@ -1536,13 +1536,19 @@ async fn the_responses_websocket_mode_carries_turns_over_http() {
     let e = events(&mut ws).await;
     assert_eq!(e.last().unwrap()["status"], 400, "{e:?}");
     // Failed turns leave the last good one to go on from.
-    ws.send(send(json!({"type": "response.create", "model": "to-anthropic",
+    ws.send(send(
+        json!({"type": "response.create", "model": "to-anthropic",
         "previous_response_id": second.last().unwrap()["response"]["id"],
-        "input": [{"role": "user", "content": "thanks"}]})))
-        .await
-        .unwrap();
+        "input": [{"role": "user", "content": "thanks"}]}),
+    ))
+    .await
+    .unwrap();
     let third = events(&mut ws).await;
-    assert_eq!(third.last().unwrap()["type"], "response.completed", "{third:?}");
+    assert_eq!(
+        third.last().unwrap()["type"],
+        "response.completed",
+        "{third:?}"
+    );
     let sent = ups.anthropic.requests().last().unwrap().json();
     assert_eq!(sent["messages"].as_array().unwrap().len(), 5, "{sent}");
 
@@ -1559,4 +1565,53 @@ async fn the_responses_websocket_mode_carries_turns_over_http() {
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 401),
         other => panic!("a keyless WebSocket was accepted: {other:?}"),
     }
+    // A rebound name (DNS rebinding) for this address.
+    let mut rebound = req.clone();
+    rebound
+        .headers_mut()
+        .insert("host", "evil.example:7340".parse().unwrap());
+    match tokio_tungstenite::connect_async(rebound).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 403),
+        other => panic!("a foreign Host's WebSocket was accepted: {other:?}"),
+    }
+}
+
+/// A Responses server's own 404 (a model it lacks, a previous response it forgot) is passed
+/// on as it is: it does not make the provider chat-only.
+#[tokio::test]
+async fn a_responses_servers_own_404_does_not_make_it_chat_only() {
+    let ups = Upstreams::start().await;
+    let (gw, _dir) = common::start_admin(&ups.config());
+    ups.openai.script([Reply::status(
+        404,
+        r#"{"error":{"message":"The model `gpt-x` does not exist","type":"invalid_request_error","code":"model_not_found"}}"#,
+    )]);
+    let r = http()
+        .post(format!("{}/v1/responses", gw.url))
+        .bearer_auth(gw.key("test"))
+        .json(&json!({"model": "to-openai", "input": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let paths: Vec<String> = ups
+        .openai
+        .requests()
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(paths, ["/v1/responses"]);
+    let token = common::admin_token(&gw).await;
+    let list: Value = common::admin(&gw, &token, "GET", "/providers", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let oa = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "oa")
+        .unwrap();
+    assert_eq!(oa["responses"], true, "{list}");
 }

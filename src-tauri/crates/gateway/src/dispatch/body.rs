@@ -96,6 +96,8 @@ pub struct ProxyBody {
     tail: [u8; 2],
     length: Option<u64>,
     sent: u64,
+    /// A Gemini stream's error object, held to go out as a read of its own.
+    pending: Option<Bytes>,
     done: bool,
     started: Instant,
     log: RequestLog,
@@ -128,6 +130,7 @@ impl ProxyBody {
             tail: *b"\n\n",
             length: framing.length,
             sent: 0,
+            pending: None,
             done: false,
             started,
             log,
@@ -161,7 +164,8 @@ impl ProxyBody {
             (BodyMode::EventStream, Some(t)) => {
                 let mut out = BytesMut::new();
                 t.fail(&e, &mut out);
-                Poll::Ready(Some(Ok(out.freeze())))
+                let out = self.split_error(out.freeze());
+                Poll::Ready(Some(Ok(out)))
             }
             (BodyMode::EventStream, None) => {
                 let separator = self.tail != *b"\n\n";
@@ -173,6 +177,15 @@ impl ProxyBody {
 }
 
 impl ProxyBody {
+    fn split_error(&mut self, chunk: Bytes) -> Bytes {
+        if self.shape != ErrorShape::Gemini {
+            return chunk;
+        }
+        let (first, rest) = split_error_object(chunk);
+        self.pending = rest;
+        first
+    }
+
     fn note(&mut self, chunk: &Bytes) {
         if let Some(r) = self.record.as_mut() {
             if r.ttfb.is_none() {
@@ -188,11 +201,33 @@ impl ProxyBody {
     }
 }
 
+/// Google's SDKs raise on a stream error only when the error object is a network read of its
+/// own (`@google/genai` parses each read whole): one that conversion wrote after other events
+/// is split off, to be sent next. A data frame ends with a blank line and an error object with
+/// one newline, so every other chunk costs two byte comparisons.
+fn split_error_object(chunk: Bytes) -> (Bytes, Option<Bytes>) {
+    if !chunk.ends_with(b"}\n") || chunk.ends_with(b"\n\n") {
+        return (chunk, None);
+    }
+    // The object is one line (JSON as serialized here has no newline in it).
+    match chunk[..chunk.len() - 1].iter().rposition(|b| *b == b'\n') {
+        Some(i) if chunk.get(i + 1) == Some(&b'{') => {
+            let rest = chunk.slice(i + 1..);
+            (chunk.slice(..i + 1), Some(rest))
+        }
+        _ => (chunk, None),
+    }
+}
+
 impl Stream for ProxyBody {
     type Item = Result<Bytes, std::io::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        if let Some(p) = this.pending.take() {
+            this.note(&p);
+            return Poll::Ready(Some(Ok(p)));
+        }
         loop {
             if this.done {
                 return Poll::Ready(None);
@@ -258,7 +293,7 @@ impl Stream for ProxyBody {
                         // Half an event: nothing for the client yet.
                         continue;
                     }
-                    out.freeze()
+                    this.split_error(out.freeze())
                 }
             };
             this.note(&chunk);
@@ -276,6 +311,29 @@ impl Drop for ProxyBody {
         if !self.done {
             // The client left: not the upstream's failure, so no failure kind.
             self.finish(Some("the client went away before the end".into()), None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gemini_error_object_after_events_goes_on_its_own() {
+        let both =
+            Bytes::from_static(b"data: {\"candidates\":[]}\r\n\r\n{\"error\":{\"code\":502}}\n");
+        let (first, rest) = split_error_object(both);
+        assert_eq!(&first[..], b"data: {\"candidates\":[]}\r\n\r\n");
+        assert_eq!(rest.as_deref(), Some(&b"{\"error\":{\"code\":502}}\n"[..]));
+        for whole in [
+            &b"data: {\"candidates\":[]}\r\n\r\n"[..],
+            b"{\"error\":{\"code\":502}}\n",
+            b"[{\"a\":1},\r\n{\"error\":{}}]",
+        ] {
+            let (first, rest) = split_error_object(Bytes::copy_from_slice(whole));
+            assert_eq!(&first[..], whole);
+            assert!(rest.is_none());
         }
     }
 }

@@ -58,8 +58,9 @@ pub struct Call<'a> {
     pub headers: &'a HeaderMap,
     /// Whether a provider can serve this request at all (natively or converted).
     pub accepts: &'a (dyn Fn(&Provider) -> bool + Sync),
-    /// The request for one candidate.
-    pub prepare: &'a (dyn Fn(&Candidate) -> Result<Upstream, GatewayError> + Sync),
+    /// The request for one candidate; `as_chat`: converted to chat even where the provider
+    /// would take the client's API natively (a Responses request to a chat-only relay).
+    pub prepare: &'a (dyn Fn(&Candidate, bool) -> Result<Upstream, GatewayError> + Sync),
 }
 
 /// How an attempt failed: the error to return if it is the last, and what the breakers see.
@@ -216,6 +217,27 @@ pub async fn run(
     }))
 }
 
+/// A 404 that says the route is missing (`Invalid URL`, `Not Found`), not something in it: a
+/// Responses server's own 404s name what is missing (a previous response, a stored item, the
+/// model) with a `param` or a `code`, and must not teach that it has no Responses API.
+fn no_such_route(u: &crate::error::UpstreamError) -> bool {
+    if u.status != http::StatusCode::NOT_FOUND || u.param.is_some() {
+        return false;
+    }
+    if u.code.as_ref().is_some_and(|c| !c.is_null()) {
+        return false;
+    }
+    let m = u.message.to_ascii_lowercase();
+    ![
+        "model",
+        "item with id",
+        "previous response",
+        "not persisted",
+    ]
+    .iter()
+    .any(|w| m.contains(w))
+}
+
 async fn attempt(
     engine: &Arc<Engine>,
     snap: &Snapshot,
@@ -224,33 +246,25 @@ async fn attempt(
     (limit, setting): (Duration, &'static str),
 ) -> Result<Success, GatewayError> {
     let started = Instant::now();
-    let up = (call.prepare)(candidate)?;
+    let up = (call.prepare)(candidate, false)?;
     let (mut api, mut converted, stream) = (up.api, up.converted, up.stream);
     let native_responses = api == Api::Responses && !converted;
     let resp = match post_json(&engine.http, candidate, up, call.headers, limit, setting).await {
         // Most OpenAI-compatible relays have chat completions only: the same request, as
-        // chat, to the same candidate, before anything reached the client.
-        Err(GatewayError::Upstream(u))
-            if native_responses && u.status == http::StatusCode::NOT_FOUND =>
-        {
-            let flag = &candidate.provider.responses;
-            flag.store(false, std::sync::atomic::Ordering::Relaxed);
-            let up = (call.prepare)(candidate)?;
+        // chat, to the same candidate, before anything reached the client. Learned only once
+        // chat has answered, so a request that cannot go as chat changes nothing.
+        Err(GatewayError::Upstream(u)) if native_responses && no_such_route(&u) => {
+            let Ok(up) = (call.prepare)(candidate, true) else {
+                return Err(GatewayError::Upstream(u));
+            };
             (api, converted) = (up.api, up.converted);
-            match post_json(&engine.http, candidate, up, call.headers, limit, setting).await {
-                Ok(r) => {
-                    engine.learned_chat_only(&candidate.provider);
-                    r
-                }
-                Err(e) => {
-                    // 404 both ways: the model is missing, not the API.
-                    if matches!(&e, GatewayError::Upstream(u) if u.status == http::StatusCode::NOT_FOUND)
-                    {
-                        flag.store(true, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    return Err(e);
-                }
-            }
+            let r = post_json(&engine.http, candidate, up, call.headers, limit, setting).await?;
+            candidate
+                .provider
+                .responses
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+            engine.learned_chat_only(&candidate.provider);
+            r
         }
         r => r?,
     };
@@ -527,6 +541,34 @@ fn gemini_chunk(v: &serde_json::Value) -> Scan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only a missing route teaches that a provider has no Responses API; the Responses
+    /// server's own 404s (a previous response, a stored item, the model) do not.
+    #[test]
+    fn only_a_missing_route_is_no_responses_api() {
+        let e = |body: &str| match crate::protocol::openai::upstream_error(
+            http::StatusCode::NOT_FOUND,
+            body.as_bytes(),
+            None,
+        ) {
+            GatewayError::Upstream(u) => u,
+            other => panic!("{other:?}"),
+        };
+        for route in [
+            r#"{"error":{"message":"Invalid URL (POST /v1/responses)","type":"invalid_request_error"}}"#,
+            "404 page not found",
+            r#"{"detail":"Not Found"}"#,
+        ] {
+            assert!(no_such_route(&e(route)), "{route}");
+        }
+        for own in [
+            r#"{"error":{"message":"Previous response with id 'resp_1' not found.","type":"invalid_request_error","param":"previous_response_id","code":"previous_response_not_found"}}"#,
+            r#"{"error":{"message":"Item with id 'rs_1' not found. Items are not persisted when `store` is set to false.","type":"invalid_request_error"}}"#,
+            r#"{"error":{"message":"The model `gpt-x` does not exist","type":"invalid_request_error","code":"model_not_found"}}"#,
+        ] {
+            assert!(!no_such_route(&e(own)), "{own}");
+        }
+    }
 
     #[test]
     fn preamble_is_held_until_content() {

@@ -406,10 +406,18 @@ pub fn encode_request(req: &ChatRequest, model: &str, notes: &mut Notes) -> Valu
             );
         }
         // Anthropic's structured output: the reply's text is JSON of that schema.
-        (Some(ResponseFormat::Schema { schema, .. }), None) => {
+        (Some(ResponseFormat::Schema { schema, .. }), None) if has_structured_output(model) => {
             out.insert(
                 "output_config".into(),
                 json!({"format": {"type": "json_schema", "schema": schema}}),
+            );
+        }
+        // No structured output, and no forced tool (the client's own tools, or a schema that
+        // is not an object): the model would refuse the field.
+        (Some(ResponseFormat::Schema { .. }), None) => {
+            notes.dropped(
+                "the JSON schema (this model has no structured output)",
+                TARGET,
             );
         }
         (Some(ResponseFormat::Json), None) => {
@@ -1062,6 +1070,21 @@ mod tests {
         // A forced tool and thinking do not go together at Anthropic.
         assert!(v.get("thinking").is_none(), "{v}");
         // JSON mode without a schema: any object, by the same tool.
+        // The client's own tools keep their choice: no forced tool, and no structured output
+        // for a model that lacks it.
+        let with_tools = ChatRequest {
+            tools: vec![Tool {
+                name: "f".into(),
+                description: None,
+                parameters: json!({"type": "object"}),
+            }],
+            ..req.clone()
+        };
+        let v = encode_request(&with_tools, "glm-4.6", &mut Notes::default());
+        assert!(v.get("output_config").is_none(), "{v}");
+        assert_eq!(v["tools"][0]["name"], "f", "{v}");
+        let v = encode_request(&with_tools, "claude-sonnet-4-5", &mut Notes::default());
+        assert_eq!(v["output_config"]["format"]["type"], "json_schema", "{v}");
         let json_mode = ChatRequest {
             response_format: Some(ResponseFormat::Json),
             ..req.clone()

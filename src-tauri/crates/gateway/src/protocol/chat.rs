@@ -314,8 +314,30 @@ pub fn encode_request(req: &ChatRequest, model: &str, notes: &mut Notes) -> Valu
     if !req.system.is_empty() {
         messages.push(json!({"role": "system", "content": req.system.join("\n\n")}));
     }
+    // A system message may not come between a call and its results (OpenAI wants the tool
+    // messages right after the call): one that does waits for the next user message.
+    let mut held: Vec<&Message> = Vec::new();
     for m in &req.messages {
-        encode_message(m, &mut messages);
+        match m.role {
+            Role::System if awaits_results(&messages) => held.push(m),
+            Role::User => {
+                encode_message(m, &mut messages);
+                if !awaits_results(&messages) {
+                    for h in held.drain(..) {
+                        encode_message(h, &mut messages);
+                    }
+                }
+            }
+            _ => {
+                for h in held.drain(..) {
+                    encode_message(h, &mut messages);
+                }
+                encode_message(m, &mut messages);
+            }
+        }
+    }
+    for h in held {
+        encode_message(h, &mut messages);
     }
     let mut out = Map::new();
     out.insert("model".into(), model.into());
@@ -392,6 +414,16 @@ pub fn encode_request(req: &ChatRequest, model: &str, notes: &mut Notes) -> Valu
         out.insert("stream_options".into(), json!({"include_usage": true}));
     }
     Value::Object(out)
+}
+
+/// The last assistant message's calls are not all answered yet, and nothing else came since.
+fn awaits_results(out: &[Value]) -> bool {
+    let Some(at) = out.iter().rposition(|m| m["role"] != "tool") else {
+        return false;
+    };
+    let calls = out[at]["tool_calls"].as_array();
+    let answered = out.len() - at - 1;
+    out[at]["role"] == "assistant" && calls.is_some_and(|c| c.len() > answered)
 }
 
 fn encode_message(m: &Message, out: &mut Vec<Value>) {
@@ -881,6 +913,61 @@ impl StreamEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A system message between a call and its results waits for the results: OpenAI
+    /// refuses anything between an assistant's tool_calls and its tool messages.
+    #[test]
+    fn a_system_message_never_splits_a_call_from_its_results() {
+        let call = |id: &str| {
+            Part::ToolCall(ToolCall {
+                id: id.into(),
+                name: "f".into(),
+                arguments: "{}".into(),
+            })
+        };
+        let result = |id: &str| {
+            Part::ToolResult(ToolResult {
+                id: id.into(),
+                name: None,
+                content: "ok".into(),
+                is_error: false,
+            })
+        };
+        let msg = |role, parts| Message { role, parts };
+        let req = ChatRequest {
+            messages: vec![
+                msg(Role::User, vec![Part::Text("go".into())]),
+                msg(Role::Assistant, vec![call("a"), call("b")]),
+                msg(Role::System, vec![Part::Text("note 1".into())]),
+                msg(Role::User, vec![result("a")]),
+                msg(Role::System, vec![Part::Text("note 2".into())]),
+                msg(Role::User, vec![result("b"), Part::Text("next".into())]),
+                msg(Role::System, vec![Part::Text("note 3".into())]),
+            ],
+            ..Default::default()
+        };
+        let v = encode_request(&req, "gpt-4.1", &mut Notes::default());
+        let roles: Vec<&str> = v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                "user",
+                "assistant",
+                "tool",
+                "tool",
+                "user",
+                "system",
+                "system",
+                "system"
+            ],
+            "{v}"
+        );
+    }
 
     #[test]
     fn tool_result_names_come_from_the_call() {

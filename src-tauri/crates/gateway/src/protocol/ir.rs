@@ -68,6 +68,9 @@ pub fn freeform_input(arguments: &str) -> String {
     match serde_json::from_str::<Value>(arguments) {
         Ok(Value::Object(o)) => match o.get(FREEFORM_ARG) {
             Some(Value::String(s)) => s.clone(),
+            // A call with no arguments at all (`{}`, as a stream without deltas closes) has no
+            // text, rather than the text "{}".
+            None if o.is_empty() => String::new(),
             _ => arguments.to_owned(),
         },
         _ => arguments.to_owned(),

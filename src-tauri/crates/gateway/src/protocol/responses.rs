@@ -31,6 +31,7 @@ pub fn decode_request(body: &Value, notes: &mut Notes) -> Result<ChatRequest, Un
         .as_object()
         .ok_or_else(|| Unsupported::new("body", "expected a JSON object"))?;
     let mut req = ChatRequest::default();
+    declare_tools(obj, &mut req);
     let mut forced_hosted: Option<&str> = None;
     for (key, v) in obj {
         match key.as_str() {
@@ -40,7 +41,7 @@ pub fn decode_request(body: &Value, notes: &mut Notes) -> Result<ChatRequest, Un
                     req.system.insert(0, s.to_owned());
                 }
             }
-            "tools" => decode_tools(v, "tools", &mut req),
+            "tools" => {}
             "tool_choice" => {
                 req.tool_choice = match v {
                     Value::String(s) => match s.as_str() {
@@ -146,83 +147,147 @@ fn freeform_description(t: &Value) -> Option<String> {
     (!d.is_empty()).then_some(d)
 }
 
-/// `tools` (or an `additional_tools` item's): plain functions as they are; `namespace` groups
-/// and `custom` tools flattened into functions with aliases to name them back; tools that run
-/// on OpenAI's servers (`web_search`, ...) dropped, since no other provider runs them for us.
-fn decode_tools(v: &Value, at: &str, req: &mut ChatRequest) {
-    for t in v.as_array().into_iter().flatten() {
-        match t.get("type").and_then(Value::as_str) {
-            Some("namespace") => {
-                let ns = obj_str(t, "name");
-                for inner in t
-                    .get("tools")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    decode_tool(inner, Some(ns), at, req);
-                }
-            }
-            _ => decode_tool(t, None, at, req),
+/// Every tool the request declares, wherever it does: `tools`, and the `additional_tools`
+/// items in `input` (Codex's default model gets its tools that way). Read before the history,
+/// whose calls are named by these declarations whatever the order of the body's keys.
+fn declare_tools(body: &serde_json::Map<String, Value>, req: &mut ChatRequest) {
+    let mut decls: Vec<Decl<'_>> = Vec::new();
+    if let Some(t) = body.get("tools") {
+        collect_tools(t, None, "tools", &mut decls, req);
+    }
+    for (i, item) in body
+        .get("input")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if item.get("type").and_then(Value::as_str) == Some("additional_tools") {
+            let at = format!("input[{i}].tools");
+            collect_tools(
+                item.get("tools").unwrap_or(&Value::Null),
+                None,
+                &at,
+                &mut decls,
+                req,
+            );
+        }
+    }
+    // Plain functions keep their names; flattened ones take theirs unless a plain one (or an
+    // earlier flattened one) has it, then their group's prefix. A repeated declaration counts
+    // once.
+    let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for d in decls
+        .iter()
+        .filter(|d| d.namespace.is_none() && !d.freeform)
+    {
+        if taken.insert(d.name.to_owned()) {
+            req.tools.push(d.tool(d.name.to_owned()));
+        }
+    }
+    for d in decls.iter().filter(|d| d.namespace.is_some() || d.freeform) {
+        if req
+            .aliases
+            .0
+            .iter()
+            .any(|a| a.name == d.name && a.namespace.as_deref() == d.namespace)
+        {
+            continue;
+        }
+        let prefixed = d.namespace.map(|ns| format!("{ns}__{}", d.name));
+        let Some(flat) = std::iter::once(d.name.to_owned())
+            .chain(prefixed)
+            .find(|n| !taken.contains(n))
+        else {
+            req.dropped_tools
+                .push(format!("{}: {} (its name is taken)", d.at, d.name));
+            continue;
+        };
+        taken.insert(flat.clone());
+        req.aliases.0.push(ir::ToolAlias {
+            flat: flat.clone(),
+            namespace: d.namespace.map(str::to_owned),
+            name: d.name.to_owned(),
+            freeform: d.freeform,
+        });
+        req.tools.push(d.tool(flat));
+    }
+}
+
+/// One declared function, before its name is settled.
+struct Decl<'a> {
+    at: String,
+    namespace: Option<&'a str>,
+    name: &'a str,
+    freeform: bool,
+    description: Option<String>,
+    parameters: Value,
+}
+
+impl Decl<'_> {
+    fn tool(&self, name: String) -> Tool {
+        Tool {
+            name,
+            description: self.description.clone(),
+            parameters: self.parameters.clone(),
         }
     }
 }
 
-fn decode_tool(t: &Value, namespace: Option<&str>, at: &str, req: &mut ChatRequest) {
-    let kind = t.get("type").and_then(Value::as_str).unwrap_or("function");
-    let name = obj_str(t, "name");
-    let (parameters, description, freeform) = match kind {
-        "function" => (
-            t.get("parameters")
-                .filter(|p| !p.is_null())
-                .cloned()
-                .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
-            t.get("description")
-                .and_then(Value::as_str)
-                .filter(|d| !d.is_empty())
-                .map(str::to_owned),
-            false,
-        ),
-        "custom" => (freeform_parameters(), freeform_description(t), true),
-        other => {
-            let what = match namespace {
-                Some(ns) => format!("{at}: {ns}.{other}"),
-                None => format!("{at}: {other}"),
-            };
-            req.dropped_tools.push(what);
-            return;
-        }
-    };
-    if namespace.is_none() && !freeform {
-        req.tools.push(Tool {
-            name: name.to_owned(),
+/// A list of tools: functions and `custom` freeform tools as declarations, `namespace` groups
+/// opened, tools that run on OpenAI's servers (`web_search`, ...) dropped, since no other
+/// provider runs them for us.
+fn collect_tools<'a>(
+    list: &'a Value,
+    namespace: Option<&'a str>,
+    at: &str,
+    out: &mut Vec<Decl<'a>>,
+    req: &mut ChatRequest,
+) {
+    for t in list.as_array().into_iter().flatten() {
+        let kind = t.get("type").and_then(Value::as_str).unwrap_or("function");
+        let name = obj_str(t, "name");
+        let (parameters, description, freeform) = match kind {
+            "namespace" if namespace.is_none() => {
+                collect_tools(
+                    t.get("tools").unwrap_or(&Value::Null),
+                    Some(name),
+                    at,
+                    out,
+                    req,
+                );
+                continue;
+            }
+            "function" => (
+                t.get("parameters")
+                    .filter(|p| !p.is_null())
+                    .cloned()
+                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+                t.get("description")
+                    .and_then(Value::as_str)
+                    .filter(|d| !d.is_empty())
+                    .map(str::to_owned),
+                false,
+            ),
+            "custom" => (freeform_parameters(), freeform_description(t), true),
+            other => {
+                req.dropped_tools.push(match namespace {
+                    Some(ns) => format!("{at}: {ns}.{other}"),
+                    None => format!("{at}: {other}"),
+                });
+                continue;
+            }
+        };
+        out.push(Decl {
+            at: at.to_owned(),
+            namespace,
+            name,
+            freeform,
             description,
             parameters,
         });
-        return;
     }
-    // Names stay as they are unless two groups share one: then the group prefixes it.
-    let taken = |n: &str| req.tools.iter().any(|x| x.name == n);
-    let flat = match namespace {
-        Some(ns) if taken(name) => format!("{ns}__{name}"),
-        _ => name.to_owned(),
-    };
-    if taken(&flat) {
-        return;
-    }
-    req.aliases.0.push(ir::ToolAlias {
-        flat: flat.clone(),
-        namespace: namespace.map(str::to_owned),
-        name: name.to_owned(),
-        freeform,
-    });
-    req.tools.push(Tool {
-        name: flat,
-        description,
-        parameters,
-    });
 }
-
 fn push(req: &mut ChatRequest, role: Role, part: Part) {
     match req.messages.last_mut() {
         Some(m) if m.role == role => m.parts.push(part),
@@ -294,11 +359,8 @@ fn decode_input(v: &Value, req: &mut ChatRequest) -> Result<(), Unsupported> {
                 );
             }
             // Codex's own default model gets its tools this way rather than in `tools`.
-            "additional_tools" => decode_tools(
-                item.get("tools").unwrap_or(&Value::Null),
-                &format!("input[{i}].tools"),
-                req,
-            ),
+            // Declared before the history is read (`declare_tools`).
+            "additional_tools" => {}
             "function_call_output" | "custom_tool_call_output" => {
                 let id = obj_str(item, "call_id").to_owned();
                 let name = req
@@ -428,11 +490,14 @@ fn reasoning_item(id: String, text: &str) -> Value {
 /// freeform tool's `custom_tool_call` with the text it takes.
 fn call_item(id: String, c: &ToolCall, status: &str, aliases: &ToolAliases) -> Value {
     match aliases.by_flat(&c.name) {
-        Some(a) if a.freeform => json!({"type": "custom_tool_call", "id": id, "call_id": c.id,
-            "name": a.name, "input": ir::freeform_input(&c.arguments), "status": status}),
         Some(a) => {
-            let mut v = json!({"type": "function_call", "id": id, "call_id": c.id,
-                "name": a.name, "arguments": c.arguments, "status": status});
+            let mut v = if a.freeform {
+                json!({"type": "custom_tool_call", "id": id, "call_id": c.id, "name": a.name,
+                    "input": ir::freeform_input(&c.arguments), "status": status})
+            } else {
+                json!({"type": "function_call", "id": id, "call_id": c.id, "name": a.name,
+                    "arguments": c.arguments, "status": status})
+            };
             if let Some(ns) = &a.namespace {
                 v["namespace"] = ns.as_str().into();
             }
@@ -917,6 +982,29 @@ mod tests {
         assert_eq!(out["output"][0]["input"], "text(2)");
         assert_eq!(out["output"][1]["name"], "wait");
         assert_eq!(out["output"][1]["namespace"], "clock");
+
+        // History is named by the declarations wherever they are, `input` before `tools`
+        // included; a plain function keeps its name and a group's tool of the same name is
+        // prefixed; a repeated declaration counts once.
+        let body = json!({
+            "input": [
+                {"role": "user", "content": "go"},
+                {"type": "function_call", "call_id": "c1", "namespace": "clock", "name": "wait",
+                    "arguments": "{}"},
+                {"type": "function_call_output", "call_id": "c1", "output": "ok"},
+            ],
+            "tools": [
+                {"type": "function", "name": "wait", "parameters": {"type": "object"}},
+                {"type": "namespace", "name": "clock", "tools": [
+                    {"type": "function", "name": "wait", "parameters": {"type": "object"}}]},
+                {"type": "function", "name": "wait", "parameters": {"type": "object"}},
+            ],
+        });
+        let r = decode_request(&body, &mut Notes::default()).unwrap();
+        let names: Vec<&str> = r.tools.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["wait", "clock__wait"]);
+        assert!(matches!(&r.messages[1].parts[0],
+            Part::ToolCall(c) if c.name == "clock__wait"));
 
         // Streamed: the freeform call's text arrives whole in its item, no argument deltas.
         let mut enc = StreamEncoder::new(req.aliases.clone());

@@ -235,9 +235,9 @@ async fn run(
             .as_ref()
             .map_err(|e| GatewayError::BadRequest(e.to_string()))
     };
-    let prepare = |c: &Candidate| -> Result<Upstream, GatewayError> {
+    let prepare = |c: &Candidate, as_chat: bool| -> Result<Upstream, GatewayError> {
         let p = &c.provider;
-        if p.serves_natively(api) {
+        if !as_chat && p.serves_natively(api) {
             return Ok(Upstream {
                 url: p.url(api, &c.model, head.stream),
                 api,

@@ -60,11 +60,27 @@ pub async fn upgrade(State(engine): State<Arc<Engine>>, req: Request) -> Respons
             );
         }
     };
-    // A wrong key is a plain 401 at the upgrade, which clients show as such.
-    if let Err(e) = proxy::identify(&snap, &parts.headers, parts.uri.query()) {
+    // A wrong or expired key is a plain 401 at the upgrade, which clients show as such.
+    if let Err(e) = proxy::authenticate(&engine, &snap, &parts.headers, parts.uri.query()) {
         return error_response(Api::Responses, &e);
     }
+    // Each turn goes as an ordinary request: a key given as `?key=` goes with it.
+    let uri = match parts.uri.query() {
+        Some(q) => format!("/v1/responses?{q}"),
+        None => "/v1/responses".to_owned(),
+    };
+    let uri: axum::http::Uri = uri
+        .parse()
+        .unwrap_or_else(|_| axum::http::Uri::from_static("/v1/responses"));
     let mut headers = parts.headers;
+    // The WebSocket beta means nothing to an HTTP upstream.
+    if headers
+        .get("openai-beta")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("responses_websockets"))
+    {
+        headers.remove("openai-beta");
+    }
     for h in [
         header::CONNECTION,
         header::UPGRADE,
@@ -83,7 +99,7 @@ pub async fn upgrade(State(engine): State<Arc<Engine>>, req: Request) -> Respons
     );
     let max = snap.settings.max_body_bytes();
     ws.max_message_size(max)
-        .on_upgrade(move |socket| session(engine, socket, headers))
+        .on_upgrade(move |socket| session(engine, socket, uri, headers))
 }
 
 /// What the connection remembers of its last turn.
@@ -93,7 +109,12 @@ struct Turn {
     output: Vec<Value>,
 }
 
-async fn session(engine: Arc<Engine>, mut socket: WebSocket, headers: HeaderMap) {
+async fn session(
+    engine: Arc<Engine>,
+    mut socket: WebSocket,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) {
     let mut last: Option<Turn> = None;
     loop {
         let text = match tokio::time::timeout(IDLE, socket.recv()).await {
@@ -103,13 +124,39 @@ async fn session(engine: Arc<Engine>, mut socket: WebSocket, headers: HeaderMap)
             // Closed, broken or idle.
             _ => break,
         };
-        if turn(&engine, &mut socket, &headers, &text, &mut last)
+        if turn(&engine, &mut socket, (&uri, &headers), &text, &mut last)
             .await
             .is_err()
         {
             break;
         }
     }
+}
+
+/// A response's output as input for the next turn, the way a client sends it over HTTP: no
+/// server ids (with `store: false` the server keeps no items, and refuses ids it does not
+/// know; another provider after a failover never knew them), and reasoning only with the
+/// encrypted content that lets a provider read it back.
+fn replayable(output: &Value) -> Vec<Value> {
+    output
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|item| {
+            item["type"] != "reasoning"
+                || item
+                    .get("encrypted_content")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| !s.is_empty())
+        })
+        .map(|item| {
+            let mut item = item.clone();
+            if let Some(o) = item.as_object_mut() {
+                o.remove("id");
+            }
+            item
+        })
+        .collect()
 }
 
 fn error_event(status: u16, kind: &str, message: &str) -> String {
@@ -122,7 +169,7 @@ fn error_event(status: u16, kind: &str, message: &str) -> String {
 async fn turn(
     engine: &Arc<Engine>,
     socket: &mut WebSocket,
-    headers: &HeaderMap,
+    (uri, headers): (&axum::http::Uri, &HeaderMap),
     text: &str,
     last: &mut Option<Turn>,
 ) -> Result<(), axum::Error> {
@@ -192,7 +239,7 @@ async fn turn(
     body.insert("stream".into(), Value::Bool(true));
     let mut req = Request::new(Body::from(Value::Object(body).to_string()));
     *req.method_mut() = Method::POST;
-    *req.uri_mut() = axum::http::Uri::from_static("/v1/responses");
+    *req.uri_mut() = uri.clone();
     *req.headers_mut() = headers.clone();
     let inbound = Inbound {
         api: Api::Responses,
@@ -235,10 +282,7 @@ async fn turn(
                 done = Some(Turn {
                     id: v["response"]["id"].as_str().unwrap_or("").to_owned(),
                     input: Vec::new(),
-                    output: v["response"]["output"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default(),
+                    output: replayable(&v["response"]["output"]),
                 });
             }
             socket.send(send(data)).await?;
