@@ -1022,3 +1022,21 @@ async fn the_summary_says_ok_degraded_paused_and_down() {
     chat(&gw, "m2", false).await;
     assert_eq!(summary().await["state"], "down");
 }
+
+/// A Retry-After as large as a u64 goes: the request is answered by the healthy provider (it
+/// used to overflow `now + cooldown` and drop the connection unanswered), the cooldown is the
+/// ceiling (`cooldown.max_retry_after`), and the clamp is logged.
+#[tokio::test]
+async fn a_huge_retry_after_is_clamped_and_the_request_answered() {
+    let (bad, _good, gw, _dir) = pair("[cooldown]\nmax_retry_after = 2").await;
+    bad.script([Reply::status(429, r#"{"error":{"message":"slow down"}}"#)
+        .with_header("retry-after", "18446744073709551615")]);
+    let r = chat(&gw, "m1", false).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(h(&r, "x-switchboard-provider"), "good");
+    assert!(gw.stderr().contains("clamped"), "{}", gw.stderr());
+    // Cooling for the ceiling, not for ever: after it the trial goes to `bad` again.
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let r = chat(&gw, "m1", false).await;
+    assert_eq!(h(&r, "x-switchboard-provider"), "bad");
+}

@@ -73,6 +73,8 @@ pub struct Policy {
     pub decay: Duration,
     /// A half-open trial that never reports back frees its slot after this long.
     pub trial_timeout: Duration,
+    /// An upstream's `Retry-After` cools for at most this long.
+    pub max_retry_after: Duration,
 }
 
 impl Default for Policy {
@@ -88,6 +90,7 @@ impl Default for Policy {
             max_multiplier: 8,
             decay: Duration::from_secs(3600),
             trial_timeout: Duration::from_secs(120),
+            max_retry_after: Duration::from_secs(3600),
         }
     }
 }
@@ -260,9 +263,19 @@ impl Breaker {
                 retry_after: Some(ra),
             } = kind
             {
-                cooldown = *ra;
+                if *ra > policy.max_retry_after {
+                    tracing::warn!(
+                        retry_after_s = ra.as_secs(),
+                        max_s = policy.max_retry_after.as_secs(),
+                        "the upstream's Retry-After is beyond cooldown.max_retry_after; clamped"
+                    );
+                }
+                cooldown = (*ra).min(policy.max_retry_after);
             }
-            let mut until = now + cooldown;
+            // Bounded above, but an Instant can still overflow near its end: never panic.
+            let mut until = now
+                .checked_add(cooldown)
+                .unwrap_or_else(|| now + Duration::from_secs(crate::config::MAX_COOLDOWN_S));
             // A later, shorter value never shortens a running cooldown.
             if let State::Open { until: Some(t) } = was {
                 until = until.max(t);

@@ -241,3 +241,39 @@ fn registry_gates_follow_the_breakers() {
     assert_eq!(r.reset(None, None).len(), 1);
     assert!(r.available(&pa, &ma, t1));
 }
+
+/// A Retry-After as large as a u64 goes (as a hostile upstream sends) is clamped to the
+/// ceiling instead of overflowing `now + cooldown`.
+#[test]
+fn a_huge_retry_after_is_clamped_not_a_panic() {
+    let t0 = Instant::now();
+    let p = Policy {
+        max_retry_after: secs(600),
+        ..policy()
+    };
+    let mut b = Breaker::default();
+    b.on_failure(
+        &FailureKind::RateLimited {
+            retry_after: Some(Duration::from_secs(u64::MAX)),
+        },
+        "429",
+        t0,
+        &p,
+    );
+    assert_eq!(b.until(), Some(t0 + secs(600)));
+    // Even a policy that allows it cannot overflow the clock.
+    let p = Policy {
+        max_retry_after: Duration::MAX,
+        ..policy()
+    };
+    let mut b = Breaker::default();
+    b.on_failure(
+        &FailureKind::RateLimited {
+            retry_after: Some(Duration::MAX),
+        },
+        "429",
+        t0,
+        &p,
+    );
+    assert!(b.until().is_some());
+}

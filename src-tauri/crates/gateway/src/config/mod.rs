@@ -251,6 +251,19 @@ impl Validator<'_> {
             let span = cooldown.span();
             let c = cooldown.into_inner();
             self.in_range(&span, "cooldown", "max_multiplier", c.max_multiplier, 1, 64)?;
+            // Durations that go into `now + cooldown`: bounded, so no setting can overflow it.
+            for (key, v) in [
+                ("rate_limited", c.rate_limited),
+                ("server_error", c.server_error),
+                ("timeout", c.timeout),
+                ("network_error", c.network_error),
+                ("model_not_found", c.model_not_found),
+                ("decay", c.decay),
+                ("max_retry_after", c.max_retry_after),
+            ] {
+                self.in_range(&span, "cooldown", key, v, 1, MAX_COOLDOWN_S)?;
+            }
+            out.settings.cooldown_max_retry_after_s = c.max_retry_after;
             out.settings.cooldown_model_not_found_s = c.model_not_found;
             out.settings.cooldown_max_multiplier = c.max_multiplier;
             out.settings.cooldown_decay_s = c.decay;
@@ -506,6 +519,9 @@ pub fn unix_of_utc_date(s: &str) -> Result<u64, String> {
     let days = era * 146_097 + doe - 719_468;
     u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).map_err(|_| bad())
 }
+
+/// The longest any cooldown setting may be: 30 days.
+pub const MAX_COOLDOWN_S: u64 = 30 * 86_400;
 
 pub fn validate_name(name: &str) -> Result<(), String> {
     if name.trim().is_empty() {

@@ -70,6 +70,7 @@ pub struct RawCooldown {
     pub model_not_found: Option<u64>,
     pub max_multiplier: Option<u32>,
     pub decay: Option<u64>,
+    pub max_retry_after: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

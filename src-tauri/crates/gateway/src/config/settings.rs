@@ -27,6 +27,8 @@ pub struct Settings {
     pub cooldown_max_multiplier: u32,
     /// Each this long of health takes one doubling of the cooldown back.
     pub cooldown_decay_s: u64,
+    /// The longest an upstream's `Retry-After` may cool a model down: longer ones are clamped.
+    pub cooldown_max_retry_after_s: u64,
     pub first_byte_timeout_s: u64,
     pub stream_idle_timeout_s: u64,
     pub sync_interval_s: u64,
@@ -61,6 +63,7 @@ impl Default for Settings {
             cooldown_model_not_found_s: 3600,
             cooldown_max_multiplier: 8,
             cooldown_decay_s: 3600,
+            cooldown_max_retry_after_s: 3600,
             first_byte_timeout_s: 60,
             stream_idle_timeout_s: 120,
             sync_interval_s: 6 * 3600,
@@ -101,6 +104,7 @@ impl Settings {
             server_error_threshold: self.server_error_threshold,
             max_multiplier: self.cooldown_max_multiplier,
             decay: s(self.cooldown_decay_s.max(1)),
+            max_retry_after: s(self.cooldown_max_retry_after_s),
             trial_timeout: s(self.request_timeout_s),
         }
     }
@@ -148,6 +152,7 @@ impl SettingsPatch {
             cooldown_model_not_found_s,
             cooldown_max_multiplier,
             cooldown_decay_s,
+            cooldown_max_retry_after_s,
             first_byte_timeout_s,
             stream_idle_timeout_s,
             sync_interval_s,

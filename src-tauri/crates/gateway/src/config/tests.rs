@@ -364,3 +364,29 @@ fn the_readmes_config_blocks_parse() {
     }
     assert!(checked >= 2, "only {checked} config blocks found");
 }
+
+/// Every cooldown goes into `now + cooldown`: each is bounded, so no setting can overflow it.
+#[test]
+fn cooldowns_are_bounded() {
+    for key in [
+        "rate_limited",
+        "server_error",
+        "timeout",
+        "network_error",
+        "model_not_found",
+        "decay",
+        "max_retry_after",
+    ] {
+        let e = p(&format!("[cooldown]\n{key} = 18446744073709551615\n")).unwrap_err();
+        assert_eq!(
+            e.field.as_deref(),
+            Some(format!("cooldown.{key}").as_str()),
+            "{e}"
+        );
+        assert!(p(&format!("[cooldown]\n{key} = 0\n")).is_err(), "{key} = 0");
+        assert!(
+            p(&format!("[cooldown]\n{key} = 60\n")).is_ok(),
+            "{key} = 60"
+        );
+    }
+}

@@ -165,6 +165,7 @@ pub struct SettingsPatch {
     pub cooldown_model_not_found_s: Option<u64>,
     pub cooldown_max_multiplier: Option<u32>,
     pub cooldown_decay_s: Option<u64>,
+    pub cooldown_max_retry_after_s: Option<u64>,
     pub first_byte_timeout_s: Option<u64>,
     pub stream_idle_timeout_s: Option<u64>,
     pub sync_interval_s: Option<u64>,

@@ -258,6 +258,7 @@ fn settings_tables(s: &Settings) -> Table {
             ("model_not_found", big(s.cooldown_model_not_found_s)),
             ("max_multiplier", int(s.cooldown_max_multiplier)),
             ("decay", big(s.cooldown_decay_s)),
+            ("max_retry_after", big(s.cooldown_max_retry_after_s)),
         ]),
     );
     doc.insert(

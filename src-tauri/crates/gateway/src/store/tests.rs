@@ -231,6 +231,7 @@ network_error = 24
 model_not_found = 25
 max_multiplier = 16
 decay = 26
+max_retry_after = 27
 [app]
 notifications = false
 start_at_login = true
@@ -262,6 +263,7 @@ session_ttl_s = 600
         cooldown_model_not_found_s: 25,
         cooldown_max_multiplier: 16,
         cooldown_decay_s: 26,
+        cooldown_max_retry_after_s: 27,
         probe_interval_s: 30,
         notifications: false,
         start_at_login: true,
