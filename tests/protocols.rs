@@ -1615,3 +1615,48 @@ async fn a_responses_servers_own_404_does_not_make_it_chat_only() {
         .unwrap();
     assert_eq!(oa["responses"], true, "{list}");
 }
+
+/// A client's model name reaches the log and the answer one line long and bounded: no forged
+/// access lines, and a 4 MB name writes neither 4 MB of log nor a 4 MB answer.
+#[tokio::test]
+async fn a_model_name_cannot_forge_or_flood_the_log() {
+    let ups = Upstreams::start().await;
+    let (gw, _dir) = Gateway::start(&ups.config());
+    let forged = "x\n2026-01-01T00:00:00.000Z access chat/completions status=200 client=admin";
+    let huge = "m".repeat(4 << 20);
+    for name in [forged, huge.as_str()] {
+        let r = http()
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .bearer_auth(gw.key("test"))
+            .json(&json!({"model": name, "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+        let text = r.text().await.unwrap();
+        assert!(text.len() < 1000, "{} bytes", text.len());
+    }
+    // A role a client made up is quoted bounded too.
+    let r = http()
+        .post(format!("{}/v1/messages", gw.url))
+        .header("x-api-key", gw.key("test"))
+        .json(&json!({"model": "to-openai", "max_tokens": 5,
+            "messages": [{"role": "r".repeat(100_000), "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().len() < 2000);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let log = gw.stderr();
+    assert!(
+        !log.lines()
+            .any(|l| l.starts_with("2026-01-01T00:00:00.000Z")),
+        "a forged line: {log}"
+    );
+    assert!(
+        log.contains(r"model=x\n2026"),
+        "escaped in its own line: {log}"
+    );
+    assert!(log.len() < 64 << 10, "{} bytes of log", log.len());
+}

@@ -54,6 +54,12 @@ pub enum GatewayError {
 }
 
 impl GatewayError {
+    /// The name a client asked for, one line and bounded: it is echoed in the answer and the
+    /// log.
+    pub fn unknown_model(name: &str) -> Self {
+        Self::UnknownModel(crate::outside::clip(name, crate::outside::MAX_NAME).into_owned())
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,

@@ -133,6 +133,7 @@ impl RequestLog {
 
 /// `2026-11-22T00:13:42.797Z access chat/completions status=200 ...`, one line per request.
 fn access_line(out: &mut String, r: &RequestRecord) {
+    use crate::outside::{Clip, MAX_NAME};
     use std::fmt::Write;
     let since =
         r.at.duration_since(SystemTime::UNIX_EPOCH)
@@ -149,10 +150,10 @@ fn access_line(out: &mut String, r: &RequestRecord) {
         since.subsec_millis(),
         r.endpoint,
         r.status,
-        r.client.as_deref().unwrap_or("-"),
-        r.model.as_deref().unwrap_or("-"),
-        r.provider.as_deref().unwrap_or("-"),
-        r.upstream_model.as_deref().unwrap_or("-"),
+        Clip(r.client.as_deref().unwrap_or("-"), MAX_NAME),
+        Clip(r.model.as_deref().unwrap_or("-"), MAX_NAME),
+        Clip(r.provider.as_deref().unwrap_or("-"), MAX_NAME),
+        Clip(r.upstream_model.as_deref().unwrap_or("-"), MAX_NAME),
         r.attempts,
         r.stream,
         r.latency.as_micros(),

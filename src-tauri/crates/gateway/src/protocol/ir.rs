@@ -437,10 +437,17 @@ pub struct Unsupported {
 }
 
 impl Unsupported {
+    /// Both may quote the client (a role, a block type): one line each, bounded, since they
+    /// reach the answer and the log.
     pub fn new(field: impl Into<String>, why: impl Into<String>) -> Self {
+        let (field, why) = (field.into(), why.into());
+        let clip = |s: String, max| match crate::outside::clip(&s, max) {
+            std::borrow::Cow::Borrowed(_) => s,
+            std::borrow::Cow::Owned(c) => c,
+        };
         Self {
-            field: field.into(),
-            why: why.into(),
+            field: clip(field, crate::outside::MAX_NAME),
+            why: clip(why, 2 * crate::outside::MAX_NAME),
         }
     }
 }

@@ -48,7 +48,7 @@ pub async fn get_model(
     if snap.route(name).is_some() {
         json_response(StatusCode::OK, Bytes::from(gemini_model(name).to_string()))
     } else {
-        error_response(Api::Gemini, &GatewayError::UnknownModel(name.to_owned()))
+        error_response(Api::Gemini, &GatewayError::unknown_model(name))
     }
 }
 

@@ -38,7 +38,7 @@ pub async fn get_model(
         return error_response(Api::Chat, &e);
     }
     if snap.route(&model).is_none() {
-        return error_response(Api::Chat, &GatewayError::UnknownModel(model));
+        return error_response(Api::Chat, &GatewayError::unknown_model(&model));
     }
     let body = serde_json::json!({"id": model, "object": "model", "created": 0, "owned_by": "switchboard"});
     json_response(StatusCode::OK, bytes::Bytes::from(body.to_string()))

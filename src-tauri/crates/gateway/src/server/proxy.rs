@@ -158,8 +158,10 @@ fn session_id<'a>(headers: &'a HeaderMap, head: &'a RequestHead<'_>) -> Option<C
 type Failed = (GatewayError, Option<Candidate>);
 
 fn log_notes(notes: &Notes, provider: &str, model: &str) {
+    let model = crate::outside::Clip(model, crate::outside::MAX_NAME);
     for n in &notes.0 {
-        tracing::warn!(provider, model, "conversion: {n}");
+        let n = crate::outside::Clip(n, 2000);
+        tracing::warn!(provider, %model, "conversion: {n}");
     }
 }
 
@@ -183,12 +185,12 @@ async fn run(
         .await
         .map_err(|e| (e, None))?;
     let head = RequestHead::parse(api, &bytes, inbound.path).map_err(|e| (e, None))?;
-    record.model = Some(head.model.to_string());
+    record.model = Some(crate::outside::clip(&head.model, crate::outside::MAX_NAME).into_owned());
     record.stream = head.stream;
 
     let route = snap
         .route(&head.model)
-        .ok_or_else(|| (GatewayError::UnknownModel(head.model.to_string()), None))?;
+        .ok_or_else(|| (GatewayError::unknown_model(&head.model), None))?;
     if let Some(c) = &client
         && !c.allows(&route.name)
     {
