@@ -314,3 +314,29 @@ async fn a_stream_that_outlives_the_grace_period_is_cut_after_10_s() {
         gw.stderr()
     );
 }
+
+/// The data folder holds the admin password's hash and the configuration: only its owner may
+/// read it, the folder 0700 and each database file (its WAL and shared memory too) 0600,
+/// whatever the umask.
+#[tokio::test]
+async fn the_data_folder_is_for_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let (gw, dir) = Gateway::start_with(&common::config_for("http://127.0.0.1:9", ""), |l| {
+        l.env("SWITCHBOARD_ADMIN_PASSWORD", common::ADMIN_PASSWORD)
+    });
+    // A write, so that the WAL exists.
+    let _ = common::admin_token(&gw).await;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let data = dir.path().join("data");
+    assert_eq!(mode(&data), 0o700, "{}", data.display());
+    let mut dbs = 0;
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if name.contains(".db") {
+            assert_eq!(mode(&p), 0o600, "{name}");
+            dbs += 1;
+        }
+    }
+    assert!(dbs >= 2, "the database and its WAL");
+}

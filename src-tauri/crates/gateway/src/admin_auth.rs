@@ -46,7 +46,7 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 /// password works at once; sessions it already issued run until they expire.
 pub fn set_password(data_dir: &std::path::Path, password: &str) -> Result<(), String> {
     let hash = hash_password(password).map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(data_dir)
+    crate::store::private_dir(data_dir)
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
     let path = data_dir.join(crate::engine::CONFIG_DB);
     let mut conn = crate::store::open_connection(&path).map_err(|e| e.to_string())?;

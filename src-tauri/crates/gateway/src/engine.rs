@@ -439,7 +439,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         .as_deref()
         .map(config::load_file)
         .transpose()?;
-    std::fs::create_dir_all(&opts.data_dir).map_err(|source| StartError::DataDir {
+    store::private_dir(&opts.data_dir).map_err(|source| StartError::DataDir {
         dir: opts.data_dir.clone(),
         source,
     })?;

@@ -47,11 +47,43 @@ pub struct Store {
     tx: mpsc::Sender<Job>,
 }
 
+/// The data folder, created if need be and readable by its owner only: it holds the admin
+/// password's hash, client key hashes and the configuration.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// A database file (and its WAL and shared-memory files, which SQLite makes with the main
+/// file's mode) for its owner only.
+fn private_db(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let p = std::path::PathBuf::from(p);
+        if p.exists() {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
         path: path.to_owned(),
         source,
     })?;
+    // Before WAL mode makes the other two files: they take the main file's mode.
+    private_db(path).map_err(|e| StoreError::Invalid(format!("{}: {e}", path.display())))?;
     // WAL lets the UI read while the writer writes; NORMAL is durable across app crashes (only a
     // power cut can lose the last commits), which is right for settings and logs.
     conn.pragma_update(None, "journal_mode", "WAL")?;
