@@ -397,7 +397,12 @@ async fn a_second_factor_when_switchboard_admin_totp_is_set() {
         401
     );
     let right = format!("{:06}", totp::code_at(&secret, now));
-    assert_eq!(with_code(Some(right)).await.unwrap().status(), 200);
+    assert_eq!(with_code(Some(right.clone())).await.unwrap().status(), 200);
+    // A code lets someone in once: the same code again (read over a shoulder) does not, nor
+    // does the step before it.
+    assert_eq!(with_code(Some(right)).await.unwrap().status(), 401);
+    let before = format!("{:06}", totp::code_at(&secret, now - 30));
+    assert_eq!(with_code(Some(before)).await.unwrap().status(), 401);
 
     // A secret that does not parse stops the start instead of turning the factor off.
     let dir = tempfile::tempdir().unwrap();
@@ -410,4 +415,35 @@ async fn a_second_factor_when_switchboard_admin_totp_is_set() {
     };
     assert_eq!(status.code(), Some(2));
     assert!(stderr.contains("SWITCHBOARD_ADMIN_TOTP"), "{stderr}");
+}
+
+/// A new password set from the command line ends every session the old one opened (a stolen
+/// token dies with the password), within seconds; the new password's sessions go on.
+#[tokio::test]
+async fn a_new_password_ends_the_old_ones_sessions() {
+    let mock = Mock::start().await;
+    let (gw, _dir) = start_admin(&config_for(&mock.url(), ""));
+    let old = common::admin_token(&gw).await;
+    assert_eq!(status_with(&gw, &old).await, 200);
+    let out = set_password(&gw.data_dir, "a-brand-new-password");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut ended = false;
+    for _ in 0..50 {
+        if status_with(&gw, &old).await == 401 {
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ended, "the old password's session still works");
+    let r = login(&gw, "a-brand-new-password").await;
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    let new = v["token"].as_str().unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(status_with(&gw, &new).await, 200, "the new one's goes on");
 }

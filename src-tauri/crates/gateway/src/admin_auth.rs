@@ -43,7 +43,7 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 
 /// Sets (or resets) the admin password in the database of `data_dir`, for
 /// `switchboard admin set-password`. A running gateway reads the hash at each login, so the new
-/// password works at once; sessions it already issued run until they expire.
+/// password works at once, and it ends the sessions of the old one within seconds.
 pub fn set_password(data_dir: &std::path::Path, password: &str) -> Result<(), String> {
     let hash = hash_password(password).map_err(|e| e.to_string())?;
     crate::store::private_dir(data_dir)
@@ -57,9 +57,22 @@ pub fn set_password(data_dir: &std::path::Path, password: &str) -> Result<(), St
 #[derive(Default)]
 pub struct Sessions {
     tokens: Mutex<HashMap<KeyHash, Instant>>,
+    /// The tokens that a password login gave (not the desktop window's): a new password ends
+    /// these.
+    logins: Mutex<std::collections::HashSet<KeyHash>>,
 }
 
 impl Sessions {
+    /// A new token for a password login, valid for `ttl`.
+    pub fn issue_login(&self, ttl: Duration) -> Result<String, getrandom::Error> {
+        let token = self.issue(ttl)?;
+        let mut logins = self.logins.lock().unwrap_or_else(PoisonError::into_inner);
+        let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        logins.retain(|h| tokens.contains_key(h));
+        logins.insert(KeyHash::of(&token));
+        Ok(token)
+    }
+
     /// A new random token, valid for `ttl`.
     pub fn issue(&self, ttl: Duration) -> Result<String, getrandom::Error> {
         let mut bytes = [0u8; 32];
@@ -85,12 +98,14 @@ impl Sessions {
         tokens.remove(&KeyHash::of(token)).is_some()
     }
 
-    /// Every session ends (a new password was set).
-    pub fn revoke_all(&self) {
-        self.tokens
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+    /// Every password login's session ends (a new password was set); the desktop window,
+    /// which never knew the password, keeps its token.
+    pub fn revoke_logins(&self) {
+        let mut logins = self.logins.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        for h in logins.drain() {
+            tokens.remove(&h);
+        }
     }
 }
 

@@ -36,6 +36,8 @@ pub struct Engine {
     pub login_guard: crate::admin_auth::LoginGuard,
     pub key_usage: crate::usage::KeyUsage,
     pub admin_totp: Option<Vec<u8>>,
+    /// The time step of the last two-factor code that let someone in.
+    pub admin_totp_last_step: std::sync::atomic::AtomicU64,
     /// The admin UI served at `/admin`; empty when the binary was built without it.
     pub ui_files: &'static [crate::server::ui::UiFile],
     sync_requests: tokio::sync::mpsc::UnboundedSender<String>,
@@ -327,6 +329,7 @@ pub struct GatewayHandle {
     prober: Option<JoinHandle<()>>,
     resumer: Option<JoinHandle<()>>,
     key_use_writer: Option<JoinHandle<()>>,
+    password_watch: Option<JoinHandle<()>>,
     /// Client keys created by this start's import: shown once, then only their hash exists.
     pub generated_keys: Vec<(String, Secret)>,
     pub warnings: Vec<String>,
@@ -382,6 +385,7 @@ impl Drop for GatewayHandle {
             self.prober.take(),
             self.resumer.take(),
             self.key_use_writer.take(),
+            self.password_watch.take(),
         ]
         .into_iter()
         .flatten()
@@ -400,6 +404,25 @@ async fn record_key_use(engine: std::sync::Weak<Engine>) {
         tokio::time::sleep(Duration::from_secs(15)).await;
         let Some(e) = engine.upgrade() else { return };
         e.flush_key_use().await;
+    }
+}
+
+/// `switchboard admin set-password` writes the database from another process: a password
+/// other than the one this gateway last saw ends every login session, within two seconds.
+/// (Reads the hash off the request path, on the store's thread.)
+async fn end_sessions_on_new_password(engine: std::sync::Weak<Engine>) {
+    let mut seen: Option<Option<String>> = None;
+    loop {
+        let Some(e) = engine.upgrade() else { return };
+        if let Ok(hash) = e.store.call(|c| store::admin_password_hash(c)).await {
+            if seen.as_ref().is_some_and(|before| *before != hash) {
+                e.admin_sessions.revoke_logins();
+                tracing::info!("the admin password changed: every login session ended");
+            }
+            seen = Some(hash);
+        }
+        drop(e);
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
 
@@ -537,6 +560,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         login_guard: crate::admin_auth::LoginGuard::default(),
         key_usage: crate::usage::KeyUsage::default(),
         admin_totp,
+        admin_totp_last_step: Default::default(),
         ui_files: opts.ui_files,
         sync_requests,
         http: crate::dispatch::http_client()?,
@@ -550,6 +574,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
     let prober = tokio::spawn(crate::health::probe::run(Arc::downgrade(&engine)));
     let resumer = tokio::spawn(auto_resume(Arc::downgrade(&engine)));
     let key_use_writer = tokio::spawn(record_key_use(Arc::downgrade(&engine)));
+    let password_watch = tokio::spawn(end_sessions_on_new_password(Arc::downgrade(&engine)));
 
     let app = crate::server::router(engine.clone());
     let (stop, stopped) = oneshot::channel::<()>();
@@ -579,6 +604,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         prober: Some(prober),
         resumer: Some(resumer),
         key_use_writer: Some(key_use_writer),
+        password_watch: Some(password_watch),
         generated_keys,
         warnings,
     })

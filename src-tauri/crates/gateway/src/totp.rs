@@ -47,12 +47,17 @@ pub fn code_at(secret: &[u8], t: u64) -> u32 {
 
 /// Whether `code` is right now, or one step before or after (clocks drift).
 pub fn verify(secret: &[u8], code: &str, now: u64) -> bool {
-    let Ok(code) = code.trim().parse::<u32>() else {
-        return false;
-    };
-    [now.saturating_sub(STEP), now, now + STEP]
-        .iter()
-        .any(|t| code_at(secret, *t) == code)
+    matching_step(secret, code, now).is_some()
+}
+
+/// The time step (`t / 30`) whose code `code` is, within one step of drift: remembering the
+/// last one used makes each code good for one login only.
+pub fn matching_step(secret: &[u8], code: &str, now: u64) -> Option<u64> {
+    let code = code.trim().parse::<u32>().ok()?;
+    [now.saturating_sub(STEP), now, now.saturating_add(STEP)]
+        .into_iter()
+        .find(|t| code_at(secret, *t) == code)
+        .map(|t| t / STEP)
 }
 
 #[cfg(test)]

@@ -232,11 +232,19 @@ pub async fn login(
         return api_error(StatusCode::UNAUTHORIZED, "Wrong password");
     }
     if let Some(secret) = &engine.admin_totp {
-        let right = req
+        let step = req
             .totp
             .as_deref()
-            .is_some_and(|c| crate::totp::verify(secret, c, crate::protocol::unix_now()));
-        if !right {
+            .and_then(|c| crate::totp::matching_step(secret, c, crate::protocol::unix_now()));
+        // A code (or an earlier one) that let someone in already lets nobody in again: a code
+        // seen over a shoulder or on the wire is spent.
+        let fresh = step.is_some_and(|s| {
+            engine
+                .admin_totp_last_step
+                .fetch_max(s, std::sync::atomic::Ordering::SeqCst)
+                < s
+        });
+        if !fresh {
             // A wrong code is a failed attempt: the password alone must not be enough to keep
             // guessing codes.
             let locked = attempt.failed();
@@ -249,7 +257,7 @@ pub async fn login(
     }
     attempt.succeeded();
     tracing::info!(client = %peer, "admin login");
-    match engine.admin_sessions.issue(ttl) {
+    match engine.admin_sessions.issue_login(ttl) {
         Ok(token) => Json(LoginResponse {
             token,
             expires_in_s: ttl.as_secs(),
