@@ -447,3 +447,42 @@ async fn a_new_password_ends_the_old_ones_sessions() {
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     assert_eq!(status_with(&gw, &new).await, 200, "the new one's goes on");
 }
+
+/// An HTTP/2 client names the host in `:authority`, not in a Host header: the admin API takes
+/// it (every HTTP/2 request was refused 403), and a foreign one is still refused.
+#[tokio::test]
+async fn the_admin_api_answers_http2() {
+    let mock = Mock::start().await;
+    let (gw, _dir) = start_admin(&config_for(&mock.url(), ""));
+    let token = common::admin_token(&gw).await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let r = h2
+        .get(format!("{}/api/status", gw.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.status(), 200);
+    // A rebound name for this address, as a DNS-rebinding page would use, in :authority.
+    let port: u16 = gw.url.rsplit(':').next().unwrap().parse().unwrap();
+    let rebound = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .resolve(
+            "evil.example",
+            std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        )
+        .build()
+        .unwrap();
+    let r = rebound
+        .get(format!("http://evil.example:{port}/api/status"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.status(), 403);
+}

@@ -92,9 +92,11 @@ pub async fn guard(State(engine): State<Arc<Engine>>, req: Request, next: Next) 
     let snap = engine.snapshot();
     let configured = snap.settings.host.as_str();
     let headers = req.headers();
+    // HTTP/2 names the host in `:authority`, which arrives as the URI's, not as a header.
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
         .map(host_of)
         .unwrap_or("");
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());

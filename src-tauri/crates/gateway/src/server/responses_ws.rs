@@ -33,6 +33,7 @@ pub async fn upgrade(State(engine): State<Arc<Engine>>, req: Request) -> Respons
         .headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
         .map(super::admin::host_of)
         .unwrap_or("");
     // Any web page may open a WebSocket to any host, with no CORS in the way: a browser's
