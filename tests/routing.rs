@@ -1040,3 +1040,24 @@ async fn a_huge_retry_after_is_clamped_and_the_request_answered() {
     let r = chat(&gw, "m1", false).await;
     assert_eq!(h(&r, "x-switchboard-provider"), "bad");
 }
+
+/// The last resort never goes to a provider whose key was refused (open until reset): it would
+/// be refused again. It goes to the next one, cooling for a reason that may have passed.
+#[tokio::test]
+async fn the_last_resort_skips_a_refused_key() {
+    let (bad, good, gw, _dir) = pair("").await;
+    bad.script([Reply::status(
+        401,
+        r#"{"error":{"message":"invalid api key"}}"#,
+    )]);
+    good.script([Reply::status(503, r#"{"error":{"message":"overloaded"}}"#)]);
+    // bad: key refused; good: a 503. Both are now open.
+    let r = chat(&gw, "m1", false).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!((bad.hits(), good.hits()), (1, 1));
+    // Everything cools: the last resort goes to `good` (weight 1), not to `bad` (1,000,000).
+    let r = chat(&gw, "m1", false).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(h(&r, "x-switchboard-provider"), "good");
+    assert_eq!(bad.hits(), 1, "the refused key was not tried again");
+}

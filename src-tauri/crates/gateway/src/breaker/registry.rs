@@ -54,6 +54,11 @@ impl Slot {
     pub fn snapshot(&self) -> Breaker {
         self.lock().clone()
     }
+
+    /// Open until a person resets it (its key was refused): no request can do better.
+    pub fn until_reset(&self) -> bool {
+        self.gate.load(Ordering::Relaxed) == u64::MAX
+    }
 }
 
 type PairKey = (Arc<str>, Arc<str>);

@@ -142,8 +142,12 @@ pub async fn run(
         let (index, last_resort) = match picked {
             Some(i) => (i, false),
             // Everything is cooling down: rather than fail at once, try the highest-weight
-            // provider's first candidate (routes keep that order), once.
-            None if tried.is_empty() => match candidates.iter().position(eligible) {
+            // provider's first candidate (routes keep that order), once; never one whose key
+            // was refused, which would only be refused again.
+            None if tried.is_empty() => match candidates
+                .iter()
+                .position(|c| eligible(c) && !c.provider.breaker.until_reset())
+            {
                 Some(i) => (i, true),
                 None => break,
             },
