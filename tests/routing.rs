@@ -157,7 +157,7 @@ async fn fails_over_on_every_outcome_kind() {
             "model not found",
         ),
         (
-            "timeout",
+            "stream first byte late",
             vec![Reply::delayed(Duration::from_secs(3))],
             "timeout",
         ),
@@ -1060,4 +1060,18 @@ async fn the_last_resort_skips_a_refused_key() {
     assert_eq!(r.status(), 200);
     assert_eq!(h(&r, "x-switchboard-provider"), "good");
     assert_eq!(bad.hits(), 1, "the refused key was not tried again");
+}
+
+/// A plain (not streamed) answer's head comes only when the whole answer is ready: it may take
+/// up to the request's deadline, not the first-byte timeout that streams are held to (a long
+/// generation was cut at 1 s here, and tripped the model's breaker).
+#[tokio::test]
+async fn a_plain_answer_may_take_until_the_requests_deadline() {
+    let (bad, good, gw, _dir) = pair("").await;
+    bad.script([Reply::delayed(Duration::from_millis(1800))]);
+    let r = chat(&gw, "m1", false).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(h(&r, "x-switchboard-provider"), "bad");
+    assert_eq!(h(&r, "x-switchboard-attempts"), "1");
+    assert_eq!(good.hits(), 0);
 }

@@ -164,7 +164,9 @@ pub async fn run(
 
         let attempt_started = Instant::now();
         let remaining = deadline.saturating_duration_since(attempt_started);
-        let limit = if settings.first_byte_timeout() < remaining {
+        // A plain answer's head comes only when the whole answer is ready (a reasoning model
+        // may think for minutes): only a stream is held to the first-byte timeout.
+        let limit = if call.stream && settings.first_byte_timeout() < remaining {
             (
                 settings.first_byte_timeout(),
                 "routing.first_byte_timeout_s",
