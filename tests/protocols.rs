@@ -1660,3 +1660,86 @@ async fn a_model_name_cannot_forge_or_flood_the_log() {
     );
     assert!(log.len() < 64 << 10, "{} bytes of log", log.len());
 }
+
+/// A native stream that stops without its protocol's end (`[DONE]`, `response.completed`,
+/// `message_stop`, a Gemini finish reason) broke off, however cleanly the connection closed:
+/// the client gets its protocol's error event, and the breaker sees a failure.
+#[tokio::test]
+async fn a_native_stream_without_its_end_marker_is_an_error() {
+    let ups = Upstreams::start().await;
+    let (gw, _dir) = common::start_admin(&ups.config());
+    let key = gw.key("test");
+    let cases = [
+        (
+            &ups.openai,
+            "/v1/chat/completions",
+            json!({"model": "to-openai", "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+            format!(
+                "data: {}\n\n",
+                json!({"id": "c", "model": "gpt-x", "choices": [{"index": 0, "delta": {"content": "Hel"}, "finish_reason": null}]})
+            ),
+        ),
+        (
+            &ups.openai,
+            "/v1/responses",
+            json!({"model": "to-openai", "stream": true, "input": "hi"}),
+            format!(
+                "event: response.output_text.delta\ndata: {}\n\n",
+                json!({"type": "response.output_text.delta", "delta": "Hel", "item_id": "m", "output_index": 0, "content_index": 0})
+            ),
+        ),
+        (
+            &ups.anthropic,
+            "/v1/messages",
+            json!({"model": "to-anthropic", "stream": true, "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}),
+            format!(
+                "event: content_block_delta\ndata: {}\n\n",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hel"}})
+            ),
+        ),
+        (
+            &ups.gemini,
+            "/v1beta/models/to-gemini:streamGenerateContent?alt=sse",
+            json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}),
+            format!(
+                "data: {}\r\n\r\n",
+                json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "Hel"}]}, "index": 0}]})
+            ),
+        ),
+    ];
+    for (mock, path, body, chunk) in cases {
+        mock.script([Reply::Sse {
+            chunks: vec![chunk],
+            gap: std::time::Duration::ZERO,
+            drop_after: None,
+        }]);
+        let text = http()
+            .post(format!("{}{path}", gw.url))
+            .bearer_auth(&key)
+            .header("x-api-key", &key)
+            .header("x-goog-api-key", &key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains("Hel"), "{path}: {text}");
+        assert!(
+            text.contains("end marker"),
+            "{path}: the client is told: {text}"
+        );
+    }
+    let token = common::admin_token(&gw).await;
+    let status: Value = common::admin(&gw, &token, "GET", "/status", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let text = status.to_string();
+    assert!(
+        text.matches("end marker").count() >= 3,
+        "each provider's breaker saw the failure: {status}"
+    );
+}

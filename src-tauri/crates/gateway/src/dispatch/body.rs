@@ -76,6 +76,26 @@ pub struct Framing {
     /// The length the client was told: once it is sent the body is whole, since the server
     /// stops asking for more (and would otherwise log a complete answer as abandoned).
     pub length: Option<u64>,
+    /// A native stream's end markers (`[DONE]`, `message_stop`, ...): one that ends without
+    /// any of them broke off, however cleanly the connection closed.
+    pub end_markers: &'static [&'static [u8]],
+}
+
+/// What a stream of each API ends with, when it ends as it should. (A Gemini stream has no end
+/// event: its last chunk carries the finish reason.)
+pub fn end_markers(api: crate::protocol::Api) -> &'static [&'static [u8]] {
+    use crate::protocol::Api;
+    match api {
+        Api::Chat => &[b"[DONE]"],
+        Api::Responses => &[
+            b"response.completed",
+            b"response.incomplete",
+            b"response.failed",
+        ],
+        Api::Messages => &[b"message_stop"],
+        Api::Gemini => &[b"finishReason"],
+        Api::Embeddings | Api::Images | Api::CountTokens => &[],
+    }
 }
 
 /// Told how the body ended after it started: `None` for a clean end, else why it failed, so the
@@ -96,6 +116,7 @@ pub struct ProxyBody {
     tail: [u8; 2],
     length: Option<u64>,
     sent: u64,
+    end: EndWatch,
     /// A Gemini stream's error object, held to go out as a read of its own.
     pending: Option<Bytes>,
     done: bool,
@@ -130,6 +151,11 @@ impl ProxyBody {
             tail: *b"\n\n",
             length: framing.length,
             sent: 0,
+            end: EndWatch::new(if framing.mode == BodyMode::Plain {
+                &[]
+            } else {
+                framing.end_markers
+            }),
             pending: None,
             done: false,
             started,
@@ -201,6 +227,57 @@ impl ProxyBody {
     }
 }
 
+/// Watches a passed-through stream for its end marker, also one cut across two chunks.
+struct EndWatch {
+    markers: &'static [&'static [u8]],
+    /// A marker went by (or none is expected).
+    seen: bool,
+    /// The last bytes of the previous chunk.
+    carry: Vec<u8>,
+}
+
+impl EndWatch {
+    fn new(markers: &'static [&'static [u8]]) -> Self {
+        Self {
+            markers,
+            seen: markers.is_empty(),
+            carry: Vec::new(),
+        }
+    }
+
+    fn feed(&mut self, chunk: &[u8]) {
+        if self.seen {
+            return;
+        }
+        let found = |hay: &[u8]| {
+            self.markers
+                .iter()
+                .any(|m| memchr::memmem::find(hay, m).is_some())
+        };
+        if found(chunk) {
+            self.seen = true;
+            return;
+        }
+        // The carry and the chunk's head, where a cut marker would be; then the carry becomes
+        // the last bytes of both (fewer than the longest marker).
+        let keep = self.markers.iter().map(|m| m.len()).max().unwrap_or(1) - 1;
+        let mut seam = std::mem::take(&mut self.carry);
+        seam.extend_from_slice(&chunk[..chunk.len().min(keep)]);
+        if found(&seam) {
+            self.seen = true;
+            return;
+        }
+        if chunk.len() >= keep {
+            seam.clear();
+            seam.extend_from_slice(&chunk[chunk.len() - keep..]);
+        } else {
+            let drop = seam.len().saturating_sub(keep);
+            seam.drain(..drop);
+        }
+        self.carry = seam;
+    }
+}
+
 /// Google's SDKs raise on a stream error only when the error object is a network read of its
 /// own (`@google/genai` parses each read whole): one that conversion wrote after other events
 /// is split off, to be sent next. A data frame ends with a blank line and an error object with
@@ -249,6 +326,14 @@ impl Stream for ProxyBody {
                         return this.fail(e, FailureKind::Network);
                     }
                     Poll::Ready(None) => {
+                        if this.transform.is_none() && !this.end.seen {
+                            // Passed through, it would end as if whole.
+                            let e = GatewayError::UpstreamUnreachable {
+                                provider: this.provider.to_string(),
+                                detail: "the stream ended without its end marker".into(),
+                            };
+                            return this.fail(e, FailureKind::ServerError);
+                        }
                         if this.transform.as_ref().is_some_and(|t| !t.complete()) {
                             // Converted, the client would see an invented clean ending.
                             let e = GatewayError::UpstreamUnreachable {
@@ -285,7 +370,10 @@ impl Stream for ProxyBody {
                 }
             };
             let chunk = match this.transform.as_mut() {
-                None => chunk,
+                None => {
+                    this.end.feed(&chunk);
+                    chunk
+                }
                 Some(t) => {
                     let mut out = BytesMut::with_capacity(chunk.len() + 64);
                     t.feed(&chunk, &mut out);
@@ -318,6 +406,23 @@ impl Drop for ProxyBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_end_marker_is_seen_even_cut_in_two() {
+        let markers = end_markers(crate::protocol::Api::Chat);
+        let mut w = EndWatch::new(markers);
+        w.feed(b"data: {\"x\":1}\n\n");
+        assert!(!w.seen);
+        w.feed(b"data: [DO");
+        w.feed(b"NE]\n\n");
+        assert!(w.seen);
+        let mut w = EndWatch::new(end_markers(crate::protocol::Api::Messages));
+        for b in b"event: message_stop\n" {
+            w.feed(std::slice::from_ref(b));
+        }
+        assert!(w.seen, "fed a byte at a time");
+        assert!(EndWatch::new(&[]).seen, "nothing to wait for");
+    }
 
     #[test]
     fn a_gemini_error_object_after_events_goes_on_its_own() {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, header};
 
-pub use body::{BodyMode, Framing, OnEnd, ProxyBody, Transform};
+pub use body::{BodyMode, Framing, OnEnd, ProxyBody, Transform, end_markers};
 
 use crate::catalog::Candidate;
 use crate::config::Protocol;

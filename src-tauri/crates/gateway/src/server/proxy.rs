@@ -343,6 +343,12 @@ async fn run(
             BodyMode::Plain
         },
         shape: api.error_shape(),
+        // A native stream must end as its protocol ends one; converted, the converter knows.
+        end_markers: if is_sse && !success.converted {
+            crate::dispatch::end_markers(success.api)
+        } else {
+            &[]
+        },
         transform,
         length: content_length,
     };
