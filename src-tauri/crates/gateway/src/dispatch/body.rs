@@ -81,18 +81,24 @@ pub struct Framing {
     pub end_markers: &'static [&'static [u8]],
 }
 
-/// What a stream of each API ends with, when it ends as it should. (A Gemini stream has no end
-/// event: its last chunk carries the finish reason.)
+/// What a stream of each API ends with, when it ends as it should: its end event, or the
+/// finish reason that comes just before it (some relays leave `[DONE]` out; the converted
+/// path accepts the same). A Gemini stream has no end event: its last chunk carries the finish
+/// reason. Written compact and with a space, as upstreams serialize both ways.
 pub fn end_markers(api: crate::protocol::Api) -> &'static [&'static [u8]] {
     use crate::protocol::Api;
     match api {
-        Api::Chat => &[b"[DONE]"],
+        Api::Chat => &[b"[DONE]", b"\"finish_reason\":\"", b"\"finish_reason\": \""],
         Api::Responses => &[
             b"response.completed",
             b"response.incomplete",
             b"response.failed",
         ],
-        Api::Messages => &[b"message_stop"],
+        Api::Messages => &[
+            b"message_stop",
+            b"\"stop_reason\":\"",
+            b"\"stop_reason\": \"",
+        ],
         Api::Gemini => &[b"finishReason"],
         Api::Embeddings | Api::Images | Api::CountTokens => &[],
     }
