@@ -1742,4 +1742,27 @@ async fn a_native_stream_without_its_end_marker_is_an_error() {
         text.matches("end marker").count() >= 3,
         "each provider's breaker saw the failure: {status}"
     );
+    // A relay that leaves `[DONE]` out after the finish reason has ended its stream.
+    let finish = |f: Value| {
+        format!(
+            "data: {}\n\n",
+            json!({"id": "c", "model": "gpt-x", "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": f}]})
+        )
+    };
+    ups.openai.script([Reply::Sse {
+        chunks: vec![finish(Value::Null), finish(json!("stop"))],
+        gap: std::time::Duration::ZERO,
+        drop_after: None,
+    }]);
+    let text = http()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth(&key)
+        .json(&json!({"model": "to-openai", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("error"), "{text}");
 }
