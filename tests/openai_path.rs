@@ -314,7 +314,13 @@ async fn an_unreachable_upstream_gives_502() {
         .port();
     let (gw, _dir) = Gateway::start(&config_for(&format!("http://127.0.0.1:{port}"), ""));
     let r = post(&gw, &gw.key("test"), chat_body("fast").to_string()).await;
-    assert_openai_error(r, 502, "cannot reach provider 'mock'").await;
+    let v = assert_openai_error(r, 502, "cannot reach provider 'mock'").await;
+    // Named, not located: the provider's URL stays in the gateway.
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        !msg.contains(&port.to_string()) && !msg.contains("http"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]

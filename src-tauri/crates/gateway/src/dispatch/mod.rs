@@ -29,8 +29,13 @@ pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
 
 /// The first error and its causes on one line: reqwest's own message alone ("error sending
 /// request") does not say what went wrong.
+/// An upstream error's causes, without the URL: the answer names the provider, and its URL
+/// (a path prefix that may identify an account, a host the client need not know) stays here.
 pub fn error_chain(e: &reqwest::Error) -> String {
-    let mut out = e.to_string();
+    let mut out = match e.url() {
+        Some(url) => e.to_string().replace(&format!(" ({url})"), ""),
+        None => e.to_string(),
+    };
     let mut source = e.source();
     while let Some(s) = source {
         let text = s.to_string();
