@@ -390,22 +390,8 @@ async fn codex_runs_its_shell_tool_on_a_chat_only_relay() {
         "{paths:?}"
     );
     let token = common::admin_token(&gw).await;
-    let providers: serde_json::Value = common::http()
-        .get(format!("{}/api/providers", gw.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let relay = providers
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "relay")
-        .unwrap();
-    assert_eq!(relay["responses"], false, "{providers}");
+    let relay = common::provider_view(&gw, &token, "relay").await;
+    assert_eq!(relay["responses"], false, "{relay}");
 }
 
 #[tokio::test]

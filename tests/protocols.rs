@@ -1275,17 +1275,7 @@ async fn responses_requests_reach_a_chat_only_relay_as_chat() {
     let token = common::admin_token(&gw).await;
     let mut learned = false;
     for _ in 0..50 {
-        let list: Value = common::admin(&gw, &token, "GET", "/providers", None)
-            .await
-            .json()
-            .await
-            .unwrap();
-        if list
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["name"] == "oa" && p["responses"] == false)
-        {
+        if common::provider_view(&gw, &token, "oa").await["responses"] == false {
             learned = true;
             break;
         }
@@ -1602,18 +1592,8 @@ async fn a_responses_servers_own_404_does_not_make_it_chat_only() {
         .collect();
     assert_eq!(paths, ["/v1/responses"]);
     let token = common::admin_token(&gw).await;
-    let list: Value = common::admin(&gw, &token, "GET", "/providers", None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let oa = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "oa")
-        .unwrap();
-    assert_eq!(oa["responses"], true, "{list}");
+    let oa = common::provider_view(&gw, &token, "oa").await;
+    assert_eq!(oa["responses"], true, "{oa}");
 }
 
 /// A client's model name reaches the log and the answer one line long and bounded: no forged

@@ -248,6 +248,18 @@ pub fn start_admin(config: &str) -> (Gateway, tempfile::TempDir) {
     })
 }
 
+/// A provider as `GET /api/providers` shows it.
+pub async fn provider_view(gw: &Gateway, token: &str, name: &str) -> serde_json::Value {
+    let list: serde_json::Value = admin(gw, token, "GET", "/providers", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    list.as_array()
+        .and_then(|l| l.iter().find(|p| p["name"] == name).cloned())
+        .unwrap_or_else(|| panic!("no provider {name}: {list}"))
+}
+
 /// One admin API call with the token; `body` is sent as JSON.
 pub async fn admin(
     gw: &Gateway,
