@@ -779,11 +779,7 @@ async fn the_admin_api_refuses_what_a_web_page_could_send() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403, "a foreign Origin");
-    for origin in [
-        "tauri://localhost",
-        "http://tauri.localhost",
-        "http://127.0.0.1:7340",
-    ] {
+    for origin in ["tauri://localhost", "http://tauri.localhost", gw.url.as_str()] {
         let r = http()
             .get(&url)
             .bearer_auth(&token)
@@ -792,6 +788,20 @@ async fn the_admin_api_refuses_what_a_web_page_could_send() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "{origin}");
+    }
+    // Another local server's page (a dev server on another port) is foreign too: it could lock
+    // the owner out with text/plain logins.
+    let other = format!("http://127.0.0.1:{}", gw.port + 1);
+    for origin in ["http://localhost:3000", other.as_str()] {
+        let r = http()
+            .post(format!("{}/api/login", gw.url))
+            .header("origin", origin)
+            .header("content-type", "text/plain")
+            .body(r#"{"password":"guess"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{origin}");
     }
     let providers: Value = admin(&gw, &token, "GET", "/providers", None)
         .await
@@ -804,6 +814,163 @@ async fn the_admin_api_refuses_what_a_web_page_could_send() {
         .send()
         .await
         .unwrap();
+}
+
+/// A request a browser sends without a preflight (text/plain, no key: the gateway is open on
+/// loopback) from a page of another site, or under a rebound name.
+fn page_post(gw: &Gateway, path: &str, body: &str) -> reqwest::RequestBuilder {
+    http()
+        .post(format!("{}{path}", gw.url))
+        .header("content-type", "text/plain")
+        .body(body.to_owned())
+}
+
+#[tokio::test]
+async fn the_client_api_refuses_what_a_web_page_could_send_unless_its_origin_is_allowed() {
+    let m = Mock::start().await;
+    let config = format!(
+        r#"
+[server]
+request_timeout_s = 10
+
+[[providers]]
+name = "only"
+base_url = "{}"
+models = ["m1"]
+
+[[models]]
+name = "m1"
+"#,
+        m.url()
+    );
+    let (gw, _dir) = start_admin(&config);
+    let chat = r#"{"model":"m1","messages":[{"role":"user","content":"hi"}]}"#;
+    let messages = r#"{"model":"m1","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#;
+    let gemini = r#"{"contents":[{"parts":[{"text":"hi"}]}]}"#;
+    let cases = [
+        ("/v1/chat/completions", chat, "error.code"),
+        ("/v1/messages", messages, "type"),
+        ("/v1beta/models/m1:generateContent", gemini, "error.status"),
+    ];
+    for origin in ["https://evil.example", "http://localhost:3000", "null"] {
+        for (path, body, field) in cases {
+            let r = page_post(&gw, path, body)
+                .header("origin", origin)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 403, "{origin} {path}");
+            assert!(!r.headers().contains_key("access-control-allow-origin"));
+            let v: Value = r.json().await.unwrap();
+            // In the shape of the client's protocol.
+            let mut at = &v;
+            for k in field.split('.') {
+                at = &at[k];
+            }
+            assert!(!at.is_null(), "{path}: {v}");
+            let text = v.to_string();
+            assert!(text.contains("allowed_origins"), "{text}");
+        }
+    }
+    // DNS rebinding: the page's own name for this address, so it could read the answer.
+    for path in ["/v1/chat/completions", "/v1/models"] {
+        let r = http()
+            .request(
+                if path == "/v1/models" {
+                    reqwest::Method::GET
+                } else {
+                    reqwest::Method::POST
+                },
+                format!("{}{path}", gw.url),
+            )
+            .header("host", format!("evil.example:{}", gw.port))
+            .body(chat)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+    }
+    assert_eq!(m.hits(), 0, "nothing reached the provider");
+
+    // Clients that are not browsers, and the gateway's own pages, pass.
+    assert_eq!(page_post(&gw, "/v1/chat/completions", chat).send().await.unwrap().status(), 200);
+    let r = page_post(&gw, "/v1/chat/completions", chat)
+        .header("origin", &gw.url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // A browser-based chat app the user allowed: a preflight, then the request, with CORS.
+    let token = admin_token(&gw).await;
+    let r = admin(
+        &gw,
+        &token,
+        "PUT",
+        "/settings",
+        Some(json!({"server": {"allowed_origins": ["https://chat.example/", "http://gw.lan:8080"]}})),
+    )
+    .await;
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let r = http()
+        .request(reqwest::Method::OPTIONS, format!("{}/v1/chat/completions", gw.url))
+        .header("origin", "https://chat.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization, content-type")
+        .header("access-control-request-private-network", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let h = r.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://chat.example");
+    assert!(h["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
+    assert!(h["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    assert_eq!(h["access-control-allow-private-network"], "true");
+    let r = http()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .header("origin", "https://chat.example")
+        .json(&serde_json::from_str::<Value>(chat).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["access-control-allow-origin"], "https://chat.example");
+    assert!(
+        r.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("x-switchboard-provider")
+    );
+    // The allowed origin's host may name the gateway (a reverse proxy's name).
+    let r = page_post(&gw, "/v1/chat/completions", chat)
+        .header("host", "gw.lan:8080")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Every other page is still refused, the preflight included.
+    let r = http()
+        .request(reqwest::Method::OPTIONS, format!("{}/v1/chat/completions", gw.url))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(m.hits(), 4);
+    // A bad entry is refused like in the file.
+    let r = admin(
+        &gw,
+        &token,
+        "PUT",
+        "/settings",
+        Some(json!({"server": {"allowed_origins": ["chat.example/path"]}})),
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let stderr = gw.stderr();
+    assert!(stderr.contains("refused a request from a web page"), "{stderr}");
 }
 
 #[tokio::test]

@@ -180,6 +180,11 @@ const TABLE: &[(&str, &str, &str)] = &[
         "用逗号分隔；留空表示允许所有模型。",
     ),
     (
+        "hint.allowed_origins",
+        "Comma-separated origins such as https://chat.example, or * for any page. Every other web page is refused.",
+        "用逗号分隔，例如 https://chat.example；* 表示任何网页。其他网页一律拒绝。",
+    ),
+    (
         "hint.keywords",
         "A 200 answer containing one of these is retried elsewhere.",
         "包含这些关键词的 200 响应会换一个提供商重试。",
@@ -281,6 +286,23 @@ const TABLE: &[(&str, &str, &str)] = &[
         "管理会话时长（秒）",
     ),
     ("settings.keywords", "Retry on keywords", "重试关键词"),
+    (
+        "settings.allowed_origins",
+        "Web pages allowed to call the gateway",
+        "允许调用网关的网页来源",
+    ),
+    (
+        "settings.header_timeout",
+        "Header and idle connection timeout (s)",
+        "请求头与空闲连接超时（秒）",
+    ),
+    ("settings.body_timeout", "Request body timeout (s)", "请求体读取超时（秒）"),
+    ("settings.max_connections", "Open connections at most", "最大连接数"),
+    (
+        "settings.body_budget",
+        "Request bodies held at once (MB)",
+        "同时持有的请求体上限（MB）",
+    ),
     ("action.export", "Export configuration", "导出配置"),
     ("msg.exported_to", "Configuration saved to", "配置已保存到"),
     (

@@ -41,6 +41,42 @@ const NUMBERS: &[Number] = &[
         86_400,
     ),
     (
+        "server",
+        "header_timeout_s",
+        "server.header_timeout_s",
+        "header_timeout_s",
+        "settings.header_timeout",
+        1,
+        3600,
+    ),
+    (
+        "server",
+        "body_timeout_s",
+        "server.body_timeout_s",
+        "body_timeout_s",
+        "settings.body_timeout",
+        1,
+        3600,
+    ),
+    (
+        "server",
+        "max_connections",
+        "server.max_connections",
+        "max_connections",
+        "settings.max_connections",
+        16,
+        1_000_000,
+    ),
+    (
+        "server",
+        "body_budget_mb",
+        "server.body_budget_mb",
+        "body_budget_mb",
+        "settings.body_budget",
+        1,
+        65_536,
+    ),
+    (
         "routing",
         "first_byte_timeout_s",
         "routing.first_byte_timeout_s",
@@ -183,6 +219,7 @@ pub fn SettingsPage() -> impl IntoView {
         .collect();
     let values = StoredValue::new(values);
     let keywords = RwSignal::new(String::new());
+    let origins = RwSignal::new(String::new());
     let notifications = RwSignal::new(true);
     let start_at_login = RwSignal::new(false);
     let loaded_port = RwSignal::new(None::<u64>);
@@ -211,6 +248,7 @@ pub fn SettingsPage() -> impl IntoView {
                     }
                     for (section, key) in [
                         ("routing", "retry_on_keywords"),
+                        ("server", "allowed_origins"),
                         ("app", "notifications"),
                         ("app", "start_at_login"),
                     ] {
@@ -224,6 +262,11 @@ pub fn SettingsPage() -> impl IntoView {
                         .and_then(|k| serde_json::from_value(k.clone()).ok())
                         .unwrap_or_default();
                     keywords.set(kw.join(", "));
+                    let allowed: Vec<String> = s
+                        .get("allowed_origins")
+                        .and_then(|k| serde_json::from_value(k.clone()).ok())
+                        .unwrap_or_default();
+                    origins.set(allowed.join(", "));
                     notifications.set(
                         s.get("notifications")
                             .and_then(Value::as_bool)
@@ -256,6 +299,7 @@ pub fn SettingsPage() -> impl IntoView {
             }
         });
         body["routing"]["retry_on_keywords"] = json!(util::split_list(&keywords.get_untracked()));
+        body["server"]["allowed_origins"] = json!(util::split_list(&origins.get_untracked()));
         body["app"]["notifications"] = json!(notifications.get_untracked());
         body["app"]["start_at_login"] = json!(start_at_login.get_untracked());
         if !errs.is_empty() {
@@ -279,7 +323,8 @@ pub fn SettingsPage() -> impl IntoView {
                     load();
                 }
                 Err(f) => {
-                    let known: Vec<&str> = NUMBERS.iter().map(|n| n.2).collect();
+                    let mut known: Vec<&str> = NUMBERS.iter().map(|n| n.2).collect();
+                    known.extend(["routing.retry_on_keywords", "server.allowed_origins"]);
                     errors.server(&f, &known);
                 }
             }
@@ -329,6 +374,9 @@ pub fn SettingsPage() -> impl IntoView {
                     .collect_view()}
                 <Field label="settings.keywords" name="routing.retry_on_keywords" errors=errors hint="hint.keywords">
                     <TextInput value=keywords id="keywords" placeholder="overloaded, try again"/>
+                </Field>
+                <Field label="settings.allowed_origins" name="server.allowed_origins" errors=errors hint="hint.allowed_origins">
+                    <TextInput value=origins id="allowed-origins" placeholder="https://chat.example"/>
                 </Field>
                 <Field label="settings.notifications" name="app.notifications" errors=errors>
                     <CheckBox value=notifications id="notifications"/>

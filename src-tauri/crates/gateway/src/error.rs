@@ -13,6 +13,9 @@ pub enum GatewayError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    /// A web page's request: a foreign Origin or Host.
+    #[error("{0}")]
+    CrossSite(String),
     #[error(
         "client key '{name}' is over its limit of {rpm} requests a minute; try again in {retry_after_s} s"
     )]
@@ -64,7 +67,7 @@ impl GatewayError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::CrossSite(_) => StatusCode::FORBIDDEN,
             Self::ClientRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound(_) | Self::UnknownModel(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -86,6 +89,7 @@ impl GatewayError {
             Self::BadRequest(_) => "invalid_request",
             Self::Unauthorized(_) => "invalid_api_key",
             Self::Forbidden(_) => "model_not_allowed",
+            Self::CrossSite(_) => "origin_not_allowed",
             Self::ClientRateLimited { .. } => "rate_limit_exceeded",
             Self::NotFound(_) => "not_found",
             Self::UnknownModel(_) => "model_not_found",

@@ -8,6 +8,7 @@ pub mod dispatch;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod origins;
 pub mod outside;
 pub mod protocol;
 pub mod requestlog;

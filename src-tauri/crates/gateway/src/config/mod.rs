@@ -140,6 +140,24 @@ impl Validator<'_> {
                 86_400,
             )?;
             self.in_range(&span, "server", "max_body_mb", s.max_body_mb, 1, 1024)?;
+            self.in_range(&span, "server", "header_timeout_s", s.header_timeout_s, 1, 3600)?;
+            self.in_range(&span, "server", "body_timeout_s", s.body_timeout_s, 1, 3600)?;
+            self.in_range(
+                &span,
+                "server",
+                "max_connections",
+                s.max_connections,
+                16,
+                1_000_000,
+            )?;
+            self.in_range(&span, "server", "body_budget_mb", s.body_budget_mb, 1, 65_536)?;
+            let allowed_origins = s
+                .allowed_origins
+                .map(|list| crate::origins::parse_list(&list))
+                .transpose()
+                .map_err(|m| {
+                    self.err(&span, "allowed_origins", "server.allowed_origins".into(), m)
+                })?;
             if let Some(h) = &s.host
                 && h.trim().is_empty()
             {
@@ -154,6 +172,11 @@ impl Validator<'_> {
             out.settings.port = s.port;
             out.settings.request_timeout_s = s.request_timeout_s;
             out.settings.max_body_mb = s.max_body_mb;
+            out.settings.allowed_origins = allowed_origins;
+            out.settings.header_timeout_s = s.header_timeout_s;
+            out.settings.body_timeout_s = s.body_timeout_s;
+            out.settings.max_connections = s.max_connections;
+            out.settings.body_budget_mb = s.body_budget_mb;
         }
         if let Some(routing) = raw.routing {
             let span = routing.span();

@@ -28,6 +28,11 @@ pub struct RawServer {
     pub port: Option<u16>,
     pub request_timeout_s: Option<u64>,
     pub max_body_mb: Option<u64>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub header_timeout_s: Option<u64>,
+    pub body_timeout_s: Option<u64>,
+    pub max_connections: Option<u32>,
+    pub body_budget_mb: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -17,6 +17,17 @@ pub struct Settings {
     pub port: u16,
     pub request_timeout_s: u64,
     pub max_body_mb: u64,
+    /// Web origins (`https://chat.example`, or `*`) whose pages may call the client API; any
+    /// other foreign Origin or Host is refused.
+    pub allowed_origins: Vec<String>,
+    /// How long a connection may wait for a request's headers, idle keep-alive included.
+    pub header_timeout_s: u64,
+    /// How long reading one request body may take.
+    pub body_timeout_s: u64,
+    /// Open client connections at once; more are refused (and logged).
+    pub max_connections: u32,
+    /// Request-body bytes held at once across all requests; a body waits for room.
+    pub body_budget_mb: u64,
     pub retry_on_keywords: Vec<String>,
     pub max_attempts: u32,
     pub cooldown_rate_limited_s: u64,
@@ -54,6 +65,11 @@ impl Default for Settings {
             port: DEFAULT_PORT,
             request_timeout_s: 120,
             max_body_mb: 32,
+            allowed_origins: Vec::new(),
+            header_timeout_s: 30,
+            body_timeout_s: 60,
+            max_connections: 1024,
+            body_budget_mb: 256,
             retry_on_keywords: Vec::new(),
             max_attempts: 4,
             cooldown_rate_limited_s: 180,
@@ -120,6 +136,14 @@ impl Settings {
         Duration::from_secs(self.session_ttl_s)
     }
 
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_timeout_s.max(1))
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_timeout_s.max(1))
+    }
+
     pub fn max_body_bytes(&self) -> usize {
         usize::try_from(self.max_body_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)
     }
@@ -143,6 +167,11 @@ impl SettingsPatch {
             port,
             request_timeout_s,
             max_body_mb,
+            allowed_origins,
+            header_timeout_s,
+            body_timeout_s,
+            max_connections,
+            body_budget_mb,
             retry_on_keywords,
             max_attempts,
             cooldown_rate_limited_s,

@@ -115,7 +115,7 @@ fn error_type(e: &GatewayError) -> &'static str {
             "invalid_request_error"
         }
         GatewayError::Unauthorized(_) => "authentication_error",
-        GatewayError::Forbidden(_) => "permission_error",
+        GatewayError::Forbidden(_) | GatewayError::CrossSite(_) => "permission_error",
         GatewayError::ClientRateLimited { .. } => "rate_limit_error",
         GatewayError::NotFound(_)
         | GatewayError::UnknownModel(_)

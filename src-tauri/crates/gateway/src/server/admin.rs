@@ -19,7 +19,8 @@ use switchboard_api::{
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::admin_auth::{Refused, verify_password};
-use crate::catalog::is_loopback_host;
+use crate::origins;
+use crate::outside::{Clip, MAX_NAME};
 use crate::engine::Engine;
 use crate::service::{self, ServiceError};
 use crate::store;
@@ -46,82 +47,38 @@ fn service_error(e: ServiceError) -> Response<Body> {
     api_error(status, e.to_string())
 }
 
-/// The bundled desktop page's origins: Linux and macOS, then Windows.
-const APP_ORIGINS: [&str; 2] = ["tauri://localhost", "http://tauri.localhost"];
-
-pub(crate) fn host_of(authority: &str) -> &str {
-    if let Some(rest) = authority.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or("");
-    }
-    authority.rsplit_once(':').map_or(authority, |(h, port)| {
-        if port.chars().all(|c| c.is_ascii_digit()) {
-            h
-        } else {
-            authority
-        }
-    })
-}
-
-/// A loopback name, the configured host, or (listening on every interface) an address of this
-/// machine: what a browser on the LAN sends. A DNS-rebinding page sends its own name, never one
-/// of these.
-pub(crate) fn allowed_host(host: &str, configured: &str) -> bool {
-    is_loopback_host(host)
-        || host.eq_ignore_ascii_case(configured)
-        || (is_unspecified(configured) && is_own_address(host))
-}
-
-fn is_unspecified(host: &str) -> bool {
-    host.trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<std::net::IpAddr>()
-        .is_ok_and(|ip| ip.is_unspecified())
-}
-
-/// Whether `host` is an IP address of this machine: only those can be bound.
-fn is_own_address(host: &str) -> bool {
-    host.trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<std::net::IpAddr>()
-        .is_ok_and(|ip| !ip.is_unspecified() && std::net::UdpSocket::bind((ip, 0)).is_ok())
-}
-
 /// Refuses what a web page could send: a foreign Host (DNS rebinding) or Origin (a form post or
-/// fetch from another site); then checks the token.
+/// fetch from another site, another local server's page included); then checks the token.
 pub async fn guard(State(engine): State<Arc<Engine>>, req: Request, next: Next) -> Response<Body> {
     let snap = engine.snapshot();
     let configured = snap.settings.host.as_str();
     let headers = req.headers();
-    // HTTP/2 names the host in `:authority`, which arrives as the URI's, not as a header.
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
-        .map(host_of)
-        .unwrap_or("");
+    let authority = origins::authority_of(headers, req.uri());
+    let host = origins::host_of(authority);
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    // An Origin that is not text is nobody's page: foreign.
     let origin = headers
         .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+        .map(|v| v.to_str().unwrap_or("\u{fffd}").to_owned());
     let app_origin = headers
         .get(header::ORIGIN)
-        .filter(|o| APP_ORIGINS.iter().any(|a| o.as_bytes() == a.as_bytes()))
+        .filter(|o| origins::APP_ORIGINS.iter().any(|a| o.as_bytes() == a.as_bytes()))
         .cloned();
-    let mut resp = if !allowed_host(host, configured) {
+    let mut resp = if !origins::allowed_host(host, configured) {
         api_error(
             StatusCode::FORBIDDEN,
-            format!("Host '{host}' is not allowed"),
+            format!("Host '{}' is not allowed", Clip(host, MAX_NAME)),
         )
-    } else if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
-        && !APP_ORIGINS.contains(&origin)
-        && !origin.split_once("://").is_some_and(|(scheme, rest)| {
-            matches!(scheme, "http" | "https") && allowed_host(host_of(rest), configured)
-        })
+    } else if let Some(origin) = origin.as_deref()
+        && !origins::APP_ORIGINS.contains(&origin)
+        && !origins::same_origin(origin, authority)
     {
         api_error(
             StatusCode::FORBIDDEN,
-            format!("Origin '{origin}' is not allowed"),
+            format!(
+                "Origin '{}' is not allowed: the admin API answers only the admin UI's own pages",
+                Clip(origin, MAX_NAME)
+            ),
         )
     } else if req.method() == axum::http::Method::OPTIONS {
         // A CORS preflight from the desktop window's page carries no token by design.
@@ -550,31 +507,4 @@ pub async fn events(
         }
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hosts_of_this_machine_when_listening_everywhere() {
-        assert!(allowed_host("localhost", "127.0.0.1"));
-        assert!(!allowed_host("evil.example", "0.0.0.0"));
-        // 127.0.0.2 is loopback; 192.0.2.1 (TEST-NET) is nobody's address here.
-        assert!(!allowed_host("192.0.2.1", "0.0.0.0"));
-        assert!(!is_own_address("0.0.0.0"));
-        assert!(is_own_address("127.0.0.1"));
-    }
-
-    #[test]
-    fn hosts() {
-        assert_eq!(host_of("127.0.0.1:7340"), "127.0.0.1");
-        assert_eq!(host_of("[::1]:7340"), "::1");
-        assert_eq!(host_of("localhost"), "localhost");
-        assert!(allowed_host("localhost", "127.0.0.1"));
-        assert!(allowed_host("127.0.0.2", "127.0.0.1"));
-        assert!(allowed_host("my-box.lan", "my-box.lan"));
-        assert!(!allowed_host("evil.example", "127.0.0.1"));
-        assert!(!allowed_host("", "127.0.0.1"));
-    }
 }

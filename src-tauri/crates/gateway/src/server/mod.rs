@@ -2,6 +2,7 @@
 
 mod admin;
 mod anthropic;
+mod cross_site;
 mod gemini;
 mod openai;
 mod proxy;
@@ -45,6 +46,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
         )
         .fallback(openai::unknown_endpoint)
         .method_not_allowed_fallback(openai::method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            engine.clone(),
+            cross_site::guard,
+        ))
         .layer(middleware::map_response(fill_route_headers));
     let v1beta = Router::new()
         .route("/models", get(gemini::list_models))
@@ -54,6 +59,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
         )
         .fallback(openai::unknown_endpoint)
         .method_not_allowed_fallback(openai::method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            engine.clone(),
+            cross_site::guard,
+        ))
         .layer(middleware::map_response(fill_route_headers));
     let api = Router::new()
         .route("/login", post(admin::login))

@@ -102,7 +102,7 @@ pub async fn unknown_endpoint(
 }
 
 /// The protocol a path belongs to, for the shape of its errors.
-fn api_of_path(path: &str) -> Api {
+pub(super) fn api_of_path(path: &str) -> Api {
     if path.starts_with("/v1beta") {
         Api::Gemini
     } else if path.starts_with("/v1/messages") {

@@ -29,22 +29,18 @@ const MAX_ERROR: usize = 64 << 10;
 pub async fn upgrade(State(engine): State<Arc<Engine>>, req: Request) -> Response<Body> {
     let (mut parts, _) = req.into_parts();
     let snap = engine.snapshot();
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-        .map(super::admin::host_of)
-        .unwrap_or("");
-    // Any web page may open a WebSocket to any host, with no CORS in the way: a browser's
-    // (it always sends an Origin) or a rebound Host is refused before anything is spent.
-    if parts.headers.contains_key(header::ORIGIN)
-        || !super::admin::allowed_host(host, &snap.settings.host)
-    {
+    // Any web page may open a WebSocket to any host, with no CORS in the way: the client API's
+    // guard has refused a foreign Host; a browser's socket (it always sends an Origin) is taken
+    // only from an origin the user allowed.
+    if parts.headers.get(header::ORIGIN).is_some_and(|o| {
+        !o.to_str()
+            .is_ok_and(|o| crate::origins::allowed(o, &snap.settings.allowed_origins))
+    }) {
         return error_response(
             Api::Responses,
-            &GatewayError::Forbidden(
-                "WebSocket connections are for local clients: a browser's Origin or a foreign Host is refused."
+            &GatewayError::CrossSite(
+                "WebSocket connections are for local clients: a browser's Origin is refused \
+                 unless it is listed in server.allowed_origins."
                     .into(),
             ),
         );

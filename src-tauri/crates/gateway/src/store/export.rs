@@ -227,6 +227,14 @@ fn settings_tables(s: &Settings) -> Table {
             ("port", int(s.port)),
             ("request_timeout_s", big(s.request_timeout_s)),
             ("max_body_mb", big(s.max_body_mb)),
+            (
+                "allowed_origins",
+                strings(s.allowed_origins.iter().map(String::as_str)),
+            ),
+            ("header_timeout_s", big(s.header_timeout_s)),
+            ("body_timeout_s", big(s.body_timeout_s)),
+            ("max_connections", int(s.max_connections)),
+            ("body_budget_mb", big(s.body_budget_mb)),
         ]),
     );
     doc.insert(

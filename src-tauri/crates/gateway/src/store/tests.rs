@@ -214,6 +214,11 @@ host = "127.0.0.2"
 port = 7341
 request_timeout_s = 11
 max_body_mb = 12
+allowed_origins = ["https://chat.example"]
+header_timeout_s = 13
+body_timeout_s = 14
+max_connections = 100
+body_budget_mb = 64
 [routing]
 retry_on_keywords = ["busy"]
 max_attempts = 3
@@ -249,6 +254,11 @@ session_ttl_s = 600
         port: 7341,
         request_timeout_s: 11,
         max_body_mb: 12,
+        allowed_origins: vec!["https://chat.example".into()],
+        header_timeout_s: 13,
+        body_timeout_s: 14,
+        max_connections: 100,
+        body_budget_mb: 64,
         retry_on_keywords: vec!["busy".into()],
         max_attempts: 3,
         first_byte_timeout_s: 4,
