@@ -2,6 +2,7 @@
 //! short-lived session tokens held in memory, stored by their SHA-256.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -117,15 +118,30 @@ pub struct LoginPolicy {
 }
 
 /// Guessing the password is slowed by argon2 and stopped by this: after `max_failures`
-/// failures in a row, login is locked for `lockout`, for every caller (a guesser can change
-/// addresses; the person at the machine can wait or reset the password). A new password
-/// (`switchboard admin set-password`, even from another process) lifts the lock.
+/// failures in a row from one address (an IPv6 client's /64), that address is locked out for
+/// `lockout`, so one guesser on the network cannot keep the owner out. Guessers spread over
+/// many addresses meet a second lock, at [`ALL_ADDRESSES_FACTOR`] times the count, that
+/// does not apply on loopback: the person at the machine always keeps a way in. A new
+/// password (`switchboard admin set-password`, even from another process) lifts every lock.
 ///
 /// Attempts still being judged count against the limit too: a burst of concurrent guesses
 /// cannot all pass the check before the first is judged, and a success does not forget them.
 #[derive(Default)]
 pub struct LoginGuard {
-    state: Mutex<Lock>,
+    state: Mutex<Locks>,
+}
+
+/// The lock for guesses from everywhere counts this many times an address's.
+pub const ALL_ADDRESSES_FACTOR: u32 = 10;
+/// Addresses remembered at most; past it, the stalest unlocked ones are forgotten.
+const MAX_ADDRESSES: usize = 4096;
+
+#[derive(Default)]
+struct Locks {
+    /// The password hash the failures were against.
+    hash: String,
+    by_addr: HashMap<IpAddr, Lock>,
+    everywhere: Lock,
 }
 
 #[derive(Default)]
@@ -135,8 +151,57 @@ struct Lock {
     /// Admitted attempts not judged yet.
     pending: u32,
     until: Option<Instant>,
-    /// The password hash the failures were against.
-    hash: String,
+}
+
+impl Lock {
+    fn check(&mut self, now: Instant, max: u32) -> Result<(), Refused> {
+        match self.until {
+            Some(until) if until > now => return Err(Refused::Locked(until - now)),
+            Some(_) => {
+                self.failures = 0;
+                self.until = None;
+            }
+            None => {}
+        }
+        if self.failures + self.pending >= max.max(1) {
+            return Err(Refused::Busy);
+        }
+        Ok(())
+    }
+
+    fn judge(&mut self, ok: bool, max: u32, lockout: Duration, at: Instant) -> bool {
+        self.pending = self.pending.saturating_sub(1);
+        if ok {
+            self.failures = 0;
+            self.until = None;
+            return false;
+        }
+        self.failures += 1;
+        if self.failures >= max.max(1) && self.until.is_none() {
+            self.until = Some(at + lockout);
+            return true;
+        }
+        false
+    }
+
+    fn idle(&self, now: Instant) -> bool {
+        self.pending == 0 && self.until.is_none_or(|u| u <= now)
+    }
+}
+
+/// The key an address is counted under: itself, or an IPv6 address's /64 (one client's).
+fn addr_key(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut seg = v6.segments();
+                seg[4..].fill(0);
+                IpAddr::V6(seg.into())
+            }
+        },
+        v4 => v4,
+    }
 }
 
 /// Why an attempt was not admitted.
@@ -149,59 +214,68 @@ pub enum Refused {
 }
 
 impl LoginGuard {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Lock> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Locks> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Admits one attempt against the password `hash`. Judge it with [`Attempt::failed`] or
-    /// [`Attempt::succeeded`]; dropped unjudged (the caller went away), it counts as failed.
+    /// Admits one attempt from `from` against the password `hash`. Judge it with
+    /// [`Attempt::failed`] or [`Attempt::succeeded`]; dropped unjudged (the caller went away),
+    /// it counts as failed.
     pub fn begin(
         &self,
         now: Instant,
         hash: &str,
         policy: LoginPolicy,
+        from: IpAddr,
     ) -> Result<Attempt<'_>, Refused> {
         let mut s = self.lock();
         if s.hash != hash {
-            s.hash = hash.to_owned();
-            s.failures = 0;
-            s.until = None;
+            *s = Locks {
+                hash: hash.to_owned(),
+                ..Locks::default()
+            };
         }
-        match s.until {
-            Some(until) if until > now => return Err(Refused::Locked(until - now)),
-            Some(_) => {
-                s.failures = 0;
-                s.until = None;
+        let key = addr_key(from);
+        let everywhere = !from.is_loopback() && !addr_key(from).is_loopback();
+        if everywhere {
+            s.everywhere.check(
+                now,
+                policy.max_failures.saturating_mul(ALL_ADDRESSES_FACTOR),
+            )?;
+        }
+        if !s.by_addr.contains_key(&key) && s.by_addr.len() >= MAX_ADDRESSES {
+            s.by_addr.retain(|_, l| !l.idle(now));
+            if s.by_addr.len() >= MAX_ADDRESSES {
+                return Err(Refused::Busy);
             }
-            None => {}
         }
-        if s.failures + s.pending >= policy.max_failures.max(1) {
-            return Err(Refused::Busy);
+        let lock = s.by_addr.entry(key).or_default();
+        lock.check(now, policy.max_failures)?;
+        lock.pending += 1;
+        if everywhere {
+            s.everywhere.pending += 1;
         }
-        s.pending += 1;
         Ok(Attempt {
             guard: self,
             policy,
             at: now,
+            key,
+            everywhere,
             judged: false,
         })
     }
 
     /// `at`: when the attempt began; a lock it sets runs from then (argon2 takes a moment).
-    fn judge(&self, ok: bool, policy: LoginPolicy, at: Instant) -> bool {
+    fn judge(&self, ok: bool, a: &Attempt<'_>) -> bool {
         let mut s = self.lock();
-        s.pending = s.pending.saturating_sub(1);
-        if ok {
-            s.failures = 0;
-            s.until = None;
-            return false;
+        let p = a.policy;
+        if a.everywhere {
+            let max = p.max_failures.saturating_mul(ALL_ADDRESSES_FACTOR);
+            s.everywhere.judge(ok, max, p.lockout, a.at);
         }
-        s.failures += 1;
-        if s.failures >= policy.max_failures.max(1) && s.until.is_none() {
-            s.until = Some(at + policy.lockout);
-            return true;
-        }
-        false
+        s.by_addr
+            .get_mut(&a.key)
+            .is_some_and(|l| l.judge(ok, p.max_failures, p.lockout, a.at))
     }
 }
 
@@ -210,26 +284,28 @@ pub struct Attempt<'a> {
     guard: &'a LoginGuard,
     policy: LoginPolicy,
     at: Instant,
+    key: IpAddr,
+    everywhere: bool,
     judged: bool,
 }
 
 impl Attempt<'_> {
-    /// Answers whether this failure locked login.
+    /// Answers whether this failure locked login for its address.
     pub fn failed(mut self) -> bool {
         self.judged = true;
-        self.guard.judge(false, self.policy, self.at)
+        self.guard.judge(false, &self)
     }
 
     pub fn succeeded(mut self) {
         self.judged = true;
-        self.guard.judge(true, self.policy, self.at);
+        self.guard.judge(true, &self);
     }
 }
 
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if !self.judged {
-            self.guard.judge(false, self.policy, self.at);
+            self.guard.judge(false, self);
         }
     }
 }
@@ -256,8 +332,10 @@ mod tests {
         lockout: Duration::from_secs(15 * 60),
     };
 
+    const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
     fn fail(g: &LoginGuard, now: Instant, hash: &str, p: LoginPolicy) -> Result<bool, Refused> {
-        g.begin(now, hash, p).map(Attempt::failed)
+        g.begin(now, hash, p, LOCAL).map(Attempt::failed)
     }
 
     #[test]
@@ -270,26 +348,26 @@ mod tests {
         assert_eq!(fail(&g, t0, "h1", POLICY), Ok(true), "the fifth locks");
         let minute = Duration::from_secs(60);
         assert_eq!(
-            g.begin(t0 + minute, "h1", POLICY).err(),
+            g.begin(t0 + minute, "h1", POLICY, LOCAL).err(),
             Some(Refused::Locked(POLICY.lockout - minute))
         );
         let later = t0 + POLICY.lockout;
-        g.begin(later, "h1", POLICY)
+        g.begin(later, "h1", POLICY, LOCAL)
             .expect("unlocked after the lockout")
             .succeeded();
         for _ in 0..5 {
             let _ = fail(&g, later, "h1", POLICY);
         }
-        assert!(g.begin(later, "h1", POLICY).is_err());
+        assert!(g.begin(later, "h1", POLICY, LOCAL).is_err());
         let a = g
-            .begin(later, "h2", POLICY)
+            .begin(later, "h2", POLICY, LOCAL)
             .expect("a new password lifts the lock");
         // A success starts the count again.
         a.succeeded();
         for _ in 0..4 {
             assert_eq!(fail(&g, later, "h2", POLICY), Ok(false));
         }
-        g.begin(later, "h2", POLICY).unwrap().succeeded();
+        g.begin(later, "h2", POLICY, LOCAL).unwrap().succeeded();
         for _ in 0..4 {
             assert_eq!(fail(&g, later, "h2", POLICY), Ok(false));
         }
@@ -300,19 +378,69 @@ mod tests {
         let g = LoginGuard::default();
         let t0 = Instant::now();
         // Five guesses begun at once, none judged yet: a sixth is not heard.
-        let mut burst: Vec<Attempt<'_>> =
-            (0..5).map(|_| g.begin(t0, "h", POLICY).unwrap()).collect();
-        assert_eq!(g.begin(t0, "h", POLICY).err(), Some(Refused::Busy));
+        let mut burst: Vec<Attempt<'_>> = (0..5)
+            .map(|_| g.begin(t0, "h", POLICY, LOCAL).unwrap())
+            .collect();
+        assert_eq!(g.begin(t0, "h", POLICY, LOCAL).err(), Some(Refused::Busy));
         // The owner gets in while four guesses are still being judged.
         burst.pop().unwrap().succeeded();
-        let owner_done = g.begin(t0, "h", POLICY).unwrap();
+        let owner_done = g.begin(t0, "h", POLICY, LOCAL).unwrap();
         owner_done.succeeded();
         // The four fail: one more guess is left before the lock, not five.
         for a in burst {
             assert!(!a.failed());
         }
         assert_eq!(fail(&g, t0, "h", POLICY), Ok(true));
-        assert!(matches!(g.begin(t0, "h", POLICY), Err(Refused::Locked(_))));
+        assert!(matches!(
+            g.begin(t0, "h", POLICY, LOCAL),
+            Err(Refused::Locked(_))
+        ));
+    }
+
+    #[test]
+    fn a_guesser_locks_out_its_own_address_not_the_owner() {
+        let g = LoginGuard::default();
+        let t0 = Instant::now();
+        let guesser: IpAddr = "192.0.2.7".parse().unwrap();
+        for _ in 0..5 {
+            let _ = g.begin(t0, "h", POLICY, guesser).map(Attempt::failed);
+        }
+        assert!(matches!(
+            g.begin(t0, "h", POLICY, guesser),
+            Err(Refused::Locked(_))
+        ));
+        g.begin(t0, "h", POLICY, LOCAL).unwrap().succeeded();
+        let lan: IpAddr = "192.0.2.8".parse().unwrap();
+        g.begin(t0, "h", POLICY, lan).unwrap().succeeded();
+        // One /64 is one client: changing the low bits does not buy more guesses.
+        let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+        for i in 0..5 {
+            let _ = g
+                .begin(t0, "h", POLICY, v6(&format!("2001:db8::{i}")))
+                .map(Attempt::failed);
+        }
+        assert!(g.begin(t0, "h", POLICY, v6("2001:db8::ffff")).is_err());
+        assert!(g.begin(t0, "h", POLICY, v6("2001:db8:0:1::1")).is_ok());
+    }
+
+    #[test]
+    fn guessers_on_many_addresses_meet_a_lock_that_spares_loopback() {
+        let g = LoginGuard::default();
+        let t0 = Instant::now();
+        let total = POLICY.max_failures * ALL_ADDRESSES_FACTOR;
+        for i in 0..total {
+            let from: IpAddr = format!("198.51.100.{}", i % 250).parse().unwrap();
+            let _ = g.begin(t0, "h", POLICY, from).map(Attempt::failed);
+        }
+        let fresh: IpAddr = "203.0.113.1".parse().unwrap();
+        assert!(matches!(
+            g.begin(t0, "h", POLICY, fresh),
+            Err(Refused::Locked(_))
+        ));
+        assert!(
+            g.begin(t0, "h", POLICY, LOCAL).is_ok(),
+            "the owner at the machine"
+        );
     }
 
     #[test]
@@ -323,7 +451,7 @@ mod tests {
             max_failures: 2,
             lockout: Duration::from_secs(30),
         };
-        drop(g.begin(t0, "h", p).unwrap());
+        drop(g.begin(t0, "h", p, LOCAL).unwrap());
         assert_eq!(fail(&g, t0, "h", p), Ok(true));
     }
 
@@ -338,10 +466,10 @@ mod tests {
         assert_eq!(fail(&g, t0, "h", p), Ok(false));
         assert_eq!(fail(&g, t0, "h", p), Ok(true));
         assert_eq!(
-            g.begin(t0, "h", p).err(),
+            g.begin(t0, "h", p, LOCAL).err(),
             Some(Refused::Locked(Duration::from_secs(30)))
         );
-        assert!(g.begin(t0 + Duration::from_secs(30), "h", p).is_ok());
+        assert!(g.begin(t0 + Duration::from_secs(30), "h", p, LOCAL).is_ok());
     }
 
     #[test]

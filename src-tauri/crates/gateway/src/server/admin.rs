@@ -19,9 +19,9 @@ use switchboard_api::{
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::admin_auth::{Refused, verify_password};
+use crate::engine::Engine;
 use crate::origins;
 use crate::outside::{Clip, MAX_NAME};
-use crate::engine::Engine;
 use crate::service::{self, ServiceError};
 use crate::store;
 
@@ -62,7 +62,11 @@ pub async fn guard(State(engine): State<Arc<Engine>>, req: Request, next: Next) 
         .map(|v| v.to_str().unwrap_or("\u{fffd}").to_owned());
     let app_origin = headers
         .get(header::ORIGIN)
-        .filter(|o| origins::APP_ORIGINS.iter().any(|a| o.as_bytes() == a.as_bytes()))
+        .filter(|o| {
+            origins::APP_ORIGINS
+                .iter()
+                .any(|a| o.as_bytes() == a.as_bytes())
+        })
         .cloned();
     let mut resp = if !origins::allowed_host(host, configured) {
         api_error(
@@ -156,7 +160,7 @@ pub async fn login(
         let snap = engine.snapshot();
         (snap.settings.login_policy(), snap.settings.session_ttl())
     };
-    let attempt = match engine.login_guard.begin(now, &hash, policy) {
+    let attempt = match engine.login_guard.begin(now, &hash, policy, peer.ip()) {
         Ok(a) => a,
         Err(refused) => {
             let (left, message) = match refused {
