@@ -154,15 +154,18 @@ pub fn serve(options: &Options) -> ExitCode {
         Err(e) => return fail(format!("cannot start the async runtime: {e}")),
     };
     runtime.block_on(async {
+        // Listening before the port opens: a signal sent as soon as /health answers is heard,
+        // not left to its default action (which would kill the process mid-request).
+        let signals = match Signals::listen() {
+            Ok(s) => s,
+            Err(e) => return fail(format!("cannot listen for signals: {e}")),
+        };
         let handle = match switchboard_gateway::start(start_options(options, data_dir)).await {
             Ok(h) => h,
             Err(e) => return fail(e),
         };
         announce(&handle);
-        let signal = match wait_for_signal().await {
-            Ok(s) => s,
-            Err(e) => return fail(format!("cannot listen for signals: {e}")),
-        };
+        let signal = signals.recv().await;
         tracing::info!(
             "{signal}: no longer accepting; in-flight requests have {}s",
             GRACE.as_secs()
@@ -174,20 +177,46 @@ pub fn serve(options: &Options) -> ExitCode {
     })
 }
 
-pub async fn wait_for_signal() -> std::io::Result<&'static str> {
+/// SIGTERM and SIGINT (Ctrl-C elsewhere), listened for from creation on.
+pub struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        tokio::select! {
-            _ = term.recv() => Ok("SIGTERM"),
-            _ = int.recv() => Ok("SIGINT"),
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub fn listen() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// The name of the first signal that comes.
+    #[cfg_attr(not(unix), allow(unused_mut))]
+    pub async fn recv(mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => "SIGTERM",
+                _ = self.int.recv() => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
         }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await?;
-        Ok("Ctrl-C")
-    }
+}
+
+pub async fn wait_for_signal() -> std::io::Result<&'static str> {
+    Ok(Signals::listen()?.recv().await)
 }
