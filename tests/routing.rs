@@ -779,7 +779,11 @@ async fn the_admin_api_refuses_what_a_web_page_could_send() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403, "a foreign Origin");
-    for origin in ["tauri://localhost", "http://tauri.localhost", gw.url.as_str()] {
+    for origin in [
+        "tauri://localhost",
+        "http://tauri.localhost",
+        gw.url.as_str(),
+    ] {
         let r = http()
             .get(&url)
             .bearer_auth(&token)
@@ -893,7 +897,14 @@ name = "m1"
     assert_eq!(m.hits(), 0, "nothing reached the provider");
 
     // Clients that are not browsers, and the gateway's own pages, pass.
-    assert_eq!(page_post(&gw, "/v1/chat/completions", chat).send().await.unwrap().status(), 200);
+    assert_eq!(
+        page_post(&gw, "/v1/chat/completions", chat)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     let r = page_post(&gw, "/v1/chat/completions", chat)
         .header("origin", &gw.url)
         .send()
@@ -908,15 +919,23 @@ name = "m1"
         &token,
         "PUT",
         "/settings",
-        Some(json!({"server": {"allowed_origins": ["https://chat.example/", "http://gw.lan:8080"]}})),
+        Some(
+            json!({"server": {"allowed_origins": ["https://chat.example/", "http://gw.lan:8080"]}}),
+        ),
     )
     .await;
     assert!(r.status().is_success(), "{}", r.text().await.unwrap());
     let r = http()
-        .request(reqwest::Method::OPTIONS, format!("{}/v1/chat/completions", gw.url))
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/v1/chat/completions", gw.url),
+        )
         .header("origin", "https://chat.example")
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization, content-type")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
         .header("access-control-request-private-network", "true")
         .send()
         .await
@@ -924,8 +943,18 @@ name = "m1"
     assert_eq!(r.status(), 204);
     let h = r.headers();
     assert_eq!(h["access-control-allow-origin"], "https://chat.example");
-    assert!(h["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
-    assert!(h["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    assert!(
+        h["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization")
+    );
+    assert!(
+        h["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
     assert_eq!(h["access-control-allow-private-network"], "true");
     let r = http()
         .post(format!("{}/v1/chat/completions", gw.url))
@@ -935,7 +964,10 @@ name = "m1"
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["access-control-allow-origin"], "https://chat.example");
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://chat.example"
+    );
     assert!(
         r.headers()["access-control-expose-headers"]
             .to_str()
@@ -951,7 +983,10 @@ name = "m1"
     assert_eq!(r.status(), 200);
     // Every other page is still refused, the preflight included.
     let r = http()
-        .request(reqwest::Method::OPTIONS, format!("{}/v1/chat/completions", gw.url))
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/v1/chat/completions", gw.url),
+        )
         .header("origin", "https://evil.example")
         .header("access-control-request-method", "POST")
         .send()
@@ -970,7 +1005,10 @@ name = "m1"
     .await;
     assert_eq!(r.status(), 422);
     let stderr = gw.stderr();
-    assert!(stderr.contains("refused a request from a web page"), "{stderr}");
+    assert!(
+        stderr.contains("refused a request from a web page"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]

@@ -340,3 +340,101 @@ async fn the_data_folder_is_for_its_owner_only() {
     }
     assert!(dbs >= 2, "the database and its WAL");
 }
+
+/// Whether the gateway closed `s` within `within`: a read ends (0 bytes, a reset, or an answer
+/// followed by the close).
+async fn closed_within(s: &mut tokio::net::TcpStream, within: Duration) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => return Some(String::from_utf8_lossy(&got).into_owned()),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// A slow or idle client cannot hold a connection: one that sends its headers a byte at a
+/// time, one that sends a body a byte at a time, and an idle keep-alive connection are all
+/// closed within the timeouts; past `server.max_connections` the oldest connections are asked
+/// to close, so the gateway keeps answering through a flood of idle connections.
+#[tokio::test]
+async fn slow_and_idle_connections_are_closed_and_a_flood_does_not_shut_the_door() {
+    use tokio::io::AsyncWriteExt;
+    let mock = Mock::start().await;
+    let config = config_for(&mock.url(), "").replace(
+        "request_timeout_s = 5",
+        "request_timeout_s = 5\nheader_timeout_s = 2\nbody_timeout_s = 2\nmax_connections = 20",
+    );
+    let (gw, _dir) = Gateway::start(&config);
+    let addr = format!("127.0.0.1:{}", gw.port);
+
+    // Headers a byte at a time, forever.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let trickle = tokio::spawn(async move {
+        let started = Instant::now();
+        for b in b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+            if slow.write_all(&[*b]).await.is_err() {
+                return started.elapsed();
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Duration::MAX
+    });
+    // An idle connection.
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // A body a byte at a time.
+    let mut body = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let key = &gw.generated_keys[0].1;
+    body.write_all(format!("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{").as_bytes())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(6))
+            .await
+            .is_some(),
+        "the idle one"
+    );
+    let answer = closed_within(&mut body, Duration::from_secs(6))
+        .await
+        .expect("the slow body");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body_timeout_s"), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let held = trickle.await.unwrap();
+    assert!(
+        held < Duration::from_secs(6),
+        "the slow headers were held {held:?}"
+    );
+
+    // A flood of idle connections, five times the limit: each asks the oldest to go, and a
+    // client that sends its request is still answered.
+    let mut flood = Vec::new();
+    for _ in 0..100 {
+        flood.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    let r = http()
+        .get(format!("{}/health", gw.url))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut closed = 0;
+    for s in &mut flood {
+        if closed_within(s, Duration::from_millis(20)).await.is_some() {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 75, "only {closed} of the flood were closed");
+    let log = gw.stderr();
+    assert!(log.contains("connection limit reached"), "{log}");
+}

@@ -296,8 +296,16 @@ const TABLE: &[(&str, &str, &str)] = &[
         "Header and idle connection timeout (s)",
         "请求头与空闲连接超时（秒）",
     ),
-    ("settings.body_timeout", "Request body timeout (s)", "请求体读取超时（秒）"),
-    ("settings.max_connections", "Open connections at most", "最大连接数"),
+    (
+        "settings.body_timeout",
+        "Request body timeout (s)",
+        "请求体读取超时（秒）",
+    ),
+    (
+        "settings.max_connections",
+        "Open connections at most",
+        "最大连接数",
+    ),
     (
         "settings.body_budget",
         "Request bodies held at once (MB)",

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
@@ -35,6 +34,8 @@ pub struct Engine {
     pub admin_sessions: crate::admin_auth::Sessions,
     pub login_guard: crate::admin_auth::LoginGuard,
     pub key_usage: crate::usage::KeyUsage,
+    /// Room for request bodies held at once.
+    pub body_budget: crate::server::intake::BodyBudget,
     pub admin_totp: Option<Vec<u8>>,
     /// The time step of the last two-factor code that let someone in.
     pub admin_totp_last_step: std::sync::atomic::AtomicU64,
@@ -559,6 +560,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         admin_sessions: crate::admin_auth::Sessions::default(),
         login_guard: crate::admin_auth::LoginGuard::default(),
         key_usage: crate::usage::KeyUsage::default(),
+        body_budget: crate::server::intake::BodyBudget::new(snapshot.settings.body_budget_mb),
         admin_totp,
         admin_totp_last_step: Default::default(),
         ui_files: opts.ui_files,
@@ -578,21 +580,12 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
 
     let app = crate::server::router(engine.clone());
     let (stop, stopped) = oneshot::channel::<()>();
-    // Nagle's algorithm would hold small stream chunks back for up to 40 ms.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let server = tokio::spawn(async move {
-        // The peer's address reaches handlers that log it (admin logins).
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stopped.await;
-        })
-        .await
-    });
+    let server = tokio::spawn(crate::server::listen::serve(
+        listener,
+        app,
+        engine.clone(),
+        stopped,
+    ));
 
     Ok(GatewayHandle {
         addr,

@@ -34,6 +34,14 @@ pub enum GatewayError {
     MethodNotAllowed(String),
     #[error("the request body is larger than the limit of {limit_mb} MB (server.max_body_mb)")]
     PayloadTooLarge { limit_mb: u64 },
+    #[error(
+        "the request body did not arrive within {}s (server.body_timeout_s)",
+        after.as_secs()
+    )]
+    BodyTimeout { after: Duration },
+    /// The gateway is at a limit of its own; the client may try again shortly.
+    #[error("{0}")]
+    Busy(String),
     #[error("no provider is available for model '{model}': {why}")]
     NoProvider { model: String, why: String },
     #[error("provider '{provider}' did not answer within {}s ({setting})", after.as_secs_f64().ceil())]
@@ -72,7 +80,8 @@ impl GatewayError {
             Self::NotFound(_) | Self::UnknownModel(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::NoProvider { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::NoProvider { .. } | Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::UpstreamUnreachable { .. } | Self::UpstreamBrokeOff { .. } => {
                 StatusCode::BAD_GATEWAY
@@ -95,6 +104,8 @@ impl GatewayError {
             Self::UnknownModel(_) => "model_not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "request_too_large",
+            Self::BodyTimeout { .. } => "request_timeout",
+            Self::Busy(_) => "gateway_busy",
             Self::NoProvider { .. } => "no_provider_available",
             Self::UpstreamTimeout { .. } => "upstream_timeout",
             Self::UpstreamUnreachable { .. } => "upstream_unreachable",

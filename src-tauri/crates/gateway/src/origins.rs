@@ -95,11 +95,11 @@ pub fn host_allowed(host: &str, list: &[String]) -> bool {
 /// request's own `Host` (port included), so `http://localhost:3000` is foreign to
 /// `localhost:7340`.
 pub fn same_origin(origin: &str, authority: &str) -> bool {
-    origin
-        .split_once("://")
-        .is_some_and(|(scheme, rest)| {
-            matches!(scheme, "http" | "https") && !authority.is_empty() && rest.eq_ignore_ascii_case(authority)
-        })
+    origin.split_once("://").is_some_and(|(scheme, rest)| {
+        matches!(scheme, "http" | "https")
+            && !authority.is_empty()
+            && rest.eq_ignore_ascii_case(authority)
+    })
 }
 
 /// The host of an authority (`host:port`, `[v6]:port`), port left off.
@@ -151,7 +151,12 @@ mod tests {
     #[test]
     fn origins_are_normalised_and_checked() {
         assert_eq!(
-            parse_list(&list(&["https://Chat.Example/", "*", "https://chat.example"])).unwrap(),
+            parse_list(&list(&[
+                "https://Chat.Example/",
+                "*",
+                "https://chat.example"
+            ]))
+            .unwrap(),
             list(&["https://chat.example", "*"])
         );
         assert!(parse_list(&list(&["chat.example"])).is_err());

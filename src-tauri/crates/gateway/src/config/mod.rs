@@ -140,7 +140,14 @@ impl Validator<'_> {
                 86_400,
             )?;
             self.in_range(&span, "server", "max_body_mb", s.max_body_mb, 1, 1024)?;
-            self.in_range(&span, "server", "header_timeout_s", s.header_timeout_s, 1, 3600)?;
+            self.in_range(
+                &span,
+                "server",
+                "header_timeout_s",
+                s.header_timeout_s,
+                1,
+                3600,
+            )?;
             self.in_range(&span, "server", "body_timeout_s", s.body_timeout_s, 1, 3600)?;
             self.in_range(
                 &span,
@@ -150,7 +157,14 @@ impl Validator<'_> {
                 16,
                 1_000_000,
             )?;
-            self.in_range(&span, "server", "body_budget_mb", s.body_budget_mb, 1, 65_536)?;
+            self.in_range(
+                &span,
+                "server",
+                "body_budget_mb",
+                s.body_budget_mb,
+                1,
+                65_536,
+            )?;
             let allowed_origins = s
                 .allowed_origins
                 .map(|list| crate::origins::parse_list(&list))

@@ -111,9 +111,9 @@ impl<'a> RequestHead<'a> {
 
 fn error_type(e: &GatewayError) -> &'static str {
     match e {
-        GatewayError::BadRequest(_) | GatewayError::PayloadTooLarge { .. } => {
-            "invalid_request_error"
-        }
+        GatewayError::BadRequest(_)
+        | GatewayError::PayloadTooLarge { .. }
+        | GatewayError::BodyTimeout { .. } => "invalid_request_error",
         GatewayError::Unauthorized(_) => "authentication_error",
         GatewayError::Forbidden(_) | GatewayError::CrossSite(_) => "permission_error",
         GatewayError::ClientRateLimited { .. } => "rate_limit_error",
@@ -126,7 +126,7 @@ fn error_type(e: &GatewayError) -> &'static str {
         | GatewayError::UpstreamBrokeOff { .. }
         | GatewayError::RetryKeyword { .. }
         | GatewayError::Upstream(_) => "upstream_error",
-        GatewayError::Internal(_) => "server_error",
+        GatewayError::Internal(_) | GatewayError::Busy(_) => "server_error",
     }
 }
 

@@ -108,7 +108,6 @@ pub async fn guard(State(engine): State<Arc<Engine>>, req: Request, next: Next) 
     resp
 }
 
-
 fn preflight_headers(h: &mut HeaderMap, req: &HeaderMap, origin: HeaderValue) {
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
     h.insert(header::VARY, HeaderValue::from_static("Origin"));

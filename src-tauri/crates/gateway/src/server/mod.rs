@@ -4,6 +4,8 @@ mod admin;
 mod anthropic;
 mod cross_site;
 mod gemini;
+pub mod intake;
+pub mod listen;
 mod openai;
 mod proxy;
 mod responses_ws;
@@ -17,10 +19,8 @@ use axum::http::{HeaderValue, Response, StatusCode, header};
 use axum::middleware;
 use axum::routing::{get, post};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 
 use crate::engine::Engine;
-use crate::error::GatewayError;
 
 pub const H_PROVIDER: &str = "x-switchboard-provider";
 pub const H_MODEL: &str = "x-switchboard-model";
@@ -132,18 +132,4 @@ pub fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
         HeaderValue::from_static("application/json"),
     );
     resp
-}
-
-/// Reads a request body up to the configured limit; the limit is read from the live settings so
-/// a change applies without a restart.
-pub async fn read_body(body: Body, limit: usize, limit_mb: u64) -> Result<Bytes, GatewayError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(GatewayError::PayloadTooLarge { limit_mb })
-        }
-        Err(e) => Err(GatewayError::BadRequest(format!(
-            "could not read the request body: {e}"
-        ))),
-    }
 }

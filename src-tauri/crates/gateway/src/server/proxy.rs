@@ -13,7 +13,7 @@ use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::{H_ATTEMPTS, H_MODEL, H_PROVIDER, json_response, read_body};
+use super::{H_ATTEMPTS, H_MODEL, H_PROVIDER, json_response};
 use crate::auth::{KeyHash, client_key_from};
 use crate::catalog::{Candidate, ClientKey, Provider, Route, Snapshot};
 use crate::config::Protocol;
@@ -47,6 +47,7 @@ pub fn error_response(api: Api, e: &GatewayError) -> Response<Body> {
         GatewayError::ClientRateLimited { retry_after_s, .. } => {
             Some(HeaderValue::from(*retry_after_s))
         }
+        GatewayError::Busy(_) => Some(HeaderValue::from_static("1")),
         _ => None,
     };
     if let Some(v) = retry_after {
@@ -181,7 +182,9 @@ async fn run(
     record.client = client.as_ref().map(|c| c.name.clone());
 
     let settings = &snap.settings;
-    let bytes = read_body(body, settings.max_body_bytes(), settings.max_body_mb)
+    let (bytes, _held) = engine
+        .body_budget
+        .read(&parts.headers, body, settings)
         .await
         .map_err(|e| (e, None))?;
     let head = RequestHead::parse(api, &bytes, inbound.path).map_err(|e| (e, None))?;
@@ -406,12 +409,11 @@ pub async fn estimate_gemini_tokens(engine: Arc<Engine>, req: Request) -> Respon
         let client = authenticate(&engine, &snap, req.headers(), req.uri().query())?;
         record.client = client.map(|c| c.name.clone());
         let settings = &snap.settings;
-        let bytes = read_body(
-            req.into_body(),
-            settings.max_body_bytes(),
-            settings.max_body_mb,
-        )
-        .await?;
+        let (parts, body) = req.into_parts();
+        let (bytes, _held) = engine
+            .body_budget
+            .read(&parts.headers, body, settings)
+            .await?;
         // `{"contents": [...]}` or `{"generateContentRequest": {...}}`.
         let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
             GatewayError::BadRequest(format!("The request body is not valid JSON ({e})."))
