@@ -1090,6 +1090,94 @@ async fn active_probes_trip_and_recover_breakers_without_user_requests() {
     }
 }
 
+/// A provider that speaks only Anthropic or only Gemini is probed in its own protocol (probes
+/// skipped them, so with probes on a tripped one never recovered), and a probe answered 4xx
+/// is a failure, not a sign of health.
+#[tokio::test]
+async fn probes_speak_each_providers_protocol_and_a_refused_probe_is_a_failure() {
+    let an = Mock::start().await;
+    let ge = Mock::start().await;
+    let oa = Mock::start().await;
+    an.script([Reply::status(
+        500,
+        r#"{"type":"error","error":{"type":"api_error","message":"down"}}"#,
+    )]);
+    ge.script([Reply::status(
+        503,
+        r#"{"error":{"code":503,"message":"down","status":"UNAVAILABLE"}}"#,
+    )]);
+    oa.script([Reply::status(
+        400,
+        r#"{"error":{"message":"this model does not take that request"}}"#,
+    )]);
+    let cfg = format!(
+        r#"
+[routing]
+probe_interval_s = 1
+
+[cooldown]
+server_error = 1
+
+[[providers]]
+name = "an"
+base_url = "{}"
+protocols = ["anthropic"]
+models = ["m1"]
+
+[[providers]]
+name = "ge"
+base_url = "{}"
+protocols = ["gemini"]
+models = ["m1"]
+
+[[providers]]
+name = "oa"
+base_url = "{}"
+models = ["m1"]
+
+[[models]]
+name = "m1"
+"#,
+        an.url(),
+        ge.url(),
+        oa.url()
+    );
+    let (gw, _dir) = start_admin(&cfg);
+    let token = admin_token(&gw).await;
+    let names = ["an", "ge", "oa"];
+    let mut states: Vec<Vec<String>> = vec![Vec::new(); 3];
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let s = status(&gw, &token).await;
+        for (i, name) in names.iter().enumerate() {
+            let state = model_breaker(&s, name, "m1")["state"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            if states[i].last() != Some(&state) {
+                states[i].push(state);
+            }
+        }
+        if states.iter().all(|s| opened_then_closed(s)) {
+            break;
+        }
+    }
+    for (i, name) in names.iter().enumerate() {
+        assert!(opened_then_closed(&states[i]), "{name}: {:?}", states[i]);
+    }
+    assert!(
+        an.requests()
+            .iter()
+            .all(|r| r.path.ends_with("/v1/messages"))
+    );
+    assert!(
+        ge.requests()
+            .iter()
+            .all(|r| r.path.ends_with("/models/m1:generateContent"))
+    );
+    assert!(an.hits() >= 2 && ge.hits() >= 2 && oa.hits() >= 2);
+}
+
 #[tokio::test]
 async fn the_rule_preview_resolves_and_refuses_bad_rules() {
     let m = Mock::start().await;

@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::HeaderMap;
 
-use crate::breaker::Admission;
+use crate::breaker::{Admission, FailureKind};
 use crate::catalog::Candidate;
-use crate::config::Protocol;
 use crate::dispatch::failover::failure_kind;
 use crate::dispatch::{Upstream, post_json};
 use crate::engine::Engine;
@@ -38,7 +37,7 @@ pub async fn run(engine: Weak<Engine>) {
         for route in snap.routes.values().filter(|r| r.probe) {
             for c in &route.candidates {
                 let p = &c.provider;
-                if !p.enabled || p.paused || !p.speaks(Protocol::OpenAi) {
+                if !p.enabled || p.paused {
                     continue;
                 }
                 if !seen.insert((p.uid.clone(), c.model.clone())) {
@@ -108,12 +107,10 @@ async fn probe(engine: &Arc<Engine>, c: &Candidate) {
         }
         Err(e) => {
             let message = e.to_string();
-            let kind = failure_kind(&e);
-            match kind {
-                Some(kind) => engine.on_failure(c, &kind, &message, latency),
-                // A 400 to a one-token ping says the model answers: the probe's own fault.
-                None => engine.on_success(c, latency, None),
-            }
+            // Any other refusal (a 400, a 404 not naming the model) is a failure too: a probe
+            // answered with an error is no sign that requests will be served.
+            let kind = failure_kind(&e).unwrap_or(FailureKind::ServerError);
+            engine.on_failure(c, &kind, &message, latency);
             tracing::debug!(provider = %c.provider.name, model = %c.model, "probe failed: {message}");
         }
     }
