@@ -1178,6 +1178,63 @@ name = "m1"
     assert!(an.hits() >= 2 && ge.hits() >= 2 && oa.hits() >= 2);
 }
 
+/// An upstream that answers its first connection 500 and closes every later one without a
+/// word; it counts connections.
+async fn first_500_then_resets() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let _ = s.read(&mut buf).await;
+                if n == 0 {
+                    let body = r#"{"error":{"message":"down"}}"#;
+                    let head = format!(
+                        "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = s.write_all(format!("{head}{body}").as_bytes()).await;
+                }
+            });
+        }
+    });
+    (url, count)
+}
+
+/// A half-open trial that ends in a connection reset (a failure of the provider, counted
+/// there) frees the model's trial at once: the next request may try it, where it used to wait
+/// `request_timeout_s`.
+#[tokio::test]
+async fn a_trial_ended_by_a_connection_reset_is_settled_at_once() {
+    let (flaky, connections) = first_500_then_resets().await;
+    let good = Mock::start().await;
+    let cfg = two(&flaky, &good.url(), "") + "\n[cooldown]\nserver_error = 1\n";
+    let (gw, _dir) = start_admin(&cfg);
+    let ask = || async {
+        let r = http()
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .bearer_auth(KEY)
+            .json(&json!({"model": "m1", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    };
+    ask().await;
+    let n = || connections.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(n(), 1, "the 500 opened the model's breaker");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    ask().await;
+    assert_eq!(n(), 2, "the trial, cut by a reset");
+    ask().await;
+    assert_eq!(n(), 3, "the next request may try at once");
+}
+
 #[tokio::test]
 async fn the_rule_preview_resolves_and_refuses_bad_rules() {
     let m = Mock::start().await;

@@ -123,6 +123,13 @@ impl Engine {
         admission
     }
 
+    /// Frees the half-open trial admitted at `started` for `c` if nothing settled it.
+    pub fn release_trial(&self, c: &Candidate, started: Instant) {
+        let snap = self.snapshot();
+        self.breakers
+            .release_trial(&c.provider.breaker, &c.breaker, started, &snap.policy);
+    }
+
     /// Closes breakers by provider uid and model (all of them when both are None).
     pub fn reset_breakers(&self, provider_uid: Option<&str>, model: Option<&str>) {
         let t = self.breakers.reset(provider_uid, model);

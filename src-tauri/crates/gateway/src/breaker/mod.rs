@@ -185,6 +185,17 @@ impl Breaker {
         }
     }
 
+    /// Frees the trial begun at `started` if it is still in flight: it ended without saying
+    /// anything of this breaker (a failure of the other layer, the client's own mistake, the
+    /// client gone), so the next request may try at once. Returns whether it was freed.
+    pub fn release_trial(&mut self, started: Instant) -> bool {
+        if self.state == State::HalfOpen && self.trial_started == Some(started) {
+            self.trial_started = None;
+            return true;
+        }
+        false
+    }
+
     /// Would [`Breaker::admit`] let a request through (without taking the trial)?
     pub fn available(&self, now: Instant, policy: &Policy) -> bool {
         match self.state {

@@ -235,6 +235,20 @@ impl BreakerRegistry {
         }
     }
 
+    /// Frees, at both layers, the trial admitted at `started` if it is still in flight: every
+    /// way a trial ends settles it, the ones that record nothing on its layer included.
+    pub fn release_trial(&self, provider: &Slot, model: &Slot, started: Instant, p: &Policy) {
+        for slot in [provider, model] {
+            if slot.gate.load(Ordering::Acquire) == CLOSED {
+                continue;
+            }
+            let mut b = slot.lock();
+            if b.release_trial(started) {
+                self.set_gate(slot, &b, p);
+            }
+        }
+    }
+
     /// Closes breakers: all of them, a provider's (and its models'), or one model's, by uid.
     pub fn reset(&self, provider: Option<&str>, model: Option<&str>) -> Vec<Transition> {
         let mut slots: Vec<Arc<Slot>> = Vec::new();

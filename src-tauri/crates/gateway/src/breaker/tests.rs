@@ -277,3 +277,28 @@ fn a_huge_retry_after_is_clamped_not_a_panic() {
     );
     assert!(b.until().is_some());
 }
+
+/// A model's trial that ends in a failure of the provider layer (a connection reset), or in
+/// nothing at all (the client went away), frees the trial at once instead of holding the model
+/// for the trial timeout.
+#[test]
+fn a_trial_that_settles_nothing_on_its_layer_is_freed() {
+    let r = BreakerRegistry::default();
+    let p = Policy::default();
+    let (uid, m): (std::sync::Arc<str>, std::sync::Arc<str>) = ("a".into(), "m".into());
+    let (pa, ma) = (r.provider_slot(&uid), r.model_slot(&uid, &m));
+    let t0 = Instant::now();
+    r.on_failure(&pa, &ma, &FailureKind::ServerError, "500", t0, &p);
+    let t1 = t0 + p.server_error;
+    assert_eq!(r.admit(&pa, &ma, t1, &p).0, Admission::Trial);
+    // A reset counts at the provider layer (one of three), nothing at the model's.
+    r.on_failure(&pa, &ma, &FailureKind::Network, "reset", t1, &p);
+    assert!(!r.available(&pa, &ma, t1), "held until released");
+    r.release_trial(&pa, &ma, t1, &p);
+    assert!(r.available(&pa, &ma, t1), "free for the next request");
+    // A release for a trial already replaced by another frees nothing.
+    let t2 = t1 + std::time::Duration::from_millis(5);
+    assert_eq!(r.admit(&pa, &ma, t2, &p).0, Admission::Trial);
+    r.release_trial(&pa, &ma, t1, &p);
+    assert!(!r.available(&pa, &ma, t2), "the new trial is in flight");
+}

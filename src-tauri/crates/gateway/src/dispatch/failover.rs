@@ -155,12 +155,22 @@ pub async fn run(
         };
         let candidate = &candidates[index];
         let (uid, model) = (&candidate.provider.uid, &candidate.model);
-        if !last_resort && engine.admit(candidate, now) == Admission::Refused {
+        let admission = if last_resort {
+            Admission::Allowed
+        } else {
+            engine.admit(candidate, now)
+        };
+        if admission == Admission::Refused {
             // Another request took the half-open trial between the check and now.
             tried.push(index);
             continue;
         }
         tried.push(index);
+        let _trial = (admission == Admission::Trial).then(|| TrialGuard {
+            engine,
+            candidate,
+            started: now,
+        });
 
         let attempt_started = Instant::now();
         let remaining = deadline.saturating_duration_since(attempt_started);
@@ -221,6 +231,20 @@ pub async fn run(
         },
         candidate: None,
     }))
+}
+
+/// Frees a half-open trial on the way out, however the attempt ended (its future dropped
+/// when the client went away included); a no-op once its outcome was recorded.
+pub(crate) struct TrialGuard<'a> {
+    pub engine: &'a Engine,
+    pub candidate: &'a Candidate,
+    pub started: Instant,
+}
+
+impl Drop for TrialGuard<'_> {
+    fn drop(&mut self) {
+        self.engine.release_trial(self.candidate, self.started);
+    }
 }
 
 /// A 404 that says the route is missing (`Invalid URL`, `Not Found`), not something in it: a

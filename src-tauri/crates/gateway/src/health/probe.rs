@@ -11,7 +11,7 @@ use http::HeaderMap;
 
 use crate::breaker::{Admission, FailureKind};
 use crate::catalog::Candidate;
-use crate::dispatch::failover::failure_kind;
+use crate::dispatch::failover::{TrialGuard, failure_kind};
 use crate::dispatch::{Upstream, post_json};
 use crate::engine::Engine;
 use crate::protocol::{Api, convert, ir};
@@ -84,9 +84,15 @@ fn ping(c: &Candidate) -> Upstream {
 async fn probe(engine: &Arc<Engine>, c: &Candidate) {
     let snap = engine.snapshot();
     let now = Instant::now();
-    if engine.admit(c, now) == Admission::Refused {
+    let admission = engine.admit(c, now);
+    if admission == Admission::Refused {
         return;
     }
+    let _trial = (admission == Admission::Trial).then(|| TrialGuard {
+        engine,
+        candidate: c,
+        started: now,
+    });
     let limit = snap.settings.first_byte_timeout();
     let started = Instant::now();
     let result = post_json(
