@@ -288,13 +288,19 @@ fn without_serve_it_says_what_to_run() {
 }
 
 #[tokio::test]
-async fn a_stream_that_outlives_the_grace_period_is_cut_after_10_s() {
+async fn a_stream_that_outlives_the_grace_period_is_cut_after_10_s_with_an_error_event() {
     let mock = Mock::start().await;
     let (mut gw, _dir) = Gateway::start(&config_for(&mock.url(), ""));
     let chunks: Vec<String> = (0..30).map(|i| chunk("m", &format!("slow{i}"))).collect();
     let mut s = stream_in_flight(&mock, &gw, chunks, Duration::from_secs(1)).await;
     s.next().await.unwrap().unwrap();
-    let reader = tokio::spawn(async move { while let Some(Ok(_)) = s.next().await {} });
+    let reader = tokio::spawn(async move {
+        let mut got = String::new();
+        while let Some(Ok(c)) = s.next().await {
+            got.push_str(&String::from_utf8_lossy(&c));
+        }
+        got
+    });
     assert!(!reader.is_finished());
     let signalled = Instant::now();
     gw.signal("TERM");
@@ -304,10 +310,16 @@ async fn a_stream_that_outlives_the_grace_period_is_cut_after_10_s() {
         .expect("exits after the grace period");
     let waited = signalled.elapsed();
     assert_eq!(status.code(), Some(0));
-    tokio::time::timeout(Duration::from_secs(2), reader)
+    let got = tokio::time::timeout(Duration::from_secs(2), reader)
         .await
         .expect("the client's stream ended with the process")
         .unwrap();
+    // Not a silent cut: the stream's last event says why, in the client's protocol.
+    let last = got.trim_end().rsplit("\n\n").next().unwrap_or_default();
+    assert!(
+        last.starts_with("data: {\"error\"") && last.contains("shutting down"),
+        "{got}"
+    );
     assert!(
         waited >= Duration::from_secs(9),
         "cut too early, after {waited:?}: {}",

@@ -36,6 +36,9 @@ pub struct Engine {
     pub key_usage: crate::usage::KeyUsage,
     /// Room for request bodies held at once.
     pub body_budget: crate::server::intake::BodyBudget,
+    /// Turns true when the shutdown grace period is over: streams still running end with an
+    /// error event in their protocol rather than a silent cut.
+    pub cut_streams: tokio::sync::watch::Sender<bool>,
     pub admin_totp: Option<Vec<u8>>,
     /// The time step of the last two-factor code that let someone in.
     pub admin_totp_last_step: std::sync::atomic::AtomicU64,
@@ -326,6 +329,9 @@ pub enum StartError {
     NoAdminPassword { host: String },
 }
 
+/// How long streams cut at the end of the grace period have to send their error event.
+const CUT_GRACE: Duration = Duration::from_secs(1);
+
 /// A running gateway. Dropping it stops the server; [`GatewayHandle::shutdown`] also waits.
 pub struct GatewayHandle {
     addr: SocketAddr,
@@ -370,7 +376,11 @@ impl GatewayHandle {
         if let Some(mut server) = self.server.take()
             && tokio::time::timeout(grace, &mut server).await.is_err()
         {
-            server.abort();
+            // Streams still running get their error event, and a moment to send it.
+            self.engine.cut_streams.send_replace(true);
+            if tokio::time::timeout(CUT_GRACE, &mut server).await.is_err() {
+                server.abort();
+            }
             outcome = Shutdown::TimedOut;
         }
         self.engine.flush_key_use().await;
@@ -568,6 +578,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         login_guard: crate::admin_auth::LoginGuard::default(),
         key_usage: crate::usage::KeyUsage::default(),
         body_budget: crate::server::intake::BodyBudget::new(snapshot.settings.body_budget_mb),
+        cut_streams: tokio::sync::watch::Sender::new(false),
         admin_totp,
         admin_totp_last_step: Default::default(),
         ui_files: opts.ui_files,

@@ -39,6 +39,10 @@ pub enum GatewayError {
         after.as_secs()
     )]
     BodyTimeout { after: Duration },
+    #[error(
+        "Switchboard is shutting down: the answer was cut at the end of the shutdown grace period"
+    )]
+    ShuttingDown,
     /// The gateway is at a limit of its own; the client may try again shortly.
     #[error("{0}")]
     Busy(String),
@@ -81,7 +85,9 @@ impl GatewayError {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            Self::NoProvider { .. } | Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NoProvider { .. } | Self::Busy(_) | Self::ShuttingDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::UpstreamUnreachable { .. } | Self::UpstreamBrokeOff { .. } => {
                 StatusCode::BAD_GATEWAY
@@ -106,6 +112,7 @@ impl GatewayError {
             Self::PayloadTooLarge { .. } => "request_too_large",
             Self::BodyTimeout { .. } => "request_timeout",
             Self::Busy(_) => "gateway_busy",
+            Self::ShuttingDown => "shutting_down",
             Self::NoProvider { .. } => "no_provider_available",
             Self::UpstreamTimeout { .. } => "upstream_timeout",
             Self::UpstreamUnreachable { .. } => "upstream_unreachable",

@@ -1,6 +1,7 @@
 //! The upstream's body on its way to the client: forwarded chunk by chunk as it arrives, with an
 //! idle timeout, and a request-log record sent when it ends, however it ends.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -129,6 +130,19 @@ pub struct ProxyBody {
     started: Instant,
     log: RequestLog,
     record: Option<RequestRecord>,
+    /// Ready when the shutdown grace period is over: the stream ends with an error event.
+    cut: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+/// Resolves once `flag` turns true (never, if its sender is gone without that).
+fn cut_signal(
+    mut flag: tokio::sync::watch::Receiver<bool>,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        if flag.wait_for(|cut| *cut).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    })
 }
 
 impl ProxyBody {
@@ -143,6 +157,7 @@ impl ProxyBody {
         started: Instant,
         log: RequestLog,
         record: RequestRecord,
+        cut: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
         Self {
             held: held.into_iter(),
@@ -167,6 +182,7 @@ impl ProxyBody {
             started,
             log,
             record: Some(record),
+            cut: cut_signal(cut),
         }
     }
 
@@ -361,6 +377,11 @@ impl Stream for ProxyBody {
                         return Poll::Ready(Some(Ok(out)));
                     }
                     Poll::Pending => {
+                        if this.cut.as_mut().poll(cx).is_ready() {
+                            // Not the provider's doing: nothing for its breaker.
+                            this.on_end = None;
+                            return this.fail(GatewayError::ShuttingDown, FailureKind::Network);
+                        }
                         return match this.idle_timer.as_mut().poll(cx) {
                             Poll::Ready(()) => {
                                 let e = GatewayError::UpstreamTimeout {

@@ -126,7 +126,9 @@ fn error_type(e: &GatewayError) -> &'static str {
         | GatewayError::UpstreamBrokeOff { .. }
         | GatewayError::RetryKeyword { .. }
         | GatewayError::Upstream(_) => "upstream_error",
-        GatewayError::Internal(_) | GatewayError::Busy(_) => "server_error",
+        GatewayError::Internal(_) | GatewayError::Busy(_) | GatewayError::ShuttingDown => {
+            "server_error"
+        }
     }
 }
 

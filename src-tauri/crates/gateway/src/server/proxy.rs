@@ -367,6 +367,7 @@ async fn run(
         started,
         engine.log.clone(),
         std::mem::replace(record, RequestRecord::new(api.family(), inbound.endpoint)),
+        engine.cut_streams.subscribe(),
     );
     let mut out = Response::new(Body::from_stream(body));
     *out.status_mut() = status;
