@@ -1011,6 +1011,44 @@ name = "m1"
     );
 }
 
+/// A provider answering 404 to every request asks for its model list again each time; those
+/// requests are merged, at most one per 30 s, and they do not push back the schedule that
+/// syncs every other provider.
+#[tokio::test]
+async fn a_storm_of_404s_neither_floods_nor_starves_the_model_list_schedule() {
+    let bad = Mock::start().await;
+    let other = Mock::start().await;
+    bad.set_models(&["claude-x-1"]);
+    other.set_models(&["gpt-x"]);
+    let cfg = synced(&bad.url(), 2)
+        + &format!(
+            "\n[[providers]]\nname = \"other\"\nbase_url = \"{}\"\n",
+            other.url()
+        );
+    let (gw, _dir) = start_admin(&cfg);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let not_found =
+        r#"{"error":{"message":"The model claude-x-1 does not exist","code":"model_not_found"}}"#;
+    bad.script((0..200).map(|_| Reply::status(404, not_found)));
+    let (bad_lists, other_lists) = (bad.model_list_hits(), other.model_list_hits());
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(4500) {
+        let _ = chat(&gw, "claude", false).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let other_synced = other.model_list_hits() - other_lists;
+    assert!(
+        other_synced >= 2,
+        "the schedule ran {other_synced} times in 4.5 s"
+    );
+    // Two scheduled rounds and one sync the 404s asked for, not one per 404.
+    let bad_synced = bad.model_list_hits() - bad_lists;
+    assert!(
+        bad_synced <= 4,
+        "{bad_synced} syncs of the provider answering 404"
+    );
+}
+
 #[tokio::test]
 async fn a_404_for_a_model_triggers_a_resync() {
     let relay = Mock::start().await;

@@ -44,7 +44,7 @@ pub struct Engine {
     pub admin_totp_last_step: std::sync::atomic::AtomicU64,
     /// The admin UI served at `/admin`; empty when the binary was built without it.
     pub ui_files: &'static [crate::server::ui::UiFile],
-    sync_requests: tokio::sync::mpsc::UnboundedSender<String>,
+    sync_requests: Arc<crate::catalog::sync::SyncQueue>,
 }
 
 pub fn unix_seconds(at: Instant) -> u64 {
@@ -269,7 +269,7 @@ impl Engine {
 
     /// Asks the background syncer to refresh a provider's model list soon.
     pub fn request_sync(&self, provider: String) {
-        let _ = self.sync_requests.send(provider);
+        self.sync_requests.push(provider);
     }
 }
 
@@ -568,7 +568,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
     })?;
 
     let (log, log_task) = RequestLog::spawn();
-    let (sync_requests, sync_rx) = tokio::sync::mpsc::unbounded_channel();
+    let sync_requests = Arc::new(crate::catalog::sync::SyncQueue::default());
     let engine = Arc::new(Engine {
         snapshot: ArcSwap::from_pointee(Snapshot::default()),
         breakers,
@@ -582,7 +582,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         admin_totp,
         admin_totp_last_step: Default::default(),
         ui_files: opts.ui_files,
-        sync_requests,
+        sync_requests: sync_requests.clone(),
         http: crate::dispatch::http_client()?,
         log,
         events: events::channel(),
@@ -590,7 +590,10 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         secrets: opts.secrets,
     });
     engine.apply(snapshot);
-    let syncer = tokio::spawn(crate::catalog::sync::run(Arc::downgrade(&engine), sync_rx));
+    let syncer = tokio::spawn(crate::catalog::sync::run(
+        Arc::downgrade(&engine),
+        sync_requests,
+    ));
     let prober = tokio::spawn(crate::health::probe::run(Arc::downgrade(&engine)));
     let resumer = tokio::spawn(auto_resume(Arc::downgrade(&engine)));
     let key_use_writer = tokio::spawn(record_key_use(Arc::downgrade(&engine)));

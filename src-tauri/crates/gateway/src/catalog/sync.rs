@@ -2,11 +2,11 @@
 //! 404 "model not found") and on a schedule (`routing.sync_interval_s`) for providers whose list
 //! does not come from the config file. A failed sync keeps the last good list.
 
+use std::collections::HashMap;
 use std::sync::Weak;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::config::Protocol;
 use crate::dispatch::error_chain;
@@ -15,41 +15,83 @@ use crate::events::GatewayEvent;
 use crate::store;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
+/// The most of a model-list answer read: the largest real lists are a few hundred KB.
+const MAX_LIST_BYTES: usize = 16 << 20;
+/// The most models taken from one list, and the longest id kept.
+const MAX_MODELS: usize = 20_000;
+const MAX_ID: usize = 256;
+/// A provider's list is fetched on demand (its 404s) at most this often.
+const ON_DEMAND_GAP: Duration = Duration::from_secs(30);
 
-pub async fn run(engine: Weak<Engine>, mut requests: UnboundedReceiver<String>) {
-    let mut first = true;
+/// Providers whose model list was asked for (a 404 naming a model), each once however often it
+/// was asked: a storm of 404s is one sync, not a queue that grows.
+#[derive(Default)]
+pub struct SyncQueue {
+    pending: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    wake: tokio::sync::Notify,
+}
+
+impl SyncQueue {
+    pub fn push(&self, provider: String) {
+        if let Ok(mut p) = self.pending.lock() {
+            // Bounded by the providers that exist; the cap only guards against a bug.
+            if p.len() < 4096 {
+                p.insert(provider);
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    fn take(&self) -> Vec<String> {
+        self.pending
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p).into_iter().collect())
+            .unwrap_or_default()
+    }
+}
+
+pub async fn run(engine: Weak<Engine>, queue: std::sync::Arc<SyncQueue>) {
+    // The scheduled round keeps its own deadline: syncs asked for in between do not push it
+    // back, so a provider answering 404s cannot starve every other provider's schedule.
+    let mut next_round = tokio::time::Instant::now();
+    let mut last_on_demand: HashMap<String, tokio::time::Instant> = HashMap::new();
     loop {
-        let Some(e) = engine.upgrade() else { return };
-        let interval = Duration::from_secs(e.snapshot().settings.sync_interval_s.max(1));
-        if !first {
-            drop(e);
-            tokio::select! {
-                req = requests.recv() => {
-                    let (Some(name), Some(e)) = (req, engine.upgrade()) else { return };
-                    // A list the config file gives is the user's word: a 404 does not replace it.
-                    let info = e.store.call(|c| store::sync_info(c)).await.unwrap_or_default();
+        tokio::select! {
+            () = queue.wake.notified() => {
+                let Some(e) = engine.upgrade() else { return };
+                // A list the config file gives is the user's word: a 404 does not replace it.
+                let info = e.store.call(|c| store::sync_info(c)).await.unwrap_or_default();
+                let now = tokio::time::Instant::now();
+                last_on_demand.retain(|_, t| now.duration_since(*t) < ON_DEMAND_GAP);
+                for name in queue.take() {
                     let from_config = info
                         .iter()
                         .any(|(n, i)| *n == name && i.source.as_deref() == Some("config"));
-                    if !from_config {
+                    if from_config || last_on_demand.contains_key(&name) {
+                        continue;
+                    }
+                    last_on_demand.insert(name.clone(), now);
+                    let _ = sync_provider(&e, &name).await;
+                }
+            }
+            () = tokio::time::sleep_until(next_round) => {
+                let Some(e) = engine.upgrade() else { return };
+                let interval = Duration::from_secs(e.snapshot().settings.sync_interval_s.max(1));
+                next_round = tokio::time::Instant::now() + interval;
+                let due = e
+                    .store
+                    .call(|c| store::sync_info(c))
+                    .await
+                    .unwrap_or_default();
+                for (name, info) in due {
+                    if info.source.as_deref() != Some("config") {
                         let _ = sync_provider(&e, &name).await;
                     }
-                    continue;
                 }
-                () = tokio::time::sleep(interval) => {}
             }
         }
-        first = false;
-        let Some(e) = engine.upgrade() else { return };
-        let due = e
-            .store
-            .call(|c| store::sync_info(c))
-            .await
-            .unwrap_or_default();
-        for (name, info) in due {
-            if info.source.as_deref() != Some("config") {
-                let _ = sync_provider(&e, &name).await;
-            }
+        if engine.strong_count() == 0 {
+            return;
         }
     }
 }
@@ -134,12 +176,20 @@ async fn fetch(
     for (k, v) in &p.headers {
         req = req.header(k, v);
     }
-    let resp = req.send().await.map_err(|e| error_chain(&e))?;
+    let mut resp = req.send().await.map_err(|e| error_chain(&e))?;
     let status = resp.status();
-    let body: Value = resp
-        .json()
-        .await
-        .map_err(|e| format!("the model list is not JSON ({status}): {}", error_chain(&e)))?;
+    let mut raw = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| error_chain(&e))? {
+        if raw.len() + chunk.len() > MAX_LIST_BYTES {
+            return Err(format!(
+                "the model list is larger than {} MB",
+                MAX_LIST_BYTES >> 20
+            ));
+        }
+        raw.extend_from_slice(&chunk);
+    }
+    let body: Value = serde_json::from_slice(&raw)
+        .map_err(|e| format!("the model list is not JSON ({status}): {e}"))?;
     if !status.is_success() {
         let msg = body
             .pointer("/error/message")
@@ -161,7 +211,11 @@ fn parse_models(protocol: Protocol, body: &Value) -> Result<Vec<String>, String>
     Ok(list
         .iter()
         .filter_map(|m| m.get(field).and_then(Value::as_str))
-        .map(|id| id.strip_prefix("models/").unwrap_or(id).to_owned())
+        .map(|id| id.strip_prefix("models/").unwrap_or(id))
+        // An id no client could type, or one that would forge a log line, is no model.
+        .filter(|id| !id.is_empty() && id.len() <= MAX_ID && !id.chars().any(char::is_control))
+        .take(MAX_MODELS)
+        .map(str::to_owned)
         .collect())
 }
 
@@ -169,6 +223,17 @@ fn parse_models(protocol: Protocol, body: &Value) -> Result<Vec<String>, String>
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_storm_of_requests_is_one_per_provider() {
+        let q = SyncQueue::default();
+        for _ in 0..10_000 {
+            q.push("a".into());
+        }
+        q.push("b".into());
+        assert_eq!(q.take(), ["a", "b"]);
+        assert!(q.take().is_empty());
+    }
 
     #[test]
     fn each_protocols_list() {
@@ -188,5 +253,17 @@ mod tests {
             ["gemini-2.5-pro"]
         );
         assert!(parse_models(Protocol::OpenAi, &json!({"x": 1})).is_err());
+        let odd =
+            json!({"data": [{"id": "a\nb"}, {"id": ""}, {"id": "x".repeat(300)}, {"id": "ok"}]});
+        assert_eq!(parse_models(Protocol::OpenAi, &odd).unwrap(), ["ok"]);
+        let many: Vec<Value> = (0..MAX_MODELS + 5)
+            .map(|i| json!({"id": format!("m{i}")}))
+            .collect();
+        assert_eq!(
+            parse_models(Protocol::OpenAi, &json!({"data": many}))
+                .unwrap()
+                .len(),
+            MAX_MODELS
+        );
     }
 }
