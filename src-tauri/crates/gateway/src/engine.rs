@@ -1,5 +1,6 @@
 //! The engine and its handle: start it, read its live state, stop it.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -80,6 +81,18 @@ impl Engine {
             providers: snapshot.providers.len(),
             models: snapshot.routes.len(),
         };
+        {
+            let providers: HashSet<&str> = snapshot.providers.iter().map(|p| &*p.uid).collect();
+            let pairs: HashSet<(&str, &str)> = snapshot
+                .routes
+                .values()
+                .chain(snapshot.wildcards.iter().map(|(_, r)| r))
+                .flat_map(|r| r.candidates.iter())
+                .map(|c| (&*c.provider.uid, &*c.model))
+                .collect();
+            self.breakers.retain(&providers, &pairs);
+            self.health.retain(&pairs);
+        }
         self.snapshot.store(Arc::new(snapshot));
         let _ = self.events.send(event);
     }

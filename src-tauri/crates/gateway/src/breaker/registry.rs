@@ -2,7 +2,7 @@
 //! snapshot's providers and candidates point at, with an atomic gate that answers "may a
 //! request go there now?" without a lock; a slot's lock is taken only to record an outcome.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -278,6 +278,13 @@ impl BreakerRegistry {
             slot.dirty.store(false, Ordering::Release);
         }
         out
+    }
+
+    /// Forgets the breakers of providers and (provider, model) pairs that are gone from the
+    /// configuration, so that a long run of edits and model-list syncs does not pile them up.
+    pub fn retain(&self, providers: &HashSet<&str>, pairs: &HashSet<(&str, &str)>) {
+        lock(&self.providers).retain(|uid, _| providers.contains(&**uid));
+        lock(&self.models).retain(|(uid, model), _| pairs.contains(&(&**uid, &**model)));
     }
 
     pub fn provider(&self, uid: &str) -> Option<Breaker> {

@@ -302,3 +302,34 @@ fn a_trial_that_settles_nothing_on_its_layer_is_freed() {
     r.release_trial(&pa, &ma, t1, &p);
     assert!(!r.available(&pa, &ma, t2), "the new trial is in flight");
 }
+
+#[test]
+fn breakers_of_removed_providers_and_models_are_forgotten() {
+    use std::collections::HashSet;
+    let r = BreakerRegistry::default();
+    let p = Policy::default();
+    let (a, b, m, n): (
+        std::sync::Arc<str>,
+        std::sync::Arc<str>,
+        std::sync::Arc<str>,
+        std::sync::Arc<str>,
+    ) = ("a".into(), "b".into(), "m".into(), "n".into());
+    for (uid, model) in [(&a, &m), (&a, &n), (&b, &m)] {
+        let (ps, ms) = (r.provider_slot(uid), r.model_slot(uid, model));
+        r.on_failure(
+            &ps,
+            &ms,
+            &FailureKind::ServerError,
+            "500",
+            Instant::now(),
+            &p,
+        );
+    }
+    let providers: HashSet<&str> = ["a"].into();
+    let pairs: HashSet<(&str, &str)> = [("a", "m")].into();
+    r.retain(&providers, &pairs);
+    assert!(r.provider("b").is_none());
+    let left: Vec<_> = r.models_of("a").into_iter().map(|(m, _)| m).collect();
+    assert_eq!(left, [m]);
+    assert!(r.models_of("b").is_empty());
+}

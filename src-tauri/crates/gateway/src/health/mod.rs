@@ -101,6 +101,12 @@ impl HealthBook {
             .record(ok, latency, ttfb, error);
     }
 
+    /// Forgets the records of (provider, model) pairs that are gone from the configuration.
+    pub fn retain(&self, pairs: &std::collections::HashSet<(&str, &str)>) {
+        let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        records.retain(|(uid, model), _| pairs.contains(&(&**uid, &**model)));
+    }
+
     pub fn get(&self, provider: &Arc<str>, model: &Arc<str>) -> Option<HealthRecord> {
         let records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
         records.get(&(provider.clone(), model.clone())).cloned()
