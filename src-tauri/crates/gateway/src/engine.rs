@@ -1,6 +1,6 @@
 //! The engine and its handle: start it, read its live state, stop it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -193,22 +193,45 @@ impl Engine {
         let old = self.snapshot();
         state.settings.host = old.settings.host.clone();
         state.settings.port = old.settings.port;
-        let lookup = |uid: &str| {
-            if uids.iter().any(|u| u == uid) {
-                return self.secrets.get(uid);
-            }
-            let cached = old
-                .providers
+        // Keys not in the live snapshot (new, or just changed) come from the secret store: a
+        // keychain call over D-Bus may take a while, so it runs off the async workers.
+        let cached = |uid: &str| {
+            old.providers
                 .iter()
                 .find(|p| &*p.uid == uid)
                 .and_then(|p| match &p.key {
                     ProviderKey::Stored(s) => Some(s.clone()),
                     _ => None,
-                });
-            match cached {
-                Some(s) => Ok(Some(s)),
-                None => self.secrets.get(uid),
-            }
+                })
+        };
+        let wanted: Vec<String> = state
+            .providers
+            .iter()
+            .filter(|p| p.key_ref == store::KeyRef::Stored)
+            .filter(|p| uids.contains(&p.uid) || cached(&p.uid).is_none())
+            .map(|p| p.uid.clone())
+            .collect();
+        let secrets = self.secrets.clone();
+        let fetched: HashMap<String, Result<Option<Secret>, crate::secrets::SecretError>> =
+            if wanted.is_empty() {
+                HashMap::new()
+            } else {
+                tokio::task::spawn_blocking(move || {
+                    wanted
+                        .into_iter()
+                        .map(|uid| {
+                            let got = secrets.get(&uid);
+                            (uid, got)
+                        })
+                        .collect()
+                })
+                .await
+                .unwrap_or_default()
+            };
+        let lookup = |uid: &str| match fetched.get(uid) {
+            Some(Ok(s)) => Ok(s.clone()),
+            Some(Err(e)) => Err(e.clone()),
+            None => Ok(cached(uid)),
         };
         let (snapshot, warnings) = Snapshot::build(&state, &lookup, &self.breakers);
         for w in warnings {
@@ -635,4 +658,78 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         generated_keys,
         warnings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::{MemorySecretStore, SecretError};
+
+    /// A keychain as slow as a D-Bus call to a busy Secret Service.
+    #[derive(Default)]
+    struct SlowKeychain(MemorySecretStore);
+
+    const SLOW: Duration = Duration::from_millis(400);
+
+    impl SecretStore for SlowKeychain {
+        fn get(&self, account: &str) -> Result<Option<Secret>, SecretError> {
+            std::thread::sleep(SLOW);
+            self.0.get(account)
+        }
+        fn set(&self, account: &str, secret: &Secret) -> Result<(), SecretError> {
+            std::thread::sleep(SLOW);
+            self.0.set(account, secret)
+        }
+        fn delete(&self, account: &str) -> Result<(), SecretError> {
+            std::thread::sleep(SLOW);
+            self.0.delete(account)
+        }
+        fn persistent(&self) -> bool {
+            true
+        }
+    }
+
+    /// With one async worker, a keychain call made on it would stall every other task for as
+    /// long as the call takes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn keychain_calls_do_not_block_the_async_workers() {
+        let dir = tempfile::tempdir().unwrap();
+        let handle = start(StartOptions {
+            data_dir: dir.path().join("data"),
+            config_file: None,
+            host: Some("127.0.0.1".into()),
+            port: Some(0),
+            secrets: Arc::new(SlowKeychain::default()),
+            admin_password: None,
+            admin_totp: None,
+            ui_files: &[],
+        })
+        .await
+        .unwrap();
+        let ticker = tokio::spawn(async {
+            let mut worst = Duration::ZERO;
+            let mut last = Instant::now();
+            for _ in 0..150 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                worst = worst.max(last.elapsed());
+                last = Instant::now();
+            }
+            worst
+        });
+        // On the worker too (the test's own body runs on another thread).
+        let engine = handle.engine().clone();
+        tokio::spawn(async move {
+            let body = serde_json::json!({"base_url": "http://127.0.0.1:9", "api_key": "sk-literal-1234", "models": ["m"]});
+            crate::service::put_provider(&engine, "slow", body)
+                .await
+                .unwrap();
+            crate::service::delete_provider(&engine, "slow")
+                .await
+                .unwrap();
+        })
+        .await
+        .unwrap();
+        let worst = ticker.await.unwrap();
+        assert!(worst < SLOW / 2, "a task waited {worst:?}");
+    }
 }

@@ -90,24 +90,27 @@ pub struct RequestLog {
 const CAPACITY: usize = 8192;
 
 impl RequestLog {
+    /// The writer runs on a thread of its own: a write to stderr blocks while whoever reads it
+    /// (a terminal, a pipe, journald) is slow, and must not block an async worker. The handle
+    /// resolves once every record sent has been written.
     pub fn spawn() -> (Self, JoinHandle<()>) {
-        let (tx, mut rx) = mpsc::channel::<RequestRecord>(CAPACITY);
+        let (tx, rx) = mpsc::channel::<RequestRecord>(CAPACITY);
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let work = move || {
+            write_access_lines(rx);
+            let _ = done_tx.send(());
+        };
+        // A thread that is not the runtime's: the process may exit without waiting for it.
+        if let Err(e) = std::thread::Builder::new()
+            .name("switchboard-access-log".into())
+            .spawn(work)
+        {
+            tracing::warn!(
+                "cannot start the access log's thread ({e}): access lines are not written"
+            );
+        }
         let task = tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(256);
-            let mut out = String::with_capacity(64 * 1024);
-            while rx.recv_many(&mut batch, 256).await > 0 {
-                // One write per batch, formatted here: a tracing event per request cost about
-                // a third of the gateway's CPU per request under load.
-                if tracing::enabled!(target: "switchboard::access", tracing::Level::INFO) {
-                    out.clear();
-                    for r in &batch {
-                        access_line(&mut out, r);
-                    }
-                    use std::io::Write;
-                    let _ = std::io::stderr().lock().write_all(out.as_bytes());
-                }
-                batch.clear();
-            }
+            let _ = done_rx.await;
         });
         (
             Self {
@@ -128,6 +131,32 @@ impl RequestLog {
 
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// Formats and writes records in batches, one write each, until every sender is gone.
+fn write_access_lines(mut rx: mpsc::Receiver<RequestRecord>) {
+    let mut batch = Vec::with_capacity(256);
+    let mut out = String::with_capacity(64 * 1024);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < 256 {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        // One write per batch, formatted here: a tracing event per request cost about a third
+        // of the gateway's CPU per request under load.
+        if tracing::enabled!(target: "switchboard::access", tracing::Level::INFO) {
+            out.clear();
+            for r in &batch {
+                access_line(&mut out, r);
+            }
+            use std::io::Write;
+            let _ = std::io::stderr().lock().write_all(out.as_bytes());
+        }
+        batch.clear();
     }
 }
 

@@ -53,7 +53,7 @@ impl serde::Serialize for Secret {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum SecretError {
     #[error("the secret store is unavailable: {0}")]
     Unavailable(String),

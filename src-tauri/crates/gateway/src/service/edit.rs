@@ -32,13 +32,22 @@ fn parse_doc(doc: &Value, prefix: &str) -> Result<ConfigFile, ServiceError> {
 
 async fn apply(engine: &Engine, file: ConfigFile) -> Result<ImportReport, ServiceError> {
     let report = engine.store.call(move |c| store::import(c, &file)).await?;
-    let mut fresh = Vec::new();
-    for (uid, secret) in &report.literal_keys {
-        engine
-            .secrets
-            .set(uid, secret)
-            .map_err(|e| ServiceError::Invalid(format!("api_key: {e}")))?;
-        fresh.push(uid.clone());
+    let fresh: Vec<String> = report
+        .literal_keys
+        .iter()
+        .map(|(uid, _)| uid.clone())
+        .collect();
+    if !report.literal_keys.is_empty() {
+        // The keychain is a D-Bus call: off the async workers.
+        let secrets = engine.secrets.clone();
+        let keys = report.literal_keys.clone();
+        tokio::task::spawn_blocking(move || {
+            keys.iter()
+                .try_for_each(|(uid, secret)| secrets.set(uid, secret))
+        })
+        .await
+        .map_err(|e| ServiceError::Invalid(format!("api_key: {e}")))?
+        .map_err(|e| ServiceError::Invalid(format!("api_key: {e}")))?;
     }
     engine.reload_with_new_keys(&fresh).await?;
     Ok(report)
@@ -112,8 +121,12 @@ pub async fn delete_provider(engine: &Engine, name: &str) -> Result<(), ServiceE
     let Some(uid) = uid else {
         return Err(ServiceError::UnknownProvider(name.to_owned()));
     };
-    if let Err(e) = engine.secrets.delete(&uid) {
-        tracing::warn!("provider '{name}': cannot delete its stored key: {e}");
+    let secrets = engine.secrets.clone();
+    let account = uid.clone();
+    match tokio::task::spawn_blocking(move || secrets.delete(&account)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("provider '{name}': cannot delete its stored key: {e}"),
+        Err(e) => tracing::warn!("provider '{name}': cannot delete its stored key: {e}"),
     }
     engine.reload().await?;
     Ok(())
