@@ -263,6 +263,23 @@ async fn a_401_trips_the_provider_for_all_its_models_until_reset() {
         Value::Null,
         "open until reset"
     );
+    // The tray and the overview say what it is and what to do, not "cooling" with no end.
+    let summary: Value = admin(&gw, &token, "GET", "/summary", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let bad_line = summary["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "bad")
+        .unwrap();
+    assert_eq!(bad_line["state"], "key_refused", "{summary}");
+    assert!(
+        bad_line["reason"].as_str().unwrap().contains("Fix the key"),
+        "{summary}"
+    );
     // A person resets it: the provider is used again.
     let r = admin(
         &gw,

@@ -513,6 +513,7 @@ pub fn tr_state(ctx: Ctx, state: &str) -> &'static str {
         "down" => "state.down",
         "paused" => "state.paused",
         "cooling" => "state.cooling",
+        "key_refused" => "state.key_refused",
         "closed" => "state.closed",
         "open" => "state.open",
         "half_open" => "state.half_open",

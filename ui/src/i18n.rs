@@ -62,6 +62,7 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("state.down", "Down", "不可用"),
     ("state.paused", "Paused", "已暂停"),
     ("state.cooling", "Cooling", "冷却中"),
+    ("state.key_refused", "Key refused", "密钥被拒绝"),
     ("state.closed", "Closed", "闭合"),
     ("state.open", "Open", "熔断"),
     ("state.half_open", "Half-open", "半开"),

@@ -16,10 +16,18 @@ pub struct Note {
     pub body: String,
 }
 
-/// Turns breaker events into notifications, dropping repeats within [`DEBOUNCE`].
+/// Turns breaker events into notifications, one per provider per [`DEBOUNCE`]. A change that
+/// comes within the window is held, not dropped: when the window ends, the state the user was
+/// last told about is brought up to date (a recovery 10 s after a trip is told, a minute
+/// late), unless it flapped back to what they were told.
 #[derive(Default)]
 pub struct Debouncer {
-    last: HashMap<String, Instant>,
+    /// When each provider last notified.
+    last_sent: HashMap<String, Instant>,
+    /// The state last told, per provider or (provider, model).
+    told: HashMap<String, &'static str>,
+    /// Held changes: (provider, note, state), per provider or (provider, model).
+    held: HashMap<String, (String, Note, &'static str)>,
 }
 
 impl Debouncer {
@@ -50,13 +58,55 @@ impl Debouncer {
             // Half-open is a trial, not news.
             _ => return None,
         };
-        if let Some(at) = self.last.get(provider)
-            && now.duration_since(*at) < DEBOUNCE
-        {
+        // Never told anything, a recovery is no news either.
+        let told = self.told.get(&what).copied().unwrap_or("closed");
+        if told == *state {
+            self.held.remove(&what);
             return None;
         }
-        self.last.insert(provider.clone(), now);
+        if self
+            .last_sent
+            .get(provider)
+            .is_some_and(|at| now.duration_since(*at) < DEBOUNCE)
+        {
+            self.held.insert(what, (provider.clone(), note, state));
+            return None;
+        }
+        self.last_sent.insert(provider.clone(), now);
+        self.told.insert(what.clone(), state);
+        self.held.remove(&what);
         Some(note)
+    }
+
+    /// When the first held change may be told.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.held
+            .values()
+            .filter_map(|(p, ..)| self.last_sent.get(p).map(|t| *t + DEBOUNCE))
+            .min()
+    }
+
+    /// The held changes whose window has ended, to be told now.
+    pub fn due(&mut self, now: Instant) -> Vec<Note> {
+        let ready: Vec<String> = self
+            .held
+            .iter()
+            .filter(|(_, (p, ..))| {
+                self.last_sent
+                    .get(p)
+                    .is_none_or(|t| now.duration_since(*t) >= DEBOUNCE)
+            })
+            .map(|(what, _)| what.clone())
+            .collect();
+        let mut out = Vec::new();
+        for what in ready {
+            if let Some((provider, note, state)) = self.held.remove(&what) {
+                self.last_sent.insert(provider, now);
+                self.told.insert(what, state);
+                out.push(note);
+            }
+        }
+        out
     }
 }
 
@@ -108,23 +158,41 @@ mod tests {
     }
 
     #[test]
-    fn trips_and_recoveries_notify_but_flapping_does_not() {
+    fn trips_and_recoveries_notify_and_the_last_state_always_gets_through() {
         let mut d = Debouncer::default();
         let t0 = Instant::now();
+        assert_eq!(
+            d.note(&breaker("a", "closed"), t0),
+            None,
+            "nothing to recover from"
+        );
         let first = d.note(&breaker("a", "open"), t0).unwrap();
         assert_eq!(first.summary, "a is cooling down");
         assert_eq!(first.body, "500 server error");
         assert_eq!(d.note(&breaker("a", "half_open"), t0), None);
-        assert_eq!(
-            d.note(&breaker("a", "closed"), t0 + Duration::from_secs(5)),
-            None
-        );
+        // A recovery within the window is held, not lost.
+        let t5 = t0 + Duration::from_secs(5);
+        assert_eq!(d.note(&breaker("a", "closed"), t5), None);
+        assert_eq!(d.next_due(), Some(t0 + DEBOUNCE));
+        assert!(d.due(t5).is_empty());
         // Another provider is not held back by the first.
-        assert!(
-            d.note(&breaker("b", "open"), t0 + Duration::from_secs(5))
-                .is_some()
-        );
-        let later = d.note(&breaker("a", "closed"), t0 + DEBOUNCE).unwrap();
-        assert_eq!(later.summary, "a recovered");
+        assert!(d.note(&breaker("b", "open"), t5).is_some());
+        let told = d.due(t0 + DEBOUNCE);
+        assert_eq!(told.len(), 1);
+        assert_eq!(told[0].summary, "a recovered");
+        assert_eq!(d.next_due(), None);
+    }
+
+    #[test]
+    fn a_flap_back_to_what_was_told_says_nothing() {
+        let mut d = Debouncer::default();
+        let t0 = Instant::now();
+        assert!(d.note(&breaker("a", "open"), t0).is_some());
+        let t = |s| t0 + Duration::from_secs(s);
+        assert_eq!(d.note(&breaker("a", "closed"), t(5)), None);
+        assert_eq!(d.note(&breaker("a", "open"), t(10)), None);
+        assert!(d.due(t(60)).is_empty(), "still cooling, as told");
+        // After the window a change is told at once.
+        assert!(d.note(&breaker("a", "closed"), t(70)).is_some());
     }
 }

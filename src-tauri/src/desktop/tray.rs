@@ -473,10 +473,13 @@ pub fn follow(app: AppHandle, shell: Arc<Shell>, generation: u64) {
                 return;
             }
             let next = render(&app, &engine);
-            let wait = next.map_or(Duration::from_secs(3600), |t| {
+            let mut wait = next.map_or(Duration::from_secs(3600), |t| {
                 let now = switchboard_gateway::engine::unix_seconds(Instant::now());
                 Duration::from_secs(t.saturating_sub(now) + 1)
             });
+            if let Some(due) = debouncer.next_due() {
+                wait = wait.min(due.saturating_duration_since(Instant::now()));
+            }
             tokio::select! {
                 first = events.recv() => {
                     let mut batch = Vec::new();
@@ -495,6 +498,11 @@ pub fn follow(app: AppHandle, shell: Arc<Shell>, generation: u64) {
                 }
                 () = tokio::time::sleep(wait) => {}
                 () = shell.changed.notified() => {}
+            }
+            for note in debouncer.due(Instant::now()) {
+                if engine.snapshot().settings.notifications {
+                    notify::send(&note).await;
+                }
             }
         }
     });

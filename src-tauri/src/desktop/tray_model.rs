@@ -57,6 +57,7 @@ pub struct TrayView {
 pub fn view(summary: &Summary, clock: &dyn Fn(u64) -> String) -> TrayView {
     let count = |s: &str| summary.providers.iter().filter(|p| p.state == s).count();
     let (ok, cooling, paused) = (count("ok"), count("cooling"), count("paused"));
+    let refused = count("key_refused");
     let mut parts = Vec::new();
     if ok > 0 {
         parts.push(format!("{ok} ok"));
@@ -70,6 +71,11 @@ pub fn view(summary: &Summary, clock: &dyn Fn(u64) -> String) -> TrayView {
             })
             .unwrap_or_default();
         parts.push(format!("{cooling} cooling{detail}"));
+    }
+    if refused > 0 {
+        let first = summary.providers.iter().find(|p| p.state == "key_refused");
+        let name = first.map(|p| format!(" ({})", p.name)).unwrap_or_default();
+        parts.push(format!("{refused} key refused{name}"));
     }
     if paused > 0 {
         parts.push(format!("{paused} paused"));
@@ -96,6 +102,7 @@ fn line(p: &ProviderSummary, clock: &dyn Fn(u64) -> String) -> ProviderLine {
     let label = match p.state.as_str() {
         "ok" => format!("{}: ok", p.name),
         "paused" => format!("{}: paused{until}", p.name),
+        "key_refused" => format!("{}: key refused", p.name),
         other => format!("{}: {other}{until}", p.name),
     };
     let detail = match (&p.reason, p.state.as_str()) {
@@ -128,6 +135,23 @@ mod tests {
 
     fn clock(t: u64) -> String {
         format!("{:02}:{:02}", (t / 3600) % 24, (t / 60) % 60)
+    }
+
+    #[test]
+    fn a_refused_key_says_so_and_what_to_do() {
+        let reason = "The provider refused its API key (401/403). Fix the key in Providers, then reset its breaker.";
+        let s = Summary {
+            state: "degraded".into(),
+            providers: vec![
+                p("a", "key_refused", Some(reason), None),
+                p("b", "ok", None, None),
+            ],
+        };
+        let v = view(&s, &clock);
+        assert_eq!(v.title, "Switchboard: 1 ok, 1 key refused (a)");
+        assert_eq!(v.providers[0].label, "a: key refused");
+        assert!(v.providers[0].detail.contains("Fix the key"));
+        assert_eq!(v.next_change, None);
     }
 
     #[test]

@@ -9,11 +9,18 @@ use crate::app::{Ctx, load_on_tick, tr_state, use_ctx};
 use crate::form::Head;
 use crate::util;
 
+/// What a provider whose key was refused needs (the tray says the same).
+const KEY_REFUSED: &str =
+    "The provider refused its API key (401/403). Fix the key in Providers, then reset its breaker.";
+
 fn provider_state(p: &ProviderStatus) -> &'static str {
     if !p.enabled {
         "disabled"
     } else if p.paused {
         "paused"
+    } else if p.breaker.state == "open" && p.breaker.until.is_none() {
+        // Open until reset: its key was refused.
+        "key_refused"
     } else if p.breaker.state != "closed" || p.models.iter().any(|m| m.breaker.state != "closed") {
         "cooling"
     } else {
@@ -25,6 +32,9 @@ fn provider_state(p: &ProviderStatus) -> &'static str {
 fn reason(p: &ProviderStatus) -> (Option<String>, Option<u64>) {
     if p.paused {
         return (None, p.paused_until);
+    }
+    if p.breaker.state == "open" && p.breaker.until.is_none() {
+        return (Some(KEY_REFUSED.to_owned()), None);
     }
     if p.breaker.state != "closed" {
         return (p.breaker.reason.clone(), p.breaker.until);

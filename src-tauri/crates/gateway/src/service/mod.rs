@@ -277,6 +277,10 @@ pub fn preview(
     })
 }
 
+/// What a provider whose key was refused needs.
+pub const KEY_REFUSED: &str =
+    "The provider refused its API key (401/403). Fix the key in Providers, then reset its breaker.";
+
 /// The gateway at a glance: what the tray icon shows and its title says.
 pub fn summary(engine: &Engine) -> switchboard_api::Summary {
     use switchboard_api::{ProviderSummary, Summary};
@@ -305,6 +309,15 @@ pub fn summary(engine: &Engine) -> switchboard_api::Summary {
                     .max_by_key(|b| b.until())
             });
             match worst {
+                // Open until reset: no cooldown will end it, a person must fix the key.
+                Some(b) if b.state == crate::breaker::State::Open { until: None } => {
+                    ProviderSummary {
+                        name: p.name.to_string(),
+                        state: "key_refused".into(),
+                        reason: Some(KEY_REFUSED.into()),
+                        until: None,
+                    }
+                }
                 Some(b) => ProviderSummary {
                     name: p.name.to_string(),
                     state: "cooling".into(),
@@ -333,7 +346,10 @@ pub fn summary(engine: &Engine) -> switchboard_api::Summary {
         "paused"
     } else if !any_available {
         "down"
-    } else if providers.iter().any(|p| p.state == "cooling") {
+    } else if providers
+        .iter()
+        .any(|p| p.state == "cooling" || p.state == "key_refused")
+    {
         "degraded"
     } else {
         "ok"
