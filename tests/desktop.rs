@@ -568,6 +568,40 @@ fn webkit_children(pid: u32) -> usize {
         .count()
 }
 
+/// UPower as the test plays it on its stand-in system bus.
+struct Upower {
+    on_battery: bool,
+}
+
+#[zbus::interface(name = "org.freedesktop.UPower")]
+impl Upower {
+    #[zbus(property)]
+    fn on_battery(&self) -> bool {
+        self.on_battery
+    }
+}
+
+/// The state of one provider's own breaker in `GET /api/status`.
+async fn provider_state(gw: &Gateway, token: &str, name: &str) -> String {
+    let s: serde_json::Value = common::admin(gw, token, "GET", "/status", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    s["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .map(|p| {
+            p["breaker"]["state"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .unwrap_or_default()
+}
+
 fn two_providers(a: &Mock, b: &Mock) -> String {
     format!(
         r#"
@@ -1096,4 +1130,203 @@ async fn a_taken_port_keeps_the_app_open_and_says_why() {
     .unwrap_or_else(|(s, e)| panic!("{s}: {e}"));
     assert_eq!(next.port, new_port, "the working port was saved");
     drop(taken);
+}
+
+/// The machine's own events reach the gateway through the system bus, here a private one where
+/// the test plays logind, NetworkManager and UPower: waking from sleep and the network coming
+/// back close the breakers that network errors opened; on battery, probes pause and resume
+/// after. The tray's timed pauses, clicked through dbusmenu, end by themselves (a debug build
+/// takes a short minute from SWITCHBOARD_TEST_MINUTE_MS).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sleep_network_and_battery_reach_the_gateway_and_timed_pauses_end() {
+    let (_x, display) = xvfb();
+    let (_bus, address) = session_bus();
+    let (_system_bus, system) = session_bus();
+    let panel = Panel::start(&address).await;
+    let system_conn = zbus::connection::Builder::address(system.as_str())
+        .unwrap()
+        .serve_at("/org/freedesktop/UPower", Upower { on_battery: false })
+        .unwrap()
+        .name("org.freedesktop.UPower")
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+
+    // relay-a is down (nothing listens on its port); relay-b answers.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let b = Mock::start().await;
+    let config = format!(
+        r#"
+[routing]
+network_failure_threshold = 1
+
+[[providers]]
+name = "relay-a"
+base_url = "{dead_url}/v1"
+weight = 1000000
+models = ["gpt-4o"]
+
+[[providers]]
+name = "relay-b"
+base_url = "{}/v1"
+weight = 1
+models = ["gpt-4o"]
+
+[[models]]
+name = "gpt-4o"
+"#,
+        b.url()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("switchboard.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let data_dir = dir.path().join("data");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut env = app_env(&display, &address, &home);
+    env.push(("DBUS_SYSTEM_BUS_ADDRESS".into(), system.clone()));
+    env.push(("SWITCHBOARD_TEST_MINUTE_MS".into(), "100".into()));
+    let launch = Launch {
+        args: vec![
+            "--config".into(),
+            config_path.display().to_string(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+            "--port".into(),
+            "0".into(),
+        ],
+        env,
+    };
+    let mut gw = common::spawn(launch, &data_dir).unwrap_or_else(|(s, e)| panic!("{s}: {e}"));
+    let token = common::admin_token(&gw).await;
+    let item = panel.item(Duration::from_secs(20)).await;
+
+    // Sleep, then wake: the breaker a network error opened closes at once.
+    for (what, wake) in [("woke from sleep", true), ("the network is back", false)] {
+        assert_eq!(chat(&gw).await, 200, "relay-b answers");
+        eventually(Duration::from_secs(2), "relay-a opens", || async {
+            provider_state(&gw, &token, "relay-a").await == "open"
+        })
+        .await;
+        if wake {
+            system_conn
+                .emit_signal(
+                    None::<()>,
+                    "/org/freedesktop/login1",
+                    "org.freedesktop.login1.Manager",
+                    "PrepareForSleep",
+                    &false,
+                )
+                .await
+                .unwrap();
+        } else {
+            system_conn
+                .emit_signal(
+                    None::<()>,
+                    "/org/freedesktop/NetworkManager",
+                    "org.freedesktop.NetworkManager",
+                    "StateChanged",
+                    &70u32,
+                )
+                .await
+                .unwrap();
+        }
+        eventually(Duration::from_secs(2), what, || async {
+            provider_state(&gw, &token, "relay-a").await == "closed"
+        })
+        .await;
+        assert!(gw.stderr().contains(what), "{}", gw.stderr());
+    }
+
+    // Probes every second reach relay-b; on battery they stop, and come back after.
+    let r = common::admin(
+        &gw,
+        &token,
+        "PUT",
+        "/settings",
+        Some(serde_json::json!({"routing": {"probe_interval_s": 1}})),
+    )
+    .await;
+    assert!(r.status().is_success());
+    let before = b.hits();
+    eventually(Duration::from_secs(4), "probes reach relay-b", || async {
+        b.hits() >= before + 2
+    })
+    .await;
+    let upower = system_conn
+        .object_server()
+        .interface::<_, Upower>("/org/freedesktop/UPower")
+        .await
+        .unwrap();
+    let set_battery = |on: bool| {
+        let upower = upower.clone();
+        async move {
+            upower.get_mut().await.on_battery = on;
+            upower
+                .get()
+                .await
+                .on_battery_changed(upower.signal_emitter())
+                .await
+                .unwrap();
+        }
+    };
+    set_battery(true).await;
+    eventually(Duration::from_secs(3), "probes pause on battery", || {
+        let log = gw.stderr();
+        async move { log.contains("on_battery=true") }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let paused_at = b.hits();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(b.hits(), paused_at, "probes went on on battery");
+    set_battery(false).await;
+    eventually(Duration::from_secs(4), "probes resume on mains", || async {
+        b.hits() > paused_at
+    })
+    .await;
+
+    // "Pause for 15 min" and "Pause for 1 h", clicked in the tray, end by themselves.
+    for (item_label, minutes) in [("Pause for 15 min", 15u64), ("Pause for 1 h", 60)] {
+        let menu = panel.menu(&item).await;
+        let pause = menu
+            .find(&|e| e.label.starts_with("relay-b:"))
+            .and_then(|sub| sub.find(&|e| e.label == item_label))
+            .unwrap_or_else(|| panic!("relay-b's {item_label} item"))
+            .id;
+        panel.click(&item, pause).await;
+        eventually(Duration::from_secs(2), "relay-b shows paused", || async {
+            let l = panel.labels(&item).await;
+            l.iter().any(|x| x.starts_with("relay-b: paused until "))
+        })
+        .await;
+        // A minute is 100 ms here: the pause ends after `minutes` tenths of a second.
+        let lasts = Duration::from_millis(minutes * 100);
+        eventually(
+            lasts + Duration::from_secs(3),
+            "relay-b resumes by itself",
+            || async {
+                let l = panel.labels(&item).await;
+                l.iter().any(|x| x.starts_with("relay-b: ok"))
+            },
+        )
+        .await;
+        assert!(gw.stderr().contains("timed pause ended"), "{}", gw.stderr());
+    }
+
+    let quit = panel
+        .menu(&item)
+        .await
+        .find(&|e| e.label == "Quit")
+        .unwrap()
+        .id;
+    let _ = panel.try_click(&item, quit).await;
+    let status = gw
+        .wait(Duration::from_secs(15))
+        .await
+        .expect("the app quits");
+    assert!(status.success(), "{status}: {}", gw.stderr());
 }

@@ -6,6 +6,7 @@ mod autostart;
 mod commands;
 mod export;
 mod notify;
+mod power;
 mod single;
 mod tray;
 mod tray_model;
@@ -109,6 +110,7 @@ impl Shell {
         let outcome = match switchboard_gateway::start(opts).await {
             Ok(handle) => {
                 cli::announce(&handle);
+                power::watch(Arc::downgrade(handle.engine()));
                 match handle.engine().admin_sessions.issue(WINDOW_TOKEN_TTL) {
                     Ok(token) => {
                         let addr = handle.addr();

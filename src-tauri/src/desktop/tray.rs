@@ -426,13 +426,26 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
             };
             let name = name.to_owned();
             spawn_with_engine(&shell, move |engine| async move {
-                let duration = minutes.map(|m: u64| Duration::from_secs(m * 60));
+                let duration = minutes.map(|m: u32| pause_minute() * m);
                 if let Err(e) = service::set_paused(&engine, &name, pause, duration).await {
                     tracing::warn!("tray: {name}: {e}");
                 }
             });
         }
     }
+}
+
+/// A minute of a timed pause. A debug build takes a shorter one from
+/// `SWITCHBOARD_TEST_MINUTE_MS`, so the desktop test sees "Pause for 15 min" end by itself.
+fn pause_minute() -> Duration {
+    #[cfg(debug_assertions)]
+    if let Some(ms) = std::env::var("SWITCHBOARD_TEST_MINUTE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        return Duration::from_millis(ms.clamp(10, 60_000));
+    }
+    Duration::from_secs(60)
 }
 
 fn spawn_with_engine<F, Fut>(shell: &Arc<Shell>, work: F)

@@ -40,6 +40,8 @@ pub struct Engine {
     /// Turns true when the shutdown grace period is over: streams still running end with an
     /// error event in their protocol rather than a silent cut.
     pub cut_streams: tokio::sync::watch::Sender<bool>,
+    /// The machine runs on battery (the desktop shell says so): probes pause.
+    on_battery: std::sync::atomic::AtomicBool,
     pub admin_totp: Option<Vec<u8>>,
     /// The time step of the last two-factor code that let someone in.
     pub admin_totp_last_step: std::sync::atomic::AtomicU64,
@@ -144,6 +146,43 @@ impl Engine {
         let snap = self.snapshot();
         self.breakers
             .release_trial(&c.provider.breaker, &c.breaker, started, &snap.policy);
+    }
+
+    /// The machine woke up or its network came back: breakers that network errors and
+    /// timeouts opened meanwhile close at once, since the outage, not the provider, caused
+    /// them. Answers how many closed.
+    pub fn network_restored(&self, why: &str) -> usize {
+        let t = self
+            .breakers
+            .reset_opened_by(&[FailureKind::Network.reason(), FailureKind::Timeout.reason()]);
+        let n = t.len();
+        if n > 0 {
+            tracing::info!(
+                closed = n,
+                "{why}: breakers opened by network errors and timeouts are reset"
+            );
+        }
+        self.announce(&self.snapshot(), t);
+        n
+    }
+
+    /// On battery, active probes pause (user requests take the half-open trials instead).
+    pub fn set_on_battery(&self, on: bool) {
+        let was = self
+            .on_battery
+            .swap(on, std::sync::atomic::Ordering::Relaxed);
+        if was != on {
+            tracing::info!(
+                on_battery = on,
+                "power source changed: probes {}",
+                if on { "pause" } else { "resume" }
+            );
+        }
+    }
+
+    /// Whether active probes run now: on in the settings, and not on battery.
+    pub fn probes_active(&self, settings: &crate::config::Settings) -> bool {
+        settings.probe_interval_s > 0 && !self.on_battery.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Closes breakers by provider uid and model (all of them when both are None).
@@ -615,6 +654,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         key_usage: crate::usage::KeyUsage::default(),
         body_budget: crate::server::intake::BodyBudget::new(snapshot.settings.body_budget_mb),
         cut_streams: tokio::sync::watch::Sender::new(false),
+        on_battery: std::sync::atomic::AtomicBool::new(false),
         admin_totp,
         admin_totp_last_step: Default::default(),
         ui_files: opts.ui_files,

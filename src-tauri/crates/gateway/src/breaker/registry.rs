@@ -249,6 +249,29 @@ impl BreakerRegistry {
         }
     }
 
+    /// Closes the breakers opened by `reasons` (both layers): what an outage on this machine's
+    /// side (sleep, a lost network) caused, not the provider.
+    pub fn reset_opened_by(&self, reasons: &[&str]) -> Vec<Transition> {
+        let slots: Vec<Arc<Slot>> = lock(&self.providers)
+            .values()
+            .chain(lock(&self.models).values())
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        for slot in slots {
+            if slot.gate.load(Ordering::Acquire) == CLOSED {
+                continue;
+            }
+            let mut b = slot.lock();
+            if b.reason.is_some_and(|r| reasons.contains(&r)) && b.reset() {
+                out.push(transition(&slot, &b));
+                slot.gate.store(CLOSED, Ordering::Release);
+                slot.dirty.store(false, Ordering::Release);
+            }
+        }
+        out
+    }
+
     /// Closes breakers: all of them, a provider's (and its models'), or one model's, by uid.
     pub fn reset(&self, provider: Option<&str>, model: Option<&str>) -> Vec<Transition> {
         let mut slots: Vec<Arc<Slot>> = Vec::new();

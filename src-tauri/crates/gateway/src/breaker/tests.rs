@@ -333,3 +333,28 @@ fn breakers_of_removed_providers_and_models_are_forgotten() {
     assert_eq!(left, [m]);
     assert!(r.models_of("b").is_empty());
 }
+
+#[test]
+fn waking_up_closes_what_the_outage_opened_and_nothing_else() {
+    let r = BreakerRegistry::default();
+    let p = Policy::default();
+    let arc = |s: &str| -> std::sync::Arc<str> { s.into() };
+    let (a, b, m) = (arc("a"), arc("b"), arc("m"));
+    let (pa, ma, pb, mb) = (
+        r.provider_slot(&a),
+        r.model_slot(&a, &m),
+        r.provider_slot(&b),
+        r.model_slot(&b, &m),
+    );
+    let t0 = Instant::now();
+    for _ in 0..3 {
+        r.on_failure(&pa, &ma, &FailureKind::Network, "reset", t0, &p);
+    }
+    r.on_failure(&pb, &mb, &FailureKind::Timeout, "slow", t0, &p);
+    let (pc, mc) = (r.provider_slot(&arc("c")), r.model_slot(&arc("c"), &m));
+    r.on_failure(&pc, &mc, &FailureKind::ServerError, "500", t0, &p);
+    let closed = r.reset_opened_by(&[FailureKind::Network.reason(), FailureKind::Timeout.reason()]);
+    assert_eq!(closed.len(), 2);
+    assert!(r.closed(&pa, &ma) && r.closed(&pb, &mb));
+    assert!(!r.closed(&pc, &mc), "a 500 is the provider's own doing");
+}

@@ -99,7 +99,7 @@ pub async fn run(
     let mut rng = fastrand::Rng::new();
     // With active probes on, a cooled-down breaker's trial is the prober's to take, not a
     // user's request.
-    let probes = settings.probe_interval_s > 0;
+    let probes = engine.probes_active(settings);
     let eligible =
         |c: &Candidate| c.provider.enabled && !c.provider.paused && (call.accepts)(&c.provider);
 

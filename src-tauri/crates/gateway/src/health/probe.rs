@@ -25,7 +25,7 @@ pub async fn run(engine: Weak<Engine>) {
         let Some(e) = engine.upgrade() else { return };
         let snap = e.snapshot();
         let interval = snap.settings.probe_interval_s;
-        if interval == 0 {
+        if !e.probes_active(&snap.settings) {
             last_round = None;
             continue;
         }
