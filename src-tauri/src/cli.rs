@@ -217,6 +217,7 @@ impl Signals {
     }
 }
 
+#[cfg(feature = "desktop")]
 pub async fn wait_for_signal() -> std::io::Result<&'static str> {
     Ok(Signals::listen()?.recv().await)
 }
