@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use switchboard_gateway::config::Protocol;
-use switchboard_gateway::protocol::ir::Notes;
+use switchboard_gateway::protocol::ir::{Notes, ToolAliases};
 use switchboard_gateway::protocol::openai::RequestHead;
 use switchboard_gateway::protocol::{Api, convert};
 
@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
     }
     for upstream in [Protocol::OpenAi, Protocol::Anthropic, Protocol::Gemini] {
         for client in [Api::Chat, Api::Responses, Api::Messages, Api::Gemini] {
-            let _ = convert::convert_reply(upstream, client, data);
+            let _ = convert::convert_reply(upstream, client, data, &ToolAliases::default());
         }
     }
 });

@@ -27,6 +27,7 @@ fuzz_target!(|data: &[u8]| {
                     ClientStream {
                         include_usage: true,
                         json_array,
+                        aliases: Default::default(),
                     },
                 );
                 let mut out = bytes::BytesMut::new();
