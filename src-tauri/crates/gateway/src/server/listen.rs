@@ -57,9 +57,13 @@ pub async fn serve(
             _ = &mut stop => break,
         };
         let settings = &engine.snapshot().settings;
-        let cap = usize::try_from(settings.max_connections).unwrap_or(usize::MAX);
+        // Past the cap (the setting, or what the descriptor limit allows) the oldest connection
+        // is asked to go; past half the reserve more, nothing is taken until some have gone.
+        let cap = usize::try_from(settings.max_connections)
+            .unwrap_or(usize::MAX)
+            .min(fd_cap);
         let open = conns.len();
-        if open >= fd_cap {
+        if open >= fd_cap.saturating_add(RESERVED_FDS as usize / 2) {
             warned.note(|| {
                 tracing::warn!(
                     target: "switchboard::server",
