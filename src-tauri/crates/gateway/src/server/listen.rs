@@ -2,12 +2,12 @@
 //! connection may hold the gateway: each must send its request's headers within
 //! `server.header_timeout_s` (an idle keep-alive connection too). Past
 //! `server.max_connections` open at once, each new connection asks the oldest to close (at
-//! once when it is idle or still sending headers, after its answer otherwise), so a flood of
+//! once when it is idle or has not sent a whole request yet, after its answer otherwise), so a flood of
 //! idle or slow connections displaces itself, not the clients that send a request; the
 //! process's descriptor limit, raised to its hard limit, is the ceiling nothing passes.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -98,7 +98,12 @@ pub async fn serve(
             .keep_alive_interval(Some(Duration::from_secs(30)))
             .keep_alive_timeout(Duration::from_secs(20));
         let app = app.clone();
+        // Whether a whole request head ever arrived: a connection that never sent one (idle,
+        // or trickling its headers) has nothing to finish and is dropped when asked to go.
+        let served = Arc::new(AtomicBool::new(false));
+        let seen = served.clone();
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            seen.store(true, Ordering::Relaxed);
             let mut app = app.clone();
             let mut req = req.map(Body::new);
             // The peer's address reaches handlers that log it (admin logins).
@@ -128,6 +133,9 @@ pub async fn serve(
                 tokio::select! {
                     _ = conn.as_mut() => break,
                     _ = close.notified(), if !closing => {
+                        if !served.load(Ordering::Relaxed) {
+                            break;
+                        }
                         closing = true;
                         conn.as_mut().graceful_shutdown();
                     }
