@@ -134,21 +134,37 @@ impl RequestLog {
     }
 }
 
+/// How often the writer wakes to write what came: never woken by a record (a wake per request
+/// would cost every request a context switch), and a line is at most this late.
+const WRITE_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Formats and writes records in batches, one write each, until every sender is gone.
 fn write_access_lines(mut rx: mpsc::Receiver<RequestRecord>) {
+    use tokio::sync::mpsc::error::TryRecvError;
     let mut batch = Vec::with_capacity(256);
     let mut out = String::with_capacity(64 * 1024);
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < 256 {
+    loop {
+        let mut closed = false;
+        loop {
             match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
+                Ok(r) => {
+                    batch.push(r);
+                    if batch.len() == 256 {
+                        break;
+                    }
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
             }
         }
         // One write per batch, formatted here: a tracing event per request cost about a third
         // of the gateway's CPU per request under load.
-        if tracing::enabled!(target: "switchboard::access", tracing::Level::INFO) {
+        if !batch.is_empty()
+            && tracing::enabled!(target: "switchboard::access", tracing::Level::INFO)
+        {
             out.clear();
             for r in &batch {
                 access_line(&mut out, r);
@@ -156,7 +172,14 @@ fn write_access_lines(mut rx: mpsc::Receiver<RequestRecord>) {
             use std::io::Write;
             let _ = std::io::stderr().lock().write_all(out.as_bytes());
         }
+        let full = batch.len() == 256;
         batch.clear();
+        if closed {
+            return;
+        }
+        if !full {
+            std::thread::sleep(WRITE_EVERY);
+        }
     }
 }
 
