@@ -602,26 +602,47 @@ async fn provider_state(gw: &Gateway, token: &str, name: &str) -> String {
         .unwrap_or_default()
 }
 
-fn two_providers(a: &Mock, b: &Mock) -> String {
+/// The desktop app on `config`, with its data in `data_dir` and any port.
+fn desktop_launch(
+    config: &Path,
+    data_dir: &Path,
+    env: Vec<(String, String)>,
+    hidden: bool,
+) -> Launch {
+    let mut args: Vec<String> = if hidden {
+        vec!["--hidden".into()]
+    } else {
+        Vec::new()
+    };
+    args.extend([
+        "--config".into(),
+        config.display().to_string(),
+        "--data-dir".into(),
+        data_dir.display().to_string(),
+        "--port".into(),
+        "0".into(),
+    ]);
+    Launch { args, env }
+}
+
+fn two_providers(a: &str, b: &str) -> String {
     format!(
         r#"
 [[providers]]
 name = "relay-a"
-base_url = "{}/v1"
+base_url = "{a}/v1"
 weight = 1000000
 models = ["gpt-4o"]
 
 [[providers]]
 name = "relay-b"
-base_url = "{}/v1"
+base_url = "{b}/v1"
 weight = 1
 models = ["gpt-4o"]
 
 [[models]]
 name = "gpt-4o"
-"#,
-        a.url(),
-        b.url()
+"#
     )
 }
 
@@ -633,7 +654,7 @@ async fn the_tray_shows_state_and_pauses_a_provider_through_dbusmenu() {
 
     let a = Mock::start().await;
     let b = Mock::start().await;
-    let config = two_providers(&a, &b);
+    let config = two_providers(&a.url(), &b.url());
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("switchboard.toml");
     std::fs::write(&config_path, config).unwrap();
@@ -647,17 +668,12 @@ async fn the_tray_shows_state_and_pauses_a_provider_through_dbusmenu() {
         format!("XDG_DOWNLOAD_DIR=\"{}\"\n", downloads.display()),
     )
     .unwrap();
-    let launch = Launch {
-        args: vec![
-            "--config".into(),
-            config_path.display().to_string(),
-            "--data-dir".into(),
-            data_dir.display().to_string(),
-            "--port".into(),
-            "0".into(),
-        ],
-        env: app_env(&display, &address, &home),
-    };
+    let launch = desktop_launch(
+        &config_path,
+        &data_dir,
+        app_env(&display, &address, &home),
+        false,
+    );
     let started = Instant::now();
     let mut gw = common::spawn(launch, &data_dir).unwrap_or_else(|(s, e)| panic!("{s}: {e}"));
     let ready = started.elapsed();
@@ -940,22 +956,16 @@ async fn hidden_lives_in_the_tray_and_closing_the_window_frees_its_webview() {
     let (a, b) = (Mock::start().await, Mock::start().await);
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("switchboard.toml");
-    std::fs::write(&config_path, two_providers(&a, &b)).unwrap();
+    std::fs::write(&config_path, two_providers(&a.url(), &b.url())).unwrap();
     let data_dir = dir.path().join("data");
     let home = dir.path().join("home");
     let data_arg = data_dir.display().to_string();
-    let launch = Launch {
-        args: vec![
-            "--hidden".into(),
-            "--config".into(),
-            config_path.display().to_string(),
-            "--data-dir".into(),
-            data_arg.clone(),
-            "--port".into(),
-            "0".into(),
-        ],
-        env: app_env(&display, &address, &home),
-    };
+    let launch = desktop_launch(
+        &config_path,
+        &data_dir,
+        app_env(&display, &address, &home),
+        true,
+    );
     let mut gw = common::spawn(launch, &data_dir).unwrap_or_else(|(s, e)| panic!("{s}: {e}"));
     let pid = gw.child.id();
     panel.item(Duration::from_secs(20)).await;
@@ -1159,26 +1169,8 @@ async fn sleep_network_and_battery_reach_the_gateway_and_timed_pauses_end() {
     drop(dead);
     let b = Mock::start().await;
     let config = format!(
-        r#"
-[routing]
-network_failure_threshold = 1
-
-[[providers]]
-name = "relay-a"
-base_url = "{dead_url}/v1"
-weight = 1000000
-models = ["gpt-4o"]
-
-[[providers]]
-name = "relay-b"
-base_url = "{}/v1"
-weight = 1
-models = ["gpt-4o"]
-
-[[models]]
-name = "gpt-4o"
-"#,
-        b.url()
+        "[routing]\nnetwork_failure_threshold = 1\n{}",
+        two_providers(&dead_url, &b.url())
     );
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("switchboard.toml");
@@ -1189,17 +1181,7 @@ name = "gpt-4o"
     let mut env = app_env(&display, &address, &home);
     env.push(("DBUS_SYSTEM_BUS_ADDRESS".into(), system.clone()));
     env.push(("SWITCHBOARD_TEST_MINUTE_MS".into(), "100".into()));
-    let launch = Launch {
-        args: vec![
-            "--config".into(),
-            config_path.display().to_string(),
-            "--data-dir".into(),
-            data_dir.display().to_string(),
-            "--port".into(),
-            "0".into(),
-        ],
-        env,
-    };
+    let launch = desktop_launch(&config_path, &data_dir, env, false);
     let mut gw = common::spawn(launch, &data_dir).unwrap_or_else(|(s, e)| panic!("{s}: {e}"));
     let token = common::admin_token(&gw).await;
     let item = panel.item(Duration::from_secs(20)).await;

@@ -5,13 +5,12 @@
 //!
 //! Usage: switchboard-bench --gateway PATH [--seconds S] [--rounds R]
 
+mod gateway;
 mod load;
 mod mock;
 mod proc_stats;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -83,27 +82,13 @@ key = "{CLIENT_KEY}"
     )?;
 
     let started = Instant::now();
-    let mut child = Command::new(&args.gateway)
-        .args(["serve", "--port", "0", "--config"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .env("SWITCHBOARD_BENCH_UPSTREAM_KEY", "sk-upstream")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("gateway.log"))?)
-        .spawn()
-        .with_context(|| format!("cannot start {}", args.gateway))?;
+    let (mut child, gateway) = gateway::spawn(
+        &args.gateway,
+        &config,
+        &dir,
+        &[("SWITCHBOARD_BENCH_UPSTREAM_KEY", "sk-upstream")],
+    )?;
     let pid = child.id();
-    let stdout = child.stdout.take().context("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let gateway: SocketAddr = loop {
-        let line = lines
-            .next()
-            .context("the gateway exited before listening")??;
-        if let Some((_, url)) = line.split_once("listening on http://") {
-            break url.trim().parse()?;
-        }
-    };
     load::wait_healthy(gateway).await?;
     let ready = started.elapsed();
     let idle_rss = proc_stats::rss_kib(pid)?;

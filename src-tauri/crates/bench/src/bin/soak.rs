@@ -12,14 +12,14 @@
 //!
 //! Usage: soak --gateway PATH [--requests N] [--concurrency C] [--rate R] [--seed S]
 
+#[path = "../gateway.rs"]
+mod gateway;
 #[path = "../proc_stats.rs"]
 #[allow(dead_code)] // the benchmark uses the rest
 mod proc_stats;
 
 use std::future::Future;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -438,27 +438,9 @@ key = "{CLIENT_KEY}"
 "#
         ),
     )?;
-    let mut child = Command::new(&args.gateway)
-        .args(["serve", "--port", "0", "--config"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("gateway.log"))?)
-        .spawn()
-        .with_context(|| format!("cannot start {}", args.gateway))?;
+    let (mut child, gateway) =
+        gateway::spawn(&args.gateway, &config, &dir, &[("RUST_LOG", "warn")])?;
     let pid = child.id();
-    let stdout = child.stdout.take().context("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let gateway: SocketAddr = loop {
-        let line = lines
-            .next()
-            .context("the gateway exited before listening")??;
-        if let Some((_, url)) = line.split_once("listening on http://") {
-            break url.trim().parse()?;
-        }
-    };
     let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(args.concurrency)
         .build_http::<Full<Bytes>>();
