@@ -326,6 +326,17 @@ impl Panel {
             .map(|_| ())
     }
 
+    /// Clicks Quit (the app may be gone before the click is answered).
+    async fn quit(&self, item: &(String, String)) {
+        let quit = self
+            .menu(item)
+            .await
+            .find(&|e| e.label == "Quit")
+            .unwrap()
+            .id;
+        let _ = self.try_click(item, quit).await;
+    }
+
     /// Every label in the item's menu, submenus included.
     async fn labels(&self, item: &(String, String)) -> Vec<String> {
         let mut out = Vec::new();
@@ -566,6 +577,16 @@ fn webkit_children(pid: u32) -> usize {
             ppid == Some(pid) && comm.starts_with("WebKitWebProces")
         })
         .count()
+}
+
+/// Quits from the tray menu: the app and its gateway exit cleanly.
+async fn quit_from_menu(panel: &Panel, item: &(String, String), gw: &mut Gateway) {
+    panel.quit(item).await;
+    let status = gw
+        .wait(Duration::from_secs(15))
+        .await
+        .expect("the app quits");
+    assert!(status.success(), "{status}: {}", gw.stderr());
 }
 
 /// UPower as the test plays it on its stand-in system bus.
@@ -931,18 +952,7 @@ async fn the_tray_shows_state_and_pauses_a_provider_through_dbusmenu() {
     .await;
 
     // Quit from the menu: the app and its gateway exit cleanly.
-    let quit = panel
-        .menu(&item)
-        .await
-        .find(&|e| e.label == "Quit")
-        .unwrap()
-        .id;
-    let _ = panel.try_click(&item, quit).await;
-    let status = gw
-        .wait(Duration::from_secs(15))
-        .await
-        .expect("the app quits");
-    assert!(status.success(), "{status}: {}", gw.stderr());
+    quit_from_menu(&panel, &item, &mut gw).await;
     println!(
         "desktop: gateway ready {ready:?} after spawn; tray degraded {took:?} after the failure"
     );
@@ -1112,13 +1122,7 @@ async fn a_taken_port_keeps_the_app_open_and_says_why() {
         .await
         .unwrap();
     assert_eq!(settings["port"], new_port);
-    let quit = panel
-        .menu(&item)
-        .await
-        .find(&|e| e.label == "Quit")
-        .unwrap()
-        .id;
-    let _ = panel.try_click(&item, quit).await;
+    panel.quit(&item).await;
     let deadline = Instant::now() + Duration::from_secs(15);
     while app.0.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "Quit did not end the app");
@@ -1299,16 +1303,5 @@ async fn sleep_network_and_battery_reach_the_gateway_and_timed_pauses_end() {
         assert!(gw.stderr().contains("timed pause ended"), "{}", gw.stderr());
     }
 
-    let quit = panel
-        .menu(&item)
-        .await
-        .find(&|e| e.label == "Quit")
-        .unwrap()
-        .id;
-    let _ = panel.try_click(&item, quit).await;
-    let status = gw
-        .wait(Duration::from_secs(15))
-        .await
-        .expect("the app quits");
-    assert!(status.success(), "{status}: {}", gw.stderr());
+    quit_from_menu(&panel, &item, &mut gw).await;
 }
