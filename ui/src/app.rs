@@ -450,12 +450,12 @@ fn Main() -> impl IntoView {
                 <span class=move || {
                     format!(
                         "dot {}",
-                        summary.get().map(|s| s.state).unwrap_or_else(|| "unknown".into()),
+                        summary.get().map_or("unknown", |s| s.state.as_str()),
                     )
                 }></span>
                 "Switchboard"
                 <span class="state-text" id="summary-state">
-                    {move || summary.get().map(|s| tr_state(ctx, &s.state))}
+                    {move || summary.get().map(|s| tr_state(ctx, s.state.as_str()))}
                 </span>
             </div>
             <nav>

@@ -111,7 +111,7 @@ impl Shell {
             Ok(handle) => {
                 cli::announce(&handle);
                 power::watch(Arc::downgrade(handle.engine()));
-                match handle.engine().admin_sessions.issue(WINDOW_TOKEN_TTL) {
+                match handle.engine().issue_admin_session(WINDOW_TOKEN_TTL) {
                     Ok(token) => {
                         let addr = handle.addr();
                         // A gateway on every interface is still reached over loopback here.
@@ -321,7 +321,8 @@ pub fn run(options: Options, hidden: bool) -> ExitCode {
             }
             let on_signal = handle.clone();
             tauri::async_runtime::spawn(async move {
-                if let Ok(signal) = cli::wait_for_signal().await {
+                if let Ok(signals) = cli::Signals::listen() {
+                    let signal = signals.recv().await;
                     tracing::info!("{signal}: quitting");
                     on_signal.exit(0);
                 }

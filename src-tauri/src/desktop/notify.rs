@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use switchboard_api::BreakerState;
 use switchboard_gateway::events::GatewayEvent;
 
 /// One notification per provider per this long.
@@ -25,9 +26,9 @@ pub struct Debouncer {
     /// When each provider last notified.
     last_sent: HashMap<String, Instant>,
     /// The state last told, per provider or (provider, model).
-    told: HashMap<String, &'static str>,
+    told: HashMap<String, BreakerState>,
     /// Held changes: (provider, note, state), per provider or (provider, model).
-    held: HashMap<String, (String, Note, &'static str)>,
+    held: HashMap<String, (String, Note, BreakerState)>,
 }
 
 impl Debouncer {
@@ -47,19 +48,23 @@ impl Debouncer {
             None => provider.clone(),
         };
         let note = match *state {
-            "open" => Note {
+            BreakerState::Open => Note {
                 summary: format!("{what} is cooling down"),
                 body: reason.unwrap_or("It failed").to_owned(),
             },
-            "closed" => Note {
+            BreakerState::Closed => Note {
                 summary: format!("{what} recovered"),
                 body: "Requests go to it again.".into(),
             },
             // Half-open is a trial, not news.
-            _ => return None,
+            BreakerState::HalfOpen => return None,
         };
         // Never told anything, a recovery is no news either.
-        let told = self.told.get(&what).copied().unwrap_or("closed");
+        let told = self
+            .told
+            .get(&what)
+            .copied()
+            .unwrap_or(BreakerState::Closed);
         if told == *state {
             self.held.remove(&what);
             return None;
@@ -69,11 +74,11 @@ impl Debouncer {
             .get(provider)
             .is_some_and(|at| now.duration_since(*at) < DEBOUNCE)
         {
-            self.held.insert(what, (provider.clone(), note, state));
+            self.held.insert(what, (provider.clone(), note, *state));
             return None;
         }
         self.last_sent.insert(provider.clone(), now);
-        self.told.insert(what.clone(), state);
+        self.told.insert(what.clone(), *state);
         self.held.remove(&what);
         Some(note)
     }
@@ -147,7 +152,12 @@ async fn try_send(note: &Note) -> zbus::Result<()> {
 mod tests {
     use super::*;
 
-    fn breaker(provider: &str, state: &'static str) -> GatewayEvent {
+    fn breaker(provider: &str, state: &str) -> GatewayEvent {
+        let state = match state {
+            "open" => BreakerState::Open,
+            "half_open" => BreakerState::HalfOpen,
+            _ => BreakerState::Closed,
+        };
         GatewayEvent::Breaker {
             provider: provider.into(),
             model: None,

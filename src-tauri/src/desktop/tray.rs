@@ -478,7 +478,7 @@ fn copy_to_clipboard(_app: &AppHandle, text: String) {
 pub fn follow(app: AppHandle, shell: Arc<Shell>, generation: u64) {
     let Some(engine) = shell.engine() else { return };
     tauri::async_runtime::spawn(async move {
-        let mut events = engine.events.subscribe();
+        let mut events = engine.subscribe();
         let mut debouncer = Debouncer::default();
         sync_autostart(&engine);
         loop {

@@ -1,7 +1,7 @@
 //! What the tray shows, as plain data computed from the gateway's summary: the icon, the title,
 //! the status line and one line per provider. No display needed, so the rules are unit tested.
 
-use switchboard_api::{ProviderSummary, Summary};
+use switchboard_api::{GatewayState, ProviderState, ProviderSummary, Summary};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Icon {
@@ -12,12 +12,12 @@ pub enum Icon {
 }
 
 impl Icon {
-    pub fn from_state(state: &str) -> Icon {
+    pub fn from_state(state: GatewayState) -> Icon {
         match state {
-            "ok" => Icon::Ok,
-            "down" => Icon::Down,
-            "paused" => Icon::Paused,
-            _ => Icon::Degraded,
+            GatewayState::Ok => Icon::Ok,
+            GatewayState::Down => Icon::Down,
+            GatewayState::Paused => Icon::Paused,
+            GatewayState::Degraded => Icon::Degraded,
         }
     }
 
@@ -55,15 +55,22 @@ pub struct TrayView {
 
 /// `clock` turns unix seconds into the local `HH:MM`.
 pub fn view(summary: &Summary, clock: &dyn Fn(u64) -> String) -> TrayView {
-    let count = |s: &str| summary.providers.iter().filter(|p| p.state == s).count();
-    let (ok, cooling, paused) = (count("ok"), count("cooling"), count("paused"));
-    let refused = count("key_refused");
+    let count = |s: ProviderState| summary.providers.iter().filter(|p| p.state == s).count();
+    let (ok, cooling, paused) = (
+        count(ProviderState::Ok),
+        count(ProviderState::Cooling),
+        count(ProviderState::Paused),
+    );
+    let refused = count(ProviderState::KeyRefused);
     let mut parts = Vec::new();
     if ok > 0 {
         parts.push(format!("{ok} ok"));
     }
     if cooling > 0 {
-        let first = summary.providers.iter().find(|p| p.state == "cooling");
+        let first = summary
+            .providers
+            .iter()
+            .find(|p| p.state == ProviderState::Cooling);
         let detail = first
             .map(|p| match p.until {
                 Some(t) => format!(" ({} until {})", p.name, clock(t)),
@@ -73,20 +80,23 @@ pub fn view(summary: &Summary, clock: &dyn Fn(u64) -> String) -> TrayView {
         parts.push(format!("{cooling} cooling{detail}"));
     }
     if refused > 0 {
-        let first = summary.providers.iter().find(|p| p.state == "key_refused");
+        let first = summary
+            .providers
+            .iter()
+            .find(|p| p.state == ProviderState::KeyRefused);
         let name = first.map(|p| format!(" ({})", p.name)).unwrap_or_default();
         parts.push(format!("{refused} key refused{name}"));
     }
     if paused > 0 {
         parts.push(format!("{paused} paused"));
     }
-    let title = match (summary.providers.is_empty(), summary.state.as_str()) {
+    let title = match (summary.providers.is_empty(), summary.state) {
         (true, _) => "Switchboard: no providers yet".to_owned(),
-        (false, "down") => format!("Switchboard: down, {}", parts.join(", ")),
+        (false, GatewayState::Down) => format!("Switchboard: down, {}", parts.join(", ")),
         _ => format!("Switchboard: {}", parts.join(", ")),
     };
     TrayView {
-        icon: Icon::from_state(&summary.state),
+        icon: Icon::from_state(summary.state),
         title,
         providers: summary.providers.iter().map(|p| line(p, clock)).collect(),
         all_paused: !summary.providers.is_empty() && paused == summary.providers.len(),
@@ -99,24 +109,24 @@ fn line(p: &ProviderSummary, clock: &dyn Fn(u64) -> String) -> ProviderLine {
         .until
         .map(|t| format!(" until {}", clock(t)))
         .unwrap_or_default();
-    let label = match p.state.as_str() {
-        "ok" => format!("{}: ok", p.name),
-        "paused" => format!("{}: paused{until}", p.name),
-        "key_refused" => format!("{}: key refused", p.name),
-        other => format!("{}: {other}{until}", p.name),
+    let label = match p.state {
+        ProviderState::Ok => format!("{}: ok", p.name),
+        ProviderState::Paused => format!("{}: paused{until}", p.name),
+        ProviderState::KeyRefused => format!("{}: key refused", p.name),
+        ProviderState::Cooling => format!("{}: cooling{until}", p.name),
     };
-    let detail = match (&p.reason, p.state.as_str()) {
+    let detail = match (&p.reason, p.state) {
         (Some(r), _) => r.clone(),
-        (None, "ok") => "Healthy".to_owned(),
-        (None, "paused") if p.until.is_none() => "Paused until resumed".to_owned(),
-        (None, "paused") => format!("Paused{until}"),
-        (None, other) => other.to_owned(),
+        (None, ProviderState::Ok) => "Healthy".to_owned(),
+        (None, ProviderState::Paused) if p.until.is_none() => "Paused until resumed".to_owned(),
+        (None, ProviderState::Paused) => format!("Paused{until}"),
+        (None, other) => other.as_str().to_owned(),
     };
     ProviderLine {
         name: p.name.clone(),
         label,
         detail,
-        paused: p.state == "paused",
+        paused: p.state == ProviderState::Paused,
     }
 }
 
@@ -124,10 +134,15 @@ fn line(p: &ProviderSummary, clock: &dyn Fn(u64) -> String) -> ProviderLine {
 mod tests {
     use super::*;
 
+    /// A state word as the admin API sends it.
+    fn word<T: serde::de::DeserializeOwned>(s: &str) -> T {
+        serde_json::from_value(serde_json::Value::from(s)).unwrap()
+    }
+
     fn p(name: &str, state: &str, reason: Option<&str>, until: Option<u64>) -> ProviderSummary {
         ProviderSummary {
             name: name.into(),
-            state: state.into(),
+            state: word(state),
             reason: reason.map(Into::into),
             until,
         }
@@ -141,7 +156,7 @@ mod tests {
     fn a_refused_key_says_so_and_what_to_do() {
         let reason = "The provider refused its API key (401/403). Fix the key in Providers, then reset its breaker.";
         let s = Summary {
-            state: "degraded".into(),
+            state: GatewayState::Degraded,
             providers: vec![
                 p("a", "key_refused", Some(reason), None),
                 p("b", "ok", None, None),
@@ -157,7 +172,7 @@ mod tests {
     #[test]
     fn healthy_gateway() {
         let s = Summary {
-            state: "ok".into(),
+            state: GatewayState::Ok,
             providers: vec![p("a", "ok", None, None), p("b", "ok", None, None)],
         };
         let v = view(&s, &clock);
@@ -173,7 +188,7 @@ mod tests {
     fn a_cooling_provider_names_itself_and_its_time() {
         let until = 14 * 3600 + 32 * 60;
         let s = Summary {
-            state: "degraded".into(),
+            state: GatewayState::Degraded,
             providers: vec![
                 p("a", "ok", None, None),
                 p("b", "ok", None, None),
@@ -195,7 +210,7 @@ mod tests {
     #[test]
     fn down_and_paused_have_their_own_icons() {
         let down = Summary {
-            state: "down".into(),
+            state: GatewayState::Down,
             providers: vec![p("a", "cooling", Some("401 auth failed"), None)],
         };
         let v = view(&down, &clock);
@@ -203,7 +218,7 @@ mod tests {
         assert_eq!(v.title, "Switchboard: down, 1 cooling (a)");
 
         let paused = Summary {
-            state: "paused".into(),
+            state: GatewayState::Paused,
             providers: vec![
                 p("a", "paused", None, Some(3600)),
                 p("b", "paused", None, None),
@@ -220,7 +235,7 @@ mod tests {
     #[test]
     fn no_providers_says_so() {
         let s = Summary {
-            state: "down".into(),
+            state: GatewayState::Down,
             providers: vec![],
         };
         let v = view(&s, &clock);
@@ -230,7 +245,13 @@ mod tests {
 
     #[test]
     fn every_state_has_a_distinct_icon() {
-        let icons = ["ok", "degraded", "down", "paused"].map(Icon::from_state);
+        let icons = [
+            GatewayState::Ok,
+            GatewayState::Degraded,
+            GatewayState::Down,
+            GatewayState::Paused,
+        ]
+        .map(Icon::from_state);
         let pngs: std::collections::HashSet<&[u8]> = icons.iter().map(|i| i.png()).collect();
         assert_eq!(pngs.len(), 4);
         assert!(pngs.iter().all(|b| b.starts_with(b"\x89PNG")));

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use switchboard_api::{ProviderStatus, StatusResponse};
+use switchboard_api::{BreakerState, ProviderState, ProviderStatus, StatusResponse};
 
 use crate::api;
 use crate::app::{Ctx, load_on_tick, tr_state, use_ctx};
@@ -17,14 +17,18 @@ fn provider_state(p: &ProviderStatus) -> &'static str {
     if !p.enabled {
         "disabled"
     } else if p.paused {
-        "paused"
-    } else if p.breaker.state == "open" && p.breaker.until.is_none() {
+        ProviderState::Paused.as_str()
+    } else if p.breaker.state == BreakerState::Open && p.breaker.until.is_none() {
         // Open until reset: its key was refused.
-        "key_refused"
-    } else if p.breaker.state != "closed" || p.models.iter().any(|m| m.breaker.state != "closed") {
-        "cooling"
+        ProviderState::KeyRefused.as_str()
+    } else if p.breaker.state != BreakerState::Closed
+        || p.models
+            .iter()
+            .any(|m| m.breaker.state != BreakerState::Closed)
+    {
+        ProviderState::Cooling.as_str()
     } else {
-        "ok"
+        ProviderState::Ok.as_str()
     }
 }
 
@@ -33,15 +37,15 @@ fn reason(p: &ProviderStatus) -> (Option<String>, Option<u64>) {
     if p.paused {
         return (None, p.paused_until);
     }
-    if p.breaker.state == "open" && p.breaker.until.is_none() {
+    if p.breaker.state == BreakerState::Open && p.breaker.until.is_none() {
         return (Some(KEY_REFUSED.to_owned()), None);
     }
-    if p.breaker.state != "closed" {
+    if p.breaker.state != BreakerState::Closed {
         return (p.breaker.reason.clone(), p.breaker.until);
     }
     p.models
         .iter()
-        .find(|m| m.breaker.state != "closed")
+        .find(|m| m.breaker.state != BreakerState::Closed)
         .map(|m| {
             (
                 m.breaker

@@ -60,10 +60,64 @@ pub struct SyncView {
     pub last_error: Option<String>,
 }
 
+/// Defines a state word of the admin API: an enum on both sides, its snake_case name on the
+/// wire (`as_str` gives the same name, for CSS classes and translation keys).
+macro_rules! state_words {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $word:literal,)+ }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $word)] $variant,)+
+        }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $word,)+
+                }
+            }
+        }
+    };
+}
+
+state_words! {
+    /// A circuit breaker's state.
+    BreakerState {
+        Closed => "closed",
+        Open => "open",
+        HalfOpen => "half_open",
+    }
+}
+
+state_words! {
+    /// The gateway at a glance (the tray icon).
+    GatewayState {
+        /// Every enabled provider closed.
+        Ok => "ok",
+        /// Some provider or model open or half-open.
+        Degraded => "degraded",
+        /// No unified model has an available candidate.
+        Down => "down",
+        /// Every enabled provider paused.
+        Paused => "paused",
+    }
+}
+
+state_words! {
+    /// One provider at a glance.
+    ProviderState {
+        Ok => "ok",
+        /// Its breaker or one of its models' is open or half-open.
+        Cooling => "cooling",
+        Paused => "paused",
+        /// Open until reset: the provider refused its key, a person must fix it.
+        KeyRefused => "key_refused",
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BreakerView {
-    /// `closed`, `open` or `half_open`.
-    pub state: String,
+    pub state: BreakerState,
     pub reason: Option<String>,
     /// Unix seconds; absent when closed, or open until a person resets it.
     pub until: Option<u64>,
@@ -240,18 +294,14 @@ pub struct PauseRequest {
 /// The gateway at a glance, for the tray icon and title.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Summary {
-    /// `ok` (every enabled provider closed), `degraded` (some provider or model open or
-    /// half-open), `down` (no unified model has an available candidate), `paused` (every
-    /// enabled provider paused).
-    pub state: String,
+    pub state: GatewayState,
     pub providers: Vec<ProviderSummary>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ProviderSummary {
     pub name: String,
-    /// `ok`, `cooling` (its breaker or one of its models' is open or half-open) or `paused`.
-    pub state: String,
+    pub state: ProviderState,
     pub reason: Option<String>,
     /// Unix seconds: when the cooldown or the timed pause ends.
     pub until: Option<u64>,

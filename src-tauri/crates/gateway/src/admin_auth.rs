@@ -49,7 +49,7 @@ pub fn set_password(data_dir: &std::path::Path, password: &str) -> Result<(), St
     let hash = hash_password(password).map_err(|e| e.to_string())?;
     crate::store::private_dir(data_dir)
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
-    let path = data_dir.join(crate::engine::CONFIG_DB);
+    let path = data_dir.join(crate::store::CONFIG_DB);
     let mut conn = crate::store::open_connection(&path).map_err(|e| e.to_string())?;
     crate::store::migrate(&mut conn).map_err(|e| e.to_string())?;
     crate::store::set_admin_password_hash(&conn, &hash).map_err(|e| e.to_string())

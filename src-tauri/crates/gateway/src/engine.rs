@@ -1,54 +1,83 @@
-//! The engine and its handle: start it, read its live state, stop it.
+//! The engine: the live state every request shares, and the operations on it. It neither
+//! serves HTTP nor runs tasks of its own: the runtime starts it and runs its background work,
+//! and work it cannot do on the request path (a database write) goes to the runtime as a
+//! [`Chore`].
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use tokio::net::TcpListener;
-use tokio::sync::{broadcast, oneshot};
-use tokio::task::JoinHandle;
+use switchboard_api::BreakerState;
+use tokio::sync::{broadcast, mpsc};
 
+use crate::admin_auth::{LoginGuard, Sessions};
 use crate::balance::Sticky;
+use crate::body_budget::BodyBudget;
 use crate::breaker::{BreakerRegistry, FailureKind, State, Transition};
+use crate::catalog::sync::SyncQueue;
 use crate::catalog::{Candidate, Snapshot};
-use crate::config::{self, ConfigError};
 use crate::events::{self, GatewayEvent};
 use crate::health::HealthBook;
 use crate::requestlog::RequestLog;
 use crate::secrets::{ProviderKey, Secret, SecretStore};
 use crate::store::{self, Store, StoreError};
+use crate::usage::KeyUsage;
 
 /// Shared by every request: the live snapshot, the pooled HTTP client, the log writer's channel.
 pub struct Engine {
     snapshot: ArcSwap<Snapshot>,
-    pub breakers: BreakerRegistry,
-    pub health: HealthBook,
-    pub sticky: Sticky,
-    pub http: reqwest::Client,
-    pub log: RequestLog,
-    pub events: broadcast::Sender<GatewayEvent>,
-    pub store: Store,
-    pub secrets: Arc<dyn SecretStore>,
-    pub admin_sessions: crate::admin_auth::Sessions,
-    pub login_guard: crate::admin_auth::LoginGuard,
-    pub key_usage: crate::usage::KeyUsage,
+    pub(crate) breakers: BreakerRegistry,
+    pub(crate) health: HealthBook,
+    pub(crate) sticky: Sticky,
+    pub(crate) http: reqwest::Client,
+    pub(crate) log: RequestLog,
+    events: broadcast::Sender<GatewayEvent>,
+    pub(crate) store: Store,
+    pub(crate) secrets: Arc<dyn SecretStore>,
+    pub(crate) admin_sessions: Sessions,
+    pub(crate) login_guard: LoginGuard,
+    pub(crate) key_usage: KeyUsage,
     /// Room for request bodies held at once.
-    pub body_budget: crate::server::intake::BodyBudget,
+    pub(crate) body_budget: BodyBudget,
     /// Turns true when the shutdown grace period is over: streams still running end with an
     /// error event in their protocol rather than a silent cut.
-    pub cut_streams: tokio::sync::watch::Sender<bool>,
+    pub(crate) cut_streams: tokio::sync::watch::Sender<bool>,
     /// The machine runs on battery (the desktop shell says so): probes pause.
     on_battery: std::sync::atomic::AtomicBool,
-    pub admin_totp: Option<Vec<u8>>,
+    pub(crate) admin_totp: Option<Vec<u8>>,
     /// The time step of the last two-factor code that let someone in.
-    pub admin_totp_last_step: std::sync::atomic::AtomicU64,
-    /// The admin UI served at `/admin`; empty when the binary was built without it.
-    pub ui_files: &'static [crate::server::ui::UiFile],
-    sync_requests: Arc<crate::catalog::sync::SyncQueue>,
+    pub(crate) admin_totp_last_step: std::sync::atomic::AtomicU64,
+    sync_requests: Arc<SyncQueue>,
+    chores: mpsc::Sender<Chore>,
 }
+
+/// Work the request path hands off to the runtime: nothing on it may wait for the database.
+#[derive(Debug)]
+pub(crate) enum Chore {
+    /// Record that a provider has chat completions only (`responses = false`), then reload.
+    ChatOnly { uid: String },
+}
+
+/// What the engine is built from; the runtime opens or makes each part.
+pub(crate) struct Parts {
+    pub store: Store,
+    pub secrets: Arc<dyn SecretStore>,
+    pub http: reqwest::Client,
+    pub log: RequestLog,
+    pub breakers: BreakerRegistry,
+    pub admin_totp: Option<Vec<u8>>,
+    pub body_budget_mb: u64,
+}
+
+/// The engine's ends of its hand-off queues, for the runtime's tasks to drain.
+pub(crate) struct Queues {
+    pub sync: Arc<SyncQueue>,
+    pub chores: mpsc::Receiver<Chore>,
+}
+
+/// Chores waiting at once; one per provider that turns out chat-only, so a small bound.
+const CHORE_CAPACITY: usize = 256;
 
 pub fn unix_seconds(at: Instant) -> u64 {
     let wall = SystemTime::now() + at.saturating_duration_since(Instant::now());
@@ -57,6 +86,53 @@ pub fn unix_seconds(at: Instant) -> u64 {
 }
 
 impl Engine {
+    pub(crate) fn new(parts: Parts) -> (Self, Queues) {
+        let sync = Arc::new(SyncQueue::default());
+        let (chores, chores_rx) = mpsc::channel(CHORE_CAPACITY);
+        let engine = Self {
+            snapshot: ArcSwap::from_pointee(Snapshot::default()),
+            breakers: parts.breakers,
+            health: HealthBook::default(),
+            sticky: Sticky::default(),
+            http: parts.http,
+            log: parts.log,
+            events: events::channel(),
+            store: parts.store,
+            secrets: parts.secrets,
+            admin_sessions: Sessions::default(),
+            login_guard: LoginGuard::default(),
+            key_usage: KeyUsage::default(),
+            body_budget: BodyBudget::new(parts.body_budget_mb),
+            cut_streams: tokio::sync::watch::Sender::new(false),
+            on_battery: std::sync::atomic::AtomicBool::new(false),
+            admin_totp: parts.admin_totp,
+            admin_totp_last_step: Default::default(),
+            sync_requests: sync.clone(),
+            chores,
+        };
+        (
+            engine,
+            Queues {
+                sync,
+                chores: chores_rx,
+            },
+        )
+    }
+
+    /// The gateway's events (breakers, pauses, syncs, config), for the tray and the admin UI.
+    pub fn subscribe(&self) -> broadcast::Receiver<GatewayEvent> {
+        self.events.subscribe()
+    }
+
+    pub(crate) fn emit(&self, event: GatewayEvent) {
+        let _ = self.events.send(event);
+    }
+
+    /// A token for the desktop window's own admin session.
+    pub fn issue_admin_session(&self, ttl: Duration) -> Result<String, getrandom::Error> {
+        self.admin_sessions.issue(ttl)
+    }
+
     /// Client keys' last-used times, from memory to the database.
     pub async fn flush_key_use(&self) {
         let used = self.key_usage.take_dirty();
@@ -96,7 +172,7 @@ impl Engine {
             self.health.retain(&pairs);
         }
         self.snapshot.store(Arc::new(snapshot));
-        let _ = self.events.send(event);
+        self.emit(event);
     }
 
     pub fn on_success(&self, c: &Candidate, latency: Duration, ttfb: Option<Duration>) {
@@ -199,16 +275,16 @@ impl Engine {
                 .find(|p| p.uid == t.key.provider)
                 .map_or_else(|| t.key.provider.to_string(), |p| p.name.to_string());
             let (state, until) = match t.state {
-                State::Closed => ("closed", None),
-                State::HalfOpen => ("half_open", None),
-                State::Open { until } => ("open", until.map(unix_seconds)),
+                State::Closed => (BreakerState::Closed, None),
+                State::HalfOpen => (BreakerState::HalfOpen, None),
+                State::Open { until } => (BreakerState::Open, until.map(unix_seconds)),
             };
             if t.state == State::Closed {
                 tracing::info!(%provider, model = ?t.key.model, "breaker closed");
             } else {
-                tracing::warn!(%provider, model = ?t.key.model, reason = ?t.reason, "breaker {state}");
+                tracing::warn!(%provider, model = ?t.key.model, reason = ?t.reason, "breaker {}", state.as_str());
             }
-            let _ = self.events.send(GatewayEvent::Breaker {
+            self.emit(GatewayEvent::Breaker {
                 provider,
                 model: t.key.model.as_deref().map(str::to_owned),
                 state,
@@ -312,7 +388,7 @@ impl Engine {
         if found {
             self.reload().await?;
             let provider = name.to_owned();
-            let _ = self.events.send(if paused {
+            self.emit(if paused {
                 GatewayEvent::ProviderPaused { provider, until }
             } else {
                 GatewayEvent::ProviderResumed { provider }
@@ -323,453 +399,38 @@ impl Engine {
 
     /// A provider answered 404 to `/v1/responses` and chat to the same request: it has chat
     /// completions only. Recorded off the request path, then live for every snapshot after.
-    pub fn learned_chat_only(self: &Arc<Self>, provider: &crate::catalog::Provider) {
+    pub(crate) fn learned_chat_only(&self, provider: &crate::catalog::Provider) {
         tracing::info!(
             provider = %provider.name,
             "the provider has no Responses API (404); Responses requests go to it as chat from now on"
         );
-        let (engine, uid) = (self.clone(), provider.uid.to_string());
-        tokio::spawn(async move {
-            let stored = engine
-                .store
-                .call(move |c| store::set_responses(c, &uid, false))
-                .await;
-            if let Err(e) = stored {
-                tracing::warn!("cannot record that a provider is chat-only: {e}");
-            } else if let Err(e) = engine.reload().await {
-                tracing::warn!("reload after learning a chat-only provider: {e}");
+        let uid = provider.uid.to_string();
+        if self.chores.try_send(Chore::ChatOnly { uid }).is_err() {
+            // Still live for this run (the provider's flag is set); only the record waits for
+            // the next 404.
+            tracing::warn!("too many chores queued: not recorded that a provider is chat-only");
+        }
+    }
+
+    /// Does a chore the request path handed off (the runtime calls this, off the request path).
+    pub(crate) async fn do_chore(&self, chore: Chore) {
+        match chore {
+            Chore::ChatOnly { uid } => {
+                let stored = self
+                    .store
+                    .call(move |c| store::set_responses(c, &uid, false))
+                    .await;
+                if let Err(e) = stored {
+                    tracing::warn!("cannot record that a provider is chat-only: {e}");
+                } else if let Err(e) = self.reload().await {
+                    tracing::warn!("reload after learning a chat-only provider: {e}");
+                }
             }
-        });
+        }
     }
 
     /// Asks the background syncer to refresh a provider's model list soon.
-    pub fn request_sync(&self, provider: String) {
+    pub(crate) fn request_sync(&self, provider: String) {
         self.sync_requests.push(provider);
-    }
-}
-
-pub struct StartOptions {
-    pub data_dir: PathBuf,
-    pub config_file: Option<PathBuf>,
-    /// Flag or environment: wins over the config file and the database.
-    pub host: Option<String>,
-    pub port: Option<u16>,
-    pub secrets: Arc<dyn SecretStore>,
-    /// Sets the admin password when none is stored yet (SWITCHBOARD_ADMIN_PASSWORD).
-    pub admin_password: Option<String>,
-    /// The admin login's second factor: a TOTP secret in base32, from the environment.
-    pub admin_totp: Option<String>,
-    /// The built admin UI, served at `/admin` (empty: a page says how to build it).
-    pub ui_files: &'static [crate::server::ui::UiFile],
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("{0}")]
-    Config(#[from] ConfigError),
-    #[error("{file}: {source}")]
-    Import { file: PathBuf, source: StoreError },
-    #[error("cannot use the data folder {dir}: {source}")]
-    DataDir {
-        dir: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Store(#[from] StoreError),
-    #[error(
-        "cannot listen on {addr}: {source}{hint}",
-        hint = if source.kind() == std::io::ErrorKind::AddrInUse {
-            " (is another Switchboard running? choose another port with --port)"
-        } else {
-            ""
-        }
-    )]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
-    #[error("cannot start the HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
-    #[error("SWITCHBOARD_ADMIN_PASSWORD: {0}")]
-    AdminPassword(#[from] crate::admin_auth::PasswordError),
-    #[error("cannot store a provider key: {0}")]
-    Secret(#[from] crate::secrets::SecretError),
-    #[error(
-        "SWITCHBOARD_ADMIN_TOTP is not a base32 secret (as an authenticator app shows it, e.g. JBSWY3DPEHPK3PXP)"
-    )]
-    Totp,
-    #[error(
-        "listening on {host} (beyond loopback) needs an admin password: set SWITCHBOARD_ADMIN_PASSWORD, or run `switchboard admin set-password`"
-    )]
-    NoAdminPassword { host: String },
-}
-
-/// How long streams cut at the end of the grace period have to send their error event.
-const CUT_GRACE: Duration = Duration::from_secs(1);
-
-/// A running gateway. Dropping it stops the server; [`GatewayHandle::shutdown`] also waits.
-pub struct GatewayHandle {
-    addr: SocketAddr,
-    engine: Arc<Engine>,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<std::io::Result<()>>>,
-    log_task: Option<JoinHandle<()>>,
-    syncer: Option<JoinHandle<()>>,
-    prober: Option<JoinHandle<()>>,
-    resumer: Option<JoinHandle<()>>,
-    key_use_writer: Option<JoinHandle<()>>,
-    password_watch: Option<JoinHandle<()>>,
-    /// Client keys created by this start's import: shown once, then only their hash exists.
-    pub generated_keys: Vec<(String, Secret)>,
-    pub warnings: Vec<String>,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum Shutdown {
-    /// Every in-flight request finished.
-    Graceful,
-    /// The grace period ended first; the rest were cut.
-    TimedOut,
-}
-
-impl GatewayHandle {
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    pub fn engine(&self) -> &Arc<Engine> {
-        &self.engine
-    }
-
-    /// Stops accepting at once, lets in-flight requests (streams included) finish for up to
-    /// `grace`, then cuts what is left.
-    pub async fn shutdown(mut self, grace: Duration) -> Shutdown {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let mut outcome = Shutdown::Graceful;
-        if let Some(mut server) = self.server.take()
-            && tokio::time::timeout(grace, &mut server).await.is_err()
-        {
-            // Streams still running get their error event, and a moment to send it.
-            self.engine.cut_streams.send_replace(true);
-            if tokio::time::timeout(CUT_GRACE, &mut server).await.is_err() {
-                server.abort();
-            }
-            outcome = Shutdown::TimedOut;
-        }
-        self.engine.flush_key_use().await;
-        // The log writer ends once every sender is gone; give it a moment to drain.
-        if let Some(task) = self.log_task.take() {
-            drop(self);
-            let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
-        }
-        outcome
-    }
-}
-
-impl Drop for GatewayHandle {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        for task in [
-            self.syncer.take(),
-            self.prober.take(),
-            self.resumer.take(),
-            self.key_use_writer.take(),
-            self.password_watch.take(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            task.abort();
-        }
-    }
-}
-
-pub const CONFIG_DB: &str = "config.db";
-
-/// Writes client keys' last-used times to the database now and then: the request path only
-/// notes them in memory.
-async fn record_key_use(engine: std::sync::Weak<Engine>) {
-    loop {
-        tokio::time::sleep(Duration::from_secs(15)).await;
-        let Some(e) = engine.upgrade() else { return };
-        e.flush_key_use().await;
-    }
-}
-
-/// `switchboard admin set-password` writes the database from another process: a password
-/// other than the one this gateway last saw ends every login session, within two seconds.
-/// (Reads the hash off the request path, on the store's thread.)
-async fn end_sessions_on_new_password(engine: std::sync::Weak<Engine>) {
-    let mut seen: Option<Option<String>> = None;
-    loop {
-        let Some(e) = engine.upgrade() else { return };
-        if let Ok(hash) = e.store.call(|c| store::admin_password_hash(c)).await {
-            if seen.as_ref().is_some_and(|before| *before != hash) {
-                e.admin_sessions.revoke_logins();
-                tracing::info!("the admin password changed: every login session ended");
-            }
-            seen = Some(hash);
-        }
-        drop(e);
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-}
-
-/// Ends timed pauses when their time comes (also those that ended while Switchboard was off).
-async fn auto_resume(engine: std::sync::Weak<Engine>) {
-    loop {
-        let Some(e) = engine.upgrade() else { return };
-        let now = unix_seconds(Instant::now());
-        let due: Vec<String> = e
-            .snapshot()
-            .providers
-            .iter()
-            .filter(|p| p.paused && p.paused_until.is_some_and(|t| t <= now))
-            .map(|p| p.name.to_string())
-            .collect();
-        for name in due {
-            match e.set_paused(&name, false, None).await {
-                Ok(_) => tracing::info!(provider = %name, "timed pause ended"),
-                Err(err) => tracing::warn!(provider = %name, "cannot end a timed pause: {err}"),
-            }
-        }
-        drop(e);
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
-    // A second factor that does not parse must not quietly become no second factor.
-    let admin_totp = opts
-        .admin_totp
-        .as_deref()
-        .map(|s| crate::totp::decode_base32(s).ok_or(StartError::Totp))
-        .transpose()?;
-    // The file is checked before anything is touched, so a typo changes nothing.
-    let file = opts
-        .config_file
-        .as_deref()
-        .map(config::load_file)
-        .transpose()?;
-    store::private_dir(&opts.data_dir).map_err(|source| StartError::DataDir {
-        dir: opts.data_dir.clone(),
-        source,
-    })?;
-    let store = Store::open(&opts.data_dir.join(CONFIG_DB))?;
-
-    let mut generated_keys = Vec::new();
-    if let (Some(file), Some(path)) = (file, opts.config_file.clone()) {
-        let report = store
-            .call(move |c| store::import(c, &file))
-            .await
-            .map_err(|source| StartError::Import { file: path, source })?;
-        for (uid, secret) in &report.literal_keys {
-            opts.secrets.set(uid, secret)?;
-        }
-        if !report.literal_keys.is_empty() && !opts.secrets.persistent() {
-            tracing::warn!(
-                "{} provider key(s) from the config file are held in memory for this run only; \
-                 use api_key = \"env:NAME\" to keep them across restarts without the file",
-                report.literal_keys.len()
-            );
-        }
-        generated_keys = report.generated_keys;
-        tracing::info!(changes = report.changes, "config file imported");
-    }
-
-    if let Some(password) = opts.admin_password
-        && store
-            .call(|c| store::admin_password_hash(c))
-            .await?
-            .is_none()
-    {
-        let hash = tokio::task::spawn_blocking(move || crate::admin_auth::hash_password(&password))
-            .await
-            .map_err(|e| StoreError::Invalid(e.to_string()))??;
-        store
-            .call(move |c| store::set_admin_password_hash(c, &hash))
-            .await?;
-        tracing::info!("admin password set from SWITCHBOARD_ADMIN_PASSWORD");
-    }
-
-    let mut state = store.call(|c| store::load(c)).await?;
-    if let Some(h) = opts.host {
-        state.settings.host = h;
-    }
-    if let Some(p) = opts.port {
-        state.settings.port = p;
-    }
-    let breakers = BreakerRegistry::default();
-    let (snapshot, warnings) = Snapshot::build(&state, &|uid| opts.secrets.get(uid), &breakers);
-    for w in &warnings {
-        tracing::warn!("{w}");
-    }
-    if snapshot.open_access {
-        tracing::warn!(
-            "no client keys exist: the client API accepts any caller on {} (add [[client_keys]] to require one)",
-            state.settings.host
-        );
-    }
-
-    let host = state.settings.host.clone();
-    let port = state.settings.port;
-    if !crate::catalog::is_loopback_host(&host) {
-        // Beyond loopback the admin API is reachable from other machines: never without a
-        // password.
-        if store
-            .call(|c| store::admin_password_hash(c))
-            .await?
-            .is_none()
-        {
-            return Err(StartError::NoAdminPassword { host });
-        }
-        tracing::warn!(
-            "listening beyond loopback on {host}: other machines can reach the gateway and its admin login"
-        );
-    }
-    let listener = TcpListener::bind((host.as_str(), port))
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: format!("{host}:{port}"),
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind {
-        addr: format!("{host}:{port}"),
-        source,
-    })?;
-
-    let (log, log_task) = RequestLog::spawn();
-    let sync_requests = Arc::new(crate::catalog::sync::SyncQueue::default());
-    let engine = Arc::new(Engine {
-        snapshot: ArcSwap::from_pointee(Snapshot::default()),
-        breakers,
-        health: HealthBook::default(),
-        sticky: Sticky::default(),
-        admin_sessions: crate::admin_auth::Sessions::default(),
-        login_guard: crate::admin_auth::LoginGuard::default(),
-        key_usage: crate::usage::KeyUsage::default(),
-        body_budget: crate::server::intake::BodyBudget::new(snapshot.settings.body_budget_mb),
-        cut_streams: tokio::sync::watch::Sender::new(false),
-        on_battery: std::sync::atomic::AtomicBool::new(false),
-        admin_totp,
-        admin_totp_last_step: Default::default(),
-        ui_files: opts.ui_files,
-        sync_requests: sync_requests.clone(),
-        http: crate::dispatch::http_client()?,
-        log,
-        events: events::channel(),
-        store,
-        secrets: opts.secrets,
-    });
-    engine.apply(snapshot);
-    let syncer = tokio::spawn(crate::catalog::sync::run(
-        Arc::downgrade(&engine),
-        sync_requests,
-    ));
-    let prober = tokio::spawn(crate::health::probe::run(Arc::downgrade(&engine)));
-    let resumer = tokio::spawn(auto_resume(Arc::downgrade(&engine)));
-    let key_use_writer = tokio::spawn(record_key_use(Arc::downgrade(&engine)));
-    let password_watch = tokio::spawn(end_sessions_on_new_password(Arc::downgrade(&engine)));
-
-    let app = crate::server::router(engine.clone());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(crate::server::listen::serve(
-        listener,
-        app,
-        engine.clone(),
-        stopped,
-    ));
-
-    Ok(GatewayHandle {
-        addr,
-        engine,
-        stop: Some(stop),
-        server: Some(server),
-        log_task: Some(log_task),
-        syncer: Some(syncer),
-        prober: Some(prober),
-        resumer: Some(resumer),
-        key_use_writer: Some(key_use_writer),
-        password_watch: Some(password_watch),
-        generated_keys,
-        warnings,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::secrets::{MemorySecretStore, SecretError};
-
-    /// A keychain as slow as a D-Bus call to a busy Secret Service.
-    #[derive(Default)]
-    struct SlowKeychain(MemorySecretStore);
-
-    const SLOW: Duration = Duration::from_millis(400);
-
-    impl SecretStore for SlowKeychain {
-        fn get(&self, account: &str) -> Result<Option<Secret>, SecretError> {
-            std::thread::sleep(SLOW);
-            self.0.get(account)
-        }
-        fn set(&self, account: &str, secret: &Secret) -> Result<(), SecretError> {
-            std::thread::sleep(SLOW);
-            self.0.set(account, secret)
-        }
-        fn delete(&self, account: &str) -> Result<(), SecretError> {
-            std::thread::sleep(SLOW);
-            self.0.delete(account)
-        }
-        fn persistent(&self) -> bool {
-            true
-        }
-    }
-
-    /// With one async worker, a keychain call made on it would stall every other task for as
-    /// long as the call takes.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-    async fn keychain_calls_do_not_block_the_async_workers() {
-        let dir = tempfile::tempdir().unwrap();
-        let handle = start(StartOptions {
-            data_dir: dir.path().join("data"),
-            config_file: None,
-            host: Some("127.0.0.1".into()),
-            port: Some(0),
-            secrets: Arc::new(SlowKeychain::default()),
-            admin_password: None,
-            admin_totp: None,
-            ui_files: &[],
-        })
-        .await
-        .unwrap();
-        let ticker = tokio::spawn(async {
-            let mut worst = Duration::ZERO;
-            let mut last = Instant::now();
-            for _ in 0..150 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                worst = worst.max(last.elapsed());
-                last = Instant::now();
-            }
-            worst
-        });
-        // On the worker too (the test's own body runs on another thread).
-        let engine = handle.engine().clone();
-        tokio::spawn(async move {
-            let body = serde_json::json!({"base_url": "http://127.0.0.1:9", "api_key": "sk-literal-1234", "models": ["m"]});
-            crate::service::put_provider(&engine, "slow", body)
-                .await
-                .unwrap();
-            crate::service::delete_provider(&engine, "slow")
-                .await
-                .unwrap();
-        })
-        .await
-        .unwrap();
-        let worst = ticker.await.unwrap();
-        assert!(worst < SLOW / 2, "a task waited {worst:?}");
     }
 }

@@ -17,7 +17,7 @@ pub enum GatewayEvent {
     Breaker {
         provider: String,
         model: Option<String>,
-        state: &'static str,
+        state: switchboard_api::BreakerState,
         reason: Option<&'static str>,
         /// Unix seconds; absent when closed or open until reset.
         until: Option<u64>,

@@ -1,27 +1,36 @@
 //! Switchboard's engine: config, store, routing and the HTTP gateway. It names no GUI toolkit and
 //! no keychain library; the desktop shell and the keychain backend plug in from outside.
+//!
+//! Layers, each importing only those before it (docs/architecture.md has the map):
+//! the foundations (`config`, `store`, `secrets`, `protocol`, `error`, ...), the domain
+//! (`catalog`, `balance`, `breaker`, `health`, `admin_auth`, `usage`, `access`), the engine and
+//! its calls to providers (`engine`, `dispatch`), the operations (`service`), the HTTP edge
+//! (`server`), and the process (`runtime`).
 
-pub mod auth;
+pub(crate) mod access;
+pub mod admin_auth;
+pub(crate) mod auth;
+pub mod balance;
+pub(crate) mod body_budget;
+pub mod breaker;
 pub mod catalog;
 pub mod config;
-pub mod dispatch;
+pub(crate) mod dispatch;
 pub mod engine;
 pub mod error;
 pub mod events;
-pub mod origins;
-pub mod outside;
+pub(crate) mod health;
+pub(crate) mod origins;
+pub(crate) mod outside;
 pub mod protocol;
-pub mod requestlog;
+pub(crate) mod requestlog;
+pub(crate) mod runtime;
 pub mod secrets;
-pub mod server;
+pub(crate) mod server;
+pub mod service;
 pub mod store;
 pub mod totp;
-pub mod usage;
+pub(crate) mod usage;
 
-pub use engine::{GatewayHandle, Shutdown, StartError, StartOptions, start};
+pub use runtime::{GatewayHandle, Shutdown, StartError, StartOptions, start};
 pub use server::ui::UiFile;
-pub mod admin_auth;
-pub mod balance;
-pub mod breaker;
-pub mod health;
-pub mod service;

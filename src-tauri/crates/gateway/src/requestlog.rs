@@ -1,13 +1,12 @@
 //! The request log's writer seam: handlers hand a record to a bounded channel and move on; a
-//! background task does the writing. Until the log database lands, the task writes an access
+//! writer the runtime runs does the writing. Until the log database lands, the task writes an access
 //! line through `tracing` (target `switchboard::access`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use crate::config::Protocol;
 
@@ -15,6 +14,10 @@ use crate::config::Protocol;
 pub struct RequestRecord {
     pub at: SystemTime,
     pub client: Option<Arc<str>>,
+    #[expect(
+        dead_code,
+        reason = "the request log database (next) stores it; the access line does not"
+    )]
     pub protocol: Protocol,
     pub endpoint: &'static str,
     pub model: Option<String>,
@@ -36,6 +39,10 @@ pub struct RequestRecord {
 pub struct AttemptRecord {
     pub provider: Arc<str>,
     pub model: Arc<str>,
+    #[expect(
+        dead_code,
+        reason = "the request log database (next) stores it; the access line does not"
+    )]
     pub latency: Duration,
     /// None when it succeeded.
     pub error: Option<String>,
@@ -81,6 +88,66 @@ impl RequestRecord {
     }
 }
 
+impl Default for RequestRecord {
+    fn default() -> Self {
+        Self::new(Protocol::OpenAi, "-")
+    }
+}
+
+/// A request's record and its one owner: it is recorded exactly once, when the guard drops,
+/// however the request ended (answered, refused, its stream finished or abandoned). It moves
+/// down the request path with the request: the edge makes it, the pipeline fills it, and the
+/// reply (or the streaming body) carries it to the end.
+pub(crate) struct Recorder {
+    log: RequestLog,
+    record: RequestRecord,
+    started: Instant,
+}
+
+impl Recorder {
+    pub(crate) fn new(log: &RequestLog, protocol: Protocol, endpoint: &'static str) -> Self {
+        Self {
+            log: log.clone(),
+            record: RequestRecord::new(protocol, endpoint),
+            started: Instant::now(),
+        }
+    }
+
+    /// When the request began (the record's latency counts from here).
+    pub(crate) fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The answer's status, and its error if it failed.
+    pub(crate) fn answered(&mut self, status: u16, error: Option<String>) {
+        self.record.status = status;
+        if error.is_some() {
+            self.record.error = error;
+        }
+    }
+}
+
+impl std::ops::Deref for Recorder {
+    type Target = RequestRecord;
+    fn deref(&self) -> &RequestRecord {
+        &self.record
+    }
+}
+
+impl std::ops::DerefMut for Recorder {
+    fn deref_mut(&mut self) -> &mut RequestRecord {
+        &mut self.record
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        let mut r = std::mem::take(&mut self.record);
+        r.latency = self.started.elapsed();
+        self.log.record(r);
+    }
+}
+
 #[derive(Clone)]
 pub struct RequestLog {
     tx: mpsc::Sender<RequestRecord>,
@@ -90,45 +157,30 @@ pub struct RequestLog {
 const CAPACITY: usize = 8192;
 
 impl RequestLog {
-    /// The writer runs on a thread of its own: a write to stderr blocks while whoever reads it
-    /// (a terminal, a pipe, journald) is slow, and must not block an async worker. The handle
-    /// resolves once every record sent has been written.
-    pub fn spawn() -> (Self, JoinHandle<()>) {
+    /// The log and the receiving end its writer drains.
+    pub(crate) fn channel() -> (Self, mpsc::Receiver<RequestRecord>) {
         let (tx, rx) = mpsc::channel::<RequestRecord>(CAPACITY);
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-        let work = move || {
-            write_access_lines(rx);
-            let _ = done_tx.send(());
-        };
-        // A thread that is not the runtime's: the process may exit without waiting for it.
-        if let Err(e) = std::thread::Builder::new()
-            .name("switchboard-access-log".into())
-            .spawn(work)
-        {
-            tracing::warn!(
-                "cannot start the access log's thread ({e}): access lines are not written"
-            );
-        }
-        let task = tokio::spawn(async move {
-            let _ = done_rx.await;
-        });
         (
             Self {
                 tx,
                 dropped: Arc::new(AtomicU64::new(0)),
             },
-            task,
+            rx,
         )
     }
 
     /// Never waits: when the writer falls this far behind, the record is counted and dropped
     /// rather than slowing every request down.
-    pub fn record(&self, r: RequestRecord) {
+    fn record(&self, r: RequestRecord) {
         if self.tx.try_send(r).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
+    #[expect(
+        dead_code,
+        reason = "shown by the request log's page and /metrics (next)"
+    )]
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -139,7 +191,7 @@ impl RequestLog {
 const WRITE_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Formats and writes records in batches, one write each, until every sender is gone.
-fn write_access_lines(mut rx: mpsc::Receiver<RequestRecord>) {
+pub(crate) fn write_access_lines(mut rx: mpsc::Receiver<RequestRecord>) {
     use tokio::sync::mpsc::error::TryRecvError;
     let mut batch = Vec::with_capacity(256);
     let mut out = String::with_capacity(64 * 1024);

@@ -50,20 +50,5 @@ pub fn choose(
     group.clone().filter(|&i| usable(i)).nth(pick)
 }
 
-/// The contiguous runs of one provider in a route's candidates.
-pub fn provider_groups(candidates: &[Candidate]) -> Vec<Range<usize>> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    while let Some(first) = candidates.get(start) {
-        let len = candidates[start..]
-            .iter()
-            .take_while(|c| Arc::ptr_eq(&c.provider, &first.provider))
-            .count();
-        out.push(start..start + len);
-        start += len;
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use super::*;
-use crate::catalog::Provider;
+use crate::catalog::{Provider, provider_groups};
 
 fn provider(name: &str, weight: u32) -> Arc<Provider> {
     Arc::new(Provider::for_tests(name, weight))

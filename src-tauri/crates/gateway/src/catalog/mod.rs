@@ -6,6 +6,7 @@ mod rules;
 pub mod sync;
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -462,7 +463,7 @@ impl Snapshot {
                 m.name.clone(),
                 Arc::new(Route {
                     name: m.name.as_str().into(),
-                    groups: crate::balance::provider_groups(&candidates),
+                    groups: provider_groups(&candidates),
                     candidates,
                     protocol: m.protocol,
                     default_params: m.default_params.clone(),
@@ -543,6 +544,21 @@ impl Snapshot {
             warnings,
         )
     }
+}
+
+/// The contiguous runs of one provider in a route's candidates.
+pub(crate) fn provider_groups(candidates: &[Candidate]) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while let Some(first) = candidates.get(start) {
+        let len = candidates[start..]
+            .iter()
+            .take_while(|c| Arc::ptr_eq(&c.provider, &first.provider))
+            .count();
+        out.push(start..start + len);
+        start += len;
+    }
+    out
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use crate::error::GatewayError;
 use crate::protocol::ErrorShape;
 use crate::protocol::convert::{SseToJsonArray, StreamConverter};
 use crate::protocol::errors;
-use crate::requestlog::{RequestLog, RequestRecord};
+use crate::requestlog::Recorder;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BodyMode {
@@ -128,8 +128,8 @@ pub struct ProxyBody {
     pending: Option<Bytes>,
     done: bool,
     started: Instant,
-    log: RequestLog,
-    record: Option<RequestRecord>,
+    /// The request's record: recorded (dropped) when the body ends, however it ends.
+    record: Option<Recorder>,
     /// Ready when the shutdown grace period is over: the stream ends with an error event.
     cut: Pin<Box<dyn Future<Output = ()> + Send>>,
 }
@@ -147,16 +147,14 @@ fn cut_signal(
 
 impl ProxyBody {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub(crate) fn new(
         held: Vec<Bytes>,
         upstream: UpstreamStream,
         on_end: OnEnd,
         framing: Framing,
         idle: Duration,
         provider: Arc<str>,
-        started: Instant,
-        log: RequestLog,
-        record: RequestRecord,
+        record: Recorder,
         cut: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
         Self {
@@ -179,8 +177,7 @@ impl ProxyBody {
             }),
             pending: None,
             done: false,
-            started,
-            log,
+            started: record.started(),
             record: Some(record),
             cut: cut_signal(cut),
         }
@@ -191,12 +188,9 @@ impl ProxyBody {
         if let Some(on_end) = self.on_end.take() {
             on_end(kind.zip(error.clone()));
         }
+        // Recorded as it drops, here.
         if let Some(mut r) = self.record.take() {
-            r.latency = self.started.elapsed();
-            if error.is_some() {
-                r.error = error;
-            }
-            self.log.record(r);
+            r.error = error.or_else(|| r.error.take());
         }
     }
 

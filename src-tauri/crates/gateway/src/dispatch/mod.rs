@@ -1,7 +1,11 @@
 //! Sending a request to an upstream and handing its answer back as a stream.
 
 mod body;
-pub mod failover;
+pub(crate) mod failover;
+pub(crate) mod models;
+pub(crate) mod pipeline;
+mod prepare;
+pub(crate) mod probe;
 
 use std::error::Error as _;
 use std::time::{Duration, Instant};
@@ -9,9 +13,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, header};
 
-pub use body::{BodyMode, Framing, OnEnd, ProxyBody, Transform, end_markers};
+pub(crate) use body::{BodyMode, Framing, OnEnd, ProxyBody, Transform, end_markers};
 
-use crate::catalog::Candidate;
+use crate::catalog::{Candidate, Provider};
 use crate::config::Protocol;
 use crate::error::GatewayError;
 use crate::protocol::{Api, openai};
@@ -62,19 +66,55 @@ pub struct Upstream {
     pub stream: bool,
 }
 
-/// Client headers passed on to a native upstream of the same protocol.
+/// Client headers passed on to a native upstream of the same protocol (Anthropic's version
+/// too: [`authorise`] passes that one on).
 const PASSED_ON: &[(Protocol, &str)] = &[
     (Protocol::OpenAi, "accept"),
     (Protocol::OpenAi, "openai-beta"),
     (Protocol::Anthropic, "accept"),
-    (Protocol::Anthropic, "anthropic-version"),
     (Protocol::Anthropic, "anthropic-beta"),
     (Protocol::Gemini, "accept"),
 ];
 
+const ANTHROPIC_VERSION: &str = "anthropic-version";
+
+/// A request to `provider` in `protocol`, authorised as that protocol wants: its key (every key
+/// header marked sensitive, so neither `Debug` nor HTTP/2's header tables show it), Anthropic's
+/// version (the client's own when it sent one to a native upstream, else the default), and the
+/// provider's extra headers. Every call to a provider goes through here.
+pub(crate) fn authorise(
+    mut req: reqwest::RequestBuilder,
+    provider: &Provider,
+    protocol: Protocol,
+    client_version: Option<&HeaderValue>,
+) -> Result<reqwest::RequestBuilder, GatewayError> {
+    if protocol == Protocol::Anthropic {
+        req = req.header(
+            ANTHROPIC_VERSION,
+            client_version.cloned().unwrap_or(HeaderValue::from_static(
+                crate::protocol::anthropic::DEFAULT_VERSION,
+            )),
+        );
+    }
+    if let Some(key) = provider.key.resolve() {
+        req = match protocol {
+            Protocol::OpenAi => req.header(
+                header::AUTHORIZATION,
+                sensitive(&format!("Bearer {}", key.expose()))?,
+            ),
+            Protocol::Anthropic => req.header("x-api-key", sensitive(key.expose())?),
+            Protocol::Gemini => req.header("x-goog-api-key", sensitive(key.expose())?),
+        };
+    }
+    for (k, v) in &provider.headers {
+        req = req.header(k, v);
+    }
+    Ok(req)
+}
+
 /// POSTs the request to the candidate's provider and waits for the response head, at most
 /// `timeout`. A non-2xx answer is read (bounded) and returned as the upstream's error.
-pub async fn post_json(
+pub(crate) async fn post_json(
     http: &reqwest::Client,
     candidate: &Candidate,
     up: Upstream,
@@ -101,24 +141,10 @@ pub async fn post_json(
             }
         }
     }
-    if protocol == Protocol::Anthropic
-        && (up.converted || !client_headers.contains_key("anthropic-version"))
-    {
-        req = req.header(
-            "anthropic-version",
-            HeaderValue::from_static(crate::protocol::anthropic::DEFAULT_VERSION),
-        );
-    }
-    if let Some(key) = provider.key.resolve() {
-        req = match protocol {
-            Protocol::OpenAi => req.bearer_auth(key.expose()),
-            Protocol::Anthropic => req.header("x-api-key", sensitive(key.expose())?),
-            Protocol::Gemini => req.header("x-goog-api-key", sensitive(key.expose())?),
-        };
-    }
-    for (k, v) in &provider.headers {
-        req = req.header(k, v);
-    }
+    let client_version = client_headers
+        .get(ANTHROPIC_VERSION)
+        .filter(|_| !up.converted);
+    let req = authorise(req, provider, protocol, client_version)?;
     let sent = tokio::time::timeout(timeout, req.send()).await;
     let resp = match sent {
         Err(_) => {

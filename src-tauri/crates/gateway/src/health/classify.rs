@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 use http::StatusCode;
 
 use crate::breaker::FailureKind;
+use crate::error::GatewayError;
 
 const QUOTA_WORDS: [&str; 5] = [
     "insufficient_quota",
@@ -13,6 +14,27 @@ const QUOTA_WORDS: [&str; 5] = [
     "credit balance",
     "payment required",
 ];
+
+/// How an attempt failed: the error to return if it is the last, and what the breakers see.
+/// `None` kind means the client's fault: returned at once, no failover.
+pub(crate) fn failure_kind(e: &GatewayError) -> Option<FailureKind> {
+    match e {
+        GatewayError::UpstreamTimeout { .. } => Some(FailureKind::Timeout),
+        GatewayError::UpstreamUnreachable { .. } => Some(FailureKind::Network),
+        GatewayError::UpstreamBrokeOff { .. } => Some(FailureKind::ServerError),
+        GatewayError::RetryKeyword { .. } => Some(FailureKind::RateLimited { retry_after: None }),
+        GatewayError::Upstream(u) => classify_status(
+            u.status,
+            &u.message,
+            u.code.as_ref().and_then(|c| c.as_str()),
+            u.retry_after
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after),
+        ),
+        _ => None,
+    }
+}
 
 /// `None` for a client error (400, 413, 422, other 4xx): the client's fault, returned as is,
 /// with no failover and no breaker.

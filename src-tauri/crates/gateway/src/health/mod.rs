@@ -2,13 +2,12 @@
 //! per (provider, model) record for the status page.
 
 mod classify;
-pub mod probe;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-pub use classify::{classify_status, parse_retry_after};
+pub(crate) use classify::failure_kind;
 
 /// The last outcomes, latency and time to first byte of one (provider, model).
 #[derive(Clone, Debug, Default)]

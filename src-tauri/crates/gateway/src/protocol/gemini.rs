@@ -890,6 +890,20 @@ pub fn error_body(status: u16, message: &str) -> Value {
     json!({"error": {"code": status, "message": message, "status": status_name(status)}})
 }
 
+/// Gemini's name in `generationConfig` for a common sampling parameter (given in either
+/// spelling); None for a parameter that is not one of them.
+pub(crate) fn generation_config_name(k: &str) -> Option<&'static str> {
+    Some(match k {
+        "temperature" => "temperature",
+        "top_p" | "topP" => "topP",
+        "top_k" | "topK" => "topK",
+        "max_tokens" | "maxOutputTokens" => "maxOutputTokens",
+        "stop" | "stopSequences" => "stopSequences",
+        "seed" => "seed",
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

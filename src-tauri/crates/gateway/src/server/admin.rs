@@ -13,17 +13,14 @@ use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use bytes::Bytes;
 use futures_util::Stream;
-use switchboard_api::{
-    ApiError, ApiErrorBody, LoginRequest, LoginResponse, ResetRequest, SyncResponse,
-};
+use switchboard_api::{ApiError, ApiErrorBody, LoginRequest, ResetRequest, SyncResponse};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::admin_auth::{Refused, verify_password};
 use crate::engine::Engine;
 use crate::origins;
 use crate::outside::{Clip, MAX_NAME};
+use crate::service::login::LoginError;
 use crate::service::{self, ServiceError};
-use crate::store;
 
 fn api_error(status: StatusCode, message: impl Into<String>) -> Response<Body> {
     let body = ApiError {
@@ -142,91 +139,26 @@ pub async fn login(
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     body: Bytes,
 ) -> Response<Body> {
-    let now = std::time::Instant::now();
     let Ok(req) = serde_json::from_slice::<LoginRequest>(&body) else {
         return api_error(StatusCode::BAD_REQUEST, "Send {\"password\": \"...\"}");
     };
-    let hash = match engine.store.call(|c| store::admin_password_hash(c)).await {
-        Ok(Some(h)) => h,
-        Ok(None) => {
-            return api_error(
-                StatusCode::FORBIDDEN,
-                "No admin password is set: start Switchboard with SWITCHBOARD_ADMIN_PASSWORD, or run `switchboard admin set-password`",
-            );
-        }
-        Err(e) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    };
-    let (policy, ttl) = {
-        let snap = engine.snapshot();
-        (snap.settings.login_policy(), snap.settings.session_ttl())
-    };
-    let attempt = match engine.login_guard.begin(now, &hash, policy, peer.ip()) {
-        Ok(a) => a,
-        Err(refused) => {
-            let (left, message) = match refused {
-                Refused::Locked(left) => (
-                    left,
-                    format!(
-                        "Login is locked after {} failed attempts; try again in {} minute(s), or set a new password with `switchboard admin set-password`",
-                        policy.max_failures,
-                        left.as_secs().div_ceil(60)
-                    ),
-                ),
-                Refused::Busy => (
-                    std::time::Duration::from_secs(1),
-                    "Too many login attempts are being checked; try again in a moment".to_owned(),
-                ),
+    match service::login::login(&engine, req, peer).await {
+        Ok(ok) => Json(ok).into_response(),
+        Err(e) => {
+            let status = match &e {
+                LoginError::NoPassword => StatusCode::FORBIDDEN,
+                LoginError::Refused { .. } => StatusCode::TOO_MANY_REQUESTS,
+                LoginError::WrongPassword | LoginError::WrongCode => StatusCode::UNAUTHORIZED,
+                LoginError::Store(_) | LoginError::Token(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };
-            tracing::warn!(client = %peer, "admin login refused: {message}");
-            let mut resp = api_error(StatusCode::TOO_MANY_REQUESTS, message);
-            if let Ok(v) = HeaderValue::from_str(&left.as_secs().max(1).to_string()) {
+            let mut resp = api_error(status, e.to_string());
+            if let LoginError::Refused { retry_after, .. } = e
+                && let Ok(v) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string())
+            {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
-            return resp;
+            resp
         }
-    };
-    // argon2 is deliberately slow: keep it off the async workers.
-    let ok = tokio::task::spawn_blocking(move || verify_password(&req.password, &hash))
-        .await
-        .unwrap_or(false);
-    if !ok {
-        let locked = attempt.failed();
-        tracing::warn!(client = %peer, locked, "admin login failed");
-        return api_error(StatusCode::UNAUTHORIZED, "Wrong password");
-    }
-    if let Some(secret) = &engine.admin_totp {
-        let step = req
-            .totp
-            .as_deref()
-            .and_then(|c| crate::totp::matching_step(secret, c, crate::protocol::unix_now()));
-        // A code (or an earlier one) that let someone in already lets nobody in again: a code
-        // seen over a shoulder or on the wire is spent.
-        let fresh = step.is_some_and(|s| {
-            engine
-                .admin_totp_last_step
-                .fetch_max(s, std::sync::atomic::Ordering::SeqCst)
-                < s
-        });
-        if !fresh {
-            // A wrong code is a failed attempt: the password alone must not be enough to keep
-            // guessing codes.
-            let locked = attempt.failed();
-            tracing::warn!(client = %peer, locked, "admin login failed: two-factor code");
-            return api_error(
-                StatusCode::UNAUTHORIZED,
-                "Enter the 6-digit code from your authenticator app (two-factor login is on)",
-            );
-        }
-    }
-    attempt.succeeded();
-    tracing::info!(client = %peer, "admin login");
-    match engine.admin_sessions.issue_login(ttl) {
-        Ok(token) => Json(LoginResponse {
-            token,
-            expires_in_s: ttl.as_secs(),
-        })
-        .into_response(),
-        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 
@@ -490,7 +422,7 @@ pub async fn patch_settings(State(engine): State<Arc<Engine>>, body: Bytes) -> R
 pub async fn events(
     State(engine): State<Arc<Engine>>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let rx = engine.events.subscribe();
+    let rx = engine.subscribe();
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         loop {
             match rx.recv().await {

@@ -15,7 +15,7 @@ use crate::engine::Engine;
 use crate::error::GatewayError;
 use crate::origins;
 use crate::outside::{Clip, MAX_NAME};
-use crate::requestlog::RequestRecord;
+use crate::requestlog::Recorder;
 
 /// The request headers a browser-based client may send; what SDKs running in a page use.
 const ALLOW_HEADERS: &str = "authorization, content-type, x-api-key, x-goog-api-key, \
@@ -69,10 +69,9 @@ pub async fn guard(State(engine): State<Arc<Engine>>, req: Request, next: Next) 
             .map_or(req.uri().path(), |u| u.0.path());
         let api = super::openai::api_of_path(path);
         let e = GatewayError::CrossSite(why);
-        let mut record = RequestRecord::new(api.family(), "refused");
-        record.status = e.status().as_u16();
-        record.error = Some(e.to_string());
-        engine.log.record(record);
+        let mut record = Recorder::new(&engine.log, api.family(), "refused");
+        record.answered(e.status().as_u16(), Some(e.to_string()));
+        drop(record);
         tracing::warn!(
             target: "switchboard::access",
             origin = %Clip(origin.unwrap_or("-"), MAX_NAME),

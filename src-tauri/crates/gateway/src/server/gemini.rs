@@ -8,17 +8,18 @@ use axum::http::{Response, StatusCode};
 use bytes::Bytes;
 
 use super::json_response;
-use super::proxy::{self, Inbound, authenticate, error_response};
+use super::proxy::{self, Inbound, error_response};
+use crate::access::authenticate;
 use crate::catalog::gemini_model;
 use crate::config::Protocol;
 use crate::engine::Engine;
 use crate::error::GatewayError;
 use crate::protocol::Api;
-use crate::requestlog::RequestRecord;
+use crate::requestlog::Recorder;
 
 pub async fn list_models(State(engine): State<Arc<Engine>>, req: Request) -> Response<Body> {
     let snap = engine.snapshot();
-    let mut record = RequestRecord::new(Protocol::Gemini, "models");
+    let mut record = Recorder::new(&engine.log, Protocol::Gemini, "models");
     let resp = match authenticate(&engine, &snap, req.headers(), req.uri().query()) {
         Ok(client) => {
             record.client = client.map(|c| c.name.clone());
@@ -30,7 +31,6 @@ pub async fn list_models(State(engine): State<Arc<Engine>>, req: Request) -> Res
         }
     };
     record.status = resp.status().as_u16();
-    engine.log.record(record);
     resp
 }
 

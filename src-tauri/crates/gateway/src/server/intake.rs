@@ -4,133 +4,65 @@
 //! (`server.body_budget_mb`, so many large bodies at once cannot take the machine's memory:
 //! a body waits for room, in order, and is refused as busy if none comes in time).
 
-use std::sync::Arc;
-
-use arc_swap::ArcSwap;
 use axum::body::Body;
 use axum::http::{HeaderMap, header};
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use crate::body_budget::{BodyBudget, Held};
 use crate::config::Settings;
 use crate::error::GatewayError;
 
-/// The budget is counted in KiB so that a large one fits a semaphore's permits.
-const UNIT: usize = 1024;
-
-pub struct BodyBudget {
-    current: ArcSwap<Budget>,
-}
-
-struct Budget {
-    mb: u64,
-    permits: usize,
-    sem: Arc<Semaphore>,
-}
-
-impl Budget {
-    fn new(mb: u64) -> Self {
-        let permits = usize::try_from(mb.saturating_mul(1024))
-            .unwrap_or(usize::MAX)
-            .clamp(1, Semaphore::MAX_PERMITS);
-        Self {
-            mb,
-            permits,
-            sem: Arc::new(Semaphore::new(permits)),
-        }
+/// Reads `body` whole, within the limits `settings` set, holding room in `budget` for it.
+pub(crate) async fn read(
+    budget: &BodyBudget,
+    headers: &HeaderMap,
+    body: Body,
+    settings: &Settings,
+) -> Result<(Bytes, Held), GatewayError> {
+    let limit = settings.max_body_bytes();
+    let too_large = || GatewayError::PayloadTooLarge {
+        limit_mb: settings.max_body_mb,
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
     }
-}
-
-/// Room in the budget, given back when the request is done with its body.
-pub struct Held(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
-
-impl BodyBudget {
-    pub fn new(mb: u64) -> Self {
-        Self {
-            current: ArcSwap::from_pointee(Budget::new(mb)),
-        }
-    }
-
-    /// The budget in force; a changed setting starts a new one (bodies already held count
-    /// against the old one until they are done).
-    fn budget(&self, mb: u64) -> Arc<Budget> {
-        let b = self.current.load_full();
-        if b.mb == mb {
-            return b;
-        }
-        let fresh = Arc::new(Budget::new(mb));
-        self.current.store(fresh.clone());
-        fresh
-    }
-
-    /// Reads `body` whole, within the limits `settings` set.
-    pub async fn read(
-        &self,
-        headers: &HeaderMap,
-        body: Body,
-        settings: &Settings,
-    ) -> Result<(Bytes, Held), GatewayError> {
-        let limit = settings.max_body_bytes();
-        let too_large = || GatewayError::PayloadTooLarge {
-            limit_mb: settings.max_body_mb,
-        };
-        let declared = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit as u64) {
-            return Err(too_large());
-        }
-        let deadline = Instant::now() + settings.body_timeout();
-        // A body of unknown length may be as large as the limit: room for that much.
-        let expected = declared.map_or(limit, |n| usize::try_from(n).unwrap_or(limit));
-        let held = if expected == 0 {
-            Held(None)
-        } else {
-            let budget = self.budget(settings.body_budget_mb);
-            let want = expected.div_ceil(UNIT).clamp(1, budget.permits);
-            let want = u32::try_from(want).unwrap_or(u32::MAX);
-            match tokio::time::timeout_at(deadline, budget.sem.clone().acquire_many_owned(want))
-                .await
-            {
-                Ok(Ok(p)) => Held(Some(p)),
-                // Closed never happens: the semaphore is never closed.
-                Ok(Err(_)) | Err(_) => {
-                    return Err(GatewayError::Busy(format!(
-                        "the gateway is holding {} MB of request bodies (server.body_budget_mb); try again shortly",
-                        settings.body_budget_mb
-                    )));
-                }
+    let deadline = Instant::now() + settings.body_timeout();
+    // A body of unknown length may be as large as the limit: room for that much.
+    let expected = declared.map_or(limit, |n| usize::try_from(n).unwrap_or(limit));
+    let held = budget
+        .reserve(expected, settings.body_budget_mb, deadline)
+        .await?;
+    let mut buf = BytesMut::with_capacity(expected.min(limit).min(1 << 20));
+    let mut body = body;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(f))) => f,
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                return Err(GatewayError::BadRequest(format!(
+                    "could not read the request body: {e}"
+                )));
+            }
+            Err(_) => {
+                return Err(GatewayError::BodyTimeout {
+                    after: settings.body_timeout(),
+                });
             }
         };
-        let mut buf = BytesMut::with_capacity(expected.min(limit).min(1 << 20));
-        let mut body = body;
-        loop {
-            let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
-                Ok(Some(Ok(f))) => f,
-                Ok(None) => break,
-                Ok(Some(Err(e))) => {
-                    return Err(GatewayError::BadRequest(format!(
-                        "could not read the request body: {e}"
-                    )));
-                }
-                Err(_) => {
-                    return Err(GatewayError::BodyTimeout {
-                        after: settings.body_timeout(),
-                    });
-                }
-            };
-            if let Ok(data) = frame.into_data() {
-                if buf.len() + data.len() > limit {
-                    return Err(too_large());
-                }
-                buf.extend_from_slice(&data);
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(too_large());
             }
+            buf.extend_from_slice(&data);
         }
-        Ok((buf.freeze(), held))
     }
+    Ok((buf.freeze(), held))
 }
 
 #[cfg(test)]
@@ -159,21 +91,18 @@ mod tests {
         let budget = BodyBudget::new(1);
         let s = settings(1, 5);
         let big = vec![b'x'; 1 << 20];
-        let (bytes, held) = budget
-            .read(&sized(big.len()), Body::from(big.clone()), &s)
+        let (bytes, held) = read(&budget, &sized(big.len()), Body::from(big.clone()), &s)
             .await
             .unwrap();
         assert_eq!(bytes.len(), 1 << 20);
         // The budget is full: the next body waits, then is refused as busy.
-        let e = budget
-            .read(&sized(10), Body::from("0123456789"), &s)
+        let e = read(&budget, &sized(10), Body::from("0123456789"), &s)
             .await
             .err()
             .unwrap();
         assert!(matches!(e, GatewayError::Busy(_)), "{e}");
         drop(held);
-        let (bytes, _) = budget
-            .read(&sized(10), Body::from("0123456789"), &s)
+        let (bytes, _) = read(&budget, &sized(10), Body::from("0123456789"), &s)
             .await
             .unwrap();
         assert_eq!(&bytes[..], b"0123456789");
@@ -182,22 +111,21 @@ mod tests {
     #[tokio::test]
     async fn too_large_is_refused_before_reading() {
         let budget = BodyBudget::new(8);
-        let e = budget
-            .read(&sized(2 << 20), Body::empty(), &settings(8, 5))
+        let e = read(&budget, &sized(2 << 20), Body::empty(), &settings(8, 5))
             .await
             .err()
             .unwrap();
         assert!(matches!(e, GatewayError::PayloadTooLarge { .. }), "{e}");
         // Without a length, counted as it comes.
-        let e = budget
-            .read(
-                &HeaderMap::new(),
-                Body::from(vec![0u8; 2 << 20]),
-                &settings(8, 5),
-            )
-            .await
-            .err()
-            .unwrap();
+        let e = read(
+            &budget,
+            &HeaderMap::new(),
+            Body::from(vec![0u8; 2 << 20]),
+            &settings(8, 5),
+        )
+        .await
+        .err()
+        .unwrap();
         assert!(matches!(e, GatewayError::PayloadTooLarge { .. }), "{e}");
     }
 
@@ -208,11 +136,15 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(1)).await;
             (i < 100).then(|| (Ok::<_, std::io::Error>(Bytes::from_static(b"x")), i + 1))
         });
-        let e = budget
-            .read(&sized(100), Body::from_stream(slow), &settings(8, 5))
-            .await
-            .err()
-            .unwrap();
+        let e = read(
+            &budget,
+            &sized(100),
+            Body::from_stream(slow),
+            &settings(8, 5),
+        )
+        .await
+        .err()
+        .unwrap();
         assert!(matches!(e, GatewayError::BodyTimeout { .. }), "{e}");
     }
 }

@@ -4,8 +4,7 @@ mod admin;
 mod anthropic;
 mod cross_site;
 mod gemini;
-pub mod intake;
-pub mod listen;
+mod intake;
 mod openai;
 mod proxy;
 mod responses_ws;
@@ -27,7 +26,8 @@ pub const H_MODEL: &str = "x-switchboard-model";
 pub const H_ATTEMPTS: &str = "x-switchboard-attempts";
 pub const H_DROPPED: &str = "x-switchboard-dropped";
 
-pub fn router(engine: Arc<Engine>) -> Router {
+/// The whole HTTP surface; `ui_files` is the admin UI served at `/admin`.
+pub fn router(engine: Arc<Engine>, ui_files: &'static [ui::UiFile]) -> Router {
     let v1 = Router::new()
         .route("/chat/completions", post(openai::chat_completions))
         .route(
@@ -97,11 +97,14 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/models/preview", post(admin::preview))
         .route("/events", get(admin::events))
         .layer(middleware::from_fn_with_state(engine.clone(), admin::guard));
-    Router::new()
-        .route("/health", get(health))
+    let admin_ui = Router::new()
         .route("/admin", get(ui::redirect))
         .route("/admin/", get(ui::page))
         .route("/admin/{*path}", get(ui::page))
+        .with_state(ui_files);
+    Router::new()
+        .route("/health", get(health))
+        .merge(admin_ui)
         .nest("/v1", v1)
         .nest("/v1beta", v1beta)
         .nest("/api", api)

@@ -6,13 +6,14 @@ use axum::body::Body;
 use axum::extract::{OriginalUri, Path, Request, State};
 use axum::http::{Response, StatusCode};
 
-use super::proxy::{self, Inbound, authenticate, error_response};
+use super::proxy::{self, Inbound, error_response};
 use super::{gemini, json_response};
+use crate::access::authenticate;
 use crate::config::Protocol;
 use crate::engine::Engine;
 use crate::error::GatewayError;
 use crate::protocol::Api;
-use crate::requestlog::RequestRecord;
+use crate::requestlog::Recorder;
 
 /// Whether a request on `/v1` comes from a Gemini client (its SDK uses `/v1` as well as
 /// `/v1beta`): it authenticates the Gemini way.
@@ -57,7 +58,7 @@ pub async fn list_models(State(engine): State<Arc<Engine>>, req: Request) -> Res
     } else {
         (Protocol::OpenAi, Api::Chat)
     };
-    let mut record = RequestRecord::new(protocol, "models");
+    let mut record = Recorder::new(&engine.log, protocol, "models");
     let resp = match authenticate(&engine, &snap, req.headers(), req.uri().query()) {
         Ok(client) => {
             record.client = client.map(|c| c.name.clone());
@@ -74,7 +75,6 @@ pub async fn list_models(State(engine): State<Arc<Engine>>, req: Request) -> Res
         }
     };
     record.status = resp.status().as_u16();
-    engine.log.record(record);
     resp
 }
 
@@ -94,10 +94,9 @@ pub async fn unknown_endpoint(
         req.method(),
         uri.path()
     ));
-    let mut record = RequestRecord::new(api.family(), "unknown");
-    record.status = 404;
-    record.error = Some(e.to_string());
-    engine.log.record(record);
+    let mut record = Recorder::new(&engine.log, api.family(), "unknown");
+    record.answered(404, Some(e.to_string()));
+    drop(record);
     error_response(api, &e)
 }
 

@@ -58,7 +58,7 @@ pub async fn upgrade(State(engine): State<Arc<Engine>>, req: Request) -> Respons
         }
     };
     // A wrong or expired key is a plain 401 at the upgrade, which clients show as such.
-    if let Err(e) = proxy::authenticate(&engine, &snap, &parts.headers, parts.uri.query()) {
+    if let Err(e) = crate::access::authenticate(&engine, &snap, &parts.headers, parts.uri.query()) {
         return error_response(Api::Responses, &e);
     }
     // Each turn goes as an ordinary request: a key given as `?key=` goes with it.

@@ -2,13 +2,9 @@
 //! the headless gateway serves the very bundle the desktop window shows, with no files to find
 //! at run time.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderValue, Response, StatusCode, header};
-
-use crate::engine::Engine;
 
 /// One file of the built UI (`ui/dist`), by its path relative to that folder.
 #[derive(Clone, Copy, Debug)]
@@ -45,13 +41,12 @@ pub async fn redirect() -> Response<Body> {
     resp
 }
 
-pub async fn page(State(engine): State<Arc<Engine>>, uri: OriginalUri) -> Response<Body> {
+pub async fn page(State(files): State<&'static [UiFile]>, uri: OriginalUri) -> Response<Body> {
     let rest = uri
         .path()
         .strip_prefix("/admin")
         .unwrap_or("")
         .trim_start_matches('/');
-    let files = engine.ui_files;
     let found = files.iter().find(|f| f.path == rest).or_else(|| {
         // Paths without an extension are the UI's own pages: answer with the app shell.
         (!rest.rsplit('/').next().unwrap_or("").contains('.'))

@@ -2,19 +2,21 @@
 //! tray's menu through the desktop shell.
 
 mod edit;
+pub(crate) mod login;
+pub(crate) mod sync;
 
 use std::time::Instant;
 
 use switchboard_api::{
-    BreakerView, HealthView, ModelHealth, ProviderStatus, ProviderView, RouteCandidate,
-    StatusResponse, SyncView, UnifiedModelStatus,
+    BreakerState, BreakerView, GatewayState, HealthView, ModelHealth, ProviderState,
+    ProviderStatus, ProviderView, RouteCandidate, StatusResponse, SyncView, UnifiedModelStatus,
 };
 
 use crate::breaker::{Breaker, State};
-use crate::catalog::sync::sync_provider;
 use crate::engine::{Engine, unix_seconds};
 use crate::secrets::ProviderKey;
 use crate::store::{self, KeyRef, StoreError};
+use sync::sync_provider;
 
 pub use edit::{
     client_keys, create_client_key, delete_model, delete_provider, export, models, patch_settings,
@@ -43,19 +45,19 @@ pub enum ServiceError {
 fn breaker_view(b: Option<&Breaker>) -> BreakerView {
     let Some(b) = b else {
         return BreakerView {
-            state: "closed".into(),
+            state: BreakerState::Closed,
             reason: None,
             until: None,
             last_error: None,
         };
     };
     let (state, until) = match b.state {
-        State::Closed => ("closed", None),
-        State::HalfOpen => ("half_open", None),
-        State::Open { until } => ("open", until.map(unix_seconds)),
+        State::Closed => (BreakerState::Closed, None),
+        State::HalfOpen => (BreakerState::HalfOpen, None),
+        State::Open { until } => (BreakerState::Open, until.map(unix_seconds)),
     };
     BreakerView {
-        state: state.into(),
+        state,
         reason: b.reason.map(str::to_owned),
         until,
         last_error: b.last_error.clone(),
@@ -293,7 +295,7 @@ pub fn summary(engine: &Engine) -> switchboard_api::Summary {
             if p.paused {
                 return ProviderSummary {
                     name: p.name.to_string(),
-                    state: "paused".into(),
+                    state: ProviderState::Paused,
                     reason: None,
                     until: p.paused_until,
                 };
@@ -313,20 +315,20 @@ pub fn summary(engine: &Engine) -> switchboard_api::Summary {
                 Some(b) if b.state == crate::breaker::State::Open { until: None } => {
                     ProviderSummary {
                         name: p.name.to_string(),
-                        state: "key_refused".into(),
+                        state: ProviderState::KeyRefused,
                         reason: Some(KEY_REFUSED.into()),
                         until: None,
                     }
                 }
                 Some(b) => ProviderSummary {
                     name: p.name.to_string(),
-                    state: "cooling".into(),
+                    state: ProviderState::Cooling,
                     reason: b.reason.map(str::to_owned),
                     until: b.until().map(unix_seconds),
                 },
                 None => ProviderSummary {
                     name: p.name.to_string(),
-                    state: "ok".into(),
+                    state: ProviderState::Ok,
                     reason: None,
                     until: None,
                 },
@@ -342,20 +344,18 @@ pub fn summary(engine: &Engine) -> switchboard_api::Summary {
                     .available(&c.provider.breaker, &c.breaker, now)
         })
     });
-    let state = if !providers.is_empty() && providers.iter().all(|p| p.state == "paused") {
-        "paused"
-    } else if !any_available {
-        "down"
-    } else if providers
-        .iter()
-        .any(|p| p.state == "cooling" || p.state == "key_refused")
-    {
-        "degraded"
-    } else {
-        "ok"
-    };
-    Summary {
-        state: state.into(),
-        providers,
-    }
+    let state =
+        if !providers.is_empty() && providers.iter().all(|p| p.state == ProviderState::Paused) {
+            GatewayState::Paused
+        } else if !any_available {
+            GatewayState::Down
+        } else if providers
+            .iter()
+            .any(|p| matches!(p.state, ProviderState::Cooling | ProviderState::KeyRefused))
+        {
+            GatewayState::Degraded
+        } else {
+            GatewayState::Ok
+        };
+    Summary { state, providers }
 }

@@ -1,6 +1,9 @@
 //! SQLite on a thread of its own. Async callers send it closures and await the answer, so no
 //! tokio worker ever blocks on disk, and the request path never touches it at all.
 
+/// The configuration database's file name in the data folder.
+pub const CONFIG_DB: &str = "config.db";
+
 mod config_db;
 mod export;
 mod migrations;

@@ -1,62 +1,45 @@
-//! Active health probes (off unless `routing.probe_interval_s` > 0): a one-token request to each
-//! candidate on an interval, and at once to any candidate whose cooldown ended, so the half-open
-//! trial is a probe rather than a user's request. Outcomes feed the breakers like any other.
+//! Active health probes (off unless `routing.probe_interval_s` > 0; the runtime's probe task
+//! keeps the time): a one-token request to each candidate on an interval, and at once to any
+//! candidate whose cooldown ended, so the half-open trial is a probe rather than a user's
+//! request. Outcomes feed the breakers like any other.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::HeaderMap;
 
+use super::failover::TrialGuard;
+use super::{Upstream, post_json};
 use crate::breaker::{Admission, FailureKind};
 use crate::catalog::Candidate;
-use crate::dispatch::failover::{TrialGuard, failure_kind};
-use crate::dispatch::{Upstream, post_json};
 use crate::engine::Engine;
+use crate::health::failure_kind;
 use crate::protocol::{Api, convert, ir};
 
-const TICK: Duration = Duration::from_millis(500);
-
-pub async fn run(engine: Weak<Engine>) {
-    let mut last_round: Option<Instant> = None;
-    loop {
-        tokio::time::sleep(TICK).await;
-        let Some(e) = engine.upgrade() else { return };
-        let snap = e.snapshot();
-        let interval = snap.settings.probe_interval_s;
-        if !e.probes_active(&snap.settings) {
-            last_round = None;
-            continue;
-        }
-        let now = Instant::now();
-        let round_due =
-            last_round.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(interval));
-        let mut seen = HashSet::new();
-        let mut targets: Vec<Candidate> = Vec::new();
-        for route in snap.routes.values().filter(|r| r.probe) {
-            for c in &route.candidates {
-                let p = &c.provider;
-                if !p.enabled || p.paused {
-                    continue;
-                }
-                if !seen.insert((p.uid.clone(), c.model.clone())) {
-                    continue;
-                }
-                let closed = e.breakers.closed(&p.breaker, &c.breaker);
-                let due_trial = !closed && e.breakers.available(&p.breaker, &c.breaker, now);
-                if due_trial || (round_due && closed) {
-                    targets.push(c.clone());
-                }
+/// The candidates to probe now: at a round (`round_due`) every closed one, and at any time
+/// those whose cooldown ended, so that their half-open trial is a probe.
+pub(crate) fn due(engine: &Engine, round_due: bool, now: Instant) -> Vec<Candidate> {
+    let snap = engine.snapshot();
+    let mut seen = HashSet::new();
+    let mut targets: Vec<Candidate> = Vec::new();
+    for route in snap.routes.values().filter(|r| r.probe) {
+        for c in &route.candidates {
+            let p = &c.provider;
+            if !p.enabled || p.paused {
+                continue;
+            }
+            if !seen.insert((p.uid.clone(), c.model.clone())) {
+                continue;
+            }
+            let closed = engine.breakers.closed(&p.breaker, &c.breaker);
+            let due_trial = !closed && engine.breakers.available(&p.breaker, &c.breaker, now);
+            if due_trial || (round_due && closed) {
+                targets.push(c.clone());
             }
         }
-        if round_due {
-            last_round = Some(now);
-        }
-        for c in targets {
-            probe(&e, &c).await;
-        }
     }
+    targets
 }
 
 /// A one-token "ping" chat in the provider's own protocol.
@@ -81,7 +64,7 @@ fn ping(c: &Candidate) -> Upstream {
     }
 }
 
-async fn probe(engine: &Arc<Engine>, c: &Candidate) {
+pub(crate) async fn probe(engine: &Engine, c: &Candidate) {
     let snap = engine.snapshot();
     let now = Instant::now();
     let admission = engine.admit(c, now);

@@ -29,7 +29,7 @@ const RESERVED_FDS: u64 = 256;
 
 /// Serves `app` on `listener` until `stop` fires, then lets open connections finish their
 /// requests (the caller bounds how long).
-pub async fn serve(
+pub(super) async fn serve(
     listener: TcpListener,
     app: Router,
     engine: Arc<Engine>,
@@ -112,6 +112,9 @@ pub async fn serve(
         });
         let conns = conns.clone();
         let first_bytes = settings.header_timeout();
+        // A task per connection, ended by the connection (or by `close`, which shutdown's
+        // `close_all` sends every one and then waits for).
+        #[allow(clippy::disallowed_methods)]
         tokio::spawn(async move {
             // Telling HTTP/1 from HTTP/2 reads the first bytes with no time limit of its own:
             // a connection that sends nothing is dropped here.

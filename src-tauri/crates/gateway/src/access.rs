@@ -1,0 +1,67 @@
+//! Client access: who is calling (a client key, or nobody on an open gateway), and whether
+//! they may now (expiry, requests per minute; later quotas and budgets).
+
+use std::sync::Arc;
+
+use http::HeaderMap;
+
+use crate::auth::{KeyHash, client_key_from};
+use crate::catalog::{ClientKey, Snapshot};
+use crate::engine::Engine;
+use crate::error::GatewayError;
+
+/// Who is calling: a known client key, or nobody when the gateway is open (no keys exist and it
+/// listens on loopback only). An expired key is refused; a key over its requests-per-minute
+/// limit is told when to come back. Each use is counted in memory (no database write here).
+pub(crate) fn authenticate(
+    engine: &Engine,
+    snap: &Snapshot,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Option<Arc<ClientKey>>, GatewayError> {
+    let client = identify(snap, headers, query)?;
+    if let Some(k) = &client {
+        let unix = crate::protocol::unix_now();
+        if let Some(at) = k.expires_at
+            && at <= unix
+        {
+            return Err(GatewayError::Unauthorized(format!(
+                "The client key '{}' has expired. Create a new one in Switchboard.",
+                k.name
+            )));
+        }
+        engine
+            .key_usage
+            .admit(k.hash, k.rpm, std::time::Instant::now(), unix)
+            .map_err(|wait| GatewayError::ClientRateLimited {
+                name: k.name.to_string(),
+                rpm: k.rpm.unwrap_or(0),
+                retry_after_s: wait.as_secs().max(1),
+            })?;
+    }
+    Ok(client)
+}
+
+pub(crate) fn identify(
+    snap: &Snapshot,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Option<Arc<ClientKey>>, GatewayError> {
+    let Some(key) = client_key_from(headers, query) else {
+        if snap.open_access {
+            return Ok(None);
+        }
+        return Err(GatewayError::Unauthorized(
+            "Missing API key. Send your Switchboard client key as 'Authorization: Bearer sk-sb-...' (or x-api-key, x-goog-api-key)."
+                .into(),
+        ));
+    };
+    match snap.client_keys.get(&KeyHash::of(&key)) {
+        Some(k) => Ok(Some(k.clone())),
+        None if snap.open_access => Ok(None),
+        None => Err(GatewayError::Unauthorized(
+            "Invalid API key. Use a client key created in Switchboard ([[client_keys]] in the config file)."
+                .into(),
+        )),
+    }
+}

@@ -1,0 +1,359 @@
+//! One path for every proxied client request, whatever its protocol, run top to bottom: read
+//! the head, resolve the model, check the key may use it, run the failover loop with a request
+//! prepared per candidate (native or converted), and shape the answer for the client's
+//! protocol. It returns a neutral [`Reply`] that the HTTP edge renders; the request's record
+//! travels with it.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde_json::Value;
+
+use super::failover::{self, Success};
+use super::prepare::Prepare;
+use super::{BodyMode, Framing, OnEnd, ProxyBody, Transform};
+use crate::catalog::{Candidate, ClientKey, Provider, Snapshot};
+use crate::config::Protocol;
+use crate::engine::Engine;
+use crate::error::GatewayError;
+use crate::protocol::Api;
+use crate::protocol::convert::{self, ClientStream, SseToJsonArray, StreamConverter};
+use crate::protocol::ir::{self, Notes};
+use crate::protocol::openai::RequestHead;
+use crate::requestlog::Recorder;
+
+/// What the client called.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Inbound<'a> {
+    pub api: Api,
+    /// For the request log.
+    pub endpoint: &'static str,
+    /// Gemini: the model and whether to stream come from the path.
+    pub path: Option<(&'a str, bool)>,
+    /// Gemini: the client did not ask for `alt=sse`, so it reads one JSON array.
+    pub json_array: bool,
+}
+
+/// A client's request, read and admitted by the edge.
+pub(crate) struct ClientRequest<'a> {
+    pub inbound: Inbound<'a>,
+    pub headers: &'a HeaderMap,
+    pub body: Bytes,
+    pub client: Option<Arc<ClientKey>>,
+}
+
+/// Where a request went: the routing headers' values.
+#[derive(Clone, Debug)]
+pub(crate) struct Routed {
+    pub provider: Arc<str>,
+    pub model: Arc<str>,
+    pub attempts: usize,
+}
+
+impl Routed {
+    fn to(c: &Candidate, attempts: usize) -> Self {
+        Self {
+            provider: c.provider.name.clone(),
+            model: c.model.clone(),
+            attempts,
+        }
+    }
+}
+
+/// The answer, in the client's protocol, for the edge to render.
+pub(crate) enum Reply {
+    /// A JSON body, whole.
+    Whole {
+        status: StatusCode,
+        body: Bytes,
+        routed: Option<Routed>,
+        /// What a conversion left out (`x-switchboard-dropped`), empty if nothing.
+        dropped: String,
+        record: Recorder,
+    },
+    /// A body that streams from the upstream (the record ends with it).
+    Stream {
+        status: StatusCode,
+        content_type: HeaderValue,
+        /// Server-sent events (never cached); else a plain body, of `length` when known.
+        sse: bool,
+        length: Option<u64>,
+        body: Box<ProxyBody>,
+        routed: Routed,
+        dropped: String,
+    },
+}
+
+/// A request that ends in an error, in whatever way: the edge renders it in the client's
+/// protocol.
+pub(crate) struct Refusal {
+    pub error: GatewayError,
+    pub routed: Option<Routed>,
+    pub record: Recorder,
+}
+
+type Refused = Result<Reply, Box<Refusal>>;
+
+fn refuse(error: GatewayError, routed: Option<Routed>, record: Recorder) -> Box<Refusal> {
+    Box::new(Refusal {
+        error,
+        routed,
+        record,
+    })
+}
+
+/// The session a prompt-caching client names, so that it keeps hitting the same cache.
+fn session_id<'a>(headers: &'a HeaderMap, head: &'a RequestHead<'_>) -> Option<Cow<'a, str>> {
+    for name in ["x-session-id", "x-claude-code-session-id"] {
+        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok())
+            && !v.is_empty()
+        {
+            return Some(Cow::Borrowed(v));
+        }
+    }
+    head.body
+        .get("prompt_cache_key")
+        .and_then(|raw| serde_json::from_str::<Cow<'_, str>>(raw.get()).ok())
+        .filter(|k| !k.is_empty())
+}
+
+pub(crate) async fn run(
+    engine: &Arc<Engine>,
+    snap: &Snapshot,
+    req: ClientRequest<'_>,
+    mut record: Recorder,
+) -> Refused {
+    let ClientRequest {
+        inbound,
+        headers,
+        body: bytes,
+        client,
+    } = req;
+    let api = inbound.api;
+    let head = match RequestHead::parse(api, &bytes, inbound.path) {
+        Ok(h) => h,
+        Err(e) => return Err(refuse(e, None, record)),
+    };
+    record.model = Some(crate::outside::clip(&head.model, crate::outside::MAX_NAME).into_owned());
+    record.stream = head.stream;
+
+    let Some(route) = snap.route(&head.model) else {
+        return Err(refuse(
+            GatewayError::unknown_model(&head.model),
+            None,
+            record,
+        ));
+    };
+    if let Some(c) = &client
+        && !c.allows(&route.name)
+    {
+        let e = GatewayError::Forbidden(format!(
+            "The client key '{}' may not use model '{}'.",
+            c.name, route.name
+        ));
+        return Err(refuse(e, None, record));
+    }
+    if api == Api::CountTokens
+        && !route
+            .candidates
+            .iter()
+            .any(|c| c.provider.speaks(Protocol::Anthropic))
+    {
+        return match estimate(api, &bytes) {
+            Ok(count) => Ok(Reply::Whole {
+                status: StatusCode::OK,
+                body: Bytes::from(serde_json::json!({ "input_tokens": count }).to_string()),
+                routed: None,
+                dropped: String::new(),
+                record,
+            }),
+            Err(e) => Err(refuse(e, None, record)),
+        };
+    }
+    let session = session_id(headers, &head);
+    let prepare = Prepare::new(api, &head, route, &bytes);
+    let accepts = |p: &Provider| p.speaks(api.family()) || api.convertible();
+    let call = failover::Call {
+        route,
+        client: record.client.clone().unwrap_or_else(|| Arc::from("-")),
+        session: session.as_deref(),
+        stream: head.stream,
+        headers,
+        accepts: &accepts,
+        prepare: &|c, as_chat| prepare.upstream(c, as_chat),
+    };
+    let mut attempts = Vec::new();
+    let result = failover::run(engine, snap, call, &mut attempts).await;
+    record.attempts = attempts.len() as u32;
+    let tried = attempts.len();
+    record.attempt_log = attempts;
+    let success = match result {
+        Ok(s) => s,
+        Err(f) => {
+            let routed = f.candidate.as_ref().map(|c| Routed::to(c, tried));
+            return Err(refuse(f.error, routed, record));
+        }
+    };
+    let candidate = success.candidate.clone();
+    let routed = Routed::to(&candidate, tried);
+    record.provider = Some(candidate.provider.name.clone());
+    record.upstream_model = Some(candidate.model.clone());
+    record.status = success.status.as_u16();
+
+    // What the conversion needs to answer: the client's tool names, and what it left out.
+    let (aliases, dropped) = match success.converted.then(|| prepare.neutral()) {
+        Some(Ok(n)) => (n.aliases.clone(), n.dropped_tools.join(", ")),
+        _ => Default::default(),
+    };
+    if success.converted && !head.stream {
+        return converted_reply(engine, api, success, routed, dropped, record, &aliases);
+    }
+    let how = ClientStream {
+        include_usage: head
+            .body
+            .get("stream_options")
+            .and_then(|o| serde_json::from_str::<Value>(o.get()).ok())
+            .and_then(|o| o.get("include_usage").and_then(Value::as_bool))
+            .unwrap_or(false),
+        json_array: inbound.json_array,
+        aliases,
+    };
+    let upstream_sse = success
+        .content_type
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let transform = if success.converted {
+        Some(Transform::Convert(Box::new(StreamConverter::new(
+            success.api.family(),
+            api,
+            how,
+        ))))
+    } else if api == Api::Gemini && head.stream && inbound.json_array {
+        Some(Transform::JsonArray(SseToJsonArray::default()))
+    } else {
+        None
+    };
+    let sse = head.stream || upstream_sse;
+    let content_type = match (&transform, success.converted) {
+        (Some(_), _) if inbound.json_array => HeaderValue::from_static("application/json"),
+        (Some(_), true) => HeaderValue::from_static("text/event-stream"),
+        _ => success
+            .content_type
+            .clone()
+            .unwrap_or_else(|| HeaderValue::from_static("application/json")),
+    };
+    let length = success.content_length.filter(|_| transform.is_none());
+    let framing = Framing {
+        mode: if sse {
+            BodyMode::EventStream
+        } else {
+            BodyMode::Plain
+        },
+        shape: api.error_shape(),
+        // A native stream must end as its protocol ends one; converted, the converter knows.
+        end_markers: if sse && !success.converted {
+            super::end_markers(success.api)
+        } else {
+            &[]
+        },
+        transform,
+        length,
+    };
+    let status = success.status;
+    let started = record.started();
+    let body = ProxyBody::new(
+        success.held,
+        success.rest,
+        on_end(engine, &candidate, started),
+        framing,
+        snap.settings.stream_idle_timeout(),
+        candidate.provider.name.clone(),
+        record,
+        engine.cut_streams.subscribe(),
+    );
+    Ok(Reply::Stream {
+        status,
+        content_type,
+        sse,
+        length,
+        body: Box::new(body),
+        routed,
+        dropped,
+    })
+}
+
+/// `count_tokens` for a route with no Anthropic provider: estimated here.
+fn estimate(api: Api, bytes: &[u8]) -> Result<u64, GatewayError> {
+    let v: Value =
+        serde_json::from_slice(bytes).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+    let req = convert::decode_request(api, &v, &mut Notes::default())
+        .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+    Ok(ir::estimate_tokens(&req))
+}
+
+/// Gemini's `:countTokens`, estimated here: the body is `{"contents": [...]}` or
+/// `{"generateContentRequest": {...}}`.
+pub(crate) fn estimate_gemini_tokens(bytes: &[u8]) -> Result<u64, GatewayError> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| {
+        GatewayError::BadRequest(format!("The request body is not valid JSON ({e})."))
+    })?;
+    let inner = v.get("generateContentRequest").unwrap_or(&v);
+    let req = convert::decode_request(Api::Gemini, inner, &mut Notes::default())
+        .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+    Ok(ir::estimate_tokens(&req))
+}
+
+fn on_end(engine: &Arc<Engine>, candidate: &Candidate, started: std::time::Instant) -> OnEnd {
+    let engine = engine.clone();
+    let candidate = candidate.clone();
+    Box::new(move |failure| {
+        if let Some((kind, error)) = failure {
+            engine.on_failure(&candidate, &kind, &error, started.elapsed());
+        }
+    })
+}
+
+/// A converted plain reply: read whole by the failover loop, converted here in one go.
+fn converted_reply(
+    engine: &Arc<Engine>,
+    api: Api,
+    success: Success,
+    routed: Routed,
+    dropped: String,
+    mut record: Recorder,
+    aliases: &ir::ToolAliases,
+) -> Refused {
+    let candidate = success.candidate;
+    let mut whole = BytesMut::new();
+    for chunk in &success.held {
+        whole.extend_from_slice(chunk);
+    }
+    let upstream = success.api.family();
+    let out = match convert::convert_reply(upstream, api, &whole, aliases) {
+        Ok(out) => out,
+        Err(detail) => {
+            let e = GatewayError::UpstreamBrokeOff {
+                provider: candidate.provider.name.to_string(),
+                detail,
+            };
+            engine.on_failure(
+                &candidate,
+                &crate::breaker::FailureKind::ServerError,
+                &e.to_string(),
+                record.started().elapsed(),
+            );
+            return Err(refuse(e, Some(routed), record));
+        }
+    };
+    record.bytes_out = out.len() as u64;
+    Ok(Reply::Whole {
+        status: success.status,
+        body: Bytes::from(out),
+        routed: Some(routed),
+        dropped,
+        record,
+    })
+}
