@@ -2,7 +2,7 @@
 //! settings, each checked like the config file, persisted, and live at once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::mock::{Mock, Reply};
 use common::{Gateway, admin_token, http, start_admin};

@@ -2,7 +2,7 @@
 //! client's address), logout, and `switchboard admin set-password` as the way back in.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -5,7 +5,7 @@
 //! CLI runs it and sends back what it printed; only then does the upstream answer with it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;

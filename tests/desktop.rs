@@ -5,7 +5,7 @@
 //! the provider's traffic stop, and quits from the menu.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};

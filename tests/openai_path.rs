@@ -2,7 +2,7 @@
 //! (async-openai, raw HTTP) and a scripted mock upstream on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 //! loopback), plain and streamed, with a tool call and its result carried back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::mock::Reply;
 use common::mock_replies::{AFTER_TOOL, TOOL_ARGS};

@@ -3,7 +3,7 @@
 //! content, retry keywords, pause and resume, and model-list sync. Real binary, loopback mocks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! plain and streamed, with a tool call and its result (tests/sdk/clients.py).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Stdio;

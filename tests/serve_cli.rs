@@ -2,7 +2,7 @@
 //! persistence across restarts, and shutdown on signals with a stream in flight.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

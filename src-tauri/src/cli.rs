@@ -217,7 +217,22 @@ impl Signals {
     }
 }
 
-#[cfg(feature = "desktop")]
-pub async fn wait_for_signal() -> std::io::Result<&'static str> {
-    Ok(Signals::listen()?.recv().await)
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+}
+
+/// Runs a headless command (`serve`, `admin ...`); None for the desktop app (no command).
+pub fn run_headless(cli: &Cli) -> Option<ExitCode> {
+    match &cli.command {
+        Some(Command::Serve) => Some(serve(&cli.options)),
+        Some(Command::Admin(AdminCommand::SetPassword)) => Some(set_password(&cli.options)),
+        None => None,
+    }
 }

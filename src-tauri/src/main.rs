@@ -1,5 +1,7 @@
 //! `switchboard`: the desktop app (tray, admin window, gateway in-process) or, with `serve`, the
-//! same gateway headless.
+//! same gateway headless. Headless, it hands over to `switchboard-serve` beside it (the same
+//! gateway, linked without the GUI libraries) so that a server process neither loads GTK and
+//! WebKit nor pays for them in memory.
 
 mod cli;
 #[cfg(feature = "desktop")]
@@ -18,12 +20,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_tracing();
-    match cli.command {
-        Some(cli::Command::Serve) => cli::serve(&cli.options),
-        Some(cli::Command::Admin(cli::AdminCommand::SetPassword)) => {
-            cli::set_password(&cli.options)
-        }
+    #[cfg(all(feature = "desktop", unix))]
+    if cli.command.is_some() {
+        hand_over_to_lean_binary();
+    }
+    cli::init_tracing();
+    match cli::run_headless(&cli) {
+        Some(code) => code,
         #[cfg(feature = "desktop")]
         None => desktop::run(cli.options, cli.hidden),
         #[cfg(not(feature = "desktop"))]
@@ -37,13 +40,23 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+/// Replaces this process with `switchboard-serve` from the same folder, same arguments and
+/// environment. Without it (a lone binary copied elsewhere), the command runs here.
+#[cfg(all(feature = "desktop", unix))]
+fn hand_over_to_lean_binary() {
+    use std::os::unix::process::CommandExt;
+    let Some(lean) = std::env::current_exe()
+        .ok()
+        .map(|exe| exe.with_file_name("switchboard-serve"))
+        .filter(|p| p.is_file())
+    else {
+        return;
+    };
+    let err = std::process::Command::new(&lean)
+        .args(std::env::args_os().skip(1))
+        .exec();
+    eprintln!(
+        "switchboard: cannot start {} ({err}); running in this process",
+        lean.display()
+    );
 }

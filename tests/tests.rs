@@ -1,0 +1,20 @@
+//! Every end-to-end test of the app in one binary: each area is a module, so `tests/common` and
+//! the whole app are compiled and linked once, not once per area. The desktop tests need the
+//! tray app, so they build only with the `desktop` feature.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+mod admin_api;
+mod admin_security;
+mod agent_clients;
+#[cfg(feature = "desktop")]
+mod desktop;
+mod keychain;
+mod openai_path;
+mod protocols;
+mod routing;
+mod sdk_clients;
+mod serve_cli;
+mod ui_browser;
