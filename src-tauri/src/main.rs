@@ -1,11 +1,9 @@
-//! `switchboard`: the desktop app (tray, admin window, gateway in-process) or, with `serve`, the
-//! same gateway headless. Headless, it hands over to `switchboard-serve` beside it (the same
-//! gateway, linked without the GUI libraries) so that a server process neither loads GTK and
-//! WebKit nor pays for them in memory.
+//! `switchboard`: the command line, and the headless gateway (`serve`, `admin ...`) itself. It
+//! links no GUI library: the desktop app (no command) is `switchboard-desktop` beside it, which
+//! this hands over to, so that a server process neither loads GTK and WebKit nor pays for them
+//! in start time or memory.
 
 mod cli;
-#[cfg(feature = "desktop")]
-mod desktop;
 mod ui_files;
 
 use std::process::ExitCode;
@@ -20,43 +18,54 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    #[cfg(all(feature = "desktop", unix))]
-    if cli.command.is_some() {
-        hand_over_to_lean_binary();
+    if cli.command.is_none() {
+        return open_desktop_app();
     }
     cli::init_tracing();
-    match cli::run_headless(&cli) {
-        Some(code) => code,
-        #[cfg(feature = "desktop")]
-        None => desktop::run(cli.options, cli.hidden),
-        #[cfg(not(feature = "desktop"))]
-        None => {
-            let _ = cli.hidden;
-            eprintln!(
-                "switchboard: error: this build has no desktop app (built without the `desktop` feature); run `switchboard serve` for the headless gateway"
-            );
+    cli::run_headless(&cli).unwrap_or(ExitCode::SUCCESS)
+}
+
+/// The desktop app, from the same folder, with the same arguments and environment (GDK's
+/// OpenGL off: the app would otherwise start itself again to turn it off, loading its
+/// libraries twice).
+fn open_desktop_app() -> ExitCode {
+    let Some(app) = std::env::current_exe()
+        .ok()
+        .map(|exe| exe.with_file_name(DESKTOP_BIN))
+        .filter(|p| p.is_file())
+    else {
+        eprintln!(
+            "switchboard: error: the desktop app ({DESKTOP_BIN}) is not beside this binary (a build without the `desktop` feature?); run `switchboard serve` for the headless gateway"
+        );
+        return ExitCode::from(2);
+    };
+    let mut cmd = std::process::Command::new(&app);
+    cmd.args(std::env::args_os().skip(1));
+    if cfg!(target_os = "linux") && std::env::var_os("GDK_GL").is_none() {
+        cmd.env("GDK_GL", "disable");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let err = cmd.exec();
+        eprintln!("switchboard: error: cannot start {}: {err}", app.display());
+        ExitCode::from(2)
+    }
+    #[cfg(not(unix))]
+    match cmd.status() {
+        Ok(status) => status
+            .code()
+            .and_then(|c| u8::try_from(c).ok())
+            .map_or(ExitCode::FAILURE, ExitCode::from),
+        Err(err) => {
+            eprintln!("switchboard: error: cannot start {}: {err}", app.display());
             ExitCode::from(2)
         }
     }
 }
 
-/// Replaces this process with `switchboard-serve` from the same folder, same arguments and
-/// environment. Without it (a lone binary copied elsewhere), the command runs here.
-#[cfg(all(feature = "desktop", unix))]
-fn hand_over_to_lean_binary() {
-    use std::os::unix::process::CommandExt;
-    let Some(lean) = std::env::current_exe()
-        .ok()
-        .map(|exe| exe.with_file_name("switchboard-serve"))
-        .filter(|p| p.is_file())
-    else {
-        return;
-    };
-    let err = std::process::Command::new(&lean)
-        .args(std::env::args_os().skip(1))
-        .exec();
-    eprintln!(
-        "switchboard: cannot start {} ({err}); running in this process",
-        lean.display()
-    );
-}
+const DESKTOP_BIN: &str = if cfg!(windows) {
+    "switchboard-desktop.exe"
+} else {
+    "switchboard-desktop"
+};
