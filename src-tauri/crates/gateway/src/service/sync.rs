@@ -12,22 +12,14 @@ pub async fn sync_provider(engine: &Engine, name: &str) -> Result<usize, String>
     };
     let result = crate::dispatch::models::fetch(&engine.http, &provider).await;
     let n = provider.uid.to_string();
-    let stored = match &result {
-        Ok(models) => {
-            let models = models.clone();
-            engine
-                .store
-                .call(move |c| store::record_sync(c, &n, Ok(&models)))
-                .await
-        }
-        Err(e) => {
-            let e = e.clone();
-            engine
-                .store
-                .call(move |c| store::record_sync(c, &n, Err(&e)))
-                .await
-        }
-    };
+    let outcome = result.clone();
+    let stored = engine
+        .store
+        .call(move |c| {
+            let outcome = outcome.as_deref().map_err(String::as_str);
+            store::record_sync(c, &n, outcome)
+        })
+        .await;
     match stored {
         Ok(true) => {
             if let Err(e) = engine.reload().await {
