@@ -200,3 +200,33 @@ async fn chores(engine: Arc<Engine>, mut queue: tokio::sync::mpsc::Receiver<crat
         engine.do_chore(chore).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// Set when dropped: the task holding it has ended.
+    struct Ended(Arc<AtomicBool>);
+
+    impl Drop for Ended {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn shutdown_cancels_every_task_and_waits_until_it_has_ended() {
+        let mut tasks = Tasks::default();
+        let ended = Arc::new(AtomicBool::new(false));
+        let guard = Ended(ended.clone());
+        tasks.spawn("forever", async move {
+            let _guard = guard;
+            std::future::pending::<()>().await;
+        });
+        tasks.shutdown(Duration::from_secs(5)).await;
+        assert!(ended.load(Ordering::SeqCst), "the task outlived shutdown");
+        assert!(tasks.running.is_empty());
+    }
+}
