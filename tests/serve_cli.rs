@@ -40,6 +40,20 @@ async fn health_answers_once_started() {
     assert!(dir.path().join("data/config.db").exists());
 }
 
+/// A headless gateway started from the default (desktop) build loads no GUI library: it pays
+/// neither their start time nor their memory.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn serve_maps_no_gui_library() {
+    let mock = Mock::start().await;
+    let (gw, _dir) = Gateway::start(&config_for(&mock.url(), ""));
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", gw.child.id())).unwrap();
+    assert!(maps.contains("libc"), "read the gateway's own maps");
+    for lib in ["libgtk", "libgdk", "libwebkit2gtk", "libjavascriptcoregtk"] {
+        assert!(!maps.contains(lib), "`switchboard serve` maps {lib}");
+    }
+}
+
 #[tokio::test]
 async fn environment_fallbacks_and_flags_win() {
     let mock = Mock::start().await;
