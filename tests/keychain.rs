@@ -40,7 +40,7 @@ include = ["{name}/gpt-4o"]
 
 fn provider_uid(data: &Path, name: &str) -> String {
     let db = rusqlite::Connection::open_with_flags(
-        data.join(switchboard_gateway::store::CONFIG_DB),
+        data.join(switchboard_gateway::CONFIG_DB),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
     .unwrap();
@@ -313,7 +313,7 @@ async fn no_secret_is_left_in_the_data_folder_or_the_logs() {
     assert!(
         places
             .iter()
-            .any(|(p, _)| p.ends_with(switchboard_gateway::store::CONFIG_DB)),
+            .any(|(p, _)| p.ends_with(switchboard_gateway::CONFIG_DB)),
         "the scan sees the database"
     );
     let mut hits = Vec::new();

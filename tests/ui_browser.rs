@@ -154,7 +154,7 @@ name = "gpt-4o"
     assert_eq!(settings["first_byte_timeout_s"], 30);
     // The page saved what was changed, not the run's own `--port 0`.
     let db = rusqlite::Connection::open_with_flags(
-        gw.data_dir.join(switchboard_gateway::store::CONFIG_DB),
+        gw.data_dir.join(switchboard_gateway::CONFIG_DB),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
     .unwrap();

@@ -5,6 +5,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = switchboard_gateway::config::parse(text, std::path::Path::new("fuzz.toml"));
+        let _ = switchboard_gateway::parse_config(text, std::path::Path::new("fuzz.toml"));
     }
 });

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use switchboard_gateway::config::Protocol;
+use switchboard_gateway::Protocol;
 use switchboard_gateway::protocol::ir::{Notes, ToolAliases};
 use switchboard_gateway::protocol::openai::RequestHead;
 use switchboard_gateway::protocol::{Api, convert};

@@ -54,7 +54,7 @@ pub fn set_password(options: &Options) -> ExitCode {
         return fail(format!("cannot read the password from standard input: {e}"));
     }
     let password = line.trim_end_matches(['\r', '\n']);
-    match switchboard_gateway::admin_auth::set_password(&data_dir, password) {
+    match switchboard_gateway::set_password(&data_dir, password) {
         Ok(()) => {
             println!("Admin password set for {}", data_dir.display());
             ExitCode::SUCCESS

@@ -186,7 +186,7 @@ const TABLE: &[(&str, &str, &str)] = &[
         "用逗号分隔，例如 https://chat.example；* 表示任何网页。其他网页一律拒绝。",
     ),
     (
-        "hint.keywords",
+        "hint.retry_on_keywords",
         "A 200 answer containing one of these is retried elsewhere.",
         "包含这些关键词的 200 响应会换一个提供商重试。",
     ),
@@ -217,17 +217,17 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("keys.never", "Never", "从未"),
     ("settings.port", "Port", "端口"),
     (
-        "settings.request_timeout",
+        "settings.request_timeout_s",
         "Request timeout (s)",
         "请求超时（秒）",
     ),
     (
-        "settings.first_byte_timeout",
+        "settings.first_byte_timeout_s",
         "First byte timeout (s)",
         "首字节超时（秒）",
     ),
     (
-        "settings.stream_idle_timeout",
+        "settings.stream_idle_timeout_s",
         "Stream idle timeout (s)",
         "流空闲超时（秒）",
     ),
@@ -237,37 +237,37 @@ const TABLE: &[(&str, &str, &str)] = &[
         "每个请求的尝试次数",
     ),
     (
-        "settings.sync_interval",
+        "settings.sync_interval_s",
         "Model list sync interval (s)",
         "模型列表同步间隔（秒）",
     ),
     (
-        "settings.probe_interval",
+        "settings.probe_interval_s",
         "Health probe interval (s, 0 = off)",
         "健康探测间隔（秒，0 为关闭）",
     ),
     (
-        "settings.cd_rate_limited",
+        "settings.cooldown_rate_limited_s",
         "Cooldown after 429 (s)",
         "429 后冷却（秒）",
     ),
     (
-        "settings.cd_server_error",
+        "settings.cooldown_server_error_s",
         "Cooldown after 5xx (s)",
         "5xx 后冷却（秒）",
     ),
     (
-        "settings.cd_timeout",
+        "settings.cooldown_timeout_s",
         "Cooldown after a timeout (s)",
         "超时后冷却（秒）",
     ),
     (
-        "settings.cd_network_error",
+        "settings.cooldown_network_error_s",
         "Cooldown after a network error (s)",
         "网络错误后冷却（秒）",
     ),
     (
-        "settings.cd_model_not_found",
+        "settings.cooldown_model_not_found_s",
         "Cooldown after an unknown model (s)",
         "模型不存在后冷却（秒）",
     ),
@@ -277,28 +277,32 @@ const TABLE: &[(&str, &str, &str)] = &[
         "锁定前允许的登录失败次数",
     ),
     (
-        "settings.lockout",
+        "settings.lockout_s",
         "Login lockout (s)",
         "登录锁定时长（秒）",
     ),
     (
-        "settings.session_ttl",
+        "settings.session_ttl_s",
         "Admin session length (s)",
         "管理会话时长（秒）",
     ),
-    ("settings.keywords", "Retry on keywords", "重试关键词"),
+    (
+        "settings.retry_on_keywords",
+        "Retry on keywords",
+        "重试关键词",
+    ),
     (
         "settings.allowed_origins",
         "Web pages allowed to call the gateway",
         "允许调用网关的网页来源",
     ),
     (
-        "settings.header_timeout",
+        "settings.header_timeout_s",
         "Header and idle connection timeout (s)",
         "请求头与空闲连接超时（秒）",
     ),
     (
-        "settings.body_timeout",
+        "settings.body_timeout_s",
         "Request body timeout (s)",
         "请求体读取超时（秒）",
     ),
@@ -308,9 +312,39 @@ const TABLE: &[(&str, &str, &str)] = &[
         "最大连接数",
     ),
     (
-        "settings.body_budget",
+        "settings.body_budget_mb",
         "Request bodies held at once (MB)",
         "同时持有的请求体上限（MB）",
+    ),
+    (
+        "settings.max_body_mb",
+        "Largest request body (MB)",
+        "请求体大小上限（MB）",
+    ),
+    (
+        "settings.network_failure_threshold",
+        "Network failures before a provider trips",
+        "提供商熔断前允许的网络失败次数",
+    ),
+    (
+        "settings.server_error_threshold",
+        "Server errors before a model trips",
+        "模型熔断前允许的服务器错误次数",
+    ),
+    (
+        "settings.cooldown_max_multiplier",
+        "Cooldown grows at most (× base)",
+        "冷却时间最多增长到（基础的倍数）",
+    ),
+    (
+        "settings.cooldown_decay_s",
+        "Cooldown growth decays every (s)",
+        "冷却增长的衰减周期（秒）",
+    ),
+    (
+        "settings.cooldown_max_retry_after_s",
+        "Longest Retry-After honoured (s)",
+        "Retry-After 的最长遵循时长（秒）",
     ),
     ("action.export", "Export configuration", "导出配置"),
     ("msg.exported_to", "Configuration saved to", "配置已保存到"),
@@ -370,6 +404,11 @@ const TABLE: &[(&str, &str, &str)] = &[
     ),
     ("err.range", "A whole number in", "取值范围"),
 ];
+
+/// The table's own key equal to `key`, for a key made at run time (`settings.<name>`).
+pub fn known_key(key: &str) -> Option<&'static str> {
+    TABLE.iter().find(|(k, ..)| *k == key).map(|(k, ..)| *k)
+}
 
 /// The text for `key`; the key itself if the table lacks it (visible, never blank).
 pub fn tr(lang: Lang, key: &'static str) -> &'static str {

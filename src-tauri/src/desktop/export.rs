@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use switchboard_gateway::engine::Engine;
+use switchboard_gateway::Engine;
 use switchboard_gateway::service;
 use tauri::{AppHandle, Manager};
 use tokio::io::AsyncWriteExt;

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::Serialize;
-use switchboard_gateway::engine::Engine;
+use switchboard_gateway::Engine;
 use switchboard_gateway::{GatewayHandle, Shutdown};
 use tauri::{AppHandle, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder};
 
@@ -106,7 +106,7 @@ impl Shell {
         let port = port.or(self.options.port);
         let mut opts = cli::start_options(&self.options, self.data_dir.clone());
         opts.port = port;
-        let shown_port = port.unwrap_or(switchboard_gateway::config::DEFAULT_PORT);
+        let shown_port = port.unwrap_or(switchboard_gateway::DEFAULT_PORT);
         let outcome = match switchboard_gateway::start(opts).await {
             Ok(handle) => {
                 cli::announce(&handle);

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use switchboard_api::BreakerState;
-use switchboard_gateway::events::GatewayEvent;
+use switchboard_gateway::GatewayEvent;
 
 /// One notification per provider per this long.
 pub const DEBOUNCE: Duration = Duration::from_secs(60);

@@ -7,7 +7,7 @@
 use std::sync::Weak;
 
 use futures_util::StreamExt;
-use switchboard_gateway::engine::Engine;
+use switchboard_gateway::Engine;
 use zbus::MatchRule;
 use zbus::message::Type;
 

@@ -25,7 +25,7 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
 #[cfg(unix)]
 pub fn claim(data_dir: &Path) -> std::io::Result<Instance> {
     use std::os::unix::net::{UnixListener, UnixStream};
-    switchboard_gateway::store::private_dir(data_dir)?;
+    switchboard_gateway::private_dir(data_dir)?;
     let path = socket_path(data_dir);
     match UnixListener::bind(&path) {
         Ok(inner) => Ok(Instance::First(Listener { inner, path })),

@@ -5,8 +5,8 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use switchboard_gateway::engine::Engine;
-use switchboard_gateway::events::GatewayEvent;
+use switchboard_gateway::Engine;
+use switchboard_gateway::GatewayEvent;
 use switchboard_gateway::service;
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem, Submenu};
@@ -77,7 +77,7 @@ pub fn install(app: &AppHandle, shell: &Arc<Shell>) -> tauri::Result<()> {
         "autostart",
         "Start at login",
         true,
-        settings.as_ref().is_some_and(|s| s.start_at_login),
+        settings.as_ref().is_some_and(|s| s.app.start_at_login),
         none,
     )?;
     let notifications = CheckMenuItem::with_id(
@@ -85,7 +85,7 @@ pub fn install(app: &AppHandle, shell: &Arc<Shell>) -> tauri::Result<()> {
         "notifications",
         "Notifications",
         true,
-        settings.as_ref().is_none_or(|s| s.notifications),
+        settings.as_ref().is_none_or(|s| s.app.notifications),
         none,
     )?;
     let quit = MenuItem::with_id(app, "quit", "Quit", true, none)?;
@@ -153,7 +153,7 @@ pub fn install(app: &AppHandle, shell: &Arc<Shell>) -> tauri::Result<()> {
             let failed_port = shell
                 .boot()
                 .port
-                .unwrap_or(switchboard_gateway::config::DEFAULT_PORT);
+                .unwrap_or(switchboard_gateway::DEFAULT_PORT);
             if let Some(port) = shell.free_port_after(failed_port) {
                 let item = MenuItem::with_id(
                     app,
@@ -182,11 +182,11 @@ fn render(app: &AppHandle, engine: &Engine) -> Option<u64> {
     state.apply(app, view);
     log_err(
         "check 'Start at login'",
-        state.autostart.set_checked(settings.start_at_login),
+        state.autostart.set_checked(settings.app.start_at_login),
     );
     log_err(
         "check 'Notifications'",
-        state.notifications.set_checked(settings.notifications),
+        state.notifications.set_checked(settings.app.notifications),
     );
     next
 }
@@ -487,7 +487,7 @@ pub fn follow(app: AppHandle, shell: Arc<Shell>, generation: u64) {
             }
             let next = render(&app, &engine);
             let mut wait = next.map_or(Duration::from_secs(3600), |t| {
-                let now = switchboard_gateway::engine::unix_seconds(Instant::now());
+                let now = switchboard_gateway::unix_seconds(Instant::now());
                 Duration::from_secs(t.saturating_sub(now) + 1)
             });
             if let Some(due) = debouncer.next_due() {
@@ -513,7 +513,7 @@ pub fn follow(app: AppHandle, shell: Arc<Shell>, generation: u64) {
                 () = shell.changed.notified() => {}
             }
             for note in debouncer.due(Instant::now()) {
-                if engine.snapshot().settings.notifications {
+                if engine.snapshot().settings.app.notifications {
                     notify::send(&note).await;
                 }
             }
@@ -525,7 +525,7 @@ async fn on_event(engine: &Engine, debouncer: &mut Debouncer, ev: &GatewayEvent)
     match ev {
         GatewayEvent::ConfigApplied { .. } => sync_autostart(engine),
         GatewayEvent::Breaker { .. } => {
-            if engine.snapshot().settings.notifications
+            if engine.snapshot().settings.app.notifications
                 && let Some(note) = debouncer.note(ev, Instant::now())
             {
                 notify::send(&note).await;
@@ -536,7 +536,7 @@ async fn on_event(engine: &Engine, debouncer: &mut Debouncer, ev: &GatewayEvent)
 }
 
 fn sync_autostart(engine: &Engine) {
-    if let Err(e) = autostart::apply(engine.snapshot().settings.start_at_login) {
+    if let Err(e) = autostart::apply(engine.snapshot().settings.app.start_at_login) {
         tracing::warn!("cannot update the start-at-login entry: {e}");
     }
 }

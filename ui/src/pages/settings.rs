@@ -1,202 +1,95 @@
-//! Settings: port, timeouts, cooldowns, retry keywords, sync interval, admin login lockout and
-//! session length, the desktop's preferences, and the UI's language.
+//! Settings: every setting the sections define (`switchboard_api::settings`), as a form built
+//! from their definitions, and the UI's language.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde_json::{Map, Value, json};
 
+use switchboard_api::settings::{self, Kind, SettingInfo};
+
 use crate::api;
 use crate::app::{LangSwitch, use_ctx};
 use crate::form::{CheckBox, Errors, Field, FormError, TextInput};
+use crate::i18n;
 use crate::util;
 
-/// (section, key in the section, field id, key in `GET /api/settings`, label, min, max)
-type Number = (
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-    u64,
-    u64,
-);
-const NUMBERS: &[Number] = &[
-    // 0 is what `--port 0` (any free port) leaves in the settings.
-    (
-        "server",
-        "port",
-        "server.port",
-        "port",
-        "settings.port",
-        0,
-        65535,
-    ),
-    (
-        "server",
-        "request_timeout_s",
-        "server.request_timeout_s",
-        "request_timeout_s",
-        "settings.request_timeout",
-        1,
-        86_400,
-    ),
-    (
-        "server",
-        "header_timeout_s",
-        "server.header_timeout_s",
-        "header_timeout_s",
-        "settings.header_timeout",
-        1,
-        3600,
-    ),
-    (
-        "server",
-        "body_timeout_s",
-        "server.body_timeout_s",
-        "body_timeout_s",
-        "settings.body_timeout",
-        1,
-        3600,
-    ),
-    (
-        "server",
-        "max_connections",
-        "server.max_connections",
-        "max_connections",
-        "settings.max_connections",
-        16,
-        1_000_000,
-    ),
-    (
-        "server",
-        "body_budget_mb",
-        "server.body_budget_mb",
-        "body_budget_mb",
-        "settings.body_budget",
-        1,
-        65_536,
-    ),
-    (
-        "routing",
-        "first_byte_timeout_s",
-        "routing.first_byte_timeout_s",
-        "first_byte_timeout_s",
-        "settings.first_byte_timeout",
-        1,
-        3600,
-    ),
-    (
-        "routing",
-        "stream_idle_timeout_s",
-        "routing.stream_idle_timeout_s",
-        "stream_idle_timeout_s",
-        "settings.stream_idle_timeout",
-        1,
-        3600,
-    ),
-    (
-        "routing",
-        "max_attempts",
-        "routing.max_attempts",
-        "max_attempts",
-        "settings.max_attempts",
-        1,
-        20,
-    ),
-    (
-        "routing",
-        "sync_interval_s",
-        "routing.sync_interval_s",
-        "sync_interval_s",
-        "settings.sync_interval",
-        1,
-        2_592_000,
-    ),
-    (
-        "routing",
-        "probe_interval_s",
-        "routing.probe_interval_s",
-        "probe_interval_s",
-        "settings.probe_interval",
-        0,
-        86_400,
-    ),
-    (
-        "cooldown",
-        "rate_limited",
-        "cooldown.rate_limited",
-        "cooldown_rate_limited_s",
-        "settings.cd_rate_limited",
-        0,
-        604_800,
-    ),
-    (
-        "cooldown",
-        "server_error",
-        "cooldown.server_error",
-        "cooldown_server_error_s",
-        "settings.cd_server_error",
-        0,
-        604_800,
-    ),
-    (
-        "cooldown",
-        "timeout",
-        "cooldown.timeout",
-        "cooldown_timeout_s",
-        "settings.cd_timeout",
-        0,
-        604_800,
-    ),
-    (
-        "cooldown",
-        "network_error",
-        "cooldown.network_error",
-        "cooldown_network_error_s",
-        "settings.cd_network_error",
-        0,
-        604_800,
-    ),
-    (
-        "cooldown",
-        "model_not_found",
-        "cooldown.model_not_found",
-        "cooldown_model_not_found_s",
-        "settings.cd_model_not_found",
-        0,
-        604_800,
-    ),
-    (
-        "admin",
-        "max_failed_logins",
-        "admin.max_failed_logins",
-        "max_failed_logins",
-        "settings.max_failed_logins",
-        1,
-        1000,
-    ),
-    (
-        "admin",
-        "lockout_s",
-        "admin.lockout_s",
-        "lockout_s",
-        "settings.lockout",
-        1,
-        604_800,
-    ),
-    (
-        "admin",
-        "session_ttl_s",
-        "admin.session_ttl_s",
-        "session_ttl_s",
-        "settings.session_ttl",
-        10,
-        2_592_000,
-    ),
-];
+/// The settings the form shows: all but the address to listen on, which decides who can reach
+/// the gateway and so stays with the config file and `--host`.
+fn shown() -> impl Iterator<Item = &'static SettingInfo> {
+    settings::fields().filter(|f| f.name != "host")
+}
+
+/// A setting's label and hint, by its name (`settings.<name>`, `hint.<name>`).
+fn label(f: &SettingInfo) -> &'static str {
+    i18n::known_key(&format!("settings.{}", f.name)).unwrap_or(f.name)
+}
+
+fn hint(f: &SettingInfo) -> Option<&'static str> {
+    i18n::known_key(&format!("hint.{}", f.name))
+}
+
+fn placeholder(f: &SettingInfo) -> &'static str {
+    match f.name {
+        "retry_on_keywords" => "overloaded, try again",
+        "allowed_origins" => "https://chat.example",
+        _ => "",
+    }
+}
+
+/// A form field's state: text for numbers, words and lists, a box for a flag.
+#[derive(Clone, Copy)]
+enum Input {
+    Text(RwSignal<String>),
+    Flag(RwSignal<bool>),
+}
+
+impl Input {
+    fn new(kind: Kind) -> Self {
+        match kind {
+            Kind::Flag => Input::Flag(RwSignal::new(false)),
+            _ => Input::Text(RwSignal::new(String::new())),
+        }
+    }
+
+    /// Shows the value `GET /api/settings` gave.
+    fn show(self, v: &Value) {
+        match self {
+            Input::Flag(b) => b.set(v.as_bool().unwrap_or(false)),
+            Input::Text(t) => t.set(match v {
+                Value::String(s) => s.clone(),
+                Value::Array(items) => items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                other => other.to_string(),
+            }),
+        }
+    }
+
+    /// The value to send, or why it cannot be sent.
+    fn read(self, ctx: crate::app::Ctx, kind: Kind) -> Result<Value, String> {
+        match (self, kind) {
+            (Input::Flag(b), _) => Ok(json!(b.get_untracked())),
+            (Input::Text(t), Kind::Whole { min, max }) => {
+                match t.get_untracked().trim().parse::<u64>() {
+                    Ok(n) if (min..=max).contains(&n) => Ok(json!(n)),
+                    _ => Err(format!("{} {min}–{max}", ctx.t("err.range"))),
+                }
+            }
+            (Input::Text(t), Kind::List) => Ok(json!(util::split_list(&t.get_untracked()))),
+            (Input::Text(t), _) => Ok(json!(t.get_untracked().trim())),
+        }
+    }
+}
 
 fn empty_body() -> Value {
-    json!({ "server": {}, "routing": {}, "cooldown": {}, "app": {}, "admin": {} })
+    Value::Object(
+        settings::SECTIONS
+            .iter()
+            .map(|(name, _)| ((*name).to_owned(), json!({})))
+            .collect(),
+    )
 }
 
 /// Leaves in `body` only the fields whose value differs from what the page loaded.
@@ -213,15 +106,9 @@ fn unchanged_out(body: &mut Value, was: &Value) {
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     let ctx = use_ctx();
-    let values: Vec<RwSignal<String>> = NUMBERS
-        .iter()
-        .map(|_| RwSignal::new(String::new()))
-        .collect();
-    let values = StoredValue::new(values);
-    let keywords = RwSignal::new(String::new());
-    let origins = RwSignal::new(String::new());
-    let notifications = RwSignal::new(true);
-    let start_at_login = RwSignal::new(false);
+    let inputs: Vec<(&'static SettingInfo, Input)> =
+        shown().map(|f| (f, Input::new(f.kind))).collect();
+    let inputs = StoredValue::new(inputs);
     let loaded_port = RwSignal::new(None::<u64>);
     // What the page showed, in the body's shape: only what the user changed is sent, so a value
     // in force only for this run (`--port`, `--host`) is never written to the settings.
@@ -232,51 +119,18 @@ pub fn SettingsPage() -> impl IntoView {
             let Some(c) = ctx.client() else { return };
             match api::get::<Map<String, Value>>(&c, "/settings").await {
                 Ok(s) => {
+                    let mut was = empty_body();
                     // `try_`: the page may be gone by the time the answer comes.
-                    values.try_with_value(|v| {
-                        for (i, (_, _, _, flat, ..)) in NUMBERS.iter().enumerate() {
-                            let text = s.get(*flat).map(|x| x.to_string()).unwrap_or_default();
-                            v[i].set(text);
+                    inputs.try_with_value(|inputs| {
+                        for (f, input) in inputs {
+                            if let Some(v) = s.get(f.name) {
+                                input.show(v);
+                                was[f.section][f.key] = v.clone();
+                            }
                         }
                     });
                     loaded_port.set(s.get("port").and_then(Value::as_u64));
-                    let mut was = empty_body();
-                    for (section, key, _, flat, ..) in NUMBERS {
-                        if let Some(v) = s.get(*flat) {
-                            was[*section][*key] = v.clone();
-                        }
-                    }
-                    for (section, key) in [
-                        ("routing", "retry_on_keywords"),
-                        ("server", "allowed_origins"),
-                        ("app", "notifications"),
-                        ("app", "start_at_login"),
-                    ] {
-                        if let Some(v) = s.get(key) {
-                            was[section][key] = v.clone();
-                        }
-                    }
                     loaded.try_update_value(|l| *l = was);
-                    let kw: Vec<String> = s
-                        .get("retry_on_keywords")
-                        .and_then(|k| serde_json::from_value(k.clone()).ok())
-                        .unwrap_or_default();
-                    keywords.set(kw.join(", "));
-                    let allowed: Vec<String> = s
-                        .get("allowed_origins")
-                        .and_then(|k| serde_json::from_value(k.clone()).ok())
-                        .unwrap_or_default();
-                    origins.set(allowed.join(", "));
-                    notifications.set(
-                        s.get("notifications")
-                            .and_then(Value::as_bool)
-                            .unwrap_or(true),
-                    );
-                    start_at_login.set(
-                        s.get("start_at_login")
-                            .and_then(Value::as_bool)
-                            .unwrap_or(false),
-                    );
                 }
                 Err(f) => ctx.fail(&f),
             }
@@ -287,21 +141,14 @@ pub fn SettingsPage() -> impl IntoView {
         ev.prevent_default();
         let mut errs = Vec::new();
         let mut body = empty_body();
-        values.with_value(|v| {
-            for (i, (section, key, field, _, _, min, max)) in NUMBERS.iter().enumerate() {
-                match v[i].get_untracked().trim().parse::<u64>() {
-                    Ok(n) if (*min..=*max).contains(&n) => body[*section][*key] = json!(n),
-                    _ => errs.push((
-                        (*field).to_owned(),
-                        format!("{} {min}–{max}", ctx.t("err.range")),
-                    )),
+        inputs.with_value(|inputs| {
+            for (f, input) in inputs {
+                match input.read(ctx, f.kind) {
+                    Ok(v) => body[f.section][f.key] = v,
+                    Err(e) => errs.push((f.id.to_owned(), e)),
                 }
             }
         });
-        body["routing"]["retry_on_keywords"] = json!(util::split_list(&keywords.get_untracked()));
-        body["server"]["allowed_origins"] = json!(util::split_list(&origins.get_untracked()));
-        body["app"]["notifications"] = json!(notifications.get_untracked());
-        body["app"]["start_at_login"] = json!(start_at_login.get_untracked());
         if !errs.is_empty() {
             errors.set(errs);
             return;
@@ -323,8 +170,7 @@ pub fn SettingsPage() -> impl IntoView {
                     load();
                 }
                 Err(f) => {
-                    let mut known: Vec<&str> = NUMBERS.iter().map(|n| n.2).collect();
-                    known.extend(["routing.retry_on_keywords", "server.allowed_origins"]);
+                    let known: Vec<&str> = shown().map(|f| f.id).collect();
                     errors.server(&f, &known);
                 }
             }
@@ -359,31 +205,32 @@ pub fn SettingsPage() -> impl IntoView {
         <section>
             <h2>{move || ctx.t("nav.settings")}</h2>
             <form class="card form columns" id="settings-form" on:submit=save novalidate=true>
-                {NUMBERS
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (_, _, name, _, label, ..))| {
-                        let (name, label) = (*name, *label);
-                        let value = values.with_value(|v| v[i]);
-                        view! {
-                            <Field label=label name=name errors=errors>
-                                <TextInput value=value kind="number" id=name/>
-                            </Field>
+                {inputs
+                    .get_value()
+                    .into_iter()
+                    .map(|(f, input)| {
+                        let control = match input {
+                            Input::Flag(value) => view! { <CheckBox value=value id=f.id/> }.into_any(),
+                            Input::Text(value) => {
+                                let kind = if matches!(f.kind, Kind::Whole { .. }) { "number" } else { "text" };
+                                view! {
+                                    <TextInput value=value kind=kind id=f.id placeholder=placeholder(f)/>
+                                }
+                                .into_any()
+                            }
+                        };
+                        match hint(f) {
+                            Some(h) => view! {
+                                <Field label=label(f) name=f.id errors=errors hint=h>{control}</Field>
+                            }
+                            .into_any(),
+                            None => view! {
+                                <Field label=label(f) name=f.id errors=errors>{control}</Field>
+                            }
+                            .into_any(),
                         }
                     })
                     .collect_view()}
-                <Field label="settings.keywords" name="routing.retry_on_keywords" errors=errors hint="hint.keywords">
-                    <TextInput value=keywords id="keywords" placeholder="overloaded, try again"/>
-                </Field>
-                <Field label="settings.allowed_origins" name="server.allowed_origins" errors=errors hint="hint.allowed_origins">
-                    <TextInput value=origins id="allowed-origins" placeholder="https://chat.example"/>
-                </Field>
-                <Field label="settings.notifications" name="app.notifications" errors=errors>
-                    <CheckBox value=notifications id="notifications"/>
-                </Field>
-                <Field label="settings.start_at_login" name="app.start_at_login" errors=errors>
-                    <CheckBox value=start_at_login id="start-at-login"/>
-                </Field>
                 <label class="field">
                     <span class="label">{move || ctx.t("settings.language")}</span>
                     <LangSwitch/>
@@ -403,6 +250,20 @@ pub fn SettingsPage() -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_setting_shown_has_a_label_in_both_languages() {
+        let unlabelled: Vec<&str> = shown()
+            .filter(|f| label(f) == f.name)
+            .map(|f| f.name)
+            .collect();
+        assert!(
+            unlabelled.is_empty(),
+            "no settings.<name> for {unlabelled:?}"
+        );
+        assert!(shown().any(|f| f.id == "routing.first_byte_timeout_s"));
+        assert!(!shown().any(|f| f.name == "host"));
+    }
 
     #[test]
     fn only_changed_fields_are_sent() {

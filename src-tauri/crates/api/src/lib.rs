@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod settings;
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LoginRequest {
     pub password: String,

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use switchboard_gateway::balance::{Sticky, choose};
-use switchboard_gateway::breaker::{BreakerRegistry, FailureKind};
-use switchboard_gateway::catalog::Snapshot;
-use switchboard_gateway::config::{Rule, RuleKind};
-use switchboard_gateway::store::{KeyRef, StoredModel, StoredProvider, StoredState};
+use switchboard_gateway::Snapshot;
+use switchboard_gateway::{BreakerRegistry, FailureKind};
+use switchboard_gateway::{KeyRef, StoredModel, StoredProvider, StoredState};
+use switchboard_gateway::{Rule, RuleKind};
+use switchboard_gateway::{Sticky, choose};
 
 fn state() -> StoredState {
     let families = [
@@ -28,7 +28,7 @@ fn state() -> StoredState {
             uid: format!("uid-{p}"),
             name: format!("relay-{p}"),
             base_url: format!("http://relay-{p}.example"),
-            protocols: vec![switchboard_gateway::config::Protocol::OpenAi],
+            protocols: vec![switchboard_gateway::Protocol::OpenAi],
             key_ref: KeyRef::None,
             weight: 1 + (p as u32 % 7),
             enabled: true,

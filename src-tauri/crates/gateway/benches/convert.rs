@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use bytes::BytesMut;
 use criterion::{Criterion, criterion_group, criterion_main};
-use switchboard_gateway::config::Protocol;
+use switchboard_gateway::Protocol;
 use switchboard_gateway::protocol::Api;
 use switchboard_gateway::protocol::convert::{ClientStream, StreamConverter};
 

@@ -117,6 +117,15 @@ pub struct LoginPolicy {
     pub lockout: Duration,
 }
 
+impl LoginPolicy {
+    pub fn from_settings(s: &switchboard_api::settings::Admin) -> Self {
+        Self {
+            max_failures: s.max_failed_logins.max(1),
+            lockout: s.lockout(),
+        }
+    }
+}
+
 /// Guessing the password is slowed by argon2 and stopped by this: after `max_failures`
 /// failures in a row from one address (an IPv6 client's /64), that address is locked out for
 /// `lockout`, so one guesser on the network cannot keep the owner out. Guessers spread over

@@ -258,7 +258,8 @@ impl Engine {
 
     /// Whether active probes run now: on in the settings, and not on battery.
     pub fn probes_active(&self, settings: &crate::config::Settings) -> bool {
-        settings.probe_interval_s > 0 && !self.on_battery.load(std::sync::atomic::Ordering::Relaxed)
+        settings.routing.probe_interval_s > 0
+            && !self.on_battery.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Closes breakers by provider uid and model (all of them when both are None).
@@ -306,8 +307,8 @@ impl Engine {
     pub async fn reload_with_new_keys(&self, uids: &[String]) -> Result<(), StoreError> {
         let mut state = self.store.call(|c| store::load(c)).await?;
         let old = self.snapshot();
-        state.settings.host = old.settings.host.clone();
-        state.settings.port = old.settings.port;
+        state.settings.server.host = old.settings.server.host.clone();
+        state.settings.server.port = old.settings.server.port;
         // Keys not in the live snapshot (new, or just changed) come from the secret store: a
         // keychain call over D-Bus may take a while, so it runs off the async workers.
         let cached = |uid: &str| {

@@ -45,11 +45,6 @@ pub fn code_at(secret: &[u8], t: u64) -> u32 {
     bin % 1_000_000
 }
 
-/// Whether `code` is right now, or one step before or after (clocks drift).
-pub fn verify(secret: &[u8], code: &str, now: u64) -> bool {
-    matching_step(secret, code, now).is_some()
-}
-
 /// The time step (`t / 30`) whose code `code` is, within one step of drift: remembering the
 /// last one used makes each code good for one login only.
 pub fn matching_step(secret: &[u8], code: &str, now: u64) -> Option<u64> {
@@ -76,10 +71,14 @@ mod tests {
         ] {
             assert_eq!(code_at(secret, t), code, "t={t}");
         }
-        assert!(verify(secret, "287082", 59));
-        assert!(verify(secret, "287082", 59 + 30), "one step of drift");
-        assert!(!verify(secret, "287082", 59 + 90));
-        assert!(!verify(secret, "nope", 59));
+        assert_eq!(matching_step(secret, "287082", 59), Some(1));
+        assert_eq!(
+            matching_step(secret, "287082", 59 + 30),
+            Some(1),
+            "one step of drift"
+        );
+        assert_eq!(matching_step(secret, "287082", 59 + 90), None);
+        assert_eq!(matching_step(secret, "nope", 59), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use bytes::BytesMut;
 use serde_json::Value;
-use switchboard_gateway::config::Protocol;
+use switchboard_gateway::Protocol;
 use switchboard_gateway::protocol::convert::{self, ClientStream, StreamConverter};
 use switchboard_gateway::protocol::ir::{Accumulator, Event, Notes, ToolAliases};
 use switchboard_gateway::protocol::{Api, anthropic, chat, gemini, sse};

@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use switchboard_gateway::config::Protocol;
+use switchboard_gateway::Protocol;
 use switchboard_gateway::protocol::Api;
 use switchboard_gateway::protocol::convert;
 use switchboard_gateway::protocol::ir::{

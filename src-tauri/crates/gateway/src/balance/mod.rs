@@ -7,7 +7,7 @@ mod sticky;
 use std::ops::Range;
 use std::sync::Arc;
 
-pub use sticky::{SessionPin, Sticky};
+pub use sticky::Sticky;
 
 use crate::catalog::Candidate;
 

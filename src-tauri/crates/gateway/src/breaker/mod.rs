@@ -5,7 +5,7 @@ mod registry;
 
 use std::time::{Duration, Instant};
 
-pub use registry::{BreakerKey, BreakerRegistry, Slot, Transition};
+pub use registry::{BreakerRegistry, Slot, Transition};
 
 /// Why an attempt failed, as far as the breakers care.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,6 +75,26 @@ pub struct Policy {
     pub trial_timeout: Duration,
     /// An upstream's `Retry-After` cools for at most this long.
     pub max_retry_after: Duration,
+}
+
+impl Policy {
+    pub fn from_settings(s: &crate::config::Settings) -> Self {
+        let secs = Duration::from_secs;
+        let c = &s.cooldown;
+        Self {
+            rate_limited: secs(c.cooldown_rate_limited_s),
+            server_error: secs(c.cooldown_server_error_s),
+            timeout: secs(c.cooldown_timeout_s),
+            network_error: secs(c.cooldown_network_error_s),
+            model_not_found: secs(c.cooldown_model_not_found_s),
+            network_threshold: s.routing.network_failure_threshold,
+            server_error_threshold: s.routing.server_error_threshold,
+            max_multiplier: c.cooldown_max_multiplier,
+            decay: secs(c.cooldown_decay_s.max(1)),
+            max_retry_after: secs(c.cooldown_max_retry_after_s),
+            trial_timeout: s.server.request_timeout(),
+        }
+    }
 }
 
 impl Default for Policy {

@@ -506,7 +506,8 @@ impl Snapshot {
                 )
             })
             .collect();
-        let open_access = state.client_keys.is_empty() && is_loopback_host(&state.settings.host);
+        let open_access =
+            state.client_keys.is_empty() && is_loopback_host(&state.settings.server.host);
 
         let mut names: Vec<&str> = state.models.iter().map(|m| m.name.as_str()).collect();
         names.sort_unstable();
@@ -531,7 +532,7 @@ impl Snapshot {
         (
             Self {
                 settings: state.settings.clone(),
-                policy: state.settings.breaker_policy(),
+                policy: crate::breaker::Policy::from_settings(&state.settings),
                 providers,
                 routes,
                 wildcards,

@@ -10,7 +10,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-pub use settings::{DEFAULT_HOST, DEFAULT_PORT, Settings};
+pub use settings::*;
 pub use types::*;
 
 use crate::secrets::Secret;
@@ -105,67 +105,27 @@ impl Validator<'_> {
         }
     }
 
-    /// `section.key`, when given, must lie in `lo..=hi`.
-    fn in_range<T: PartialOrd + fmt::Display + Copy>(
-        &self,
-        span: &Range<usize>,
-        section: &str,
-        key: &str,
-        value: Option<T>,
-        lo: T,
-        hi: T,
-    ) -> Result<(), ConfigError> {
-        match value {
-            Some(v) if v < lo || v > hi => Err(self.err(
+    /// A section's settings within their bounds (as its definition gives them).
+    fn bounds(&self, span: &Range<usize>, bad: Option<OutOfRange>) -> Result<(), ConfigError> {
+        match bad {
+            Some(bad) => Err(self.err(
                 span,
-                key,
-                format!("{section}.{key}"),
-                format!("must be between {lo} and {hi}, got {v}"),
+                bad.setting.key,
+                bad.setting.id.to_owned(),
+                bad.to_string(),
             )),
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 
-    fn validate(&self, raw: RawConfig) -> Result<ConfigFile, ConfigError> {
-        let mut out = ConfigFile::default();
-        if let Some(server) = raw.server {
+    /// The settings' sections: bounds from their definitions, and the checks bounds cannot say.
+    fn settings(&self, raw: &mut RawConfig) -> Result<SettingsPatch, ConfigError> {
+        let mut out = SettingsPatch::default();
+        if let Some(server) = raw.server.take() {
             let span = server.span();
-            let s = server.into_inner();
-            self.in_range(
-                &span,
-                "server",
-                "request_timeout_s",
-                s.request_timeout_s,
-                1,
-                86_400,
-            )?;
-            self.in_range(&span, "server", "max_body_mb", s.max_body_mb, 1, 1024)?;
-            self.in_range(
-                &span,
-                "server",
-                "header_timeout_s",
-                s.header_timeout_s,
-                1,
-                3600,
-            )?;
-            self.in_range(&span, "server", "body_timeout_s", s.body_timeout_s, 1, 3600)?;
-            self.in_range(
-                &span,
-                "server",
-                "max_connections",
-                s.max_connections,
-                16,
-                1_000_000,
-            )?;
-            self.in_range(
-                &span,
-                "server",
-                "body_budget_mb",
-                s.body_budget_mb,
-                1,
-                65_536,
-            )?;
-            let allowed_origins = s
+            let mut s = server.into_inner();
+            self.bounds(&span, s.out_of_range())?;
+            s.allowed_origins = s
                 .allowed_origins
                 .map(|list| crate::origins::parse_list(&list))
                 .transpose()
@@ -182,60 +142,12 @@ impl Validator<'_> {
                     "must not be empty".into(),
                 ));
             }
-            out.settings.host = s.host;
-            out.settings.port = s.port;
-            out.settings.request_timeout_s = s.request_timeout_s;
-            out.settings.max_body_mb = s.max_body_mb;
-            out.settings.allowed_origins = allowed_origins;
-            out.settings.header_timeout_s = s.header_timeout_s;
-            out.settings.body_timeout_s = s.body_timeout_s;
-            out.settings.max_connections = s.max_connections;
-            out.settings.body_budget_mb = s.body_budget_mb;
+            out.server = s;
         }
-        if let Some(routing) = raw.routing {
+        if let Some(routing) = raw.routing.take() {
             let span = routing.span();
             let r = routing.into_inner();
-            self.in_range(&span, "routing", "max_attempts", r.max_attempts, 1, 20)?;
-            self.in_range(
-                &span,
-                "routing",
-                "first_byte_timeout_s",
-                r.first_byte_timeout_s,
-                1,
-                3600,
-            )?;
-            self.in_range(
-                &span,
-                "routing",
-                "stream_idle_timeout_s",
-                r.stream_idle_timeout_s,
-                1,
-                3600,
-            )?;
-            self.in_range(
-                &span,
-                "routing",
-                "sync_interval_s",
-                r.sync_interval_s,
-                1,
-                30 * 86_400,
-            )?;
-            self.in_range(
-                &span,
-                "routing",
-                "network_failure_threshold",
-                r.network_failure_threshold,
-                1,
-                100,
-            )?;
-            self.in_range(
-                &span,
-                "routing",
-                "server_error_threshold",
-                r.server_error_threshold,
-                1,
-                100,
-            )?;
+            self.bounds(&span, r.out_of_range())?;
             if let Some(k) = &r.retry_on_keywords
                 && k.iter().any(|k| k.trim().is_empty())
             {
@@ -246,69 +158,29 @@ impl Validator<'_> {
                     "keywords must not be empty".into(),
                 ));
             }
-            out.settings.retry_on_keywords = r.retry_on_keywords;
-            out.settings.max_attempts = r.max_attempts;
-            out.settings.first_byte_timeout_s = r.first_byte_timeout_s;
-            out.settings.stream_idle_timeout_s = r.stream_idle_timeout_s;
-            out.settings.sync_interval_s = r.sync_interval_s;
-            out.settings.network_failure_threshold = r.network_failure_threshold;
-            out.settings.server_error_threshold = r.server_error_threshold;
-            out.settings.probe_interval_s = r.probe_interval_s;
+            out.routing = r;
         }
-        if let Some(app) = raw.app {
-            let a = app.into_inner();
-            out.settings.notifications = a.notifications;
-            out.settings.start_at_login = a.start_at_login;
-        }
-        if let Some(admin) = raw.admin {
-            let span = admin.span();
-            let a = admin.into_inner();
-            self.in_range(
-                &span,
-                "admin",
-                "max_failed_logins",
-                a.max_failed_logins,
-                1,
-                1000,
-            )?;
-            self.in_range(&span, "admin", "lockout_s", a.lockout_s, 1, 7 * 86_400)?;
-            self.in_range(
-                &span,
-                "admin",
-                "session_ttl_s",
-                a.session_ttl_s,
-                10,
-                30 * 86_400,
-            )?;
-            out.settings.max_failed_logins = a.max_failed_logins;
-            out.settings.lockout_s = a.lockout_s;
-            out.settings.session_ttl_s = a.session_ttl_s;
-        }
-        if let Some(cooldown) = raw.cooldown {
+        if let Some(cooldown) = raw.cooldown.take() {
             let span = cooldown.span();
-            let c = cooldown.into_inner();
-            self.in_range(&span, "cooldown", "max_multiplier", c.max_multiplier, 1, 64)?;
-            // Durations that go into `now + cooldown`: bounded, so no setting can overflow it.
-            for (key, v) in [
-                ("rate_limited", c.rate_limited),
-                ("server_error", c.server_error),
-                ("timeout", c.timeout),
-                ("network_error", c.network_error),
-                ("model_not_found", c.model_not_found),
-                ("decay", c.decay),
-                ("max_retry_after", c.max_retry_after),
-            ] {
-                self.in_range(&span, "cooldown", key, v, 1, MAX_COOLDOWN_S)?;
-            }
-            out.settings.cooldown_max_retry_after_s = c.max_retry_after;
-            out.settings.cooldown_model_not_found_s = c.model_not_found;
-            out.settings.cooldown_max_multiplier = c.max_multiplier;
-            out.settings.cooldown_decay_s = c.decay;
-            out.settings.cooldown_rate_limited_s = c.rate_limited;
-            out.settings.cooldown_server_error_s = c.server_error;
-            out.settings.cooldown_timeout_s = c.timeout;
-            out.settings.cooldown_network_error_s = c.network_error;
+            out.cooldown = cooldown.into_inner();
+            self.bounds(&span, out.cooldown.out_of_range())?;
         }
+        if let Some(app) = raw.app.take() {
+            out.app = app.into_inner();
+        }
+        if let Some(admin) = raw.admin.take() {
+            let span = admin.span();
+            out.admin = admin.into_inner();
+            self.bounds(&span, out.admin.out_of_range())?;
+        }
+        Ok(out)
+    }
+
+    fn validate(&self, mut raw: RawConfig) -> Result<ConfigFile, ConfigError> {
+        let mut out = ConfigFile {
+            settings: self.settings(&mut raw)?,
+            ..ConfigFile::default()
+        };
 
         let mut names = HashSet::new();
         for (i, p) in raw.providers.into_iter().enumerate() {
@@ -556,9 +428,6 @@ pub fn unix_of_utc_date(s: &str) -> Result<u64, String> {
     let days = era * 146_097 + doe - 719_468;
     u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).map_err(|_| bad())
 }
-
-/// The longest any cooldown setting may be: 30 days.
-pub const MAX_COOLDOWN_S: u64 = 30 * 86_400;
 
 pub fn validate_name(name: &str) -> Result<(), String> {
     if name.trim().is_empty() {

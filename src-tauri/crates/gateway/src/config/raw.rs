@@ -5,77 +5,22 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::settings::{AdminPatch, AppPatch, CooldownPatch, RoutingPatch, ServerPatch};
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
-    pub server: Option<Spanned<RawServer>>,
-    pub routing: Option<Spanned<RawRouting>>,
-    pub cooldown: Option<Spanned<RawCooldown>>,
-    pub app: Option<Spanned<RawApp>>,
-    pub admin: Option<Spanned<RawAdmin>>,
+    pub server: Option<Spanned<ServerPatch>>,
+    pub routing: Option<Spanned<RoutingPatch>>,
+    pub cooldown: Option<Spanned<CooldownPatch>>,
+    pub app: Option<Spanned<AppPatch>>,
+    pub admin: Option<Spanned<AdminPatch>>,
     #[serde(default)]
     pub providers: Vec<Spanned<RawProvider>>,
     #[serde(default)]
     pub models: Vec<Spanned<RawModel>>,
     #[serde(default)]
     pub client_keys: Vec<Spanned<RawClientKey>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawServer {
-    pub host: Option<String>,
-    pub port: Option<u16>,
-    pub request_timeout_s: Option<u64>,
-    pub max_body_mb: Option<u64>,
-    pub allowed_origins: Option<Vec<String>>,
-    pub header_timeout_s: Option<u64>,
-    pub body_timeout_s: Option<u64>,
-    pub max_connections: Option<u32>,
-    pub body_budget_mb: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawRouting {
-    pub retry_on_keywords: Option<Vec<String>>,
-    pub max_attempts: Option<u32>,
-    pub first_byte_timeout_s: Option<u64>,
-    pub stream_idle_timeout_s: Option<u64>,
-    pub sync_interval_s: Option<u64>,
-    pub network_failure_threshold: Option<u32>,
-    pub server_error_threshold: Option<u32>,
-    pub probe_interval_s: Option<u64>,
-}
-
-/// The desktop app's own preferences; `serve` keeps them but does not use them.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawApp {
-    pub notifications: Option<bool>,
-    pub start_at_login: Option<bool>,
-}
-
-/// Admin login: how many failed attempts lock it, for how long, and how long a session lasts.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawAdmin {
-    pub max_failed_logins: Option<u32>,
-    pub lockout_s: Option<u64>,
-    pub session_ttl_s: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawCooldown {
-    pub rate_limited: Option<u64>,
-    pub server_error: Option<u64>,
-    pub timeout: Option<u64>,
-    pub network_error: Option<u64>,
-    pub model_not_found: Option<u64>,
-    pub max_multiplier: Option<u32>,
-    pub decay: Option<u64>,
-    pub max_retry_after: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

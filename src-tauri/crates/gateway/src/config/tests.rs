@@ -51,10 +51,10 @@ models = ["*"]
 #[test]
 fn parses_the_contract_example() {
     let c = p(FULL).unwrap();
-    assert_eq!(c.settings.request_timeout_s, Some(30));
-    assert_eq!(c.settings.max_attempts, Some(3));
-    assert_eq!(c.settings.cooldown_rate_limited_s, Some(60));
-    assert_eq!(c.settings.cooldown_timeout_s, None);
+    assert_eq!(c.settings.server.request_timeout_s, Some(30));
+    assert_eq!(c.settings.routing.max_attempts, Some(3));
+    assert_eq!(c.settings.cooldown.rate_limited, Some(60));
+    assert_eq!(c.settings.cooldown.timeout, None);
     assert_eq!(c.providers.len(), 2);
     let a = &c.providers[0];
     assert_eq!(a.base_url.as_deref(), Some("https://relay-a.example"));
@@ -389,4 +389,40 @@ fn cooldowns_are_bounded() {
             "{key} = 60"
         );
     }
+}
+
+#[test]
+fn every_bounded_setting_is_refused_outside_its_bounds_by_section_key_and_line() {
+    let mut checked = 0;
+    for f in switchboard_api::settings::fields() {
+        let switchboard_api::settings::Kind::Whole { min, max } = f.kind else {
+            continue;
+        };
+        let mut outside = vec![max + 1];
+        if min > 0 {
+            outside.push(min - 1);
+        }
+        for v in outside {
+            let src = format!("[{}]\n# a comment\n{} = {v}\n", f.section, f.key);
+            let e = p(&src).expect_err(&src);
+            assert_eq!(e.line, 3, "{src}: {e}");
+            if f.name == "port" {
+                // Its bounds are its type's: the TOML reader refuses the number itself.
+                assert!(
+                    e.message.contains("65535") || e.message.contains("u16"),
+                    "{e}"
+                );
+                continue;
+            }
+            assert_eq!(e.field.as_deref(), Some(f.id), "{src}: {e}");
+            assert_eq!(
+                e.message,
+                format!("must be between {min} and {max}, got {v}")
+            );
+            checked += 1;
+        }
+        let inside = format!("[{}]\n{} = {max}\n", f.section, f.key);
+        p(&inside).unwrap_or_else(|e| panic!("{inside}: {e}"));
+    }
+    assert!(checked >= 40, "{checked}");
 }

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::SettingsPatch;
 use crate::secrets::Secret;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -147,41 +148,6 @@ pub struct ClientKeySpec {
     pub rpm: Option<u32>,
     /// Unix seconds.
     pub expires_at: Option<u64>,
-}
-
-/// Settings as the file gives them: only what it names is applied.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SettingsPatch {
-    pub host: Option<String>,
-    pub port: Option<u16>,
-    pub request_timeout_s: Option<u64>,
-    pub max_body_mb: Option<u64>,
-    pub allowed_origins: Option<Vec<String>>,
-    pub header_timeout_s: Option<u64>,
-    pub body_timeout_s: Option<u64>,
-    pub max_connections: Option<u32>,
-    pub body_budget_mb: Option<u64>,
-    pub retry_on_keywords: Option<Vec<String>>,
-    pub max_attempts: Option<u32>,
-    pub cooldown_rate_limited_s: Option<u64>,
-    pub cooldown_server_error_s: Option<u64>,
-    pub cooldown_timeout_s: Option<u64>,
-    pub cooldown_network_error_s: Option<u64>,
-    pub cooldown_model_not_found_s: Option<u64>,
-    pub cooldown_max_multiplier: Option<u32>,
-    pub cooldown_decay_s: Option<u64>,
-    pub cooldown_max_retry_after_s: Option<u64>,
-    pub first_byte_timeout_s: Option<u64>,
-    pub stream_idle_timeout_s: Option<u64>,
-    pub sync_interval_s: Option<u64>,
-    pub network_failure_threshold: Option<u32>,
-    pub server_error_threshold: Option<u32>,
-    pub probe_interval_s: Option<u64>,
-    pub notifications: Option<bool>,
-    pub start_at_login: Option<bool>,
-    pub max_failed_logins: Option<u32>,
-    pub lockout_s: Option<u64>,
-    pub session_ttl_s: Option<u64>,
 }
 
 /// A parsed and validated config file.

@@ -72,7 +72,7 @@ pub async fn run(
 ) -> Result<Success, Failure> {
     let settings = &snap.settings;
     let started = Instant::now();
-    let deadline = started + settings.request_timeout();
+    let deadline = started + settings.server.request_timeout();
     let candidates = &call.route.candidates;
     let mut tried: Vec<usize> = Vec::new();
     let mut last: Option<Failure> = None;
@@ -83,7 +83,7 @@ pub async fn run(
     let eligible =
         |c: &Candidate| c.provider.enabled && !c.provider.paused && (call.accepts)(&c.provider);
 
-    for _ in 0..settings.max_attempts.max(1) {
+    for _ in 0..settings.routing.max_attempts.max(1) {
         let now = Instant::now();
         if now >= deadline {
             break;
@@ -156,9 +156,9 @@ pub async fn run(
         let remaining = deadline.saturating_duration_since(attempt_started);
         // A plain answer's head comes only when the whole answer is ready (a reasoning model
         // may think for minutes): only a stream is held to the first-byte timeout.
-        let limit = if call.stream && settings.first_byte_timeout() < remaining {
+        let limit = if call.stream && settings.routing.first_byte_timeout() < remaining {
             (
-                settings.first_byte_timeout(),
+                settings.routing.first_byte_timeout(),
                 "routing.first_byte_timeout_s",
             )
         } else {
@@ -288,7 +288,7 @@ async fn attempt(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
     let mut rest: UpstreamStream = Box::pin(resp.bytes_stream());
-    let keywords = &snap.settings.retry_on_keywords;
+    let keywords = &snap.settings.routing.retry_on_keywords;
     let provider = candidate.provider.name.to_string();
     let until = tokio::time::Instant::from_std(started + limit);
 

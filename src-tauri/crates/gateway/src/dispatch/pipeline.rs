@@ -269,7 +269,7 @@ pub(crate) async fn run(
         success.rest,
         on_end(engine, &candidate, started),
         framing,
-        snap.settings.stream_idle_timeout(),
+        snap.settings.routing.stream_idle_timeout(),
         candidate.provider.name.clone(),
         record,
         engine.cut_streams.subscribe(),

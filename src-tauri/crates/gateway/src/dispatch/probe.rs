@@ -76,7 +76,7 @@ pub(crate) async fn probe(engine: &Engine, c: &Candidate) {
         candidate: c,
         started: now,
     });
-    let limit = snap.settings.first_byte_timeout();
+    let limit = snap.settings.routing.first_byte_timeout();
     let started = Instant::now();
     let result = post_json(
         &engine.http,

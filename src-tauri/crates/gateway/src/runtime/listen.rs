@@ -59,7 +59,7 @@ pub(super) async fn serve(
         let settings = &engine.snapshot().settings;
         // Past the cap (the setting, or what the descriptor limit allows) the oldest connection
         // is asked to go; past half the reserve more, nothing is taken until some have gone.
-        let cap = usize::try_from(settings.max_connections)
+        let cap = usize::try_from(settings.server.max_connections)
             .unwrap_or(usize::MAX)
             .min(fd_cap);
         let open = conns.len();
@@ -91,7 +91,7 @@ pub(super) async fn serve(
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(settings.header_timeout());
+            .header_read_timeout(settings.server.header_timeout());
         builder
             .http2()
             .timer(TokioTimer::new())
@@ -111,7 +111,7 @@ pub(super) async fn serve(
             async move { app.call(req).await }
         });
         let conns = conns.clone();
-        let first_bytes = settings.header_timeout();
+        let first_bytes = settings.server.header_timeout();
         // A task per connection, ended by the connection (or by `close`, which shutdown's
         // `close_all` sends every one and then waits for).
         #[allow(clippy::disallowed_methods)]

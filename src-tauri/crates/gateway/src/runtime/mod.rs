@@ -214,10 +214,10 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
 
     let mut state = store.call(|c| store::load(c)).await?;
     if let Some(h) = opts.host {
-        state.settings.host = h;
+        state.settings.server.host = h;
     }
     if let Some(p) = opts.port {
-        state.settings.port = p;
+        state.settings.server.port = p;
     }
     let breakers = BreakerRegistry::default();
     let (snapshot, warnings) = Snapshot::build(&state, &|uid| opts.secrets.get(uid), &breakers);
@@ -227,12 +227,12 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
     if snapshot.open_access {
         tracing::warn!(
             "no client keys exist: the client API accepts any caller on {} (add [[client_keys]] to require one)",
-            state.settings.host
+            state.settings.server.host
         );
     }
 
-    let host = state.settings.host.clone();
-    let port = state.settings.port;
+    let host = state.settings.server.host.clone();
+    let port = state.settings.server.port;
     if !crate::catalog::is_loopback_host(&host) {
         // Beyond loopback the admin API is reachable from other machines: never without a
         // password.
@@ -266,7 +266,7 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         log,
         breakers,
         admin_totp,
-        body_budget_mb: snapshot.settings.body_budget_mb,
+        body_budget_mb: snapshot.settings.server.body_budget_mb,
     });
     let engine = Arc::new(engine);
     engine.apply(snapshot);

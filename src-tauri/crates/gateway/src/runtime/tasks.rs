@@ -104,7 +104,7 @@ async fn model_lists(engine: Arc<Engine>, queue: Arc<crate::catalog::sync::SyncQ
                 }
             }
             () = tokio::time::sleep_until(next_round) => {
-                let interval = Duration::from_secs(engine.snapshot().settings.sync_interval_s.max(1));
+                let interval = Duration::from_secs(engine.snapshot().settings.routing.sync_interval_s.max(1));
                 next_round = tokio::time::Instant::now() + interval;
                 let due = engine
                     .store
@@ -134,7 +134,7 @@ async fn probes(engine: Arc<Engine>) {
             last_round = None;
             continue;
         }
-        let interval = Duration::from_secs(snap.settings.probe_interval_s);
+        let interval = Duration::from_secs(snap.settings.routing.probe_interval_s);
         let now = Instant::now();
         let round_due = last_round.is_none_or(|t| now.duration_since(t) >= interval);
         let targets = crate::dispatch::probe::due(&engine, round_due, now);

@@ -48,7 +48,7 @@ fn service_error(e: ServiceError) -> Response<Body> {
 /// fetch from another site, another local server's page included); then checks the token.
 pub async fn guard(State(engine): State<Arc<Engine>>, req: Request, next: Next) -> Response<Body> {
     let snap = engine.snapshot();
-    let configured = snap.settings.host.as_str();
+    let configured = snap.settings.server.host.as_str();
     let headers = req.headers();
     let authority = origins::authority_of(headers, req.uri());
     let host = origins::host_of(authority);

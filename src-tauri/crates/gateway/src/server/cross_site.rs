@@ -31,7 +31,7 @@ const EXPOSE_HEADERS: &str = "x-switchboard-provider, x-switchboard-model, \
 
 pub async fn guard(State(engine): State<Arc<Engine>>, req: Request, next: Next) -> Response<Body> {
     let snap = engine.snapshot();
-    let allowed = &snap.settings.allowed_origins;
+    let allowed = &snap.settings.server.allowed_origins;
     let headers = req.headers();
     let authority = origins::authority_of(headers, req.uri());
     let host = origins::host_of(authority);
@@ -40,7 +40,7 @@ pub async fn guard(State(engine): State<Arc<Engine>>, req: Request, next: Next) 
         .get(header::ORIGIN)
         .map(|v| v.to_str().unwrap_or("\u{fffd}"));
     let listed = origin.is_some_and(|o| origins::allowed(o, allowed));
-    let refusal = if !origins::allowed_host(host, &snap.settings.host)
+    let refusal = if !origins::allowed_host(host, &snap.settings.server.host)
         && !origins::host_allowed(host, allowed)
     {
         Some(format!(

@@ -21,9 +21,9 @@ pub(crate) async fn read(
     body: Body,
     settings: &Settings,
 ) -> Result<(Bytes, Held), GatewayError> {
-    let limit = settings.max_body_bytes();
+    let limit = settings.server.max_body_bytes();
     let too_large = || GatewayError::PayloadTooLarge {
-        limit_mb: settings.max_body_mb,
+        limit_mb: settings.server.max_body_mb,
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -32,11 +32,11 @@ pub(crate) async fn read(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    let deadline = Instant::now() + settings.body_timeout();
+    let deadline = Instant::now() + settings.server.body_timeout();
     // A body of unknown length may be as large as the limit: room for that much.
     let expected = declared.map_or(limit, |n| usize::try_from(n).unwrap_or(limit));
     let held = budget
-        .reserve(expected, settings.body_budget_mb, deadline)
+        .reserve(expected, settings.server.body_budget_mb, deadline)
         .await?;
     let mut buf = BytesMut::with_capacity(expected.min(limit).min(1 << 20));
     let mut body = body;
@@ -51,7 +51,7 @@ pub(crate) async fn read(
             }
             Err(_) => {
                 return Err(GatewayError::BodyTimeout {
-                    after: settings.body_timeout(),
+                    after: settings.server.body_timeout(),
                 });
             }
         };
@@ -72,12 +72,11 @@ mod tests {
     use super::*;
 
     fn settings(budget_mb: u64, timeout_s: u64) -> Settings {
-        Settings {
-            max_body_mb: 1,
-            body_budget_mb: budget_mb,
-            body_timeout_s: timeout_s,
-            ..Settings::default()
-        }
+        let mut s = Settings::default();
+        s.server.max_body_mb = 1;
+        s.server.body_budget_mb = budget_mb;
+        s.server.body_timeout_s = timeout_s;
+        s
     }
 
     fn sized(n: usize) -> HeaderMap {

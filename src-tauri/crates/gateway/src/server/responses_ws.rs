@@ -34,7 +34,7 @@ pub async fn upgrade(State(engine): State<Arc<Engine>>, req: Request) -> Respons
     // only from an origin the user allowed.
     if parts.headers.get(header::ORIGIN).is_some_and(|o| {
         !o.to_str()
-            .is_ok_and(|o| crate::origins::allowed(o, &snap.settings.allowed_origins))
+            .is_ok_and(|o| crate::origins::allowed(o, &snap.settings.server.allowed_origins))
     }) {
         return error_response(
             Api::Responses,
@@ -94,7 +94,7 @@ pub async fn upgrade(State(engine): State<Arc<Engine>>, req: Request) -> Respons
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    let max = snap.settings.max_body_bytes();
+    let max = snap.settings.server.max_body_bytes();
     ws.max_message_size(max)
         .on_upgrade(move |socket| session(engine, socket, uri, headers))
 }

@@ -265,20 +265,19 @@ pub fn settings(engine: &Engine) -> config::Settings {
     engine.snapshot().settings.clone()
 }
 
-/// Changes settings, given in the config file's sections: `{"server": {...}, "routing": {...},
-/// "cooldown": {...}, "app": {...}, "admin": {...}}`. Host and port apply at the next start.
+/// Changes settings, given in the config file's sections (`{"server": {...}, "routing": {...},
+/// ...}`, as `config::SECTIONS` names them). Host and port apply at the next start.
 pub async fn patch_settings(engine: &Engine, body: Value) -> Result<(), ServiceError> {
     let Some(obj) = body.as_object() else {
         return Err(ServiceError::Invalid(
             "the body must be a JSON object".into(),
         ));
     };
-    if let Some(k) = obj
-        .keys()
-        .find(|k| !["server", "routing", "cooldown", "app", "admin"].contains(&k.as_str()))
-    {
+    let sections = config::SECTIONS.map(|(name, _)| name);
+    if let Some(k) = obj.keys().find(|k| !sections.contains(&k.as_str())) {
         return Err(ServiceError::Invalid(format!(
-            "{k}: unknown section (expected server, routing, cooldown, app or admin)"
+            "{k}: unknown section (expected one of {})",
+            sections.join(", ")
         )));
     }
     let file = parse_doc(&body, "")?;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use switchboard_api::{LoginRequest, LoginResponse};
 
-use crate::admin_auth::{Refused, verify_password};
+use crate::admin_auth::{LoginPolicy, Refused, verify_password};
 use crate::engine::Engine;
 use crate::store::{self, StoreError};
 
@@ -45,7 +45,10 @@ pub(crate) async fn login(
         .ok_or(LoginError::NoPassword)?;
     let (policy, ttl) = {
         let snap = engine.snapshot();
-        (snap.settings.login_policy(), snap.settings.session_ttl())
+        (
+            LoginPolicy::from_settings(&snap.settings.admin),
+            snap.settings.admin.session_ttl(),
+        )
     };
     let attempt = match engine.login_guard.begin(now, &hash, policy, peer.ip()) {
         Ok(a) => a,

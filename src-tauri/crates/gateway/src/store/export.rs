@@ -32,7 +32,7 @@ pub fn export(conn: &Connection) -> Result<String, StoreError> {
 
 /// `listed`: the providers whose model list comes from the config (not from a sync).
 pub fn render(state: &StoredState, listed: &HashSet<String>) -> Result<String, StoreError> {
-    let mut doc = settings_tables(&state.settings);
+    let mut doc = settings_tables(&state.settings)?;
     let mut notes = Vec::new();
 
     let providers: Vec<Value> = state
@@ -207,82 +207,17 @@ fn strings<'a>(items: impl Iterator<Item = &'a str>) -> Value {
     Value::Array(items.map(|s| Value::String(s.to_owned())).collect())
 }
 
-/// The settings in the config file's sections (the inverse of the parser's mapping).
-fn settings_tables(s: &Settings) -> Table {
-    fn int(v: impl Into<i64>) -> Value {
-        Value::Integer(v.into())
-    }
-    // u64 settings are bounded far below i64::MAX by validation; saturate rather than fail.
-    fn big(v: u64) -> Value {
-        Value::Integer(i64::try_from(v).unwrap_or(i64::MAX))
-    }
-    let section = |pairs: Vec<(&str, Value)>| -> Value {
-        Value::Table(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+/// The settings in the config file's sections, every one of them set.
+fn settings_tables(s: &Settings) -> Result<Table, StoreError> {
+    let invalid = |e: &dyn std::fmt::Display| {
+        StoreError::Invalid(format!("the settings cannot be written as TOML: {e}"))
     };
-    let mut doc = Table::new();
-    doc.insert(
-        "server".into(),
-        section(vec![
-            ("host", s.host.clone().into()),
-            ("port", int(s.port)),
-            ("request_timeout_s", big(s.request_timeout_s)),
-            ("max_body_mb", big(s.max_body_mb)),
-            (
-                "allowed_origins",
-                strings(s.allowed_origins.iter().map(String::as_str)),
-            ),
-            ("header_timeout_s", big(s.header_timeout_s)),
-            ("body_timeout_s", big(s.body_timeout_s)),
-            ("max_connections", int(s.max_connections)),
-            ("body_budget_mb", big(s.body_budget_mb)),
-        ]),
-    );
-    doc.insert(
-        "routing".into(),
-        section(vec![
-            (
-                "retry_on_keywords",
-                strings(s.retry_on_keywords.iter().map(String::as_str)),
-            ),
-            ("max_attempts", int(s.max_attempts)),
-            ("first_byte_timeout_s", big(s.first_byte_timeout_s)),
-            ("stream_idle_timeout_s", big(s.stream_idle_timeout_s)),
-            ("sync_interval_s", big(s.sync_interval_s)),
-            (
-                "network_failure_threshold",
-                int(s.network_failure_threshold),
-            ),
-            ("server_error_threshold", int(s.server_error_threshold)),
-            ("probe_interval_s", big(s.probe_interval_s)),
-        ]),
-    );
-    doc.insert(
-        "cooldown".into(),
-        section(vec![
-            ("rate_limited", big(s.cooldown_rate_limited_s)),
-            ("server_error", big(s.cooldown_server_error_s)),
-            ("timeout", big(s.cooldown_timeout_s)),
-            ("network_error", big(s.cooldown_network_error_s)),
-            ("model_not_found", big(s.cooldown_model_not_found_s)),
-            ("max_multiplier", int(s.cooldown_max_multiplier)),
-            ("decay", big(s.cooldown_decay_s)),
-            ("max_retry_after", big(s.cooldown_max_retry_after_s)),
-        ]),
-    );
-    doc.insert(
-        "app".into(),
-        section(vec![
-            ("notifications", s.notifications.into()),
-            ("start_at_login", s.start_at_login.into()),
-        ]),
-    );
-    doc.insert(
-        "admin".into(),
-        section(vec![
-            ("max_failed_logins", int(s.max_failed_logins)),
-            ("lockout_s", big(s.lockout_s)),
-            ("session_ttl_s", big(s.session_ttl_s)),
-        ]),
-    );
-    doc
+    match Value::try_from(s.to_patch()) {
+        Ok(Value::Table(t)) => Ok(t),
+        Ok(other) => Err(invalid(&format!(
+            "a {} instead of a table",
+            other.type_str()
+        ))),
+        Err(e) => Err(invalid(&e)),
+    }
 }

@@ -15,13 +15,13 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 pub use config_db::{
-    ClientKeyInfo, ImportReport, KeyRef, Rename, StoredClientKey, StoredModel, StoredProvider,
-    StoredState, SyncInfo, admin_password_hash, client_keys, delete_model, delete_provider, import,
-    load, record_key_use, record_sync, rename_provider, revoke_client_key, set_admin_password_hash,
-    set_paused, set_responses, sync_info,
+    ImportReport, KeyRef, Rename, StoredModel, StoredProvider, StoredState, admin_password_hash,
+    client_keys, delete_model, delete_provider, import, load, record_key_use, record_sync,
+    rename_provider, revoke_client_key, set_admin_password_hash, set_paused, set_responses,
+    sync_info,
 };
 pub use export::export;
-pub use migrations::{LATEST as SCHEMA_VERSION, migrate};
+pub use migrations::migrate;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

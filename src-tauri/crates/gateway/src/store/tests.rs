@@ -1,5 +1,6 @@
 use std::path::Path;
 
+use super::migrations::LATEST as SCHEMA_VERSION;
 use super::*;
 use crate::config::{self, KeySpec};
 
@@ -76,7 +77,7 @@ fn reopening_an_existing_database_keeps_its_data() {
     );
     let state = load(&conn).unwrap();
     assert_eq!(state.providers.len(), 2);
-    assert_eq!(state.settings.request_timeout_s, 30);
+    assert_eq!(state.settings.server.request_timeout_s, 30);
 }
 
 #[test]
@@ -249,37 +250,48 @@ session_ttl_s = 600
     let mut conn = open_connection(&dir.path().join("config.db")).unwrap();
     import(&mut conn, &cfg(src)).unwrap();
     let s = load(&conn).unwrap().settings;
-    let expected = crate::config::Settings {
-        host: "127.0.0.2".into(),
-        port: 7341,
-        request_timeout_s: 11,
-        max_body_mb: 12,
-        allowed_origins: vec!["https://chat.example".into()],
-        header_timeout_s: 13,
-        body_timeout_s: 14,
-        max_connections: 100,
-        body_budget_mb: 64,
-        retry_on_keywords: vec!["busy".into()],
-        max_attempts: 3,
-        first_byte_timeout_s: 4,
-        stream_idle_timeout_s: 5,
-        sync_interval_s: 6,
-        network_failure_threshold: 7,
-        server_error_threshold: 8,
-        cooldown_rate_limited_s: 21,
-        cooldown_server_error_s: 22,
-        cooldown_timeout_s: 23,
-        cooldown_network_error_s: 24,
-        cooldown_model_not_found_s: 25,
-        cooldown_max_multiplier: 16,
-        cooldown_decay_s: 26,
-        cooldown_max_retry_after_s: 27,
-        probe_interval_s: 30,
-        notifications: false,
-        start_at_login: true,
-        max_failed_logins: 3,
-        lockout_s: 60,
-        session_ttl_s: 600,
+    use switchboard_api::settings::{Admin, App, Cooldown, Routing, Server, Settings};
+    let expected = Settings {
+        server: Server {
+            host: "127.0.0.2".into(),
+            port: 7341,
+            request_timeout_s: 11,
+            max_body_mb: 12,
+            allowed_origins: vec!["https://chat.example".into()],
+            header_timeout_s: 13,
+            body_timeout_s: 14,
+            max_connections: 100,
+            body_budget_mb: 64,
+        },
+        routing: Routing {
+            retry_on_keywords: vec!["busy".into()],
+            max_attempts: 3,
+            first_byte_timeout_s: 4,
+            stream_idle_timeout_s: 5,
+            sync_interval_s: 6,
+            network_failure_threshold: 7,
+            server_error_threshold: 8,
+            probe_interval_s: 30,
+        },
+        cooldown: Cooldown {
+            cooldown_rate_limited_s: 21,
+            cooldown_server_error_s: 22,
+            cooldown_timeout_s: 23,
+            cooldown_network_error_s: 24,
+            cooldown_model_not_found_s: 25,
+            cooldown_max_multiplier: 16,
+            cooldown_decay_s: 26,
+            cooldown_max_retry_after_s: 27,
+        },
+        app: App {
+            notifications: false,
+            start_at_login: true,
+        },
+        admin: Admin {
+            max_failed_logins: 3,
+            lockout_s: 60,
+            session_ttl_s: 600,
+        },
     };
     assert_eq!(s, expected);
 }
@@ -446,7 +458,7 @@ name = "gone"
     .unwrap();
     let (a, b) = (load(&conn).unwrap(), load(&two).unwrap());
     assert_eq!(a.settings, b.settings);
-    assert_eq!(a.settings.session_ttl_s, 600);
+    assert_eq!(a.settings.admin.session_ttl_s, 600);
     assert_eq!(a.providers.len(), b.providers.len());
     for (p, q) in a.providers.iter().zip(&b.providers) {
         assert_eq!(
