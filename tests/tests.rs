@@ -14,6 +14,7 @@ mod desktop;
 mod keychain;
 mod openai_path;
 mod protocols;
+mod request_log;
 mod routing;
 mod sdk_clients;
 mod serve_cli;

@@ -34,6 +34,8 @@ pub struct Engine {
     pub(crate) log: RequestLog,
     events: broadcast::Sender<GatewayEvent>,
     pub(crate) store: Store,
+    /// The request log's reads (`logs.db`); its writes are the runtime's writer's.
+    pub(crate) logs: Store,
     pub(crate) secrets: Arc<dyn SecretStore>,
     pub(crate) admin_sessions: Sessions,
     pub(crate) login_guard: LoginGuard,
@@ -62,6 +64,7 @@ pub(crate) enum Chore {
 /// What the engine is built from; the runtime opens or makes each part.
 pub(crate) struct Parts {
     pub store: Store,
+    pub logs: Store,
     pub secrets: Arc<dyn SecretStore>,
     pub http: reqwest::Client,
     pub log: RequestLog,
@@ -98,6 +101,7 @@ impl Engine {
             log: parts.log,
             events: events::channel(),
             store: parts.store,
+            logs: parts.logs,
             secrets: parts.secrets,
             admin_sessions: Sessions::default(),
             login_guard: LoginGuard::default(),

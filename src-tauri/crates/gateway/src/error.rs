@@ -66,6 +66,10 @@ pub enum GatewayError {
     Upstream(Box<UpstreamError>),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The client left before the end of its answer: logged, never sent (there is nobody to
+    /// send it to).
+    #[error("the client went away before the end")]
+    ClientClosed,
 }
 
 impl GatewayError {
@@ -95,6 +99,8 @@ impl GatewayError {
             Self::RetryKeyword { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Upstream(u) => u.status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            // Never answered; 400 keeps it a client-side outcome wherever a status is asked.
+            Self::ClientClosed => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -120,6 +126,7 @@ impl GatewayError {
             Self::RetryKeyword { .. } => "upstream_rate_limited",
             Self::Upstream(_) => "upstream_error",
             Self::Internal(_) => "internal_error",
+            Self::ClientClosed => "client_closed",
         }
     }
 }

@@ -1,6 +1,6 @@
-//! The request log's writer seam: handlers hand a record to a bounded channel and move on; a
-//! writer the runtime runs does the writing. Until the log database lands, the task writes an access
-//! line through `tracing` (target `switchboard::access`).
+//! The request log: handlers hand a record to a bounded channel and move on; a writer the
+//! runtime runs writes each batch to `logs.db` in one transaction, and as access lines on
+//! stderr (target `switchboard::access`, when enabled).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,15 +9,16 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 
 use crate::config::Protocol;
+use crate::error::GatewayError;
+use crate::store::logs_db::{self, AttemptRow, LogRow};
 
 #[derive(Clone, Debug)]
 pub struct RequestRecord {
     pub at: SystemTime,
     pub client: Option<Arc<str>>,
-    #[expect(
-        dead_code,
-        reason = "the request log database (next) stores it; the access line does not"
-    )]
+    pub client_addr: Option<std::net::IpAddr>,
+    /// Clipped to [`MAX_USER_AGENT`].
+    pub user_agent: Option<String>,
     pub protocol: Protocol,
     pub endpoint: &'static str,
     pub model: Option<String>,
@@ -28,8 +29,11 @@ pub struct RequestRecord {
     pub stream: bool,
     pub latency: Duration,
     pub ttfb: Option<Duration>,
+    pub bytes_in: u64,
     pub bytes_out: u64,
     pub error: Option<String>,
+    /// The gateway's own code for the error (`GatewayError::code`): few values, for filters.
+    pub error_code: Option<&'static str>,
     /// Every upstream attempt, in order.
     pub attempt_log: Vec<AttemptRecord>,
 }
@@ -39,29 +43,32 @@ pub struct RequestRecord {
 pub struct AttemptRecord {
     pub provider: Arc<str>,
     pub model: Arc<str>,
-    #[expect(
-        dead_code,
-        reason = "the request log database (next) stores it; the access line does not"
-    )]
     pub latency: Duration,
+    /// The upstream's status, or the one the gateway answers for the failure (504 for a
+    /// timeout, 502 for a network error).
+    pub status: u16,
     /// None when it succeeded.
     pub error: Option<String>,
+    pub error_code: Option<&'static str>,
 }
 
 impl AttemptRecord {
-    pub fn ok(c: &crate::catalog::Candidate, latency: Duration) -> Self {
+    pub fn ok(c: &crate::catalog::Candidate, latency: Duration, status: u16) -> Self {
         Self {
             provider: c.provider.name.clone(),
             model: c.model.clone(),
             latency,
+            status,
             error: None,
+            error_code: None,
         }
     }
 
-    pub fn failed(c: &crate::catalog::Candidate, latency: Duration, error: &str) -> Self {
+    pub fn failed(c: &crate::catalog::Candidate, latency: Duration, error: &GatewayError) -> Self {
         Self {
-            error: Some(error.to_owned()),
-            ..Self::ok(c, latency)
+            error: Some(error.to_string()),
+            error_code: Some(error.code()),
+            ..Self::ok(c, latency, error.status().as_u16())
         }
     }
 }
@@ -71,6 +78,8 @@ impl RequestRecord {
         Self {
             at: SystemTime::now(),
             client: None,
+            client_addr: None,
+            user_agent: None,
             protocol,
             endpoint,
             model: None,
@@ -81,8 +90,10 @@ impl RequestRecord {
             stream: false,
             latency: Duration::ZERO,
             ttfb: None,
+            bytes_in: 0,
             bytes_out: 0,
             error: None,
+            error_code: None,
             attempt_log: Vec::new(),
         }
     }
@@ -118,12 +129,34 @@ impl Recorder {
         self.started
     }
 
-    /// The answer's status, and its error if it failed.
-    pub(crate) fn answered(&mut self, status: u16, error: Option<String>) {
+    /// Who called: their address and what they say they are.
+    pub(crate) fn caller(&mut self, parts: &http::request::Parts) {
+        self.record.client_addr = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        self.record.user_agent = parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| crate::outside::Clip(ua, MAX_USER_AGENT).to_string());
+    }
+
+    /// The answer's status, when it is not an error.
+    pub(crate) fn answered(&mut self, status: u16) {
         self.record.status = status;
-        if error.is_some() {
-            self.record.error = error;
-        }
+    }
+
+    /// The answer is this error.
+    pub(crate) fn failed(&mut self, e: &GatewayError) {
+        self.record.status = e.status().as_u16();
+        self.errored(e);
+    }
+
+    /// The request ends in this error, whatever status its answer already had.
+    pub(crate) fn errored(&mut self, e: &GatewayError) {
+        self.record.error = Some(e.to_string());
+        self.record.error_code = Some(e.code());
     }
 }
 
@@ -186,12 +219,62 @@ impl RequestLog {
     }
 }
 
+/// The longest user agent kept, and error message stored, in characters.
+pub const MAX_USER_AGENT: usize = 256;
+pub const MAX_ERROR: usize = 2048;
+
+/// A record as the log database stores it.
+fn to_row(r: &RequestRecord) -> (LogRow, Vec<AttemptRow>) {
+    use crate::outside::{Clip, MAX_NAME};
+    let us = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+    let name = |s: &str| Clip(s, MAX_NAME).to_string();
+    let error = |e: &Option<String>| e.as_deref().map(|e| Clip(e, MAX_ERROR).to_string());
+    let started_ms =
+        r.at.duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let row = LogRow {
+        id: 0,
+        started_ms,
+        client_key: r.client.as_deref().map(name),
+        client_addr: r.client_addr.map(|a| a.to_string()),
+        user_agent: r.user_agent.clone(),
+        protocol: r.protocol.as_str().to_owned(),
+        endpoint: r.endpoint.to_owned(),
+        model: r.model.as_deref().map(name),
+        provider: r.provider.as_deref().map(name),
+        upstream_model: r.upstream_model.as_deref().map(name),
+        stream: r.stream,
+        status: r.status,
+        error: error(&r.error),
+        error_code: r.error_code.map(str::to_owned),
+        attempts: r.attempts,
+        latency_us: us(r.latency),
+        ttfb_us: r.ttfb.map(us),
+        bytes_in: i64::try_from(r.bytes_in).unwrap_or(i64::MAX),
+        bytes_out: i64::try_from(r.bytes_out).unwrap_or(i64::MAX),
+    };
+    let attempts = r
+        .attempt_log
+        .iter()
+        .map(|a| AttemptRow {
+            provider: name(&a.provider),
+            model: name(&a.model),
+            latency_us: us(a.latency),
+            status: a.status,
+            error: error(&a.error),
+            error_code: a.error_code.map(str::to_owned),
+        })
+        .collect();
+    (row, attempts)
+}
+
 /// How often the writer wakes to write what came: never woken by a record (a wake per request
 /// would cost every request a context switch), and a line is at most this late.
 const WRITE_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
-/// Formats and writes records in batches, one write each, until every sender is gone.
-pub(crate) fn write_access_lines(mut rx: mpsc::Receiver<RequestRecord>) {
+/// Writes records in batches, one transaction and one access-line write each, until every
+/// sender is gone.
+pub(crate) fn write_records(mut rx: mpsc::Receiver<RequestRecord>, mut db: rusqlite::Connection) {
     use tokio::sync::mpsc::error::TryRecvError;
     let mut batch = Vec::with_capacity(256);
     let mut out = String::with_capacity(64 * 1024);
@@ -223,6 +306,15 @@ pub(crate) fn write_access_lines(mut rx: mpsc::Receiver<RequestRecord>) {
             }
             use std::io::Write;
             let _ = std::io::stderr().lock().write_all(out.as_bytes());
+        }
+        if !batch.is_empty() {
+            let rows: Vec<_> = batch.iter().map(to_row).collect();
+            if let Err(e) = logs_db::write(&mut db, &rows) {
+                tracing::warn!(
+                    "cannot write {} request(s) to the request log: {e}",
+                    rows.len()
+                );
+            }
         }
         let full = batch.len() == 256;
         batch.clear();

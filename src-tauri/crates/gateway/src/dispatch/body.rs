@@ -183,14 +183,16 @@ impl ProxyBody {
         }
     }
 
-    fn finish(&mut self, error: Option<String>, kind: Option<FailureKind>) {
+    fn finish(&mut self, error: Option<&GatewayError>, kind: Option<FailureKind>) {
         self.done = true;
         if let Some(on_end) = self.on_end.take() {
-            on_end(kind.zip(error.clone()));
+            on_end(kind.zip(error.map(|e| e.to_string())));
         }
         // Recorded as it drops, here.
-        if let Some(mut r) = self.record.take() {
-            r.error = error.or_else(|| r.error.take());
+        if let Some(mut r) = self.record.take()
+            && let Some(e) = error
+        {
+            r.errored(e);
         }
     }
 
@@ -199,9 +201,8 @@ impl ProxyBody {
         e: GatewayError,
         kind: FailureKind,
     ) -> Poll<Option<Result<Bytes, std::io::Error>>> {
-        let message = e.to_string();
-        tracing::warn!(provider = %self.provider, "upstream stream failed: {message}");
-        self.finish(Some(message.clone()), Some(kind));
+        tracing::warn!(provider = %self.provider, "upstream stream failed: {e}");
+        self.finish(Some(&e), Some(kind));
         match (self.mode, self.transform.as_mut()) {
             (BodyMode::EventStream, Some(t)) => {
                 let mut out = BytesMut::new();
@@ -213,7 +214,7 @@ impl ProxyBody {
                 let separator = self.tail != *b"\n\n";
                 Poll::Ready(Some(Ok(errors::stream_event(self.shape, &e, separator))))
             }
-            (BodyMode::Plain, _) => Poll::Ready(Some(Err(std::io::Error::other(message)))),
+            (BodyMode::Plain, _) => Poll::Ready(Some(Err(std::io::Error::other(e.to_string())))),
         }
     }
 }
@@ -419,7 +420,7 @@ impl Drop for ProxyBody {
     fn drop(&mut self) {
         if !self.done {
             // The client left: not the upstream's failure, so no failure kind.
-            self.finish(Some("the client went away before the end".into()), None);
+            self.finish(Some(&GatewayError::ClientClosed), None);
         }
     }
 }

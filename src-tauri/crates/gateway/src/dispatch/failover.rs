@@ -168,7 +168,11 @@ pub async fn run(
         let latency = attempt_started.elapsed();
         match outcome {
             Ok(success) => {
-                attempts.push(AttemptRecord::ok(candidate, latency));
+                attempts.push(AttemptRecord::ok(
+                    candidate,
+                    latency,
+                    success.status.as_u16(),
+                ));
                 if last_resort {
                     engine.reset_breakers(Some(uid), Some(model));
                 }
@@ -180,7 +184,7 @@ pub async fn run(
             }
             Err(error) => {
                 let message = error.to_string();
-                attempts.push(AttemptRecord::failed(candidate, latency, &message));
+                attempts.push(AttemptRecord::failed(candidate, latency, &error));
                 let Some(kind) = failure_kind(&error) else {
                     // The client's own mistake: every provider would say the same.
                     return Err(Failure {

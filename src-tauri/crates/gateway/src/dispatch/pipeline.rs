@@ -63,6 +63,10 @@ impl Routed {
 }
 
 /// The answer, in the client's protocol, for the edge to render.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made and moved once per request; boxing the record would cost an allocation each"
+)]
 pub(crate) enum Reply {
     /// A JSON body, whole.
     Whole {

@@ -113,7 +113,8 @@ fn error_type(e: &GatewayError) -> &'static str {
     match e {
         GatewayError::BadRequest(_)
         | GatewayError::PayloadTooLarge { .. }
-        | GatewayError::BodyTimeout { .. } => "invalid_request_error",
+        | GatewayError::BodyTimeout { .. }
+        | GatewayError::ClientClosed => "invalid_request_error",
         GatewayError::Unauthorized(_) => "authentication_error",
         GatewayError::Forbidden(_) | GatewayError::CrossSite(_) => "permission_error",
         GatewayError::ClientRateLimited { .. } => "rate_limit_error",

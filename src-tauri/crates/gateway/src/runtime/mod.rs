@@ -258,9 +258,12 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         source,
     })?;
 
-    let (log, log_written) = log_writer::start();
+    let logs_path = opts.data_dir.join(store::LOGS_DB);
+    let logs = Store::open_logs(&logs_path)?;
+    let (log, log_written) = log_writer::start(store::logs_db::open(&logs_path)?);
     let (engine, queues) = Engine::new(Parts {
         store,
+        logs,
         secrets: opts.secrets,
         http: crate::dispatch::http_client()?,
         log,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::IntoResponse;
@@ -403,6 +403,29 @@ pub async fn export(State(engine): State<Arc<Engine>>) -> Response<Body> {
             text,
         )
             .into_response(),
+        Err(e) => service_error(e),
+    }
+}
+
+pub async fn logs(
+    State(engine): State<Arc<Engine>>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response<Body> {
+    match service::logs(&engine, &query).await {
+        Ok(page) => Json(page).into_response(),
+        Err(e) => service_error(e),
+    }
+}
+
+pub async fn log(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Response<Body> {
+    let Ok(id) = id.parse::<i64>() else {
+        return api_error(
+            StatusCode::NOT_FOUND,
+            format!("no request {id:?} in the log"),
+        );
+    };
+    match service::log(&engine, id).await {
+        Ok(v) => Json(v).into_response(),
         Err(e) => service_error(e),
     }
 }

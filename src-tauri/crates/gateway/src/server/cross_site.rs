@@ -70,7 +70,7 @@ pub async fn guard(State(engine): State<Arc<Engine>>, req: Request, next: Next) 
         let api = super::openai::api_of_path(path);
         let e = GatewayError::CrossSite(why);
         let mut record = Recorder::new(&engine.log, api.family(), "refused");
-        record.answered(e.status().as_u16(), Some(e.to_string()));
+        record.failed(&e);
         drop(record);
         tracing::warn!(
             target: "switchboard::access",

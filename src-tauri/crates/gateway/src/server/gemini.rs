@@ -26,7 +26,7 @@ pub async fn list_models(State(engine): State<Arc<Engine>>, req: Request) -> Res
             json_response(StatusCode::OK, snap.gemini_models_body.clone())
         }
         Err(e) => {
-            record.error = Some(e.to_string());
+            record.failed(&e);
             error_response(Api::Gemini, &e)
         }
     };

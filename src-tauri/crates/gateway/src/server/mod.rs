@@ -87,6 +87,8 @@ pub fn router(engine: Arc<Engine>, ui_files: &'static [ui::UiFile]) -> Router {
         )
         .route("/settings", get(admin::settings).put(admin::patch_settings))
         .route("/export", get(admin::export))
+        .route("/logs", get(admin::logs))
+        .route("/logs/{id}", get(admin::log))
         .route("/providers/{name}/rename", post(admin::rename_provider))
         .route("/providers/{name}/pause", post(admin::pause))
         .route("/providers/{name}/resume", post(admin::resume))

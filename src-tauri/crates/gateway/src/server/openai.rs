@@ -70,7 +70,7 @@ pub async fn list_models(State(engine): State<Arc<Engine>>, req: Request) -> Res
             json_response(StatusCode::OK, body)
         }
         Err(e) => {
-            record.error = Some(e.to_string());
+            record.failed(&e);
             error_response(api, &e)
         }
     };
@@ -95,7 +95,7 @@ pub async fn unknown_endpoint(
         uri.path()
     ));
     let mut record = Recorder::new(&engine.log, api.family(), "unknown");
-    record.answered(404, Some(e.to_string()));
+    record.failed(&e);
     drop(record);
     error_response(api, &e)
 }

@@ -66,7 +66,7 @@ fn refused(
     routed: Option<&Routed>,
     mut record: Recorder,
 ) -> Response<Body> {
-    record.answered(e.status().as_u16(), Some(e.to_string()));
+    record.failed(e);
     let mut resp = error_response(api, e);
     if let Some(r) = routed {
         set_route_headers(resp.headers_mut(), r);
@@ -91,7 +91,7 @@ fn render(api: Api, reply: Result<Reply, Box<Refusal>>) -> Response<Body> {
             dropped,
             mut record,
         }) => {
-            record.answered(status.as_u16(), None);
+            record.answered(status.as_u16());
             let mut resp = json_response(status, body);
             if let Some(r) = &routed {
                 set_route_headers(resp.headers_mut(), r);
@@ -130,6 +130,7 @@ pub async fn handle(engine: Arc<Engine>, inbound: Inbound<'_>, req: Request) -> 
     // One snapshot for the whole request: a config change mid-request cannot mix two routings.
     let snap = engine.snapshot();
     let (parts, body) = req.into_parts();
+    record.caller(&parts);
     let client = match authenticate(&engine, &snap, &parts.headers, parts.uri.query()) {
         Ok(c) => c,
         Err(e) => return refused(api, &e, None, record),
@@ -141,6 +142,7 @@ pub async fn handle(engine: Arc<Engine>, inbound: Inbound<'_>, req: Request) -> 
             Ok(read) => read,
             Err(e) => return refused(api, &e, None, record),
         };
+    record.bytes_in = bytes.len() as u64;
     let req = ClientRequest {
         inbound,
         headers: &parts.headers,
@@ -165,7 +167,7 @@ pub async fn estimate_gemini_tokens(engine: Arc<Engine>, req: Request) -> Respon
     .await;
     match result {
         Ok(n) => {
-            record.answered(200, None);
+            record.answered(200);
             json_response(
                 http::StatusCode::OK,
                 Bytes::from(serde_json::json!({ "totalTokens": n }).to_string()),

@@ -3,6 +3,7 @@
 
 mod edit;
 pub(crate) mod login;
+mod logs;
 pub(crate) mod sync;
 
 use std::time::Instant;
@@ -17,6 +18,8 @@ use crate::engine::{Engine, unix_seconds};
 use crate::secrets::ProviderKey;
 use crate::store::{self, KeyRef, StoreError};
 use sync::sync_provider;
+
+pub use logs::{log, logs};
 
 pub use edit::{
     client_keys, create_client_key, delete_model, delete_provider, export, models, patch_settings,

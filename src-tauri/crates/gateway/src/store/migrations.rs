@@ -84,19 +84,26 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+#[cfg(test)]
 pub const LATEST: u32 = MIGRATIONS.len() as u32;
 
 /// Brings the database to the latest version, one transaction per step. Refuses a database
 /// written by a newer Switchboard rather than guess at its schema.
 pub fn migrate(conn: &mut Connection) -> Result<u32, StoreError> {
+    migrate_with(conn, MIGRATIONS)
+}
+
+/// The same for any database of ours: `migrations[i]` moves it from version `i` to `i + 1`.
+pub(super) fn migrate_with(conn: &mut Connection, migrations: &[&str]) -> Result<u32, StoreError> {
     let current: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if current > LATEST {
+    let latest = migrations.len() as u32;
+    if current > latest {
         return Err(StoreError::TooNew {
             found: current,
-            supported: LATEST,
+            supported: latest,
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    for (i, sql) in migrations.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as u32 + 1)?;

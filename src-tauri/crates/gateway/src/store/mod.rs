@@ -4,8 +4,13 @@
 /// The configuration database's file name in the data folder.
 pub const CONFIG_DB: &str = "config.db";
 
+/// The request log's file name in the data folder: apart from the configuration, so pruning
+/// or losing it never touches a setting.
+pub const LOGS_DB: &str = "logs.db";
+
 mod config_db;
 mod export;
+pub mod logs_db;
 mod migrations;
 
 use std::path::{Path, PathBuf};
@@ -81,6 +86,11 @@ fn private_db(path: &Path) -> std::io::Result<()> {
 }
 
 pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    open_with(path, migrations::MIGRATIONS)
+}
+
+/// Opens one of our databases in WAL mode, for its owner only, migrated to `migrations`.
+fn open_with(path: &Path, migrations: &[&str]) -> Result<Connection, StoreError> {
     let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
         path: path.to_owned(),
         source,
@@ -93,7 +103,7 @@ pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    migrate(&mut conn)?;
+    migrations::migrate_with(&mut conn, migrations)?;
     Ok(conn)
 }
 
@@ -101,7 +111,15 @@ impl Store {
     /// Opens (creating if needed) and migrates the database before returning, so a start-up
     /// error is reported at once rather than on first use.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let mut conn = open_connection(path)?;
+        Self::on(open_connection(path)?)
+    }
+
+    /// A thread of its own for the request log's reads (the writer has its own connection).
+    pub fn open_logs(path: &Path) -> Result<Self, StoreError> {
+        Self::on(logs_db::open(path)?)
+    }
+
+    fn on(mut conn: Connection) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("switchboard-db".into())

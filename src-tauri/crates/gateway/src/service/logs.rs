@@ -1,0 +1,87 @@
+//! The request log, read: `GET /api/logs` (a page, newest first, with filters) and
+//! `GET /api/logs/{id}` (one request and its attempts).
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use super::ServiceError;
+use crate::engine::Engine;
+use crate::store::logs_db::{self, LogFilter, MAX_PAGE};
+
+const DEFAULT_PAGE: usize = 50;
+
+/// The query's filters, each checked: an unknown parameter or a malformed value is an error
+/// that names it, never a filter silently left out.
+fn filter(query: &HashMap<String, String>) -> Result<(LogFilter, usize), ServiceError> {
+    let bad = |key: &str, what: &str| ServiceError::Invalid(format!("{key}: {what}"));
+    let int = |key: &str, v: &str| {
+        v.parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| bad(key, "must be a whole number"))
+    };
+    let mut f = LogFilter::default();
+    let mut limit = DEFAULT_PAGE;
+    for (key, v) in query {
+        let text = || Some(v.clone());
+        match key.as_str() {
+            "limit" => {
+                limit = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| bad(key, &format!("must be between 1 and {MAX_PAGE}")))?;
+            }
+            "before" => f.before = Some(int(key, v)?),
+            "since_ms" => f.since_ms = Some(int(key, v)?),
+            "until_ms" => f.until_ms = Some(int(key, v)?),
+            "model" => f.model = text(),
+            "provider" => f.provider = text(),
+            "client_key" => f.client_key = text(),
+            "text" => f.text = text(),
+            "error_code" => f.error_code = text(),
+            "status" => {
+                f.status_class = Some(match v.as_str() {
+                    "2xx" => 2,
+                    "4xx" => 4,
+                    "5xx" => 5,
+                    _ => return Err(bad(key, "must be 2xx, 4xx or 5xx")),
+                })
+            }
+            "stream" => {
+                f.stream = Some(match v.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(bad(key, "must be true or false")),
+                })
+            }
+            _ => {
+                return Err(bad(
+                    key,
+                    "unknown filter (expected limit, before, since_ms, until_ms, model, provider, \
+                     client_key, status, stream, error_code or text)",
+                ));
+            }
+        }
+    }
+    Ok((f, limit))
+}
+
+/// `{"items": [...], "next": id | null}`: pass `next` as `before` for the following page.
+pub async fn logs(engine: &Engine, query: &HashMap<String, String>) -> Result<Value, ServiceError> {
+    let (f, limit) = filter(query)?;
+    let (items, next) = engine
+        .logs
+        .call(move |c| logs_db::list(c, &f, limit))
+        .await?;
+    Ok(json!({ "items": items, "next": next }))
+}
+
+/// `{"request": row, "attempts": [...]}`, the attempts in order.
+pub async fn log(engine: &Engine, id: i64) -> Result<Value, ServiceError> {
+    let found = engine.logs.call(move |c| logs_db::get(c, id)).await?;
+    let (request, attempts) =
+        found.ok_or_else(|| ServiceError::NotFound(format!("no request {id} in the log")))?;
+    Ok(json!({ "request": request, "attempts": attempts }))
+}

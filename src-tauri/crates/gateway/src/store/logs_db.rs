@@ -1,0 +1,389 @@
+//! The request log database (`logs.db`): one row per client request and one per upstream
+//! attempt. Written in batches by the runtime's log writer, read by the admin API; nothing on
+//! the request path touches it.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use serde::Serialize;
+
+use super::StoreError;
+
+/// Each entry moves the schema from version `i` to `i + 1`. Append only.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: requests and their attempts.
+    r#"
+    CREATE TABLE requests (
+        id             INTEGER PRIMARY KEY,  -- grows with time: sorts newest first, pages by cursor
+        started_ms     INTEGER NOT NULL,     -- unix milliseconds
+        client_key     TEXT,                 -- the client key's name, never the key
+        client_addr    TEXT,
+        user_agent     TEXT,
+        protocol       TEXT NOT NULL,        -- the client's: openai | anthropic | gemini
+        endpoint       TEXT NOT NULL,
+        model          TEXT,                 -- as asked
+        provider       TEXT,                 -- the one that answered
+        upstream_model TEXT,
+        stream         INTEGER NOT NULL,
+        status         INTEGER NOT NULL,
+        error          TEXT,                 -- bounded
+        error_code     TEXT,                 -- the gateway's own, few values
+        attempts       INTEGER NOT NULL,
+        latency_us     INTEGER NOT NULL,
+        ttfb_us        INTEGER,
+        bytes_in       INTEGER NOT NULL,
+        bytes_out      INTEGER NOT NULL
+    );
+    CREATE INDEX requests_started ON requests(started_ms);
+    CREATE TABLE attempts (
+        request_id INTEGER NOT NULL REFERENCES requests(id) ON DELETE CASCADE,
+        seq        INTEGER NOT NULL,
+        provider   TEXT NOT NULL,
+        model      TEXT NOT NULL,
+        latency_us INTEGER NOT NULL,
+        status     INTEGER NOT NULL,
+        error      TEXT,                     -- NULL: it answered
+        error_code TEXT,
+        PRIMARY KEY (request_id, seq)
+    ) WITHOUT ROWID;
+    "#,
+];
+
+/// Opens (creating and migrating) the request log.
+pub fn open(path: &Path) -> Result<Connection, StoreError> {
+    super::open_with(path, MIGRATIONS)
+}
+
+/// A request as stored and as `GET /api/logs` shows it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LogRow {
+    pub id: i64,
+    pub started_ms: i64,
+    pub client_key: Option<String>,
+    pub client_addr: Option<String>,
+    pub user_agent: Option<String>,
+    pub protocol: String,
+    pub endpoint: String,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    pub upstream_model: Option<String>,
+    pub stream: bool,
+    pub status: u16,
+    pub error: Option<String>,
+    pub error_code: Option<String>,
+    pub attempts: u32,
+    pub latency_us: i64,
+    pub ttfb_us: Option<i64>,
+    pub bytes_in: i64,
+    pub bytes_out: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct AttemptRow {
+    pub provider: String,
+    pub model: String,
+    pub latency_us: i64,
+    pub status: u16,
+    pub error: Option<String>,
+    pub error_code: Option<String>,
+}
+
+/// Writes requests and their attempts in one transaction (the `id` of a row given is ignored:
+/// the database numbers them).
+pub fn write(conn: &mut Connection, rows: &[(LogRow, Vec<AttemptRow>)]) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    {
+        let mut request = tx.prepare_cached(
+            "INSERT INTO requests (started_ms, client_key, client_addr, user_agent, protocol,
+                endpoint, model, provider, upstream_model, stream, status, error, error_code,
+                attempts, latency_us, ttfb_us, bytes_in, bytes_out)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                ?18)",
+        )?;
+        let mut attempt = tx.prepare_cached(
+            "INSERT INTO attempts (request_id, seq, provider, model, latency_us, status, error,
+                error_code)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for (r, attempts) in rows {
+            request.execute(params![
+                r.started_ms,
+                r.client_key,
+                r.client_addr,
+                r.user_agent,
+                r.protocol,
+                r.endpoint,
+                r.model,
+                r.provider,
+                r.upstream_model,
+                r.stream,
+                r.status,
+                r.error,
+                r.error_code,
+                r.attempts,
+                r.latency_us,
+                r.ttfb_us,
+                r.bytes_in,
+                r.bytes_out,
+            ])?;
+            let id = tx.last_insert_rowid();
+            for (seq, a) in attempts.iter().enumerate() {
+                attempt.execute(params![
+                    id,
+                    seq,
+                    a.provider,
+                    a.model,
+                    a.latency_us,
+                    a.status,
+                    a.error,
+                    a.error_code
+                ])?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Which requests `GET /api/logs` lists: newest first, before a cursor.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LogFilter {
+    /// Only rows older than this id (the previous page's `next`).
+    pub before: Option<i64>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    pub client_key: Option<String>,
+    /// 2, 4 or 5: the status class.
+    pub status_class: Option<u16>,
+    pub stream: Option<bool>,
+    pub error_code: Option<String>,
+    /// Text in the error.
+    pub text: Option<String>,
+}
+
+/// The largest page.
+pub const MAX_PAGE: usize = 500;
+
+const COLUMNS: &str = "id, started_ms, client_key, client_addr, user_agent, protocol, endpoint,
+    model, provider, upstream_model, stream, status, error, error_code, attempts, latency_us,
+    ttfb_us, bytes_in, bytes_out";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogRow> {
+    Ok(LogRow {
+        id: r.get(0)?,
+        started_ms: r.get(1)?,
+        client_key: r.get(2)?,
+        client_addr: r.get(3)?,
+        user_agent: r.get(4)?,
+        protocol: r.get(5)?,
+        endpoint: r.get(6)?,
+        model: r.get(7)?,
+        provider: r.get(8)?,
+        upstream_model: r.get(9)?,
+        stream: r.get(10)?,
+        status: r.get(11)?,
+        error: r.get(12)?,
+        error_code: r.get(13)?,
+        attempts: r.get(14)?,
+        latency_us: r.get(15)?,
+        ttfb_us: r.get(16)?,
+        bytes_in: r.get(17)?,
+        bytes_out: r.get(18)?,
+    })
+}
+
+/// A page of requests, newest first, and the cursor of the next page (None: this is the last).
+pub fn list(
+    conn: &Connection,
+    filter: &LogFilter,
+    limit: usize,
+) -> Result<(Vec<LogRow>, Option<i64>), StoreError> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let mut clauses = Vec::new();
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    let mut add = |clause: &str, v: rusqlite::types::Value| {
+        args.push(v);
+        clauses.push(clause.replace('?', &format!("?{}", args.len())));
+    };
+    use rusqlite::types::Value::{Integer, Text};
+    if let Some(b) = filter.before {
+        add("id < ?", Integer(b));
+    }
+    if let Some(s) = filter.since_ms {
+        add("started_ms >= ?", Integer(s));
+    }
+    if let Some(u) = filter.until_ms {
+        add("started_ms < ?", Integer(u));
+    }
+    if let Some(m) = &filter.model {
+        add("model = ?", Text(m.clone()));
+    }
+    if let Some(p) = &filter.provider {
+        add("provider = ?", Text(p.clone()));
+    }
+    if let Some(k) = &filter.client_key {
+        add("client_key = ?", Text(k.clone()));
+    }
+    if let Some(c) = filter.status_class {
+        add("status / 100 = ?", Integer(i64::from(c)));
+    }
+    if let Some(s) = filter.stream {
+        add("stream = ?", Integer(i64::from(s)));
+    }
+    if let Some(c) = &filter.error_code {
+        add("error_code = ?", Text(c.clone()));
+    }
+    if let Some(t) = &filter.text {
+        // instr, not LIKE: the text is matched as given, no wildcard in it means anything.
+        add("instr(error, ?) > 0", Text(t.clone()));
+    }
+    let filter_sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    // One more than the page: whether there is a next page, without a count.
+    let sql = format!(
+        "SELECT {COLUMNS} FROM requests {filter_sql} ORDER BY id DESC LIMIT {}",
+        limit + 1
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt
+        .query_map(params_from_iter(args), row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
+/// One request and its attempts, in order.
+pub fn get(conn: &Connection, id: i64) -> Result<Option<(LogRow, Vec<AttemptRow>)>, StoreError> {
+    let Some(request) = conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM requests WHERE id = ?1"))?
+        .query_row([id], row)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let attempts = conn
+        .prepare_cached(
+            "SELECT provider, model, latency_us, status, error, error_code FROM attempts
+             WHERE request_id = ?1 ORDER BY seq",
+        )?
+        .query_map([id], |r| {
+            Ok(AttemptRow {
+                provider: r.get(0)?,
+                model: r.get(1)?,
+                latency_us: r.get(2)?,
+                status: r.get(3)?,
+                error: r.get(4)?,
+                error_code: r.get(5)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some((request, attempts)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(i: i64, status: u16, provider: &str) -> (LogRow, Vec<AttemptRow>) {
+        let attempt = |p: &str, error: Option<&str>| AttemptRow {
+            provider: p.into(),
+            model: "m".into(),
+            latency_us: 10,
+            status: if error.is_some() { 502 } else { 200 },
+            error: error.map(str::to_owned),
+            error_code: error.map(|_| "upstream_error".to_owned()),
+        };
+        (
+            LogRow {
+                started_ms: 1_000 + i,
+                protocol: "openai".into(),
+                endpoint: "chat/completions".into(),
+                model: Some("m".into()),
+                provider: Some(provider.into()),
+                status,
+                error: (status >= 400).then(|| format!("upstream said {status}")),
+                attempts: 2,
+                latency_us: 100 + i,
+                ..LogRow::default()
+            },
+            vec![attempt("down", Some("502")), attempt(provider, None)],
+        )
+    }
+
+    #[test]
+    fn pages_newest_first_with_a_cursor_and_filters() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("logs.db")).unwrap();
+        let rows: Vec<_> = (0..7)
+            .map(|i| {
+                request(
+                    i,
+                    if i % 3 == 0 { 502 } else { 200 },
+                    ["a", "b"][i as usize % 2],
+                )
+            })
+            .collect();
+        write(&mut conn, &rows).unwrap();
+
+        let (page, next) = list(&conn, &LogFilter::default(), 3).unwrap();
+        assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), [7, 6, 5]);
+        let (page, next) = list(
+            &conn,
+            &LogFilter {
+                before: next,
+                ..Default::default()
+            },
+            3,
+        )
+        .unwrap();
+        assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), [4, 3, 2]);
+        let (page, next) = list(
+            &conn,
+            &LogFilter {
+                before: next,
+                ..Default::default()
+            },
+            3,
+        )
+        .unwrap();
+        assert_eq!((page.len(), next), (1, None));
+
+        let errors = LogFilter {
+            status_class: Some(5),
+            ..Default::default()
+        };
+        let (page, _) = list(&conn, &errors, 50).unwrap();
+        assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), [7, 4, 1]);
+        let b_ok = LogFilter {
+            provider: Some("b".into()),
+            status_class: Some(2),
+            ..Default::default()
+        };
+        let (page, _) = list(&conn, &b_ok, 50).unwrap();
+        assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), [6, 2]);
+        // A wildcard in the text is matched as itself.
+        let text = |t: &str| LogFilter {
+            text: Some(t.into()),
+            ..Default::default()
+        };
+        assert_eq!(list(&conn, &text("said 502"), 50).unwrap().0.len(), 3);
+        assert_eq!(list(&conn, &text("%"), 50).unwrap().0.len(), 0);
+
+        let (one, attempts) = get(&conn, 4).unwrap().unwrap();
+        assert_eq!((one.status, one.provider.as_deref()), (502, Some("b")));
+        assert_eq!(attempts.len(), 2);
+        assert_eq!(attempts[0].error.as_deref(), Some("502"));
+        assert_eq!((attempts[0].status, attempts[1].status), (502, 200));
+        assert_eq!(get(&conn, 99).unwrap(), None);
+    }
+}

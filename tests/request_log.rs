@@ -1,0 +1,245 @@
+//! The request log end to end: rows and attempts in `logs.db`, read through the admin API,
+//! and a `kill -9` under traffic. Real binary, loopback mocks, the SQLite file itself.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::common;
+
+use std::time::{Duration, Instant};
+
+use common::mock::{Mock, Reply};
+use common::{Gateway, admin, admin_token, http, start_admin};
+use serde_json::{Value, json};
+
+const KEY: &str = "sk-sb-request-log-tests-00000";
+
+fn config(bad: &str, good: &str) -> String {
+    format!(
+        r#"
+[[providers]]
+name = "bad"
+base_url = "{bad}"
+weight = 1000000
+models = ["m1"]
+
+[[providers]]
+name = "good"
+base_url = "{good}"
+weight = 1
+models = ["m1"]
+
+[[models]]
+name = "m1"
+
+[[client_keys]]
+name = "logged"
+key = "{KEY}"
+"#
+    )
+}
+
+async fn chat(gw: &Gateway) -> reqwest::Response {
+    http()
+        .post(format!("{}/chat/completions", gw.v1()))
+        .bearer_auth(KEY)
+        .header("user-agent", "log-test/1.0")
+        .json(&json!({"model": "m1", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `GET /api/logs` with a query, until it lists `n` rows (the writer commits every 50 ms).
+async fn logs_until(gw: &Gateway, token: &str, query: &str, n: usize) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let r = admin(gw, token, "GET", &format!("/logs{query}"), None).await;
+        assert_eq!(r.status(), 200);
+        let page: Value = r.json().await.unwrap();
+        if page["items"].as_array().unwrap().len() >= n || Instant::now() > deadline {
+            return page;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_failover_leaves_the_request_and_every_attempt_in_the_log() {
+    let bad = Mock::start().await;
+    let good = Mock::start().await;
+    let (gw, _dir) = start_admin(&config(&bad.url(), &good.url()));
+    let token = admin_token(&gw).await;
+    bad.script([Reply::status(
+        502,
+        r#"{"error":{"message":"bad gateway upstream"}}"#,
+    )]);
+    assert_eq!(chat(&gw).await.status(), 200);
+
+    let page = logs_until(&gw, &token, "", 1).await;
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{page}");
+    let row = &items[0];
+    assert_eq!(row["endpoint"], "chat/completions");
+    assert_eq!(row["protocol"], "openai");
+    assert_eq!(row["model"], "m1");
+    assert_eq!(row["provider"], "good");
+    assert_eq!(row["client_key"], "logged");
+    assert_eq!(row["client_addr"], "127.0.0.1");
+    assert_eq!(row["user_agent"], "log-test/1.0");
+    assert_eq!(row["status"], 200);
+    assert_eq!(row["attempts"], 2);
+    assert_eq!(row["stream"], false);
+    assert!(row["bytes_in"].as_i64().unwrap() > 0, "{row}");
+    assert!(row["bytes_out"].as_i64().unwrap() > 0, "{row}");
+    assert!(row["latency_us"].as_i64().unwrap() > 0, "{row}");
+    assert_eq!(page["next"], Value::Null);
+
+    let one: Value = admin(&gw, &token, "GET", &format!("/logs/{}", row["id"]), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["request"]["id"], row["id"]);
+    let attempts = one["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{one}");
+    assert_eq!(attempts[0]["provider"], "bad");
+    assert_eq!(attempts[0]["status"], 502, "{one}");
+    assert_eq!(attempts[0]["error_code"], "upstream_error", "{one}");
+    assert_eq!(attempts[0]["error"], "bad gateway upstream", "{one}");
+    assert_eq!(attempts[1]["provider"], "good");
+    assert_eq!(attempts[1]["status"], 200);
+    assert_eq!(attempts[1]["error"], Value::Null);
+
+    // A request that fails is logged with the gateway's own code.
+    let r = http()
+        .post(format!("{}/chat/completions", gw.v1()))
+        .bearer_auth(KEY)
+        .json(&json!({"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let failed = logs_until(&gw, &token, "?error_code=model_not_found", 1).await;
+    let failed = &failed["items"][0];
+    assert_eq!(failed["status"], 404, "{failed}");
+    assert_eq!(failed["model"], "no-such-model");
+    assert!(failed["error"].as_str().unwrap().contains("no-such-model"));
+
+    // Filters, and their errors in the admin API's shape.
+    let none = logs_until(&gw, &token, "?status=5xx", 0).await;
+    // (The failed request above is a 404: no 5xx.)
+    assert_eq!(none["items"], json!([]));
+    let by_provider = logs_until(&gw, &token, "?provider=good&status=2xx&stream=false", 1).await;
+    assert_eq!(by_provider["items"].as_array().unwrap().len(), 1);
+    let page = logs_until(&gw, &token, "?limit=1", 1).await;
+    assert_eq!(page["items"][0]["status"], 404, "newest first");
+    let rest = logs_until(&gw, &token, &format!("?limit=1&before={}", page["next"]), 1).await;
+    assert_eq!(rest["items"][0]["id"], row["id"]);
+    assert_eq!(rest["next"], Value::Null);
+    for (query, names) in [
+        ("?status=3xx", "status"),
+        ("?limit=0", "limit"),
+        ("?before=x", "before"),
+        ("?colour=red", "colour"),
+    ] {
+        let r = admin(&gw, &token, "GET", &format!("/logs{query}"), None).await;
+        assert_eq!(r.status(), 422, "{query}");
+        let e: Value = r.json().await.unwrap();
+        let message = e["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(names), "{query}: {message}");
+    }
+    assert_eq!(
+        admin(&gw, &token, "GET", "/logs/999999", None)
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        admin(&gw, &token, "GET", "/logs/abc", None).await.status(),
+        404
+    );
+    assert_eq!(
+        http()
+            .get(format!("{}/api/logs", gw.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401,
+        "the log is the admin's"
+    );
+
+    // Its own file, and no client key in it.
+    let data = gw.data_dir.clone();
+    drop(gw);
+    let bytes = std::fs::read(data.join("logs.db")).unwrap();
+    let wal = std::fs::read(data.join("logs.db-wal")).unwrap_or_default();
+    for file in [&bytes, &wal] {
+        assert!(
+            !file.windows(KEY.len()).any(|w| w == KEY.as_bytes()),
+            "a client key in logs.db"
+        );
+    }
+}
+
+#[tokio::test]
+async fn kill_9_under_traffic_loses_at_most_the_last_second_and_the_file_stays_whole() {
+    let up = Mock::start().await;
+    let (mut gw, _dir) = start_admin(&config(&up.url(), &up.url()));
+    let answered_before = |n: usize| {
+        let gw = &gw;
+        async move {
+            let mut ok = 0;
+            for _ in 0..n {
+                if chat(gw).await.status() == 200 {
+                    ok += 1;
+                }
+            }
+            ok
+        }
+    };
+    let settled = answered_before(200).await;
+    // Past the writer's batch interval: these are all written.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let traffic: Vec<_> = (0..8)
+        .map(|_| {
+            let url = format!("{}/chat/completions", gw.v1());
+            tokio::spawn(async move {
+                loop {
+                    let _ = http()
+                        .post(&url)
+                        .bearer_auth(KEY)
+                        .json(&json!({"model": "m1", "messages": [{"role": "user", "content": "hi"}]}))
+                        .send()
+                        .await;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    gw.signal("KILL");
+    assert!(gw.wait(Duration::from_secs(5)).await.is_some());
+    for t in traffic {
+        t.abort();
+    }
+
+    let db = rusqlite::Connection::open(gw.data_dir.join("logs.db")).unwrap();
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let rows: i64 = db
+        .query_row("SELECT count(*) FROM requests", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        rows >= settled as i64,
+        "{rows} rows after kill -9, {settled} requests answered a second before it"
+    );
+    let orphans: i64 = db
+        .query_row(
+            "SELECT count(*) FROM attempts WHERE request_id NOT IN (SELECT id FROM requests)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(orphans, 0);
+}
