@@ -316,6 +316,12 @@ async fn no_secret_is_left_in_the_data_folder_or_the_logs() {
             .any(|(p, _)| p.ends_with(switchboard_gateway::CONFIG_DB)),
         "the scan sees the database"
     );
+    assert!(
+        places
+            .iter()
+            .any(|(p, _)| p.ends_with(switchboard_gateway::LOGS_DB)),
+        "the scan sees the request log"
+    );
     let mut hits = Vec::new();
     for (place, bytes) in &places {
         for s in secrets {

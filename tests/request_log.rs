@@ -92,6 +92,14 @@ async fn a_failover_leaves_the_request_and_every_attempt_in_the_log() {
     assert!(row["bytes_out"].as_i64().unwrap() > 0, "{row}");
     assert!(row["latency_us"].as_i64().unwrap() > 0, "{row}");
     assert_eq!(page["next"], Value::Null);
+    assert_eq!(page["dropped"], 0);
+    let daily = admin(&gw, &token, "GET", "/logs/daily", None).await;
+    assert_eq!(daily.status(), 200);
+    assert_eq!(
+        daily.json::<Value>().await.unwrap(),
+        json!([]),
+        "nothing pruned yet"
+    );
 
     let one: Value = admin(&gw, &token, "GET", &format!("/logs/{}", row["id"]), None)
         .await
@@ -140,6 +148,7 @@ async fn a_failover_leaves_the_request_and_every_attempt_in_the_log() {
         ("?limit=0", "limit"),
         ("?before=x", "before"),
         ("?colour=red", "colour"),
+        ("/daily?since_day=soon", "since_day"),
     ] {
         let r = admin(&gw, &token, "GET", &format!("/logs{query}"), None).await;
         assert_eq!(r.status(), 422, "{query}");

@@ -346,6 +346,16 @@ const TABLE: &[(&str, &str, &str)] = &[
         "Longest Retry-After honoured (s)",
         "Retry-After 的最长遵循时长（秒）",
     ),
+    (
+        "settings.logs_retention_days",
+        "Keep request log rows for (days)",
+        "请求日志保留天数",
+    ),
+    (
+        "settings.logs_max_size_mb",
+        "Request log file at most (MB)",
+        "请求日志文件上限（MB）",
+    ),
     ("action.export", "Export configuration", "导出配置"),
     ("msg.exported_to", "Configuration saved to", "配置已保存到"),
     (

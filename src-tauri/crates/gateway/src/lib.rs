@@ -45,4 +45,6 @@ pub use engine::{Engine, unix_seconds};
 pub use events::GatewayEvent;
 pub use runtime::{GatewayHandle, Shutdown, StartError, StartOptions, start};
 pub use server::ui::UiFile;
-pub use store::{CONFIG_DB, KeyRef, StoredModel, StoredProvider, StoredState, private_dir};
+pub use store::{
+    CONFIG_DB, KeyRef, LOGS_DB, StoredModel, StoredProvider, StoredState, private_dir,
+};

@@ -210,10 +210,6 @@ impl RequestLog {
         }
     }
 
-    #[expect(
-        dead_code,
-        reason = "shown by the request log's page and /metrics (next)"
-    )]
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }

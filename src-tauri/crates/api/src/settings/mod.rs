@@ -218,12 +218,14 @@ macro_rules! section {
 mod admin;
 mod app;
 mod cooldown;
+mod logs;
 mod routing;
 mod server;
 
 pub use admin::{Admin, AdminPatch};
 pub use app::{App, AppPatch};
 pub use cooldown::{Cooldown, CooldownPatch, MAX_COOLDOWN_S};
+pub use logs::{Logs, LogsPatch};
 pub use routing::{Routing, RoutingPatch};
 pub use server::{DEFAULT_HOST, DEFAULT_PORT, Server, ServerPatch};
 
@@ -240,6 +242,8 @@ pub struct Settings {
     pub app: App,
     #[serde(flatten)]
     pub admin: Admin,
+    #[serde(flatten)]
+    pub logs: Logs,
 }
 
 /// Settings by section, as the config file or `PUT /api/settings` gives them.
@@ -256,15 +260,18 @@ pub struct SettingsPatch {
     pub app: AppPatch,
     #[serde(default)]
     pub admin: AdminPatch,
+    #[serde(default)]
+    pub logs: LogsPatch,
 }
 
 /// The sections in the order of the file and the form.
-pub const SECTIONS: [(&str, &[SettingInfo]); 5] = [
+pub const SECTIONS: [(&str, &[SettingInfo]); 6] = [
     (Server::SECTION, Server::FIELDS),
     (Routing::SECTION, Routing::FIELDS),
     (Cooldown::SECTION, Cooldown::FIELDS),
     (App::SECTION, App::FIELDS),
     (Admin::SECTION, Admin::FIELDS),
+    (Logs::SECTION, Logs::FIELDS),
 ];
 
 /// Every setting, section by section.
@@ -280,6 +287,7 @@ impl SettingsPatch {
         out.extend(self.cooldown.entries());
         out.extend(self.app.entries());
         out.extend(self.admin.entries());
+        out.extend(self.logs.entries());
         out
     }
 
@@ -291,6 +299,7 @@ impl SettingsPatch {
             .or_else(|| self.cooldown.out_of_range())
             .or_else(|| self.app.out_of_range())
             .or_else(|| self.admin.out_of_range())
+            .or_else(|| self.logs.out_of_range())
     }
 }
 
@@ -303,6 +312,7 @@ impl Settings {
             cooldown: self.cooldown.to_patch(),
             app: self.app.to_patch(),
             admin: self.admin.to_patch(),
+            logs: self.logs.to_patch(),
         }
     }
 }

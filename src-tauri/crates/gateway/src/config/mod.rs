@@ -173,6 +173,11 @@ impl Validator<'_> {
             out.admin = admin.into_inner();
             self.bounds(&span, out.admin.out_of_range())?;
         }
+        if let Some(logs) = raw.logs.take() {
+            let span = logs.span();
+            out.logs = logs.into_inner();
+            self.bounds(&span, out.logs.out_of_range())?;
+        }
         Ok(out)
     }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::settings::{AdminPatch, AppPatch, CooldownPatch, RoutingPatch, ServerPatch};
+use super::settings::{AdminPatch, AppPatch, CooldownPatch, LogsPatch, RoutingPatch, ServerPatch};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -15,6 +15,7 @@ pub struct RawConfig {
     pub cooldown: Option<Spanned<CooldownPatch>>,
     pub app: Option<Spanned<AppPatch>>,
     pub admin: Option<Spanned<AdminPatch>>,
+    pub logs: Option<Spanned<LogsPatch>>,
     #[serde(default)]
     pub providers: Vec<Spanned<RawProvider>>,
     #[serde(default)]

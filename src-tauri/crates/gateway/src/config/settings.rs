@@ -3,6 +3,6 @@
 //! sections are defined once, in `switchboard_api::settings`, which the admin UI shares.
 
 pub use switchboard_api::settings::{
-    AdminPatch, AppPatch, CooldownPatch, DEFAULT_PORT, MAX_COOLDOWN_S, OutOfRange, RoutingPatch,
-    SECTIONS, ServerPatch, Settings, SettingsPatch,
+    AdminPatch, AppPatch, CooldownPatch, DEFAULT_PORT, LogsPatch, MAX_COOLDOWN_S, OutOfRange,
+    RoutingPatch, SECTIONS, ServerPatch, Settings, SettingsPatch,
 };

@@ -75,6 +75,7 @@ pub(super) fn start_all(tasks: &mut Tasks, engine: &Arc<Engine>, queues: Queues)
     tasks.spawn("key use", key_use(engine.clone()));
     tasks.spawn("password watch", password_watch(engine.clone()));
     tasks.spawn("chores", chores(engine.clone(), queues.chores));
+    tasks.spawn("log retention", log_retention(engine.clone()));
 }
 
 /// Model lists: on a schedule (`routing.sync_interval_s`) for every provider whose list does
@@ -191,6 +192,52 @@ async fn password_watch(engine: Arc<Engine>) {
             seen = Some(hash);
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// How often the request log is pruned, the rows one batch (one short transaction) holds, and
+/// the pause between batches, in which the admin API's reads run.
+const RETENTION_EVERY: Duration = Duration::from_secs(600);
+const RETENTION_BATCH: usize = 5000;
+const RETENTION_PAUSE: Duration = Duration::from_millis(50);
+
+/// The request log within `[logs]`: rows older than `retention_days`, and the oldest while the
+/// file is over `max_size_mb`, are rolled up per day and deleted, in small batches.
+async fn log_retention(engine: Arc<Engine>) {
+    // Not at the very start: a start is busy enough, and a short run needs no pruning.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    loop {
+        let logs = engine.snapshot().settings.logs.clone();
+        let age_ms = i64::from(logs.logs_retention_days) * 86_400_000;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let cutoff = now_ms.saturating_sub(age_ms);
+        let max_bytes = logs.logs_max_size_mb.saturating_mul(1024 * 1024);
+        let mut pruned = 0;
+        loop {
+            let round = engine
+                .logs
+                .call(move |c| store::logs_db::prune(c, cutoff, max_bytes, RETENTION_BATCH))
+                .await;
+            match round {
+                Ok(p) => {
+                    pruned += p.rows;
+                    if !p.more {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("cannot prune the request log: {e}");
+                    break;
+                }
+            }
+            tokio::time::sleep(RETENTION_PAUSE).await;
+        }
+        if pruned > 0 {
+            tracing::info!(rows = pruned, "request log pruned (rolled up per day)");
+        }
+        tokio::time::sleep(RETENTION_EVERY).await;
     }
 }
 

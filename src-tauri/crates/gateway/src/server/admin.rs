@@ -417,6 +417,16 @@ pub async fn logs(
     }
 }
 
+pub async fn daily(
+    State(engine): State<Arc<Engine>>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response<Body> {
+    match service::daily(&engine, &query).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => service_error(e),
+    }
+}
+
 pub async fn log(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Response<Body> {
     let Ok(id) = id.parse::<i64>() else {
         return api_error(

@@ -88,6 +88,7 @@ pub fn router(engine: Arc<Engine>, ui_files: &'static [ui::UiFile]) -> Router {
         .route("/settings", get(admin::settings).put(admin::patch_settings))
         .route("/export", get(admin::export))
         .route("/logs", get(admin::logs))
+        .route("/logs/daily", get(admin::daily))
         .route("/logs/{id}", get(admin::log))
         .route("/providers/{name}/rename", post(admin::rename_provider))
         .route("/providers/{name}/pause", post(admin::pause))

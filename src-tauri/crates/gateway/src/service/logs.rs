@@ -68,14 +68,42 @@ fn filter(query: &HashMap<String, String>) -> Result<(LogFilter, usize), Service
     Ok((f, limit))
 }
 
-/// `{"items": [...], "next": id | null}`: pass `next` as `before` for the following page.
+/// `{"items": [...], "next": id | null, "dropped": n}`: pass `next` as `before` for the
+/// following page; `dropped` counts the records lost since start because the writer was behind.
 pub async fn logs(engine: &Engine, query: &HashMap<String, String>) -> Result<Value, ServiceError> {
     let (f, limit) = filter(query)?;
     let (items, next) = engine
         .logs
         .call(move |c| logs_db::list(c, &f, limit))
         .await?;
-    Ok(json!({ "items": items, "next": next }))
+    Ok(json!({ "items": items, "next": next, "dropped": engine.log.dropped() }))
+}
+
+/// The daily rollups (what outlives retention), from `since_day` (days since 1970-01-01;
+/// default: the last 400 days).
+pub async fn daily(
+    engine: &Engine,
+    query: &HashMap<String, String>,
+) -> Result<Value, ServiceError> {
+    let today = i64::try_from(crate::engine::unix_seconds(std::time::Instant::now()) / 86_400)
+        .unwrap_or(i64::MAX);
+    let mut since = today.saturating_sub(400);
+    for (key, v) in query {
+        match key.as_str() {
+            "since_day" => {
+                since = v.parse::<i64>().map_err(|_| {
+                    ServiceError::Invalid("since_day: must be a whole number of days".into())
+                })?;
+            }
+            _ => {
+                return Err(ServiceError::Invalid(format!(
+                    "{key}: unknown parameter (expected since_day)"
+                )));
+            }
+        }
+    }
+    let days = engine.logs.call(move |c| logs_db::daily(c, since)).await?;
+    Ok(json!(days))
 }
 
 /// `{"request": row, "attempts": [...]}`, the attempts in order.

@@ -47,11 +47,43 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (request_id, seq)
     ) WITHOUT ROWID;
     "#,
+    // 2: the daily rollup that outlives the rows (retention), one row per day x unified model
+    // x provider x client key ('' when there was none). Latency in buckets: h0 < 50 ms,
+    // h1 < 100 ms, h2 < 250 ms, h3 < 500 ms, h4 < 1 s, h5 < 2.5 s, h6 < 5 s, h7 < 10 s,
+    // h8 < 30 s, h9 the rest.
+    r#"
+    CREATE TABLE daily (
+        day            INTEGER NOT NULL,     -- days since 1970-01-01, UTC
+        model          TEXT NOT NULL,
+        provider       TEXT NOT NULL,
+        client_key     TEXT NOT NULL,
+        requests       INTEGER NOT NULL,
+        errors         INTEGER NOT NULL,
+        latency_us_sum INTEGER NOT NULL,
+        h0 INTEGER NOT NULL, h1 INTEGER NOT NULL, h2 INTEGER NOT NULL, h3 INTEGER NOT NULL,
+        h4 INTEGER NOT NULL, h5 INTEGER NOT NULL, h6 INTEGER NOT NULL, h7 INTEGER NOT NULL,
+        h8 INTEGER NOT NULL, h9 INTEGER NOT NULL,
+        PRIMARY KEY (day, model, provider, client_key)
+    ) WITHOUT ROWID;
+    "#,
+];
+
+/// The latency buckets' upper bounds, in microseconds (the last bucket has none).
+pub const LATENCY_BUCKETS_US: [i64; 9] = [
+    50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000, 30_000_000,
 ];
 
 /// Opens (creating and migrating) the request log.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
-    super::open_with(path, MIGRATIONS)
+    let conn = super::open_with(path, MIGRATIONS)?;
+    // Pruning hands pages back to the file system a few at a time, never in one long VACUUM;
+    // a file made without incremental vacuum is converted once (a fresh one is nearly empty).
+    let mode: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
+    if mode != 2 {
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+        conn.execute_batch("VACUUM")?;
+    }
+    Ok(conn)
 }
 
 /// A request as stored and as `GET /api/logs` shows it.
@@ -143,6 +175,128 @@ pub fn write(conn: &mut Connection, rows: &[(LogRow, Vec<AttemptRow>)]) -> Resul
     }
     tx.commit()?;
     Ok(())
+}
+
+/// What one call of [`prune`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub rows: u64,
+    /// Whether rows past the limits are left (the caller comes back for them).
+    pub more: bool,
+}
+
+/// The file's size in use, in bytes (free pages not counted).
+pub fn size_in_use(conn: &Connection) -> Result<u64, StoreError> {
+    let pragma = |name: &str| conn.pragma_query_value(None, name, |r| r.get::<_, i64>(0));
+    let used = (pragma("page_count")? - pragma("freelist_count")?) * pragma("page_size")?;
+    Ok(u64::try_from(used).unwrap_or(0))
+}
+
+/// Rolls up, then deletes, at most `batch` of the oldest rows that are older than `cutoff_ms`
+/// or, while the file is over `max_bytes`, the oldest at all; one transaction, so a reader
+/// waits for one batch at most. Then returns the freed pages to the file system.
+pub fn prune(
+    conn: &mut Connection,
+    cutoff_ms: i64,
+    max_bytes: u64,
+    batch: usize,
+) -> Result<Pruned, StoreError> {
+    let over = size_in_use(conn)? > max_bytes;
+    let cutoff = if over { i64::MAX } else { cutoff_ms };
+    let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
+    let tx = conn.transaction()?;
+    let last: Option<i64> = tx.query_row(
+        "SELECT max(id) FROM (SELECT id FROM requests WHERE started_ms < ?1 ORDER BY id LIMIT ?2)",
+        params![cutoff, batch],
+        |r| r.get(0),
+    )?;
+    let Some(last) = last else {
+        return Ok(Pruned::default());
+    };
+    let bucket = |i: usize| {
+        let lo = if i == 0 { 0 } else { LATENCY_BUCKETS_US[i - 1] };
+        match LATENCY_BUCKETS_US.get(i) {
+            Some(hi) => format!("sum(latency_us >= {lo} AND latency_us < {hi})"),
+            None => format!("sum(latency_us >= {lo})"),
+        }
+    };
+    let sums: Vec<String> = (0..10).map(bucket).collect();
+    let adds: Vec<String> = (0..10)
+        .map(|i| format!("h{i} = h{i} + excluded.h{i}"))
+        .collect();
+    // `WHERE true`: SQLite's upsert after a SELECT needs it to parse ON CONFLICT.
+    let rollup = format!(
+        "INSERT INTO daily (day, model, provider, client_key, requests, errors, latency_us_sum,
+            h0, h1, h2, h3, h4, h5, h6, h7, h8, h9)
+         SELECT started_ms / 86400000, coalesce(model, ''), coalesce(provider, ''),
+            coalesce(client_key, ''), count(*), sum(status >= 400 OR error IS NOT NULL),
+            sum(latency_us), {}
+         FROM requests WHERE id <= ?1 AND started_ms < ?2 AND true
+         GROUP BY 1, 2, 3, 4
+         ON CONFLICT (day, model, provider, client_key) DO UPDATE SET
+            requests = requests + excluded.requests, errors = errors + excluded.errors,
+            latency_us_sum = latency_us_sum + excluded.latency_us_sum, {}",
+        sums.join(", "),
+        adds.join(", ")
+    );
+    tx.execute(&rollup, params![last, cutoff])?;
+    let rows = tx.execute(
+        "DELETE FROM requests WHERE id <= ?1 AND started_ms < ?2",
+        params![last, cutoff],
+    )?;
+    let more: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM requests WHERE started_ms < ?1)",
+        [cutoff],
+        |r| r.get(0),
+    )?;
+    tx.commit()?;
+    // A few hundred pages at a time: the space goes back without one long pause.
+    conn.execute_batch("PRAGMA incremental_vacuum(512)")?;
+    Ok(Pruned {
+        rows: rows as u64,
+        more: more || (over && size_in_use(conn)? > max_bytes),
+    })
+}
+
+/// A day's rollup, for the totals that outlive the rows.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct DayTotal {
+    pub day: i64,
+    pub model: String,
+    pub provider: String,
+    pub client_key: String,
+    pub requests: i64,
+    pub errors: i64,
+    pub latency_us_sum: i64,
+    pub latency_buckets: [i64; 10],
+}
+
+/// The rollups from `since_day` (days since 1970-01-01) on.
+pub fn daily(conn: &Connection, since_day: i64) -> Result<Vec<DayTotal>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT day, model, provider, client_key, requests, errors, latency_us_sum,
+            h0, h1, h2, h3, h4, h5, h6, h7, h8, h9
+         FROM daily WHERE day >= ?1 ORDER BY day, model, provider, client_key",
+    )?;
+    let rows = stmt
+        .query_map([since_day], |r| {
+            let mut latency_buckets = [0; 10];
+            for (i, b) in latency_buckets.iter_mut().enumerate() {
+                *b = r.get(7 + i)?;
+            }
+            Ok(DayTotal {
+                day: r.get(0)?,
+                model: r.get(1)?,
+                provider: r.get(2)?,
+                client_key: r.get(3)?,
+                requests: r.get(4)?,
+                errors: r.get(5)?,
+                latency_us_sum: r.get(6)?,
+                latency_buckets,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }
 
 /// Which requests `GET /api/logs` lists: newest first, before a cursor.
@@ -385,5 +539,108 @@ mod tests {
         assert_eq!(attempts[0].error.as_deref(), Some("502"));
         assert_eq!((attempts[0].status, attempts[1].status), (502, 200));
         assert_eq!(get(&conn, 99).unwrap(), None);
+    }
+
+    const DAY: i64 = 86_400_000;
+
+    fn count(conn: &Connection, table: &str) -> i64 {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn pruning_rolls_up_by_day_before_it_deletes_in_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("logs.db")).unwrap();
+        let auto_vacuum: i64 = conn
+            .pragma_query_value(None, "auto_vacuum", |r| r.get(0))
+            .unwrap();
+        assert_eq!(auto_vacuum, 2, "incremental");
+        // Days 10, 11 and 12, four requests each: one a 502, latencies 10 ms, 200 ms, 3 s, 60 s.
+        let mut rows = Vec::new();
+        for day in 10..13 {
+            for (i, latency_us) in [10_000, 200_000, 3_000_000, 60_000_000]
+                .into_iter()
+                .enumerate()
+            {
+                let (mut r, attempts) = request(i as i64, if i == 0 { 502 } else { 200 }, "a");
+                r.started_ms = day * DAY + i as i64;
+                r.latency_us = latency_us;
+                r.client_key = Some("k".into());
+                rows.push((r, attempts));
+            }
+        }
+        write(&mut conn, &rows).unwrap();
+
+        // Everything before day 12 goes, three rows at a time.
+        let mut calls = 0;
+        let mut pruned = 0;
+        loop {
+            let p = prune(&mut conn, 12 * DAY, u64::MAX, 3).unwrap();
+            assert!(p.rows <= 3);
+            pruned += p.rows;
+            calls += 1;
+            if !p.more {
+                break;
+            }
+        }
+        assert_eq!((pruned, calls), (8, 3));
+        assert_eq!(count(&conn, "requests"), 4, "day 12 stays");
+        assert_eq!(
+            count(&conn, "attempts"),
+            8,
+            "the attempts of the rows that went, gone too"
+        );
+        assert_eq!(
+            prune(&mut conn, 12 * DAY, u64::MAX, 3).unwrap(),
+            Pruned::default()
+        );
+
+        let days = daily(&conn, 0).unwrap();
+        assert_eq!(days.len(), 2);
+        for (d, day) in days.iter().zip([10, 11]) {
+            assert_eq!(
+                (d.day, d.model.as_str(), d.provider.as_str()),
+                (day, "m", "a")
+            );
+            assert_eq!(d.client_key, "k");
+            assert_eq!((d.requests, d.errors), (4, 1));
+            assert_eq!(d.latency_us_sum, 10_000 + 200_000 + 3_000_000 + 60_000_000);
+            assert_eq!(d.latency_buckets, [1, 0, 1, 0, 0, 0, 1, 0, 0, 1]);
+        }
+    }
+
+    #[test]
+    fn over_its_size_the_oldest_rows_go_first_and_the_file_shrinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        let mut conn = open(&path).unwrap();
+        let rows: Vec<_> = (0..4000)
+            .map(|i| {
+                let (mut r, a) = request(i, 200, "a");
+                r.user_agent = Some("x".repeat(500));
+                (r, a)
+            })
+            .collect();
+        write(&mut conn, &rows).unwrap();
+        let before = size_in_use(&conn).unwrap();
+        let file_before = std::fs::metadata(&path).unwrap().len()
+            + std::fs::metadata(dir.path().join("logs.db-wal")).map_or(0, |m| m.len());
+        assert!(before > 2_000_000, "{before}");
+        let max = before / 2;
+        while prune(&mut conn, 0, max, 500).unwrap().more {}
+        assert!(size_in_use(&conn).unwrap() <= max);
+        let left = count(&conn, "requests");
+        assert!(left > 0 && left < 4000, "{left}");
+        let oldest: i64 = conn
+            .query_row("SELECT min(id) FROM requests", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(oldest, 4000 - left + 1, "the oldest went first");
+        let rolled: i64 = daily(&conn, 0).unwrap().iter().map(|d| d.requests).sum();
+        assert_eq!(rolled + left, 4000, "every row pruned is in the rollup");
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
+        let file_after = std::fs::metadata(&path).unwrap().len();
+        assert!(file_after < file_before, "{file_after} < {file_before}");
     }
 }

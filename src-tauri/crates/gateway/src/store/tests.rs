@@ -245,12 +245,15 @@ start_at_login = true
 max_failed_logins = 3
 lockout_s = 60
 session_ttl_s = 600
+[logs]
+retention_days = 7
+max_size_mb = 64
 "#;
     let dir = tempfile::tempdir().unwrap();
     let mut conn = open_connection(&dir.path().join("config.db")).unwrap();
     import(&mut conn, &cfg(src)).unwrap();
     let s = load(&conn).unwrap().settings;
-    use switchboard_api::settings::{Admin, App, Cooldown, Routing, Server, Settings};
+    use switchboard_api::settings::{Admin, App, Cooldown, Logs, Routing, Server, Settings};
     let expected = Settings {
         server: Server {
             host: "127.0.0.2".into(),
@@ -291,6 +294,10 @@ session_ttl_s = 600
             max_failed_logins: 3,
             lockout_s: 60,
             session_ttl_s: 600,
+        },
+        logs: Logs {
+            logs_retention_days: 7,
+            logs_max_size_mb: 64,
         },
     };
     assert_eq!(s, expected);
