@@ -45,6 +45,7 @@ pub use engine::{Engine, unix_seconds};
 pub use events::GatewayEvent;
 pub use runtime::{GatewayHandle, Shutdown, StartError, StartOptions, start};
 pub use server::ui::UiFile;
+pub use store::logs_db;
 pub use store::{
     CONFIG_DB, KeyRef, LOGS_DB, StoredModel, StoredProvider, StoredState, private_dir,
 };
