@@ -177,6 +177,40 @@ async fn a_failover_leaves_the_request_and_every_attempt_in_the_log() {
         "the log is the admin's"
     );
 
+    // Turned off, it keeps no rows (and on again, it does).
+    let r = admin(
+        &gw,
+        &token,
+        "PUT",
+        "/settings",
+        Some(json!({"logs": {"enabled": false}})),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    let rows_now = logs_until(&gw, &token, "", 2).await["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(chat(&gw).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = logs_until(&gw, &token, "", rows_now + 1).await;
+    assert_eq!(
+        after["items"].as_array().unwrap().len(),
+        rows_now,
+        "{after}"
+    );
+    admin(
+        &gw,
+        &token,
+        "PUT",
+        "/settings",
+        Some(json!({"logs": {"enabled": true}})),
+    )
+    .await;
+    assert_eq!(chat(&gw).await.status(), 200);
+    let back = logs_until(&gw, &token, "", rows_now + 1).await;
+    assert_eq!(back["items"].as_array().unwrap().len(), rows_now + 1);
+
     // Its own file, and no client key in it.
     let data = gw.data_dir.clone();
     drop(gw);

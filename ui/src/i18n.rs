@@ -347,6 +347,11 @@ const TABLE: &[(&str, &str, &str)] = &[
         "Retry-After 的最长遵循时长（秒）",
     ),
     (
+        "settings.logs_enabled",
+        "Keep a request log",
+        "保留请求日志",
+    ),
+    (
         "settings.logs_retention_days",
         "Keep request log rows for (days)",
         "请求日志保留天数",

@@ -48,6 +48,56 @@ fn parse_args() -> anyhow::Result<Args> {
     Ok(args)
 }
 
+/// What the request log costs: gateway CPU per plain request at concurrency 16, the log on
+/// (the gateway above) against a second gateway with `[logs] enabled = false`, in turns.
+async fn request_log_cost(
+    args: &Args,
+    dir: &std::path::Path,
+    config_text: &str,
+    pid: u32,
+    gateway: std::net::SocketAddr,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let off_dir = dir.join("log-off");
+    std::fs::create_dir_all(&off_dir)?;
+    let off_config = off_dir.join("bench.toml");
+    std::fs::write(
+        &off_config,
+        format!("[logs]\nenabled = false\n\n{config_text}"),
+    )?;
+    let (mut off_child, off) = gateway::spawn(
+        &args.gateway,
+        &off_config,
+        &off_dir,
+        &[("SWITCHBOARD_BENCH_UPSTREAM_KEY", "sk-upstream")],
+    )?;
+    let off_pid = off_child.id();
+    load::wait_healthy(off).await?;
+    let tick = proc_stats::tick_seconds();
+    let (mut on_cpu, mut on_n, mut off_cpu, mut off_n) = (0u64, 0usize, 0u64, 0usize);
+    for _ in 0..args.rounds {
+        for (addr, p, cpu, n) in [
+            (gateway, pid, &mut on_cpu, &mut on_n),
+            (off, off_pid, &mut off_cpu, &mut off_n),
+        ] {
+            let cpu0 = proc_stats::cpu_ticks(p)?;
+            let phase = load::run(addr, Some(CLIENT_KEY), Mode::Plain, 16, args.seconds).await?;
+            *cpu += proc_stats::cpu_ticks(p)? - cpu0;
+            *n += phase.count();
+        }
+    }
+    let _ = off_child.kill();
+    let _ = off_child.wait();
+    let per = |cpu: u64, n: usize| cpu as f64 * tick / n.max(1) as f64 * 1e6;
+    let (with, without) = (per(on_cpu, on_n), per(off_cpu, off_n));
+    writeln!(
+        out,
+        "Request log at c=16, plain: {with:.0} µs gateway CPU per request with it, {without:.0} µs without ([logs] enabled = false): {:+.0} %",
+        (with / without.max(1e-9) - 1.0) * 100.0
+    )?;
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -62,10 +112,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("switchboard-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("bench.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[[providers]]
+    let config_text = format!(
+        r#"[[providers]]
 name = "mock"
 base_url = "http://{mock}"
 api_key = "env:SWITCHBOARD_BENCH_UPSTREAM_KEY"
@@ -78,8 +126,8 @@ name = "bench-model"
 name = "bench"
 key = "{CLIENT_KEY}"
 "#
-        ),
-    )?;
+    );
+    std::fs::write(&config, &config_text)?;
 
     let started = Instant::now();
     let (mut child, gateway) = gateway::spawn(
@@ -178,6 +226,7 @@ key = "{CLIENT_KEY}"
             )?;
         }
     }
+    request_log_cost(&args, &dir, &config_text, pid, gateway, &mut out).await?;
     let _ = child.kill();
     let _ = child.wait();
     if std::env::var_os("SWITCHBOARD_BENCH_KEEP").is_none() {

@@ -52,6 +52,17 @@ fn bench(c: &mut Criterion) {
     g.bench_function("256 requests, 2 attempts each, one transaction", |b| {
         b.iter(|| logs_db::write(&mut conn, &rows).unwrap());
     });
+    let single: Vec<_> = rows
+        .iter()
+        .map(|(r, a)| (r.clone(), a[1..].to_vec()))
+        .collect();
+    g.bench_function("256 requests, 1 attempt each", |b| {
+        b.iter(|| logs_db::write(&mut conn, &single).unwrap());
+    });
+    let none: Vec<_> = rows.iter().map(|(r, _)| (r.clone(), vec![])).collect();
+    g.bench_function("256 requests, no attempt rows", |b| {
+        b.iter(|| logs_db::write(&mut conn, &none).unwrap());
+    });
     g.finish();
 }
 

@@ -159,6 +159,7 @@ impl Engine {
     }
 
     pub fn apply(&self, snapshot: Snapshot) {
+        self.log.keep_rows(snapshot.settings.logs.logs_enabled);
         let event = GatewayEvent::ConfigApplied {
             providers: snapshot.providers.len(),
             models: snapshot.routes.len(),

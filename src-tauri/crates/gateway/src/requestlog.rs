@@ -3,7 +3,7 @@
 //! stderr (target `switchboard::access`, when enabled).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
@@ -185,6 +185,8 @@ impl Drop for Recorder {
 pub struct RequestLog {
     tx: mpsc::Sender<RequestRecord>,
     dropped: Arc<AtomicU64>,
+    /// `logs.enabled`: whether the writer keeps rows in `logs.db`.
+    rows: Arc<AtomicBool>,
 }
 
 const CAPACITY: usize = 8192;
@@ -197,9 +199,14 @@ impl RequestLog {
             Self {
                 tx,
                 dropped: Arc::new(AtomicU64::new(0)),
+                rows: Arc::new(AtomicBool::new(true)),
             },
             rx,
         )
+    }
+
+    pub(crate) fn keep_rows(&self, on: bool) {
+        self.rows.store(on, Ordering::Relaxed);
     }
 
     /// Never waits: when the writer falls this far behind, the record is counted and dropped
@@ -208,6 +215,11 @@ impl RequestLog {
         if self.tx.try_send(r).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// The flag the writer reads for `logs.enabled`.
+    pub(crate) fn rows_flag(&self) -> Arc<AtomicBool> {
+        self.rows.clone()
     }
 
     pub fn dropped(&self) -> u64 {
@@ -270,7 +282,11 @@ const WRITE_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Writes records in batches, one transaction and one access-line write each, until every
 /// sender is gone.
-pub(crate) fn write_records(mut rx: mpsc::Receiver<RequestRecord>, mut db: rusqlite::Connection) {
+pub(crate) fn write_records(
+    mut rx: mpsc::Receiver<RequestRecord>,
+    keep_rows: Arc<AtomicBool>,
+    mut db: rusqlite::Connection,
+) {
     use tokio::sync::mpsc::error::TryRecvError;
     let mut batch = Vec::with_capacity(256);
     let mut out = String::with_capacity(64 * 1024);
@@ -303,7 +319,7 @@ pub(crate) fn write_records(mut rx: mpsc::Receiver<RequestRecord>, mut db: rusql
             use std::io::Write;
             let _ = std::io::stderr().lock().write_all(out.as_bytes());
         }
-        if !batch.is_empty() {
+        if !batch.is_empty() && keep_rows.load(Ordering::Relaxed) {
             let rows: Vec<_> = batch.iter().map(to_row).collect();
             if let Err(e) = logs_db::write(&mut db, &rows) {
                 tracing::warn!(

@@ -3,6 +3,8 @@
 section! {
     /// `[logs]`
     "logs" => Logs, LogsPatch {
+        /// Keep a row per request in `logs.db` (the access lines on stderr are apart from it).
+        enabled => logs_enabled: bool = true;
         /// Requests older than this are rolled up per day, then their rows are deleted.
         retention_days => logs_retention_days: u32 = 30, range(1, 3650);
         /// The request log's file at most; past it the oldest rows go first (rolled up too).

@@ -246,6 +246,7 @@ max_failed_logins = 3
 lockout_s = 60
 session_ttl_s = 600
 [logs]
+enabled = false
 retention_days = 7
 max_size_mb = 64
 "#;
@@ -296,6 +297,7 @@ max_size_mb = 64
             session_ttl_s: 600,
         },
         logs: Logs {
+            logs_enabled: false,
             logs_retention_days: 7,
             logs_max_size_mb: 64,
         },
