@@ -42,6 +42,7 @@ async fn chat(gw: &Gateway) -> reqwest::Response {
         .post(format!("{}/chat/completions", gw.v1()))
         .bearer_auth(KEY)
         .header("user-agent", "log-test/1.0")
+        .header("x-session-id", "session-1")
         .json(&json!({"model": "m1", "messages": [{"role": "user", "content": "hi"}]}))
         .send()
         .await
@@ -81,6 +82,10 @@ async fn a_failover_leaves_the_request_and_every_attempt_in_the_log() {
     assert_eq!(row["endpoint"], "chat/completions");
     assert_eq!(row["protocol"], "openai");
     assert_eq!(row["model"], "m1");
+    assert_eq!(row["unified_model"], "m1");
+    assert_eq!(row["session"], "session-1");
+    assert_eq!(row["upstream_protocol"], "openai");
+    assert_eq!(row["converted"], false);
     assert_eq!(row["provider"], "good");
     assert_eq!(row["client_key"], "logged");
     assert_eq!(row["client_addr"], "127.0.0.1");
@@ -130,6 +135,7 @@ async fn a_failover_leaves_the_request_and_every_attempt_in_the_log() {
     let failed = &failed["items"][0];
     assert_eq!(failed["status"], 404, "{failed}");
     assert_eq!(failed["model"], "no-such-model");
+    assert_eq!(failed["unified_model"], Value::Null);
     assert!(failed["error"].as_str().unwrap().contains("no-such-model"));
 
     // Filters, and their errors in the admin API's shape.

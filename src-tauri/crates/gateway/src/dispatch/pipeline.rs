@@ -150,6 +150,7 @@ pub(crate) async fn run(
             record,
         ));
     };
+    record.unified_model = Some(route.name.clone());
     if let Some(c) = &client
         && !c.allows(&route.name)
     {
@@ -177,6 +178,9 @@ pub(crate) async fn run(
         };
     }
     let session = session_id(headers, &head);
+    record.session = session
+        .as_deref()
+        .map(|s| crate::outside::clip(s, crate::outside::MAX_NAME).into_owned());
     let prepare = Prepare::new(api, &head, route, &bytes);
     let accepts = |p: &Provider| p.speaks(api.family()) || api.convertible();
     let call = failover::Call {
@@ -204,6 +208,8 @@ pub(crate) async fn run(
     let routed = Routed::to(&candidate, tried);
     record.provider = Some(candidate.provider.name.clone());
     record.upstream_model = Some(candidate.model.clone());
+    record.upstream_protocol = Some(success.api.family());
+    record.converted = success.converted;
     record.status = success.status.as_u16();
 
     // What the conversion needs to answer: the client's tool names, and what it left out.

@@ -66,6 +66,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (day, model, provider, client_key)
     ) WITHOUT ROWID;
     "#,
+    // 3: where the asked name led, the client's session, and how the upstream was spoken to.
+    r#"
+    ALTER TABLE requests ADD COLUMN unified_model TEXT;
+    ALTER TABLE requests ADD COLUMN session TEXT;
+    ALTER TABLE requests ADD COLUMN upstream_protocol TEXT;
+    ALTER TABLE requests ADD COLUMN converted INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The latency buckets' upper bounds, in microseconds (the last bucket has none).
@@ -113,6 +120,10 @@ pub struct LogRow {
     pub ttfb_us: Option<i64>,
     pub bytes_in: i64,
     pub bytes_out: i64,
+    pub unified_model: Option<String>,
+    pub session: Option<String>,
+    pub upstream_protocol: Option<String>,
+    pub converted: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -133,9 +144,10 @@ pub fn write(conn: &mut Connection, rows: &[(LogRow, Vec<AttemptRow>)]) -> Resul
         let mut request = tx.prepare_cached(
             "INSERT INTO requests (started_ms, client_key, client_addr, user_agent, protocol,
                 endpoint, model, provider, upstream_model, stream, status, error, error_code,
-                attempts, latency_us, ttfb_us, bytes_in, bytes_out)
+                attempts, latency_us, ttfb_us, bytes_in, bytes_out, unified_model, session,
+                upstream_protocol, converted)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                ?18)",
+                ?18, ?19, ?20, ?21, ?22)",
         )?;
         let mut attempt = tx.prepare_cached(
             "INSERT INTO attempts (request_id, seq, provider, model, latency_us, status, error,
@@ -162,6 +174,10 @@ pub fn write(conn: &mut Connection, rows: &[(LogRow, Vec<AttemptRow>)]) -> Resul
                 r.ttfb_us,
                 r.bytes_in,
                 r.bytes_out,
+                r.unified_model,
+                r.session,
+                r.upstream_protocol,
+                r.converted,
             ])?;
             let id = tx.last_insert_rowid();
             for (seq, a) in attempts.iter().enumerate() {
@@ -233,7 +249,7 @@ pub fn prune(
     let rollup = format!(
         "INSERT INTO daily (day, model, provider, client_key, requests, errors, latency_us_sum,
             h0, h1, h2, h3, h4, h5, h6, h7, h8, h9)
-         SELECT started_ms / 86400000, coalesce(model, ''), coalesce(provider, ''),
+         SELECT started_ms / 86400000, coalesce(unified_model, model, ''), coalesce(provider, ''),
             coalesce(client_key, ''), count(*), sum(status >= 400 OR error IS NOT NULL),
             sum(latency_us), {}
          FROM requests WHERE id <= ?1 AND started_ms < ?2 AND true
@@ -308,6 +324,7 @@ pub fn daily(conn: &Connection, since_day: i64) -> Result<Vec<DayTotal>, StoreEr
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LogFilter {
     /// Only rows older than this id (the previous page's `next`).
+    /// (`model` matches the name as asked or the unified model.)
     pub before: Option<i64>,
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
@@ -327,7 +344,7 @@ pub const MAX_PAGE: usize = 500;
 
 const COLUMNS: &str = "id, started_ms, client_key, client_addr, user_agent, protocol, endpoint,
     model, provider, upstream_model, stream, status, error, error_code, attempts, latency_us,
-    ttfb_us, bytes_in, bytes_out";
+    ttfb_us, bytes_in, bytes_out, unified_model, session, upstream_protocol, converted";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogRow> {
     Ok(LogRow {
@@ -350,6 +367,10 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogRow> {
         ttfb_us: r.get(16)?,
         bytes_in: r.get(17)?,
         bytes_out: r.get(18)?,
+        unified_model: r.get(19)?,
+        session: r.get(20)?,
+        upstream_protocol: r.get(21)?,
+        converted: r.get(22)?,
     })
 }
 
@@ -377,7 +398,8 @@ pub fn list(
         add("started_ms < ?", Integer(u));
     }
     if let Some(m) = &filter.model {
-        add("model = ?", Text(m.clone()));
+        // The name as asked, or the unified model it resolved to.
+        add("(model = ? OR unified_model = ?)", Text(m.clone()));
     }
     if let Some(p) = &filter.provider {
         add("provider = ?", Text(p.clone()));
