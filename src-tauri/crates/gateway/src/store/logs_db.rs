@@ -516,42 +516,31 @@ mod tests {
             .collect();
         write(&mut conn, &rows).unwrap();
 
-        let (page, next) = list(&conn, &LogFilter::default(), 3).unwrap();
-        assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), [7, 6, 5]);
-        let (page, next) = list(
-            &conn,
-            &LogFilter {
-                before: next,
-                ..Default::default()
-            },
-            3,
-        )
-        .unwrap();
-        assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), [4, 3, 2]);
-        let (page, next) = list(
-            &conn,
-            &LogFilter {
-                before: next,
-                ..Default::default()
-            },
-            3,
-        )
-        .unwrap();
-        assert_eq!((page.len(), next), (1, None));
+        let ids = |f: LogFilter, limit: usize| {
+            let (page, next) = list(&conn, &f, limit).unwrap();
+            (page.iter().map(|r| r.id).collect::<Vec<_>>(), next)
+        };
+        let before = |next| LogFilter {
+            before: next,
+            ..Default::default()
+        };
+        let (page, next) = ids(LogFilter::default(), 3);
+        assert_eq!(page, [7, 6, 5]);
+        let (page, next) = ids(before(next), 3);
+        assert_eq!(page, [4, 3, 2]);
+        assert_eq!(ids(before(next), 3), (vec![1], None));
 
         let errors = LogFilter {
             status_class: Some(5),
             ..Default::default()
         };
-        let (page, _) = list(&conn, &errors, 50).unwrap();
-        assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), [7, 4, 1]);
+        assert_eq!(ids(errors, 50).0, [7, 4, 1]);
         let b_ok = LogFilter {
             provider: Some("b".into()),
             status_class: Some(2),
             ..Default::default()
         };
-        let (page, _) = list(&conn, &b_ok, 50).unwrap();
-        assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), [6, 2]);
+        assert_eq!(ids(b_ok, 50).0, [6, 2]);
         // A wildcard in the text is matched as itself.
         let text = |t: &str| LogFilter {
             text: Some(t.into()),
