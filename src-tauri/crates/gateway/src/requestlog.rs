@@ -24,7 +24,7 @@ pub struct RequestRecord {
     pub model: Option<String>,
     /// The unified model the asked name resolved to.
     pub unified_model: Option<Arc<str>>,
-    /// The session the client named (`x-session-id`, Claude Code's, a Responses previous id).
+    /// The session the client named (`x-session-id`, Claude Code's header, or `prompt_cache_key`).
     pub session: Option<String>,
     pub provider: Option<Arc<str>>,
     pub upstream_model: Option<Arc<str>>,
