@@ -292,3 +292,265 @@ async fn kill_9_under_traffic_loses_at_most_the_last_second_and_the_file_stays_w
         .unwrap();
     assert_eq!(orphans, 0);
 }
+
+/// One request of each protocol, plain and streamed, natively and converted: the row holds the
+/// tokens each upstream reported, in one meaning (input counts cached tokens too).
+#[tokio::test]
+async fn every_protocol_leaves_the_tokens_its_upstream_reported() {
+    let mock = Mock::start().await;
+    let config = format!(
+        r#"
+[[providers]]
+name = "all"
+base_url = "{}"
+protocols = ["openai", "anthropic", "gemini"]
+models = ["m1"]
+
+[[models]]
+name = "m1"
+
+[[models]]
+name = "via-anthropic"
+include = ["all/m1"]
+protocol = "anthropic"
+
+[[client_keys]]
+name = "logged"
+key = "{KEY}"
+"#,
+        mock.url()
+    );
+    let (gw, _dir) = start_admin(&config);
+    let token = admin_token(&gw).await;
+    let tools =
+        json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]);
+    let chat = |model: &str, stream: bool| {
+        json!({"model": model, "stream": stream, "tools": tools,
+            "messages": [{"role": "user", "content": "hi"}]})
+    };
+    let messages = |stream: bool| {
+        json!({"model": "m1", "max_tokens": 64, "stream": stream,
+            "messages": [{"role": "user", "content": "hi"}]})
+    };
+    let gemini = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
+    let responses = |stream: bool| json!({"model": "m1", "input": "hi", "stream": stream});
+    // (path, body, input, output, cache read): the mocks' own usage objects.
+    let cases = [
+        ("/v1/chat/completions", chat("m1", false), 11, 7, 3),
+        ("/v1/chat/completions", chat("m1", true), 11, 7, 3),
+        (
+            "/v1/chat/completions",
+            chat("via-anthropic", false),
+            11,
+            7,
+            3,
+        ),
+        (
+            "/v1/chat/completions",
+            chat("via-anthropic", true),
+            11,
+            7,
+            3,
+        ),
+        ("/v1/messages", messages(false), 11, 7, 3),
+        ("/v1/messages", messages(true), 11, 7, 3),
+        ("/v1/responses", responses(false), 5, 3, 0),
+        ("/v1/responses", responses(true), 5, 3, 0),
+        (
+            "/v1beta/models/m1:generateContent",
+            gemini.clone(),
+            11,
+            7,
+            3,
+        ),
+        (
+            "/v1beta/models/m1:streamGenerateContent?alt=sse",
+            gemini,
+            11,
+            7,
+            3,
+        ),
+        (
+            "/v1/embeddings",
+            json!({"model": "m1", "input": "hi"}),
+            2,
+            0,
+            0,
+        ),
+    ];
+    for (path, body, ..) in &cases {
+        let r = http()
+            .post(format!("{}{path}", gw.url))
+            .bearer_auth(KEY)
+            .header("x-api-key", KEY)
+            .header("x-goog-api-key", KEY)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path} {body}");
+        let text = r.text().await.unwrap();
+        assert!(!text.is_empty(), "{path}");
+    }
+    let page = logs_until(&gw, &token, "", cases.len()).await;
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), cases.len(), "{page}");
+    // Newest first.
+    for (row, (path, body, input, output, cache_read)) in items.iter().rev().zip(&cases) {
+        let what = format!("{path} stream={} {row}", body["stream"]);
+        assert_eq!(row["input_tokens"], *input, "{what}");
+        assert_eq!(row["output_tokens"], *output, "{what}");
+        assert_eq!(row["cache_read_tokens"], *cache_read, "{what}");
+        assert_eq!(row["tokens_estimated"], false, "{what}");
+    }
+}
+
+/// One chunk of an OpenAI chat stream; with `usage`, the `"usage": null` OpenAI adds to every
+/// chunk once usage is asked for.
+fn piece(content: &str, usage: bool) -> String {
+    let mut c = json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "m1",
+        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": null}]});
+    if usage {
+        c["usage"] = Value::Null;
+    }
+    format!("data: {c}\n\n")
+}
+
+const USAGE_CHUNK: &str = "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"model\":\"m1\",\"choices\":[],\
+    \"usage\":{\"prompt_tokens\":40,\"completion_tokens\":9,\"completion_tokens_details\":{\"reasoning_tokens\":4}}}\n\n";
+
+/// Scripts `chunks` on the mock, streams a chat with `options` as its `stream_options`, and
+/// returns the body the client received.
+async fn stream_chat(gw: &Gateway, mock: &Mock, chunks: Vec<String>, options: Value) -> String {
+    mock.script([Reply::Sse {
+        chunks,
+        gap: Duration::ZERO,
+        drop_after: None,
+    }]);
+    let r = http()
+        .post(format!("{}/chat/completions", gw.v1()))
+        .bearer_auth(KEY)
+        .json(
+            &json!({"model": "m1", "stream": true, "stream_options": options,
+            "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}
+
+/// A chat stream whose client did not ask for usage: the gateway asks the upstream for it,
+/// logs it, and the client receives the very bytes it would have without the option.
+#[tokio::test]
+async fn a_chat_stream_is_asked_for_usage_and_the_client_gets_its_stream_unchanged() {
+    let mock = Mock::start().await;
+    let (gw, _dir) = start_admin(&config(&mock.url(), &mock.url()));
+    let token = admin_token(&gw).await;
+    let with_usage = vec![
+        piece("Hel", true),
+        piece("lo", true),
+        USAGE_CHUNK.to_owned(),
+        common::mock::DONE.to_owned(),
+    ];
+    let without: String = [
+        piece("Hel", false),
+        piece("lo", false),
+        common::mock::DONE.into(),
+    ]
+    .concat();
+    let body = stream_chat(
+        &gw,
+        &mock,
+        with_usage,
+        json!({"include_obfuscation": false}),
+    )
+    .await;
+    assert_eq!(body, without);
+    let sent = mock.requests().last().unwrap().json();
+    assert_eq!(
+        sent["stream_options"],
+        json!({"include_obfuscation": false, "include_usage": true}),
+        "the client's own options stay"
+    );
+    let page = logs_until(&gw, &token, "", 1).await;
+    let row = &page["items"][0];
+    assert_eq!(
+        (
+            &row["input_tokens"],
+            &row["output_tokens"],
+            &row["reasoning_tokens"]
+        ),
+        (&json!(40), &json!(9), &json!(4)),
+        "{row}"
+    );
+    assert_eq!(row["tokens_estimated"], false);
+
+    // Asked by the client, the usage chunk is its own and stays.
+    let chunks = vec![
+        piece("x", true),
+        USAGE_CHUNK.to_owned(),
+        common::mock::DONE.into(),
+    ];
+    let body = stream_chat(&gw, &mock, chunks, json!({"include_usage": true})).await;
+    assert!(body.contains("\"prompt_tokens\":40"), "{body}");
+}
+
+/// `logs.ask_usage = false`: the client's request goes as it came, and the stream's tokens
+/// are estimated.
+#[tokio::test]
+async fn with_ask_usage_off_the_stream_options_are_the_clients_own() {
+    let mock = Mock::start().await;
+    let config = format!(
+        "[logs]\nask_usage = false\n{}",
+        config(&mock.url(), &mock.url())
+    );
+    let (gw, _dir) = start_admin(&config);
+    let token = admin_token(&gw).await;
+    let chunks = vec![piece("Hello there", false), common::mock::DONE.into()];
+    stream_chat(&gw, &mock, chunks, json!({"include_obfuscation": false})).await;
+    let sent = mock.requests().last().unwrap().json();
+    assert_eq!(
+        sent["stream_options"],
+        json!({"include_obfuscation": false})
+    );
+    let page = logs_until(&gw, &token, "", 1).await;
+    let row = &page["items"][0];
+    assert_eq!(row["tokens_estimated"], true, "{row}");
+    assert_eq!(
+        row["output_tokens"], 3,
+        "'Hello there' and a newline: {row}"
+    );
+}
+
+/// An upstream that reports no usage: the row's tokens are counted here and marked so.
+#[tokio::test]
+async fn tokens_no_upstream_reported_are_estimated_and_marked() {
+    let mock = Mock::start().await;
+    let (gw, _dir) = start_admin(&config(&mock.url(), &mock.url()));
+    let token = admin_token(&gw).await;
+    mock.script([Reply::status(
+        200,
+        r#"{"id":"c","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"one two three four"},"finish_reason":"stop"}]}"#,
+    )]);
+    assert_eq!(chat(&gw).await.status(), 200);
+    let page = logs_until(&gw, &token, "", 1).await;
+    let row = &page["items"][0];
+    assert_eq!(row["tokens_estimated"], true, "{row}");
+    assert_eq!(
+        row["output_tokens"], 5,
+        "'one two three four' and a newline: {row}"
+    );
+    assert!(row["input_tokens"].as_i64().unwrap() >= 1, "{row}");
+    // A failed request used nothing the log can tell: no tokens, not zero.
+    mock.script([
+        Reply::status(500, r#"{"error":{"message":"down"}}"#),
+        Reply::status(500, r#"{"error":{"message":"down"}}"#),
+        Reply::status(500, r#"{"error":{"message":"down"}}"#),
+    ]);
+    let _ = chat(&gw).await;
+    let page = logs_until(&gw, &token, "?status=5xx", 1).await;
+    let row = &page["items"][0];
+    assert!(row["input_tokens"].is_null(), "{row}");
+}

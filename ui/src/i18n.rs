@@ -352,6 +352,11 @@ const TABLE: &[(&str, &str, &str)] = &[
         "保留请求日志",
     ),
     (
+        "settings.logs_ask_usage",
+        "Ask OpenAI chat streams for their token usage",
+        "向 OpenAI 聊天流请求 Token 用量",
+    ),
+    (
         "settings.logs_retention_days",
         "Keep request log rows for (days)",
         "请求日志保留天数",

@@ -29,6 +29,7 @@ pub mod secrets;
 pub(crate) mod server;
 pub mod service;
 pub(crate) mod store;
+pub(crate) mod tokens;
 pub mod totp;
 pub(crate) mod usage;
 

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Protocol;
 use crate::error::GatewayError;
+use crate::protocol::usage::Tokens;
 use crate::store::logs_db::{self, AttemptRow, LogRow};
 
 #[derive(Clone, Debug)]
@@ -43,6 +44,12 @@ pub struct RequestRecord {
     pub error_code: Option<&'static str>,
     /// Every upstream attempt, in order.
     pub attempt_log: Vec<AttemptRecord>,
+    /// The tokens used, as the upstream reported them or as estimated here.
+    pub tokens: Option<Tokens>,
+    /// Whether `tokens` is an estimate made here (the upstream reported none).
+    pub tokens_estimated: bool,
+    /// What the writer estimates tokens from when the upstream reported none.
+    pub estimate: Option<Box<crate::tokens::EstimateFrom>>,
 }
 
 /// One try at one candidate.
@@ -106,6 +113,9 @@ impl RequestRecord {
             error: None,
             error_code: None,
             attempt_log: Vec::new(),
+            tokens: None,
+            tokens_estimated: false,
+            estimate: None,
         }
     }
 }
@@ -124,6 +134,8 @@ pub(crate) struct Recorder {
     log: RequestLog,
     record: RequestRecord,
     started: Instant,
+    /// The client's body, for an estimate of its tokens should the upstream report none.
+    request: Option<bytes::Bytes>,
 }
 
 impl Recorder {
@@ -132,6 +144,43 @@ impl Recorder {
             log: log.clone(),
             record: RequestRecord::new(protocol, endpoint),
             started: Instant::now(),
+            request: None,
+        }
+    }
+
+    /// The client's body (shared, not copied), kept until the answer says its tokens.
+    pub(crate) fn keep_request(&mut self, body: &bytes::Bytes) {
+        self.request = Some(body.clone());
+    }
+
+    /// The answer is over: its tokens as the upstream reported them, or else what the writer
+    /// estimates them from (the answer's first bytes and its length). Only a successful
+    /// answer is estimated: a failed one used nothing the record can tell.
+    pub(crate) fn settle_tokens(
+        &mut self,
+        reported: Option<Tokens>,
+        answer: Vec<bytes::Bytes>,
+        answer_len: u64,
+        responses_stream: bool,
+    ) {
+        let request = self.request.take();
+        if let Some(t) = reported {
+            self.record.tokens = Some(t);
+            return;
+        }
+        if !(200..300).contains(&self.record.status) || self.record.error.is_some() {
+            return;
+        }
+        let model = self.record.upstream_model.as_deref().unwrap_or("");
+        if let Some(request) = request {
+            self.record.estimate = crate::tokens::EstimateFrom::new(
+                &request,
+                answer,
+                answer_len,
+                responses_stream,
+                model,
+            )
+            .map(Box::new);
         }
     }
 
@@ -248,6 +297,7 @@ fn to_row(r: &RequestRecord) -> (LogRow, Vec<AttemptRow>) {
     let us = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
     let name = |s: &str| Clip(s, MAX_NAME).to_string();
     let error = |e: &Option<String>| e.as_deref().map(|e| Clip(e, MAX_ERROR).to_string());
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let started_ms =
         r.at.duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
@@ -275,6 +325,14 @@ fn to_row(r: &RequestRecord) -> (LogRow, Vec<AttemptRow>) {
         ttfb_us: r.ttfb.map(us),
         bytes_in: i64::try_from(r.bytes_in).unwrap_or(i64::MAX),
         bytes_out: i64::try_from(r.bytes_out).unwrap_or(i64::MAX),
+        input_tokens: r.tokens.map(|t| count(t.input)),
+        output_tokens: r.tokens.map(|t| count(t.output)),
+        cache_read_tokens: r.tokens.map(|t| count(t.cache_read)),
+        cache_write_tokens: r.tokens.map(|t| count(t.cache_write)),
+        reasoning_tokens: r.tokens.map(|t| count(t.reasoning)),
+        tokens_estimated: r.tokens.is_some() && r.tokens_estimated,
+        cost_usd: None,
+        price: None,
     };
     let attempts = r
         .attempt_log
@@ -335,6 +393,9 @@ pub(crate) fn write_records(
             let _ = std::io::stderr().lock().write_all(out.as_bytes());
         }
         if !batch.is_empty() && keep_rows.load(Ordering::Relaxed) {
+            for r in &mut batch {
+                estimate_tokens(r);
+            }
             let rows: Vec<_> = batch.iter().map(to_row).collect();
             if let Err(e) = logs_db::write(&mut db, &rows) {
                 tracing::warn!(
@@ -351,6 +412,16 @@ pub(crate) fn write_records(
         if !full {
             std::thread::sleep(WRITE_EVERY);
         }
+    }
+}
+
+/// The upstream reported no tokens: counted here, and marked so.
+fn estimate_tokens(r: &mut RequestRecord) {
+    if let Some(from) = r.estimate.take()
+        && r.tokens.is_none()
+    {
+        r.tokens = Some(crate::tokens::estimate(&from));
+        r.tokens_estimated = true;
     }
 }
 

@@ -18,6 +18,7 @@ use crate::error::GatewayError;
 use crate::protocol::ErrorShape;
 use crate::protocol::convert::{SseToJsonArray, StreamConverter};
 use crate::protocol::errors;
+use crate::protocol::usage::{HiddenUsage, UsageScan};
 use crate::requestlog::Recorder;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +36,8 @@ pub enum Transform {
     Convert(Box<StreamConverter>),
     /// A Gemini stream re-framed as one JSON array.
     JsonArray(SseToJsonArray),
+    /// An OpenAI chat stream with the usage the gateway asked for taken out again.
+    HideUsage(HiddenUsage),
 }
 
 impl Transform {
@@ -42,6 +45,7 @@ impl Transform {
         match self {
             Self::Convert(c) => c.feed(bytes, out),
             Self::JsonArray(a) => a.feed(bytes, out),
+            Self::HideUsage(h) => h.feed(bytes, out),
         }
     }
 
@@ -49,6 +53,7 @@ impl Transform {
         match self {
             Self::Convert(c) => c.finish(out),
             Self::JsonArray(a) => a.finish(out),
+            Self::HideUsage(h) => h.finish(out),
         }
     }
 
@@ -56,6 +61,9 @@ impl Transform {
         match self {
             Self::Convert(c) => c.fail(e, out),
             Self::JsonArray(a) => a.fail(e, out),
+            // The stream stays the upstream's: its error event is written as for one passed
+            // through.
+            Self::HideUsage(_) => {}
         }
     }
 
@@ -63,8 +71,13 @@ impl Transform {
     fn complete(&self) -> bool {
         match self {
             Self::Convert(c) => c.complete(),
-            Self::JsonArray(_) => true,
+            Self::JsonArray(_) | Self::HideUsage(_) => true,
         }
+    }
+
+    /// The upstream's own events reach the client (watched for their end marker).
+    fn passes_events(&self) -> bool {
+        matches!(self, Self::HideUsage(_))
     }
 }
 
@@ -80,6 +93,8 @@ pub struct Framing {
     /// A native stream's end markers (`[DONE]`, `message_stop`, ...): one that ends without
     /// any of them broke off, however cleanly the connection closed.
     pub end_markers: &'static [&'static [u8]],
+    /// The upstream's protocol, whose usage the body reports.
+    pub upstream: crate::protocol::Api,
 }
 
 /// What a stream of each API ends with, when it ends as it should: its end event, or the
@@ -132,6 +147,13 @@ pub struct ProxyBody {
     record: Option<Recorder>,
     /// Ready when the shutdown grace period is over: the stream ends with an error event.
     cut: Pin<Box<dyn Future<Output = ()> + Send>>,
+    usage: UsageScan,
+    /// The upstream body's first bytes (shared, not copied), for an estimate of its tokens
+    /// should it report none; and its length.
+    sample: Vec<Bytes>,
+    sampled: usize,
+    upstream_len: u64,
+    responses_stream: bool,
 }
 
 /// Resolves once `flag` turns true (never, if its sender is gone without that).
@@ -180,6 +202,23 @@ impl ProxyBody {
             started: record.started(),
             record: Some(record),
             cut: cut_signal(cut),
+            usage: UsageScan::new(framing.upstream.family()),
+            sample: Vec::new(),
+            sampled: 0,
+            upstream_len: 0,
+            responses_stream: framing.upstream == crate::protocol::Api::Responses
+                && framing.mode == BodyMode::EventStream,
+        }
+    }
+
+    /// A chunk as the upstream sent it: its usage read, its start kept for an estimate.
+    fn watch(&mut self, chunk: &Bytes) {
+        self.usage.feed(chunk);
+        self.upstream_len += chunk.len() as u64;
+        if self.sampled < crate::tokens::KEEP_ANSWER {
+            let take = chunk.len().min(crate::tokens::KEEP_ANSWER - self.sampled);
+            self.sample.push(chunk.slice(..take));
+            self.sampled += take;
         }
     }
 
@@ -189,10 +228,16 @@ impl ProxyBody {
             on_end(kind.zip(error.map(|e| e.to_string())));
         }
         // Recorded as it drops, here.
-        if let Some(mut r) = self.record.take()
-            && let Some(e) = error
-        {
-            r.errored(e);
+        if let Some(mut r) = self.record.take() {
+            r.settle_tokens(
+                self.usage.tokens(),
+                std::mem::take(&mut self.sample),
+                self.upstream_len,
+                self.responses_stream,
+            );
+            if let Some(e) = error {
+                r.errored(e);
+            }
         }
     }
 
@@ -204,13 +249,13 @@ impl ProxyBody {
         tracing::warn!(provider = %self.provider, "upstream stream failed: {e}");
         self.finish(Some(&e), Some(kind));
         match (self.mode, self.transform.as_mut()) {
-            (BodyMode::EventStream, Some(t)) => {
+            (BodyMode::EventStream, Some(t)) if !t.passes_events() => {
                 let mut out = BytesMut::new();
                 t.fail(&e, &mut out);
                 let out = self.split_error(out.freeze());
                 Poll::Ready(Some(Ok(out)))
             }
-            (BodyMode::EventStream, None) => {
+            (BodyMode::EventStream, _) => {
                 let separator = self.tail != *b"\n\n";
                 Poll::Ready(Some(Ok(errors::stream_event(self.shape, &e, separator))))
             }
@@ -343,7 +388,8 @@ impl Stream for ProxyBody {
                         return this.fail(e, FailureKind::Network);
                     }
                     Poll::Ready(None) => {
-                        if this.transform.is_none() && !this.end.seen {
+                        let passed = this.transform.as_ref().is_none_or(Transform::passes_events);
+                        if passed && !this.end.seen {
                             // Passed through, it would end as if whole.
                             let e = GatewayError::UpstreamUnreachable {
                                 provider: this.provider.to_string(),
@@ -391,12 +437,16 @@ impl Stream for ProxyBody {
                     }
                 }
             };
+            this.watch(&chunk);
             let chunk = match this.transform.as_mut() {
                 None => {
                     this.end.feed(&chunk);
                     chunk
                 }
                 Some(t) => {
+                    if t.passes_events() {
+                        this.end.feed(&chunk);
+                    }
                     let mut out = BytesMut::with_capacity(chunk.len() + 64);
                     t.feed(&chunk, &mut out);
                     if out.is_empty() {

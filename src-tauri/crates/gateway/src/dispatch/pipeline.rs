@@ -22,6 +22,7 @@ use crate::protocol::Api;
 use crate::protocol::convert::{self, ClientStream, SseToJsonArray, StreamConverter};
 use crate::protocol::ir::{self, Notes};
 use crate::protocol::openai::RequestHead;
+use crate::protocol::usage::HiddenUsage;
 use crate::requestlog::Recorder;
 
 /// What the client called.
@@ -142,6 +143,7 @@ pub(crate) async fn run(
     };
     record.model = Some(crate::outside::clip(&head.model, crate::outside::MAX_NAME).into_owned());
     record.stream = head.stream;
+    record.keep_request(&bytes);
 
     let Some(route) = snap.route(&head.model) else {
         return Err(refuse(
@@ -181,7 +183,16 @@ pub(crate) async fn run(
     record.session = session
         .as_deref()
         .map(|s| crate::outside::clip(s, crate::outside::MAX_NAME).into_owned());
-    let prepare = Prepare::new(api, &head, route, &bytes);
+    let client_usage = head
+        .body
+        .get("stream_options")
+        .and_then(|o| serde_json::from_str::<Value>(o.get()).ok())
+        .and_then(|o| o.get("include_usage").and_then(Value::as_bool))
+        .unwrap_or(false);
+    // A chat stream reports usage only when asked: asked for here, hidden again on the way back.
+    let ask_usage =
+        api == Api::Chat && head.stream && !client_usage && snap.settings.logs.logs_ask_usage;
+    let prepare = Prepare::new(api, &head, route, &bytes, ask_usage);
     let accepts = |p: &Provider| p.speaks(api.family()) || api.convertible();
     let call = failover::Call {
         route,
@@ -221,12 +232,7 @@ pub(crate) async fn run(
         return converted_reply(engine, api, success, routed, dropped, record, &aliases);
     }
     let how = ClientStream {
-        include_usage: head
-            .body
-            .get("stream_options")
-            .and_then(|o| serde_json::from_str::<Value>(o.get()).ok())
-            .and_then(|o| o.get("include_usage").and_then(Value::as_bool))
-            .unwrap_or(false),
+        include_usage: client_usage,
         json_array: inbound.json_array,
         aliases,
     };
@@ -243,6 +249,8 @@ pub(crate) async fn run(
         ))))
     } else if api == Api::Gemini && head.stream && inbound.json_array {
         Some(Transform::JsonArray(SseToJsonArray::default()))
+    } else if ask_usage && upstream_sse {
+        Some(Transform::HideUsage(HiddenUsage::default()))
     } else {
         None
     };
@@ -271,6 +279,7 @@ pub(crate) async fn run(
         },
         transform,
         length,
+        upstream: success.api,
     };
     let status = success.status;
     let started = record.started();
@@ -342,6 +351,10 @@ fn converted_reply(
         whole.extend_from_slice(chunk);
     }
     let upstream = success.api.family();
+    let mut usage = crate::protocol::usage::UsageScan::new(upstream);
+    usage.feed(&whole);
+    let whole = whole.freeze();
+    let kept = whole.slice(..whole.len().min(crate::tokens::KEEP_ANSWER));
     let out = match convert::convert_reply(upstream, api, &whole, aliases) {
         Ok(out) => out,
         Err(detail) => {
@@ -359,6 +372,7 @@ fn converted_reply(
         }
     };
     record.bytes_out = out.len() as u64;
+    record.settle_tokens(usage.tokens(), vec![kept], whole.len() as u64, false);
     Ok(Reply::Whole {
         status: success.status,
         body: Bytes::from(out),

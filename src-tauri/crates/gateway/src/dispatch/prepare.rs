@@ -23,6 +23,8 @@ pub(crate) struct Prepare<'a> {
     pub head: &'a RequestHead<'a>,
     pub route: &'a Route,
     pub bytes: &'a Bytes,
+    /// Ask a native chat upstream for the stream's usage (`stream_options.include_usage`).
+    pub ask_usage: bool,
     neutral: OnceLock<Result<ir::ChatRequest, GatewayError>>,
 }
 
@@ -32,12 +34,14 @@ impl<'a> Prepare<'a> {
         head: &'a RequestHead<'a>,
         route: &'a Route,
         bytes: &'a Bytes,
+        ask_usage: bool,
     ) -> Self {
         Self {
             api,
             head,
             route,
             bytes,
+            ask_usage,
             neutral: OnceLock::new(),
         }
     }
@@ -69,7 +73,7 @@ impl<'a> Prepare<'a> {
             return Ok(Upstream {
                 url: p.url(api, &c.model, head.stream),
                 api,
-                body: native_body(api, head, route, c, self.bytes)?,
+                body: native_body(api, head, route, c, self.bytes, self.ask_usage)?,
                 converted: false,
                 stream: head.stream,
             });
@@ -114,6 +118,7 @@ fn native_body(
     route: &Route,
     candidate: &Candidate,
     original: &Bytes,
+    ask_usage: bool,
 ) -> Result<Bytes, GatewayError> {
     let params = !route.default_params.is_empty() || !route.override_params.is_empty();
     // Gemini names the model in the path; its parameters live in `generationConfig`.
@@ -127,7 +132,7 @@ fn native_body(
         return Ok(Bytes::from(v.to_string()));
     }
     let same_model = *candidate.model == *head.model;
-    if same_model && !params {
+    if same_model && !params && !ask_usage {
         return Ok(original.clone());
     }
     let model = to_raw(&*candidate.model)?;
@@ -143,6 +148,17 @@ fn native_body(
     for (k, v) in &route.override_params {
         replace.retain(|(rk, _)| rk != k);
         replace.push((k, to_raw(v)?));
+    }
+    if ask_usage {
+        // The client's other stream options stay as they were.
+        let mut options = head
+            .body
+            .get("stream_options")
+            .and_then(|o| serde_json::from_str::<serde_json::Map<String, Value>>(o.get()).ok())
+            .unwrap_or_default();
+        options.insert("include_usage".into(), Value::Bool(true));
+        replace.retain(|(rk, _)| *rk != "stream_options");
+        replace.push(("stream_options", to_raw(&options)?));
     }
     let refs: Vec<(&str, &RawValue)> = replace.iter().map(|(k, v)| (*k, &**v)).collect();
     Ok(Bytes::from(head.body.to_vec_with(&refs)))

@@ -14,6 +14,7 @@ pub mod openai;
 pub mod responses;
 pub mod sequence;
 pub mod sse;
+pub mod usage;
 
 use serde_json::Value;
 

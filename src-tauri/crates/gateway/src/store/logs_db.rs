@@ -73,6 +73,26 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE requests ADD COLUMN upstream_protocol TEXT;
     ALTER TABLE requests ADD COLUMN converted INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 4: tokens (NULL: not known), whether they were estimated here, and their cost (NULL:
+    // no price for the model) with the price used; the rollup sums both.
+    r#"
+    ALTER TABLE requests ADD COLUMN input_tokens INTEGER;
+    ALTER TABLE requests ADD COLUMN output_tokens INTEGER;
+    ALTER TABLE requests ADD COLUMN cache_read_tokens INTEGER;
+    ALTER TABLE requests ADD COLUMN cache_write_tokens INTEGER;
+    ALTER TABLE requests ADD COLUMN reasoning_tokens INTEGER;
+    ALTER TABLE requests ADD COLUMN tokens_estimated INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE requests ADD COLUMN cost_usd REAL;
+    ALTER TABLE requests ADD COLUMN price TEXT;
+    ALTER TABLE daily ADD COLUMN input_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE daily ADD COLUMN output_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE daily ADD COLUMN cache_read_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE daily ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE daily ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE daily ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE daily ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0;
+    ALTER TABLE daily ADD COLUMN unpriced INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The latency buckets' upper bounds, in microseconds (the last bucket has none).
@@ -124,6 +144,17 @@ pub struct LogRow {
     pub session: Option<String>,
     pub upstream_protocol: Option<String>,
     pub converted: bool,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub cache_read_tokens: Option<i64>,
+    pub cache_write_tokens: Option<i64>,
+    pub reasoning_tokens: Option<i64>,
+    /// The tokens were counted here: the upstream reported none.
+    pub tokens_estimated: bool,
+    /// None: not known (no tokens, or no price for the model); never a stand-in zero.
+    pub cost_usd: Option<f64>,
+    /// The price the cost used: where it came from and the rates per million tokens.
+    pub price: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -145,9 +176,10 @@ pub fn write(conn: &mut Connection, rows: &[(LogRow, Vec<AttemptRow>)]) -> Resul
             "INSERT INTO requests (started_ms, client_key, client_addr, user_agent, protocol,
                 endpoint, model, provider, upstream_model, stream, status, error, error_code,
                 attempts, latency_us, ttfb_us, bytes_in, bytes_out, unified_model, session,
-                upstream_protocol, converted)
+                upstream_protocol, converted, input_tokens, output_tokens, cache_read_tokens,
+                cache_write_tokens, reasoning_tokens, tokens_estimated, cost_usd, price)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                ?18, ?19, ?20, ?21, ?22)",
+                ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
         )?;
         let mut attempt = tx.prepare_cached(
             "INSERT INTO attempts (request_id, seq, provider, model, latency_us, status, error,
@@ -178,6 +210,14 @@ pub fn write(conn: &mut Connection, rows: &[(LogRow, Vec<AttemptRow>)]) -> Resul
                 r.session,
                 r.upstream_protocol,
                 r.converted,
+                r.input_tokens,
+                r.output_tokens,
+                r.cache_read_tokens,
+                r.cache_write_tokens,
+                r.reasoning_tokens,
+                r.tokens_estimated,
+                r.cost_usd,
+                r.price,
             ])?;
             let id = tx.last_insert_rowid();
             for (seq, a) in attempts.iter().enumerate() {
@@ -248,15 +288,25 @@ pub fn prune(
     // `WHERE true`: SQLite's upsert after a SELECT needs it to parse ON CONFLICT.
     let rollup = format!(
         "INSERT INTO daily (day, model, provider, client_key, requests, errors, latency_us_sum,
-            h0, h1, h2, h3, h4, h5, h6, h7, h8, h9)
+            input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+            estimated, cost_usd, unpriced, h0, h1, h2, h3, h4, h5, h6, h7, h8, h9)
          SELECT started_ms / 86400000, coalesce(unified_model, model, ''), coalesce(provider, ''),
             coalesce(client_key, ''), count(*), sum(status >= 400 OR error IS NOT NULL),
-            sum(latency_us), {}
+            sum(latency_us), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), coalesce(sum(cache_read_tokens), 0),
+            coalesce(sum(cache_write_tokens), 0), coalesce(sum(reasoning_tokens), 0), sum(tokens_estimated),
+            total(cost_usd), sum(input_tokens IS NOT NULL AND cost_usd IS NULL), {}
          FROM requests WHERE id <= ?1 AND started_ms < ?2 AND true
          GROUP BY 1, 2, 3, 4
          ON CONFLICT (day, model, provider, client_key) DO UPDATE SET
             requests = requests + excluded.requests, errors = errors + excluded.errors,
-            latency_us_sum = latency_us_sum + excluded.latency_us_sum, {}",
+            latency_us_sum = latency_us_sum + excluded.latency_us_sum,
+            input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens,
+            cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+            cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+            reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+            estimated = estimated + excluded.estimated, cost_usd = cost_usd + excluded.cost_usd,
+            unpriced = unpriced + excluded.unpriced, {}",
         sums.join(", "),
         adds.join(", ")
     );
@@ -290,13 +340,25 @@ pub struct DayTotal {
     pub errors: i64,
     pub latency_us_sum: i64,
     pub latency_buckets: [i64; 10],
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub reasoning_tokens: i64,
+    /// Requests whose tokens were estimated here.
+    pub estimated: i64,
+    /// The cost of the priced requests.
+    pub cost_usd: f64,
+    /// Requests with tokens but no price: the cost above leaves them out.
+    pub unpriced: i64,
 }
 
 /// The rollups from `since_day` (days since 1970-01-01) on.
 pub fn daily(conn: &Connection, since_day: i64) -> Result<Vec<DayTotal>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT day, model, provider, client_key, requests, errors, latency_us_sum,
-            h0, h1, h2, h3, h4, h5, h6, h7, h8, h9
+            h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, input_tokens, output_tokens,
+            cache_read_tokens, cache_write_tokens, reasoning_tokens, estimated, cost_usd, unpriced
          FROM daily WHERE day >= ?1 ORDER BY day, model, provider, client_key",
     )?;
     let rows = stmt
@@ -314,6 +376,14 @@ pub fn daily(conn: &Connection, since_day: i64) -> Result<Vec<DayTotal>, StoreEr
                 errors: r.get(5)?,
                 latency_us_sum: r.get(6)?,
                 latency_buckets,
+                input_tokens: r.get(17)?,
+                output_tokens: r.get(18)?,
+                cache_read_tokens: r.get(19)?,
+                cache_write_tokens: r.get(20)?,
+                reasoning_tokens: r.get(21)?,
+                estimated: r.get(22)?,
+                cost_usd: r.get(23)?,
+                unpriced: r.get(24)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -344,7 +414,9 @@ pub const MAX_PAGE: usize = 500;
 
 const COLUMNS: &str = "id, started_ms, client_key, client_addr, user_agent, protocol, endpoint,
     model, provider, upstream_model, stream, status, error, error_code, attempts, latency_us,
-    ttfb_us, bytes_in, bytes_out, unified_model, session, upstream_protocol, converted";
+    ttfb_us, bytes_in, bytes_out, unified_model, session, upstream_protocol, converted,
+    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+    tokens_estimated, cost_usd, price";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogRow> {
     Ok(LogRow {
@@ -371,6 +443,14 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogRow> {
         session: r.get(20)?,
         upstream_protocol: r.get(21)?,
         converted: r.get(22)?,
+        input_tokens: r.get(23)?,
+        output_tokens: r.get(24)?,
+        cache_read_tokens: r.get(25)?,
+        cache_write_tokens: r.get(26)?,
+        reasoning_tokens: r.get(27)?,
+        tokens_estimated: r.get(28)?,
+        cost_usd: r.get(29)?,
+        price: r.get(30)?,
     })
 }
 

@@ -298,6 +298,7 @@ max_size_mb = 64
         },
         logs: Logs {
             logs_enabled: false,
+            logs_ask_usage: true,
             logs_retention_days: 7,
             logs_max_size_mb: 64,
         },
