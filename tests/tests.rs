@@ -13,6 +13,7 @@ mod agent_clients;
 mod desktop;
 mod keychain;
 mod openai_path;
+mod pricing;
 mod protocols;
 mod request_log;
 mod routing;

@@ -366,6 +366,16 @@ const TABLE: &[(&str, &str, &str)] = &[
         "Request log file at most (MB)",
         "请求日志文件上限（MB）",
     ),
+    (
+        "settings.pricing_refresh_url",
+        "Refresh model prices from (URL, empty: bundled list only)",
+        "模型价格的更新地址（URL；留空则只用内置价格表）",
+    ),
+    (
+        "settings.pricing_refresh_hours",
+        "Refresh model prices every (hours)",
+        "模型价格的更新间隔（小时）",
+    ),
     ("action.export", "Export configuration", "导出配置"),
     ("msg.exported_to", "Configuration saved to", "配置已保存到"),
     (

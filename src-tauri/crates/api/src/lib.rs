@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod prices;
 pub mod settings;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -19,6 +19,7 @@ use crate::catalog::sync::SyncQueue;
 use crate::catalog::{Candidate, Snapshot};
 use crate::events::{self, GatewayEvent};
 use crate::health::HealthBook;
+use crate::pricing::{PriceBook, PriceList, Pricing};
 use crate::requestlog::RequestLog;
 use crate::secrets::{ProviderKey, Secret, SecretStore};
 use crate::store::{self, Store, StoreError};
@@ -52,6 +53,13 @@ pub struct Engine {
     pub(crate) admin_totp_last_step: std::sync::atomic::AtomicU64,
     sync_requests: Arc<SyncQueue>,
     chores: mpsc::Sender<Chore>,
+    /// Where the price list came from; the list itself is in the log's pricing.
+    pub(crate) price_list: PriceList,
+    /// Held while the pricing is rebuilt, so a config reload and a list refresh at once do
+    /// not leave the older of the two in place.
+    pricing_rebuild: std::sync::Mutex<()>,
+    /// Wakes the price list's refresh when the configuration changes.
+    pub(crate) config_changed: tokio::sync::Notify,
 }
 
 /// Work the request path hands off to the runtime: nothing on it may wait for the database.
@@ -71,6 +79,8 @@ pub(crate) struct Parts {
     pub breakers: BreakerRegistry,
     pub admin_totp: Option<Vec<u8>>,
     pub body_budget_mb: u64,
+    /// The price list's origin and the list to start with.
+    pub prices: (PriceList, Arc<PriceBook>),
 }
 
 /// The engine's ends of its hand-off queues, for the runtime's tasks to drain.
@@ -92,6 +102,10 @@ impl Engine {
     pub(crate) fn new(parts: Parts) -> (Self, Queues) {
         let sync = Arc::new(SyncQueue::default());
         let (chores, chores_rx) = mpsc::channel(CHORE_CAPACITY);
+        let (price_list, book) = parts.prices;
+        parts
+            .log
+            .set_pricing(Pricing::new(book, std::iter::empty(), &[]));
         let engine = Self {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             breakers: parts.breakers,
@@ -113,6 +127,9 @@ impl Engine {
             admin_totp_last_step: Default::default(),
             sync_requests: sync.clone(),
             chores,
+            price_list,
+            pricing_rebuild: std::sync::Mutex::new(()),
+            config_changed: tokio::sync::Notify::new(),
         };
         (
             engine,
@@ -177,7 +194,25 @@ impl Engine {
             self.health.retain(&pairs);
         }
         self.snapshot.store(Arc::new(snapshot));
+        self.reprice(None);
+        self.config_changed.notify_one();
         self.emit(event);
+    }
+
+    /// Rebuilds the log's pricing from the live snapshot and `book` (None: the list in use).
+    pub(crate) fn reprice(&self, book: Option<Arc<PriceBook>>) {
+        let _one_at_a_time = self
+            .pricing_rebuild
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let book = book.unwrap_or_else(|| self.log.pricing().book().clone());
+        let snap = self.snapshot();
+        let providers = snap
+            .providers
+            .iter()
+            .map(|p| (&*p.name, p.base_url.as_str()));
+        self.log
+            .set_pricing(Pricing::new(book, providers, &snap.prices));
     }
 
     pub fn on_success(&self, c: &Candidate, latency: Duration, ttfb: Option<Duration>) {

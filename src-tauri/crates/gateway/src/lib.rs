@@ -22,6 +22,7 @@ pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod origins;
 pub(crate) mod outside;
+pub(crate) mod pricing;
 pub mod protocol;
 pub(crate) mod requestlog;
 pub(crate) mod runtime;

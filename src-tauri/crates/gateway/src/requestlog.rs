@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 
 use crate::config::Protocol;
 use crate::error::GatewayError;
+use crate::pricing::Pricing;
 use crate::protocol::usage::Tokens;
 use crate::store::logs_db::{self, AttemptRow, LogRow};
 
@@ -247,6 +249,8 @@ pub struct RequestLog {
     dropped: Arc<AtomicU64>,
     /// `logs.enabled`: whether the writer keeps rows in `logs.db`.
     rows: Arc<AtomicBool>,
+    /// Prices for the rows' costs: the engine swaps in new ones, the writer reads them.
+    pricing: Arc<ArcSwap<Pricing>>,
 }
 
 const CAPACITY: usize = 8192;
@@ -260,6 +264,7 @@ impl RequestLog {
                 tx,
                 dropped: Arc::new(AtomicU64::new(0)),
                 rows: Arc::new(AtomicBool::new(true)),
+                pricing: Arc::new(ArcSwap::from_pointee(Pricing::default())),
             },
             rx,
         )
@@ -277,6 +282,19 @@ impl RequestLog {
         }
     }
 
+    pub(crate) fn pricing(&self) -> Arc<Pricing> {
+        self.pricing.load_full()
+    }
+
+    pub(crate) fn set_pricing(&self, pricing: Pricing) {
+        self.pricing.store(Arc::new(pricing));
+    }
+
+    /// The prices the writer reads.
+    pub(crate) fn pricing_handle(&self) -> Arc<ArcSwap<Pricing>> {
+        self.pricing.clone()
+    }
+
     /// The flag the writer reads for `logs.enabled`.
     pub(crate) fn rows_flag(&self) -> Arc<AtomicBool> {
         self.rows.clone()
@@ -292,15 +310,25 @@ pub const MAX_USER_AGENT: usize = 256;
 pub const MAX_ERROR: usize = 2048;
 
 /// A record as the log database stores it.
-fn to_row(r: &RequestRecord) -> (LogRow, Vec<AttemptRow>) {
+fn to_row(r: &RequestRecord, pricing: &Pricing) -> (LogRow, Vec<AttemptRow>) {
     use crate::outside::{Clip, MAX_NAME};
     let us = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
     let name = |s: &str| Clip(s, MAX_NAME).to_string();
     let error = |e: &Option<String>| e.as_deref().map(|e| Clip(e, MAX_ERROR).to_string());
     let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    let started_ms =
+    let since_epoch =
         r.at.duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            .unwrap_or_default();
+    let started_ms = i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX);
+    let (cost_usd, price) = match (&r.provider, &r.upstream_model, &r.tokens) {
+        (Some(provider), Some(model), Some(tokens)) => {
+            match pricing.cost(provider, model, tokens, since_epoch.as_secs()) {
+                Some((usd, used)) => (Some(usd), serde_json::to_string(&used).ok()),
+                None => (None, None),
+            }
+        }
+        _ => (None, None),
+    };
     let row = LogRow {
         id: 0,
         started_ms,
@@ -331,8 +359,8 @@ fn to_row(r: &RequestRecord) -> (LogRow, Vec<AttemptRow>) {
         cache_write_tokens: r.tokens.map(|t| count(t.cache_write)),
         reasoning_tokens: r.tokens.map(|t| count(t.reasoning)),
         tokens_estimated: r.tokens.is_some() && r.tokens_estimated,
-        cost_usd: None,
-        price: None,
+        cost_usd,
+        price,
     };
     let attempts = r
         .attempt_log
@@ -358,6 +386,7 @@ const WRITE_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 pub(crate) fn write_records(
     mut rx: mpsc::Receiver<RequestRecord>,
     keep_rows: Arc<AtomicBool>,
+    pricing: Arc<ArcSwap<Pricing>>,
     mut db: rusqlite::Connection,
 ) {
     use tokio::sync::mpsc::error::TryRecvError;
@@ -396,7 +425,8 @@ pub(crate) fn write_records(
             for r in &mut batch {
                 estimate_tokens(r);
             }
-            let rows: Vec<_> = batch.iter().map(to_row).collect();
+            let pricing = pricing.load();
+            let rows: Vec<_> = batch.iter().map(|r| to_row(r, &pricing)).collect();
             if let Err(e) = logs_db::write(&mut db, &rows) {
                 tracing::warn!(
                     "cannot write {} request(s) to the request log: {e}",

@@ -219,6 +219,7 @@ mod admin;
 mod app;
 mod cooldown;
 mod logs;
+mod pricing;
 mod routing;
 mod server;
 
@@ -226,6 +227,7 @@ pub use admin::{Admin, AdminPatch};
 pub use app::{App, AppPatch};
 pub use cooldown::{Cooldown, CooldownPatch, MAX_COOLDOWN_S};
 pub use logs::{Logs, LogsPatch};
+pub use pricing::{Pricing, PricingPatch};
 pub use routing::{Routing, RoutingPatch};
 pub use server::{DEFAULT_HOST, DEFAULT_PORT, Server, ServerPatch};
 
@@ -244,6 +246,8 @@ pub struct Settings {
     pub admin: Admin,
     #[serde(flatten)]
     pub logs: Logs,
+    #[serde(flatten)]
+    pub pricing: Pricing,
 }
 
 /// Settings by section, as the config file or `PUT /api/settings` gives them.
@@ -262,16 +266,19 @@ pub struct SettingsPatch {
     pub admin: AdminPatch,
     #[serde(default)]
     pub logs: LogsPatch,
+    #[serde(default)]
+    pub pricing: PricingPatch,
 }
 
 /// The sections in the order of the file and the form.
-pub const SECTIONS: [(&str, &[SettingInfo]); 6] = [
+pub const SECTIONS: [(&str, &[SettingInfo]); 7] = [
     (Server::SECTION, Server::FIELDS),
     (Routing::SECTION, Routing::FIELDS),
     (Cooldown::SECTION, Cooldown::FIELDS),
     (App::SECTION, App::FIELDS),
     (Admin::SECTION, Admin::FIELDS),
     (Logs::SECTION, Logs::FIELDS),
+    (Pricing::SECTION, Pricing::FIELDS),
 ];
 
 /// Every setting, section by section.
@@ -288,6 +295,7 @@ impl SettingsPatch {
         out.extend(self.app.entries());
         out.extend(self.admin.entries());
         out.extend(self.logs.entries());
+        out.extend(self.pricing.entries());
         out
     }
 
@@ -300,6 +308,7 @@ impl SettingsPatch {
             .or_else(|| self.app.out_of_range())
             .or_else(|| self.admin.out_of_range())
             .or_else(|| self.logs.out_of_range())
+            .or_else(|| self.pricing.out_of_range())
     }
 }
 
@@ -313,6 +322,7 @@ impl Settings {
             app: self.app.to_patch(),
             admin: self.admin.to_patch(),
             logs: self.logs.to_patch(),
+            pricing: self.pricing.to_patch(),
         }
     }
 }

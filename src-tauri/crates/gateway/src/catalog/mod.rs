@@ -212,6 +212,8 @@ pub struct Snapshot {
     pub anthropic_models_body: Bytes,
     /// `GET /v1beta/models` in Gemini's shape.
     pub gemini_models_body: Bytes,
+    /// `[[prices]]`: multipliers and own prices, for the request log's costs.
+    pub prices: Vec<switchboard_api::prices::PriceEntry>,
 }
 
 impl Snapshot {
@@ -541,6 +543,7 @@ impl Snapshot {
                 openai_models_body,
                 anthropic_models_body,
                 gemini_models_body,
+                prices: state.prices.clone(),
             },
             warnings,
         )

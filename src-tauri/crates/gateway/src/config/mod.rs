@@ -178,6 +178,16 @@ impl Validator<'_> {
             out.logs = logs.into_inner();
             self.bounds(&span, out.logs.out_of_range())?;
         }
+        if let Some(pricing) = raw.pricing.take() {
+            let span = pricing.span();
+            let p = pricing.into_inner();
+            self.bounds(&span, p.out_of_range())?;
+            if let Some(url) = &p.refresh_url {
+                check_refresh_url(url)
+                    .map_err(|m| self.err(&span, "refresh_url", "pricing.refresh_url".into(), m))?;
+            }
+            out.pricing = p;
+        }
         Ok(out)
     }
 
@@ -400,8 +410,55 @@ impl Validator<'_> {
                 expires_at,
             });
         }
+
+        let mut keys = HashSet::new();
+        for (i, p) in raw.prices.into_iter().enumerate() {
+            let span = p.span();
+            let p = p.into_inner();
+            p.check()
+                .map_err(|(field, m)| self.err(&span, field, format!("prices[{i}].{field}"), m))?;
+            let (provider, model) = p.key();
+            // Models are priced without regard to case: `GPT-4o` and `gpt-4o` are one entry.
+            if !keys.insert((provider.to_owned(), model.to_lowercase())) {
+                let field = if p.model.is_some() {
+                    "model"
+                } else {
+                    "provider"
+                };
+                return Err(self.err(
+                    &span,
+                    field,
+                    format!("prices[{i}].{field}"),
+                    format!(
+                        "a second entry for provider {:?} and model {:?}",
+                        or_every(provider),
+                        or_every(model)
+                    ),
+                ));
+            }
+            out.prices.push(p);
+        }
         Ok(out)
     }
+}
+
+fn or_every(name: &str) -> &str {
+    if name.is_empty() { "*" } else { name }
+}
+
+/// Empty (nothing fetched), or an http(s) URL without credentials in it.
+pub fn check_refresh_url(url: &str) -> Result<(), String> {
+    if url.is_empty() {
+        return Ok(());
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err("must be an http:// or https:// URL (or empty: the bundled list only)".into());
+    }
+    if url_has_credentials(url) {
+        return Err("must not hold credentials".into());
+    }
+    Ok(())
 }
 
 /// `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDTHH:MM:SSZ` as unix seconds.

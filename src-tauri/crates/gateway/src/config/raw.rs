@@ -5,7 +5,11 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::settings::{AdminPatch, AppPatch, CooldownPatch, LogsPatch, RoutingPatch, ServerPatch};
+use switchboard_api::prices::PriceEntry;
+
+use super::settings::{
+    AdminPatch, AppPatch, CooldownPatch, LogsPatch, PricingPatch, RoutingPatch, ServerPatch,
+};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -16,12 +20,15 @@ pub struct RawConfig {
     pub app: Option<Spanned<AppPatch>>,
     pub admin: Option<Spanned<AdminPatch>>,
     pub logs: Option<Spanned<LogsPatch>>,
+    pub pricing: Option<Spanned<PricingPatch>>,
     #[serde(default)]
     pub providers: Vec<Spanned<RawProvider>>,
     #[serde(default)]
     pub models: Vec<Spanned<RawModel>>,
     #[serde(default)]
     pub client_keys: Vec<Spanned<RawClientKey>>,
+    #[serde(default)]
+    pub prices: Vec<Spanned<PriceEntry>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,5 +4,5 @@
 
 pub use switchboard_api::settings::{
     AdminPatch, AppPatch, CooldownPatch, DEFAULT_PORT, LogsPatch, MAX_COOLDOWN_S, OutOfRange,
-    RoutingPatch, SECTIONS, ServerPatch, Settings, SettingsPatch,
+    PricingPatch, RoutingPatch, SECTIONS, ServerPatch, Settings, SettingsPatch,
 };

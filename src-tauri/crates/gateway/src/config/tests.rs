@@ -230,6 +230,42 @@ fn validation_errors_name_file_line_and_field() {
             "client_keys[0].key",
             "16 characters",
         ),
+        (
+            "[[prices]]\nprovider = \"r\"\n",
+            1,
+            "prices[0].input",
+            "multiplier",
+        ),
+        (
+            "[[prices]]\nmodel = \"m\"\nmultiplier = 500.0\n",
+            3,
+            "prices[0].multiplier",
+            "between 0 and 100",
+        ),
+        (
+            "[[prices]]\nmodel = \"m\"\ninput = -1.0\noutput = 1.0\n",
+            3,
+            "prices[0].input",
+            "between 0 and",
+        ),
+        (
+            "[[prices]]\nmodel = \"gpt-4o\"\nmultiplier = 1.0\n\n[[prices]]\nmodel = \"GPT-4o\"\nmultiplier = 2.0\n",
+            6,
+            "prices[1].model",
+            "a second entry",
+        ),
+        (
+            "[pricing]\nrefresh_url = \"file:///etc/passwd\"\n",
+            2,
+            "pricing.refresh_url",
+            "http",
+        ),
+        (
+            "[pricing]\nrefresh_url = \"https://me:pw@prices.example/x.json\"\n",
+            2,
+            "pricing.refresh_url",
+            "credentials",
+        ),
     ];
     for (src, line, field, needle) in cases {
         let e = p(src).expect_err(src);

@@ -157,4 +157,6 @@ pub struct ConfigFile {
     pub providers: Vec<ProviderSpec>,
     pub models: Vec<ModelSpec>,
     pub client_keys: Vec<ClientKeySpec>,
+    /// `[[prices]]`, each checked, no two for the same provider and model.
+    pub prices: Vec<switchboard_api::prices::PriceEntry>,
 }

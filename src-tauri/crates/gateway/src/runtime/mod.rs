@@ -270,6 +270,10 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         breakers,
         admin_totp,
         body_budget_mb: snapshot.settings.server.body_budget_mb,
+        prices: crate::pricing::PriceList::open(
+            &opts.data_dir,
+            &snapshot.settings.pricing.pricing_refresh_url,
+        ),
     });
     let engine = Arc::new(engine);
     engine.apply(snapshot);

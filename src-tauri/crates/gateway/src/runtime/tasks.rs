@@ -76,6 +76,7 @@ pub(super) fn start_all(tasks: &mut Tasks, engine: &Arc<Engine>, queues: Queues)
     tasks.spawn("password watch", password_watch(engine.clone()));
     tasks.spawn("chores", chores(engine.clone(), queues.chores));
     tasks.spawn("log retention", log_retention(engine.clone()));
+    tasks.spawn("price list", price_list(engine.clone()));
 }
 
 /// Model lists: on a schedule (`routing.sync_interval_s`) for every provider whose list does
@@ -238,6 +239,65 @@ async fn log_retention(engine: Arc<Engine>) {
             tracing::info!(rows = pruned, "request log pruned (rolled up per day)");
         }
         tokio::time::sleep(RETENTION_EVERY).await;
+    }
+}
+
+/// How soon a failed fetch of the price list is tried again (at most its refresh period).
+const PRICES_RETRY: Duration = Duration::from_secs(15 * 60);
+
+/// The price list from `pricing.refresh_url`, every `refresh_hours`; at once when the URL
+/// changes; the bundled list again when it is cleared. Nothing is fetched without a URL.
+async fn price_list(engine: Arc<Engine>) {
+    let list = &engine.price_list;
+    // The URL the schedule is for, and when its next fetch is due.
+    let mut due: Option<(String, tokio::time::Instant)> = None;
+    loop {
+        let pricing = engine.snapshot().settings.pricing.clone();
+        let url = pricing.pricing_refresh_url;
+        let every =
+            Duration::from_secs(u64::from(pricing.pricing_refresh_hours.clamp(1, 720)) * 3600);
+        let now = tokio::time::Instant::now();
+        let now_s = crate::engine::unix_seconds(std::time::Instant::now());
+        if url.is_empty() {
+            if list.from().is_some() {
+                list.forget();
+                engine.reprice(Some(crate::pricing::PriceBook::bundled()));
+                tracing::info!("pricing.refresh_url cleared: the bundled price list is in use");
+            }
+            due = None;
+        } else if due.as_ref().is_none_or(|(u, _)| *u != url) {
+            // A copy from this URL saved by an earlier run is fresh for the rest of its period.
+            let age = match (list.from(), list.fetched_at()) {
+                (Some(from), Some(at)) if from == url => {
+                    Duration::from_secs(now_s.saturating_sub(at))
+                }
+                _ => every,
+            };
+            due = Some((url.clone(), now + every.saturating_sub(age)));
+        }
+        if let Some((u, at)) = &due
+            && *at <= now
+        {
+            let next = match list.refresh(&engine.http, u, now_s).await {
+                Ok(book) => {
+                    tracing::info!(url = %u, models = book.models(), "price list refreshed");
+                    engine.reprice(Some(book));
+                    every
+                }
+                Err(e) => {
+                    tracing::warn!("cannot refresh the price list: {e}");
+                    PRICES_RETRY.min(every)
+                }
+            };
+            due = Some((u.clone(), tokio::time::Instant::now() + next));
+        }
+        let wake = due
+            .as_ref()
+            .map_or(now + Duration::from_secs(3600), |(_, at)| *at);
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake) => {}
+            _ = engine.config_changed.notified() => {}
+        }
     }
 }
 

@@ -440,6 +440,25 @@ pub async fn log(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> R
     }
 }
 
+/// `GET /api/prices`: the price list in use, the entries over it, the models nothing prices.
+pub async fn prices(State(engine): State<Arc<Engine>>) -> Response<Body> {
+    match service::prices(&engine).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => service_error(e),
+    }
+}
+
+/// `PUT /api/prices {"entries": [...]}`: every entry (those left out are deleted).
+pub async fn put_prices(State(engine): State<Arc<Engine>>, body: Bytes) -> Response<Body> {
+    match serde_json::from_slice::<switchboard_api::prices::PricesUpdate>(&body) {
+        Ok(update) => no_content(service::put_prices(&engine, update).await),
+        Err(e) => api_error(
+            StatusCode::BAD_REQUEST,
+            format!("the body must be {{\"entries\": [...]}}: {e}"),
+        ),
+    }
+}
+
 pub async fn settings(State(engine): State<Arc<Engine>>) -> Response<Body> {
     Json(service::settings(&engine)).into_response()
 }

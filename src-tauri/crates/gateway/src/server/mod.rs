@@ -87,6 +87,7 @@ pub fn router(engine: Arc<Engine>, ui_files: &'static [ui::UiFile]) -> Router {
         )
         .route("/settings", get(admin::settings).put(admin::patch_settings))
         .route("/export", get(admin::export))
+        .route("/prices", get(admin::prices).put(admin::put_prices))
         .route("/logs", get(admin::logs))
         .route("/logs/daily", get(admin::daily))
         .route("/logs/{id}", get(admin::log))

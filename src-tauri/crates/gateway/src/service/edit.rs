@@ -13,7 +13,7 @@ use crate::engine::Engine;
 use crate::store::{self, ImportReport};
 
 /// Checks `doc` (shaped like the config file) with the config file's own validation.
-fn parse_doc(doc: &Value, prefix: &str) -> Result<ConfigFile, ServiceError> {
+pub(super) fn parse_doc(doc: &Value, prefix: &str) -> Result<ConfigFile, ServiceError> {
     let value = toml::Value::try_from(doc).map_err(|e| {
         ServiceError::Invalid(format!("{e} (leave a field out rather than sending null)"))
     })?;

@@ -4,6 +4,7 @@
 mod edit;
 pub(crate) mod login;
 mod logs;
+mod prices;
 pub(crate) mod sync;
 
 use std::time::Instant;
@@ -20,6 +21,7 @@ use crate::store::{self, KeyRef, StoreError};
 use sync::sync_provider;
 
 pub use logs::{daily, log, logs};
+pub use prices::{prices, put_prices};
 
 pub use edit::{
     client_keys, create_client_key, delete_model, delete_provider, export, models, patch_settings,

@@ -12,6 +12,7 @@ use crate::config::{
     Rule, RuleKind, Settings,
 };
 use crate::secrets::Secret;
+use switchboard_api::prices::PriceEntry;
 
 /// How a provider's key is referenced in the database. The key itself is never stored here.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,6 +92,7 @@ pub struct StoredState {
     pub providers: Vec<StoredProvider>,
     pub models: Vec<StoredModel>,
     pub client_keys: Vec<StoredClientKey>,
+    pub prices: Vec<PriceEntry>,
 }
 
 /// What an import did, for the caller to act on outside the database thread.
@@ -138,6 +140,9 @@ pub fn import(conn: &mut Connection, file: &ConfigFile) -> Result<ImportReport, 
     }
     for k in &file.client_keys {
         import_client_key(&tx, k, &mut report)?;
+    }
+    for p in &file.prices {
+        upsert_price(&tx, p)?;
     }
     tx.commit()?;
     report.changes = conn.total_changes().saturating_sub(before);
@@ -520,7 +525,66 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
         providers,
         models,
         client_keys,
+        prices: prices(conn)?,
     })
+}
+
+const PRICE_COLUMNS: &str = "provider, model, multiplier, input, output, cache_read, cache_write";
+
+/// Writes one `[[prices]]` entry, replacing the one for the same provider and model.
+fn upsert_price(tx: &Connection, p: &PriceEntry) -> Result<(), StoreError> {
+    let (provider, model) = p.key();
+    tx.execute(
+        &format!(
+            "INSERT INTO prices ({PRICE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (provider, model) DO UPDATE SET multiplier = excluded.multiplier,
+               input = excluded.input, output = excluded.output,
+               cache_read = excluded.cache_read, cache_write = excluded.cache_write
+             WHERE (multiplier, input, output, cache_read, cache_write)
+               IS NOT (excluded.multiplier, excluded.input, excluded.output,
+                       excluded.cache_read, excluded.cache_write)"
+        ),
+        params![
+            provider,
+            model,
+            p.multiplier,
+            p.input,
+            p.output,
+            p.cache_read,
+            p.cache_write
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn prices(conn: &Connection) -> Result<Vec<PriceEntry>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {PRICE_COLUMNS} FROM prices ORDER BY provider, model"
+    ))?;
+    let named = |s: String| (!s.is_empty()).then_some(s);
+    let rows = stmt.query_map([], |r| {
+        Ok(PriceEntry {
+            provider: named(r.get(0)?),
+            model: named(r.get(1)?),
+            multiplier: r.get(2)?,
+            input: r.get(3)?,
+            output: r.get(4)?,
+            cache_read: r.get(5)?,
+            cache_write: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Replaces every price entry with `entries` (already checked), in one transaction.
+pub fn replace_prices(conn: &mut Connection, entries: &[PriceEntry]) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    tx.execute("DELETE FROM prices", [])?;
+    for p in entries {
+        upsert_price(&tx, p)?;
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 /// Pauses or resumes a provider; false if no provider has that name.
@@ -646,8 +710,8 @@ pub fn set_admin_password_hash(conn: &Connection, hash: &str) -> Result<(), Stor
     Ok(())
 }
 
-/// Deletes a provider (its model list and sync record go with it); answers its uid, whose
-/// keychain entry the caller deletes.
+/// Deletes a provider (its model list, sync record and price entries go with it); answers its
+/// uid, whose keychain entry the caller deletes.
 pub fn delete_provider(conn: &Connection, name: &str) -> Result<Option<String>, StoreError> {
     let uid: Option<String> = conn
         .query_row("SELECT uid FROM providers WHERE name = ?1", [name], |r| {
@@ -664,6 +728,7 @@ pub fn delete_provider(conn: &Connection, name: &str) -> Result<Option<String>, 
                    AND substr(value, 1, instr(value, '/') - 1) = ?1)",
             [name],
         )?;
+        tx.execute("DELETE FROM prices WHERE provider = ?1", [name])?;
         tx.commit()?;
     }
     Ok(uid)
@@ -678,8 +743,8 @@ pub enum Rename {
 }
 
 /// Renames a provider in one transaction, with the unified models' `include` (`name/model`)
-/// and `exclude_providers` entries that name it. Its uid stays, and with it the keychain entry,
-/// the synced model list and the breakers.
+/// and `exclude_providers` entries and the price entries that name it. Its uid stays, and with
+/// it the keychain entry, the synced model list and the breakers.
 pub fn rename_provider(conn: &mut Connection, from: &str, to: &str) -> Result<Rename, StoreError> {
     let tx = conn.transaction()?;
     let exists = |name: &str| -> Result<bool, StoreError> {
@@ -715,6 +780,11 @@ pub fn rename_provider(conn: &mut Connection, from: &str, to: &str) -> Result<Re
     )?;
     tx.execute(
         "UPDATE model_rules SET value = ?2 WHERE kind = 'exclude_provider' AND value = ?1",
+        params![from, to],
+    )?;
+    // OR REPLACE: entries already under the new name were for no provider.
+    tx.execute(
+        "UPDATE OR REPLACE prices SET provider = ?2 WHERE provider = ?1",
         params![from, to],
     )?;
     tx.commit()?;

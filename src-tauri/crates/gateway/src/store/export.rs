@@ -175,6 +175,12 @@ pub fn render(state: &StoredState, listed: &HashSet<String>) -> Result<String, S
         doc.insert("client_keys".into(), keys.into());
     }
 
+    if !state.prices.is_empty() {
+        let prices = Value::try_from(&state.prices)
+            .map_err(|e| StoreError::Invalid(format!("prices: {e}")))?;
+        doc.insert("prices".into(), prices);
+    }
+
     let body = toml::to_string_pretty(&doc).map_err(|e| StoreError::Invalid(e.to_string()))?;
     let mut out = PREAMBLE.to_owned();
     for n in &notes {

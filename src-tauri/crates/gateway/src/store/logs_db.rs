@@ -153,8 +153,19 @@ pub struct LogRow {
     pub tokens_estimated: bool,
     /// None: not known (no tokens, or no price for the model); never a stand-in zero.
     pub cost_usd: Option<f64>,
-    /// The price the cost used: where it came from and the rates per million tokens.
+    /// The price the cost used: where it came from and the rates per million tokens (JSON,
+    /// shown as the object it is).
+    #[serde(serialize_with = "as_json")]
     pub price: Option<String>,
+}
+
+fn as_json<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    match v.as_deref().map(serde_json::from_str::<serde_json::Value>) {
+        Some(Ok(json)) => json.serialize(s),
+        Some(Err(_)) => v.serialize(s),
+        None => s.serialize_none(),
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

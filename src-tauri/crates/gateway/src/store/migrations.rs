@@ -82,6 +82,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE providers ADD COLUMN responses INTEGER NOT NULL DEFAULT 1;
     "#,
+    // 6: `[[prices]]`: per provider ('' every provider) and upstream model ('' every model),
+    // a multiplier of the list price or an own price in USD per million tokens.
+    r#"
+    CREATE TABLE prices (
+        provider    TEXT NOT NULL DEFAULT '',
+        model       TEXT NOT NULL DEFAULT '',
+        multiplier  REAL,
+        input       REAL,
+        output      REAL,
+        cache_read  REAL,
+        cache_write REAL,
+        PRIMARY KEY (provider, model)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 #[cfg(test)]

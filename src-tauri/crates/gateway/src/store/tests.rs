@@ -249,12 +249,17 @@ session_ttl_s = 600
 enabled = false
 retention_days = 7
 max_size_mb = 64
+[pricing]
+refresh_url = "https://prices.example/data.json"
+refresh_hours = 12
 "#;
     let dir = tempfile::tempdir().unwrap();
     let mut conn = open_connection(&dir.path().join("config.db")).unwrap();
     import(&mut conn, &cfg(src)).unwrap();
     let s = load(&conn).unwrap().settings;
-    use switchboard_api::settings::{Admin, App, Cooldown, Logs, Routing, Server, Settings};
+    use switchboard_api::settings::{
+        Admin, App, Cooldown, Logs, Pricing, Routing, Server, Settings,
+    };
     let expected = Settings {
         server: Server {
             host: "127.0.0.2".into(),
@@ -301,6 +306,10 @@ max_size_mb = 64
             logs_ask_usage: true,
             logs_retention_days: 7,
             logs_max_size_mb: 64,
+        },
+        pricing: Pricing {
+            pricing_refresh_url: "https://prices.example/data.json".into(),
+            pricing_refresh_hours: 12,
         },
     };
     assert_eq!(s, expected);
@@ -425,6 +434,17 @@ rpm = 30
 expires_at = "2099-01-01"
 [[client_keys]]
 name = "gone"
+[[prices]]
+provider = "b"
+multiplier = 0.8
+[[prices]]
+provider = "a"
+model = "m1"
+input = 1.5
+output = 6.0
+cache_read = 0.15
+[pricing]
+refresh_url = "https://prices.example/data.json"
 "#;
     let dir = tempfile::tempdir().unwrap();
     let mut conn = open_connection(&dir.path().join("one.db")).unwrap();
@@ -468,6 +488,8 @@ name = "gone"
     .unwrap();
     let (a, b) = (load(&conn).unwrap(), load(&two).unwrap());
     assert_eq!(a.settings, b.settings);
+    assert_eq!(a.prices.len(), 2);
+    assert_eq!(a.prices, b.prices);
     assert_eq!(a.settings.admin.session_ttl_s, 600);
     assert_eq!(a.providers.len(), b.providers.len());
     for (p, q) in a.providers.iter().zip(&b.providers) {
@@ -533,4 +555,58 @@ name = "gone"
             .join("\n")
     };
     assert_eq!(body(&text), body(&export(&two).unwrap()));
+}
+
+#[test]
+fn price_entries_follow_a_renamed_provider_and_go_with_a_deleted_one() {
+    let src = r#"
+[[providers]]
+name = "a"
+base_url = "http://127.0.0.1:1"
+[[providers]]
+name = "b"
+base_url = "http://127.0.0.1:2"
+[[prices]]
+provider = "a"
+multiplier = 0.5
+[[prices]]
+provider = "a"
+model = "m"
+input = 1.0
+output = 2.0
+[[prices]]
+provider = "b"
+multiplier = 0.9
+[[prices]]
+model = "m"
+multiplier = 2.0
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = open_connection(&dir.path().join("config.db")).unwrap();
+    import(&mut conn, &cfg(src)).unwrap();
+    let keys = |conn: &rusqlite::Connection| -> Vec<(String, String)> {
+        let mut k: Vec<_> = load(conn)
+            .unwrap()
+            .prices
+            .iter()
+            .map(|p| {
+                let (a, b) = p.key();
+                (a.to_owned(), b.to_owned())
+            })
+            .collect();
+        k.sort();
+        k
+    };
+    let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    assert_eq!(
+        keys(&conn),
+        [pair("", "m"), pair("a", ""), pair("a", "m"), pair("b", "")]
+    );
+    rename_provider(&mut conn, "a", "c").unwrap();
+    assert_eq!(
+        keys(&conn),
+        [pair("", "m"), pair("b", ""), pair("c", ""), pair("c", "m")]
+    );
+    delete_provider(&conn, "c").unwrap();
+    assert_eq!(keys(&conn), [pair("", "m"), pair("b", "")]);
 }
