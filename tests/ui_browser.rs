@@ -38,7 +38,7 @@ async fn the_admin_ui_manages_the_gateway_in_a_real_browser() {
     );
 
     let a = Mock::start().await;
-    a.set_models(&["gpt-4o", "claude-opus-4-5"]);
+    a.set_models(&["gpt-4o", "claude-opus-4-5", "house-model"]);
     // The browser's first chat request fails, so a breaker opens while the page watches.
     a.script([
         Reply::status(500, r#"{"error":{"message":"upstream exploded"}}"#),
@@ -60,6 +60,9 @@ responses = false
 
 [[models]]
 name = "gpt-4o"
+
+[[models]]
+name = "house-model"
 "#,
         a.url()
     );
@@ -150,6 +153,15 @@ name = "gpt-4o"
         .expect("the key made in the page");
     assert_eq!(cursor["rpm"], 30);
     assert_eq!(cursor["expires_at"], 4_070_908_800_u64, "2099-01-01 UTC");
+    let prices: Value = get_json(&gw, &token, "/prices").await;
+    assert_eq!(
+        prices["entries"],
+        serde_json::json!([
+            {"provider": "relay-a", "multiplier": 0.5},
+            {"provider": "relay-a", "model": "house-model", "input": 1.5, "output": 6.0},
+        ]),
+        "{prices}"
+    );
     let settings: Value = get_json(&gw, &token, "/settings").await;
     assert_eq!(settings["first_byte_timeout_s"], 30);
     // The page saved what was changed, not the run's own `--port 0`.
@@ -173,7 +185,13 @@ name = "gpt-4o"
         !stored.iter().any(|k| k == "port" || k == "host"),
         "{stored:?}"
     );
-    for name in ["overview", "models-preview", "overview-zh", "overview-dark"] {
+    for name in [
+        "overview",
+        "models-preview",
+        "prices",
+        "overview-zh",
+        "overview-dark",
+    ] {
         assert!(
             shots.join(format!("{name}.png")).is_file(),
             "screenshot {name}"

@@ -163,6 +163,35 @@ try {
     await shot("keys");
   });
 
+  await step("a model without a price gets one, and a provider a multiplier", async () => {
+    await page.click("button[data-page=prices]");
+    await expectText(page.locator("#price-list"), "bundled");
+    const unpriced = page.locator('#unpriced tr[data-pair="relay-a/house-model"]');
+    await unpriced.waitFor();
+    if (await page.locator('#unpriced tr[data-pair="relay-a/gpt-4o"]').count()) {
+      throw new Error("gpt-4o is in the bundled list, yet listed as unpriced");
+    }
+    await unpriced.locator("button.set-price").click();
+    if ((await page.inputValue("#price-model")) !== "house-model") throw new Error("the form was not filled");
+    await page.fill("#price-input", "cheap");
+    await page.click("#price-save");
+    await expectText(page.locator('[data-field="input"] .error'), "number");
+    // The server's own check: an own price needs an output price.
+    await page.fill("#price-input", "1.5");
+    await page.click("#price-save");
+    await expectText(page.locator('[data-field="output"] .error'), "output price");
+    await page.fill("#price-output", "6");
+    await page.click("#price-save");
+    await page.locator('#price-entries tr[data-entry="relay-a/house-model"]').waitFor();
+    await unpriced.waitFor({ state: "detached", timeout: 5000 });
+    await expectText(page.locator("#all-priced"), "has a price");
+    await page.fill("#price-provider", "relay-a");
+    await page.fill("#price-multiplier", "0.5");
+    await page.click("#price-save");
+    await expectText(page.locator('#price-entries tr[data-entry="relay-a/"] .multiplier'), "× 0.5");
+    await shot("prices");
+  });
+
   await step("settings validate ranges and save", async () => {
     await page.click("button[data-page=settings]");
     await page.locator("#routing\\.first_byte_timeout_s").waitFor();

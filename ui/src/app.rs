@@ -15,15 +15,17 @@ pub enum Page {
     Providers,
     Models,
     Keys,
+    Prices,
     Settings,
 }
 
 impl Page {
-    const ALL: [Page; 5] = [
+    const ALL: [Page; 6] = [
         Page::Overview,
         Page::Providers,
         Page::Models,
         Page::Keys,
+        Page::Prices,
         Page::Settings,
     ];
 
@@ -33,6 +35,7 @@ impl Page {
             Page::Providers => "nav.providers",
             Page::Models => "nav.models",
             Page::Keys => "nav.keys",
+            Page::Prices => "nav.prices",
             Page::Settings => "nav.settings",
         }
     }
@@ -43,6 +46,7 @@ impl Page {
             Page::Providers => "providers",
             Page::Models => "models",
             Page::Keys => "keys",
+            Page::Prices => "prices",
             Page::Settings => "settings",
         }
     }
@@ -499,6 +503,7 @@ fn Main() -> impl IntoView {
                 Page::Providers => view! { <pages::providers::Providers/> }.into_any(),
                 Page::Models => view! { <pages::models::Models/> }.into_any(),
                 Page::Keys => view! { <pages::keys::Keys/> }.into_any(),
+                Page::Prices => view! { <pages::prices::Prices/> }.into_any(),
                 Page::Settings => view! { <pages::settings::SettingsPage/> }.into_any(),
             }}
         </main>

@@ -1,5 +1,6 @@
 pub mod keys;
 pub mod models;
 pub mod overview;
+pub mod prices;
 pub mod providers;
 pub mod settings;
