@@ -121,6 +121,22 @@ async fn a_failover_leaves_the_request_and_every_attempt_in_the_log() {
     assert_eq!(attempts[1]["provider"], "good");
     assert_eq!(attempts[1]["status"], 200);
     assert_eq!(attempts[1]["error"], Value::Null);
+    // Both were chosen by weight through closed breakers; each had a first byte.
+    for a in attempts {
+        assert_eq!(a["chosen_by"], "weighted", "{one}");
+        assert_eq!(a["breaker"], "closed", "{one}");
+        assert!(a["ttfb_us"].as_i64().unwrap() > 0, "{one}");
+    }
+    assert_eq!(one["request"]["chosen_by"], "weighted", "{one}");
+    assert!(one["request"]["ttfc_us"].is_null(), "not a stream: {one}");
+
+    // The same session goes back to the provider that answered it.
+    assert_eq!(chat(&gw).await.status(), 200);
+    let page = logs_until(&gw, &token, "", 2).await;
+    let again = &page["items"][0];
+    assert_eq!(again["provider"], "good", "{again}");
+    assert_eq!(again["chosen_by"], "session", "{again}");
+    assert_eq!(again["attempts"], 1, "{again}");
 
     // A request that fails is logged with the gateway's own code.
     let r = http()
@@ -142,12 +158,12 @@ async fn a_failover_leaves_the_request_and_every_attempt_in_the_log() {
     let none = logs_until(&gw, &token, "?status=5xx", 0).await;
     // (The failed request above is a 404: no 5xx.)
     assert_eq!(none["items"], json!([]));
-    let by_provider = logs_until(&gw, &token, "?provider=good&status=2xx&stream=false", 1).await;
-    assert_eq!(by_provider["items"].as_array().unwrap().len(), 1);
+    let by_provider = logs_until(&gw, &token, "?provider=good&status=2xx&stream=false", 2).await;
+    assert_eq!(by_provider["items"].as_array().unwrap().len(), 2);
     let page = logs_until(&gw, &token, "?limit=1", 1).await;
     assert_eq!(page["items"][0]["status"], 404, "newest first");
-    let rest = logs_until(&gw, &token, &format!("?limit=1&before={}", page["next"]), 1).await;
-    assert_eq!(rest["items"][0]["id"], row["id"]);
+    let rest = logs_until(&gw, &token, &format!("?limit=2&before={}", page["next"]), 2).await;
+    assert_eq!(rest["items"][1]["id"], row["id"]);
     assert_eq!(rest["next"], Value::Null);
     for (query, names) in [
         ("?status=3xx", "status"),
@@ -495,6 +511,48 @@ async fn a_chat_stream_is_asked_for_usage_and_the_client_gets_its_stream_unchang
     ];
     let body = stream_chat(&gw, &mock, chunks, json!({"include_usage": true})).await;
     assert!(body.contains("\"prompt_tokens\":40"), "{body}");
+}
+
+/// A stream's time to first content counts past its preamble (the role-only chunk), which the
+/// gateway holds; the attempt's first byte is the upstream's response head.
+#[tokio::test]
+async fn a_streams_time_to_first_content_is_past_its_preamble() {
+    let mock = Mock::start().await;
+    let (gw, _dir) = start_admin(&config(&mock.url(), &mock.url()));
+    let token = admin_token(&gw).await;
+    mock.script([Reply::Sse {
+        chunks: vec![
+            common::mock::role_chunk("m1"),
+            common::mock::chunk("m1", "Hi"),
+            common::mock::DONE.to_owned(),
+        ],
+        gap: Duration::from_millis(300),
+        drop_after: None,
+    }]);
+    let r = http()
+        .post(format!("{}/chat/completions", gw.v1()))
+        .bearer_auth(KEY)
+        .json(&json!({"model": "m1", "stream": true,
+            "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Hi"));
+    let page = logs_until(&gw, &token, "", 1).await;
+    let row = &page["items"][0];
+    let ttfc = row["ttfc_us"]
+        .as_i64()
+        .expect("a stream has a time to first content");
+    assert!(ttfc >= 300_000, "{row}");
+    assert!(ttfc <= row["latency_us"].as_i64().unwrap(), "{row}");
+    let one: Value = admin(&gw, &token, "GET", &format!("/logs/{}", row["id"]), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let head = one["attempts"][0]["ttfb_us"].as_i64().unwrap();
+    assert!(head < ttfc, "the head came before the content: {one}");
 }
 
 /// `logs.ask_usage = false`: the client's request goes as it came, and the stream's tokens

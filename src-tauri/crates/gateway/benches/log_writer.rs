@@ -16,6 +16,9 @@ fn batch() -> Vec<(LogRow, Vec<AttemptRow>)> {
                 status,
                 error: (status != 200).then(|| "upstream said 502 bad gateway".into()),
                 error_code: (status != 200).then(|| "upstream_error".into()),
+                ttfb_us: Some(90_000),
+                chosen_by: Some("weighted".into()),
+                breaker: Some("closed".into()),
             };
             (
                 LogRow {
@@ -33,6 +36,10 @@ fn batch() -> Vec<(LogRow, Vec<AttemptRow>)> {
                     attempts: 2,
                     latency_us: 2_400_000 + i,
                     ttfb_us: Some(600_000),
+                    ttfc_us: Some(700_000),
+                    chosen_by: Some("weighted".into()),
+                    cost_usd: Some(0.0123),
+                    price: Some(r#"{"source":"list","list_provider":"anthropic","list_model":"claude-opus-4-5","input":5.0,"output":25.0}"#.into()),
                     bytes_in: 18_000,
                     bytes_out: 9_000,
                     ..LogRow::default()

@@ -39,6 +39,10 @@ pub struct RequestRecord {
     pub stream: bool,
     pub latency: Duration,
     pub ttfb: Option<Duration>,
+    /// A stream's time to its first content, past any preamble.
+    pub ttfc: Option<Duration>,
+    /// Why the candidate that answered was chosen.
+    pub chosen_by: Option<&'static str>,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub error: Option<String>,
@@ -66,6 +70,12 @@ pub struct AttemptRecord {
     /// None when it succeeded.
     pub error: Option<String>,
     pub error_code: Option<&'static str>,
+    /// Its first byte from the upstream, when one came.
+    pub ttfb: Option<Duration>,
+    /// session, sticky, weighted or last_resort.
+    pub chosen_by: &'static str,
+    /// closed, half_open (its trial) or open (a last resort).
+    pub breaker: &'static str,
 }
 
 impl AttemptRecord {
@@ -77,7 +87,23 @@ impl AttemptRecord {
             status,
             error: None,
             error_code: None,
+            ttfb: None,
+            chosen_by: "weighted",
+            breaker: "closed",
         }
+    }
+
+    /// How it came to be tried, and its first byte.
+    pub fn how(
+        mut self,
+        chosen_by: &'static str,
+        breaker: &'static str,
+        ttfb: Option<Duration>,
+    ) -> Self {
+        self.chosen_by = chosen_by;
+        self.breaker = breaker;
+        self.ttfb = ttfb;
+        self
     }
 
     pub fn failed(c: &crate::catalog::Candidate, latency: Duration, error: &GatewayError) -> Self {
@@ -110,6 +136,8 @@ impl RequestRecord {
             stream: false,
             latency: Duration::ZERO,
             ttfb: None,
+            ttfc: None,
+            chosen_by: None,
             bytes_in: 0,
             bytes_out: 0,
             error: None,
@@ -351,6 +379,8 @@ fn to_row(r: &RequestRecord, pricing: &Pricing) -> (LogRow, Vec<AttemptRow>) {
         attempts: r.attempts,
         latency_us: us(r.latency),
         ttfb_us: r.ttfb.map(us),
+        ttfc_us: r.ttfc.map(us),
+        chosen_by: r.chosen_by.map(str::to_owned),
         bytes_in: i64::try_from(r.bytes_in).unwrap_or(i64::MAX),
         bytes_out: i64::try_from(r.bytes_out).unwrap_or(i64::MAX),
         input_tokens: r.tokens.map(|t| count(t.input)),
@@ -372,6 +402,9 @@ fn to_row(r: &RequestRecord, pricing: &Pricing) -> (LogRow, Vec<AttemptRow>) {
             status: a.status,
             error: error(&a.error),
             error_code: a.error_code.map(str::to_owned),
+            ttfb_us: a.ttfb.map(us),
+            chosen_by: Some(a.chosen_by.to_owned()),
+            breaker: Some(a.breaker.to_owned()),
         })
         .collect();
     (row, attempts)

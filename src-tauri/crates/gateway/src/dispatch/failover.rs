@@ -19,7 +19,7 @@ use crate::engine::Engine;
 use crate::error::GatewayError;
 use crate::health::failure_kind;
 use crate::protocol::Api;
-use crate::protocol::first_content::{Scan, first_content};
+use crate::protocol::first_content::{Scan, first_content as scan_first_content};
 use crate::requestlog::AttemptRecord;
 
 /// How much of a stream is held while waiting for its first content.
@@ -44,6 +44,8 @@ pub struct Success {
     pub held: Vec<Bytes>,
     pub rest: UpstreamStream,
     pub ttfb: Option<Duration>,
+    /// When a stream's first content came (its preamble held until then).
+    pub first_content: Option<Instant>,
 }
 
 pub struct Failure {
@@ -110,17 +112,25 @@ pub async fn run(
                         && usable(i)
                 })
             });
-        let picked = pinned.or_else(|| {
-            balance::choose(
+        // The sticky model the choice was offered, to tell a sticky pick from a weighted one.
+        let offered = std::cell::RefCell::new(None);
+        let picked = pinned.map(|i| (i, "session")).or_else(|| {
+            let i = balance::choose(
                 candidates,
                 &call.route.groups,
                 usable,
-                |uid| engine.sticky.model(&call.client, uid),
+                |uid| {
+                    let m = engine.sticky.model(&call.client, uid);
+                    offered.replace(m.clone());
+                    m
+                },
                 &mut rng,
-            )
+            )?;
+            let sticky = offered.borrow().as_ref() == Some(&candidates[i].model);
+            Some((i, if sticky { "sticky" } else { "weighted" }))
         });
-        let (index, last_resort) = match picked {
-            Some(i) => (i, false),
+        let (index, last_resort, chosen_by) = match picked {
+            Some((i, why)) => (i, false, why),
             // Everything is cooling down: rather than fail at once, try the highest-weight
             // provider's first candidate (routes keep that order), once; never one whose key
             // was refused, which would only be refused again.
@@ -128,7 +138,7 @@ pub async fn run(
                 .iter()
                 .position(|c| eligible(c) && !c.provider.breaker.until_reset())
             {
-                Some(i) => (i, true),
+                Some(i) => (i, true, "last_resort"),
                 None => break,
             },
             None => break,
@@ -164,15 +174,20 @@ pub async fn run(
         } else {
             (remaining, "server.request_timeout_s")
         };
-        let outcome = attempt(engine, snap, &call, candidate, limit).await;
+        let breaker = match admission {
+            _ if last_resort => "open",
+            Admission::Trial => "half_open",
+            _ => "closed",
+        };
+        let mut ttfb = None;
+        let outcome = attempt(engine, snap, &call, candidate, limit, &mut ttfb).await;
         let latency = attempt_started.elapsed();
         match outcome {
             Ok(success) => {
-                attempts.push(AttemptRecord::ok(
-                    candidate,
-                    latency,
-                    success.status.as_u16(),
-                ));
+                attempts.push(
+                    AttemptRecord::ok(candidate, latency, success.status.as_u16())
+                        .how(chosen_by, breaker, ttfb),
+                );
                 if last_resort {
                     engine.reset_breakers(Some(uid), Some(model));
                 }
@@ -184,7 +199,9 @@ pub async fn run(
             }
             Err(error) => {
                 let message = error.to_string();
-                attempts.push(AttemptRecord::failed(candidate, latency, &error));
+                attempts.push(
+                    AttemptRecord::failed(candidate, latency, &error).how(chosen_by, breaker, ttfb),
+                );
                 let Some(kind) = failure_kind(&error) else {
                     // The client's own mistake: every provider would say the same.
                     return Err(Failure {
@@ -258,12 +275,18 @@ async fn attempt(
     call: &Call<'_>,
     candidate: &Candidate,
     (limit, setting): (Duration, &'static str),
+    ttfb: &mut Option<Duration>,
 ) -> Result<Success, GatewayError> {
     let started = Instant::now();
     let up = (call.prepare)(candidate, false)?;
     let (mut api, mut converted, stream) = (up.api, up.converted, up.stream);
     let native_responses = api == Api::Responses && !converted;
-    let resp = match post_json(&engine.http, candidate, up, call.headers, limit, setting).await {
+    let sent = post_json(&engine.http, candidate, up, call.headers, limit, setting).await;
+    // An error status is an answer too: its head came.
+    if let Err(GatewayError::Upstream(_)) = &sent {
+        ttfb.get_or_insert_with(|| started.elapsed());
+    }
+    let resp = match sent {
         // Most OpenAI-compatible relays have chat completions only: the same request, as
         // chat, to the same candidate, before anything reached the client. Learned only once
         // chat has answered, so a request that cannot go as chat changes nothing.
@@ -282,6 +305,8 @@ async fn attempt(
         }
         r => r?,
     };
+    // The response head is the upstream's first byte.
+    ttfb.get_or_insert_with(|| started.elapsed());
     // A converted plain reply is converted whole, so it is read whole.
     let read_whole = converted && !stream;
     let status = resp.status();
@@ -297,7 +322,7 @@ async fn attempt(
     let until = tokio::time::Instant::from_std(started + limit);
 
     let mut held = Vec::new();
-    let mut ttfb = None;
+    let mut first_content = None;
     if call.stream || is_sse {
         // Hold the preamble (the role-only first chunk) until content arrives, so that an
         // upstream failing right after it can still be failed over.
@@ -321,11 +346,15 @@ async fn attempt(
                     // A preamble is a few hundred bytes: past a bound, stop holding (and
                     // re-scanning) and let the stream go.
                     if buf.len() > MAX_PREAMBLE {
+                        first_content = Some(Instant::now());
                         break;
                     }
-                    match first_content(api, &buf) {
+                    match scan_first_content(api, &buf) {
                         Scan::NeedMore => continue,
-                        Scan::Content => break,
+                        Scan::Content => {
+                            first_content = Some(Instant::now());
+                            break;
+                        }
                         Scan::Error(message) => {
                             return Err(GatewayError::UpstreamBrokeOff {
                                 provider,
@@ -406,7 +435,8 @@ async fn attempt(
         content_length,
         held,
         rest,
-        ttfb,
+        ttfb: *ttfb,
+        first_content,
     })
 }
 

@@ -222,6 +222,10 @@ pub(crate) async fn run(
     record.upstream_protocol = Some(success.api.family());
     record.converted = success.converted;
     record.status = success.status.as_u16();
+    record.ttfc = success
+        .first_content
+        .map(|t| t.saturating_duration_since(record.started()));
+    record.chosen_by = record.attempt_log.last().map(|a| a.chosen_by);
 
     // What the conversion needs to answer: the client's tool names, and what it left out.
     let (aliases, dropped) = match success.converted.then(|| prepare.neutral()) {

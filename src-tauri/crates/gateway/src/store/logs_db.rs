@@ -93,6 +93,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE daily ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0;
     ALTER TABLE daily ADD COLUMN unpriced INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 5: time to first content (streams), why each candidate was chosen (session, sticky,
+    // weighted, last_resort), and per attempt its time to first byte and the breaker state
+    // that let it through (closed, half_open, open for a last resort).
+    r#"
+    ALTER TABLE requests ADD COLUMN ttfc_us INTEGER;
+    ALTER TABLE requests ADD COLUMN chosen_by TEXT;
+    ALTER TABLE attempts ADD COLUMN ttfb_us INTEGER;
+    ALTER TABLE attempts ADD COLUMN chosen_by TEXT;
+    ALTER TABLE attempts ADD COLUMN breaker TEXT;
+    "#,
 ];
 
 /// The latency buckets' upper bounds, in microseconds (the last bucket has none).
@@ -157,6 +167,10 @@ pub struct LogRow {
     /// shown as the object it is).
     #[serde(serialize_with = "as_json")]
     pub price: Option<String>,
+    /// A stream's time to its first content (text, a tool call), past any preamble.
+    pub ttfc_us: Option<i64>,
+    /// Why the candidate that answered was chosen: session, sticky, weighted or last_resort.
+    pub chosen_by: Option<String>,
 }
 
 fn as_json<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -176,6 +190,12 @@ pub struct AttemptRow {
     pub status: u16,
     pub error: Option<String>,
     pub error_code: Option<String>,
+    pub ttfb_us: Option<i64>,
+    /// session, sticky, weighted or last_resort.
+    pub chosen_by: Option<String>,
+    /// The breaker state that let it through: closed, half_open (the trial), or open (a last
+    /// resort tried anyway).
+    pub breaker: Option<String>,
 }
 
 /// Writes requests and their attempts in one transaction (the `id` of a row given is ignored:
@@ -188,14 +208,15 @@ pub fn write(conn: &mut Connection, rows: &[(LogRow, Vec<AttemptRow>)]) -> Resul
                 endpoint, model, provider, upstream_model, stream, status, error, error_code,
                 attempts, latency_us, ttfb_us, bytes_in, bytes_out, unified_model, session,
                 upstream_protocol, converted, input_tokens, output_tokens, cache_read_tokens,
-                cache_write_tokens, reasoning_tokens, tokens_estimated, cost_usd, price)
+                cache_write_tokens, reasoning_tokens, tokens_estimated, cost_usd, price, ttfc_us,
+                chosen_by)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
+                ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)",
         )?;
         let mut attempt = tx.prepare_cached(
             "INSERT INTO attempts (request_id, seq, provider, model, latency_us, status, error,
-                error_code)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                error_code, ttfb_us, chosen_by, breaker)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
         for (r, attempts) in rows {
             request.execute(params![
@@ -229,6 +250,8 @@ pub fn write(conn: &mut Connection, rows: &[(LogRow, Vec<AttemptRow>)]) -> Resul
                 r.tokens_estimated,
                 r.cost_usd,
                 r.price,
+                r.ttfc_us,
+                r.chosen_by,
             ])?;
             let id = tx.last_insert_rowid();
             for (seq, a) in attempts.iter().enumerate() {
@@ -240,7 +263,10 @@ pub fn write(conn: &mut Connection, rows: &[(LogRow, Vec<AttemptRow>)]) -> Resul
                     a.latency_us,
                     a.status,
                     a.error,
-                    a.error_code
+                    a.error_code,
+                    a.ttfb_us,
+                    a.chosen_by,
+                    a.breaker
                 ])?;
             }
         }
@@ -427,7 +453,7 @@ const COLUMNS: &str = "id, started_ms, client_key, client_addr, user_agent, prot
     model, provider, upstream_model, stream, status, error, error_code, attempts, latency_us,
     ttfb_us, bytes_in, bytes_out, unified_model, session, upstream_protocol, converted,
     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-    tokens_estimated, cost_usd, price";
+    tokens_estimated, cost_usd, price, ttfc_us, chosen_by";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogRow> {
     Ok(LogRow {
@@ -462,6 +488,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogRow> {
         tokens_estimated: r.get(28)?,
         cost_usd: r.get(29)?,
         price: r.get(30)?,
+        ttfc_us: r.get(31)?,
+        chosen_by: r.get(32)?,
     })
 }
 
@@ -545,8 +573,8 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<(LogRow, Vec<AttemptRow>
     };
     let attempts = conn
         .prepare_cached(
-            "SELECT provider, model, latency_us, status, error, error_code FROM attempts
-             WHERE request_id = ?1 ORDER BY seq",
+            "SELECT provider, model, latency_us, status, error, error_code, ttfb_us, chosen_by,
+                breaker FROM attempts WHERE request_id = ?1 ORDER BY seq",
         )?
         .query_map([id], |r| {
             Ok(AttemptRow {
@@ -556,6 +584,9 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<(LogRow, Vec<AttemptRow>
                 status: r.get(3)?,
                 error: r.get(4)?,
                 error_code: r.get(5)?,
+                ttfb_us: r.get(6)?,
+                chosen_by: r.get(7)?,
+                breaker: r.get(8)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -574,6 +605,7 @@ mod tests {
             status: if error.is_some() { 502 } else { 200 },
             error: error.map(str::to_owned),
             error_code: error.map(|_| "upstream_error".to_owned()),
+            ..AttemptRow::default()
         };
         (
             LogRow {
