@@ -138,6 +138,41 @@ async fn a_failover_leaves_the_request_and_every_attempt_in_the_log() {
     assert_eq!(again["chosen_by"], "session", "{again}");
     assert_eq!(again["attempts"], 1, "{again}");
 
+    // The stats count what users saw: two successes, one of them saved by failover.
+    for query in ["?window=1h", "?window=30d&group_by=provider"] {
+        let r = admin(&gw, &token, "GET", &format!("/stats{query}"), None).await;
+        assert_eq!(r.status(), 200, "{query}");
+        let stats: Value = r.json().await.unwrap();
+        let t = &stats["totals"];
+        assert_eq!(t["requests"], 2, "{query}: {stats}");
+        assert_eq!(t["errors"], 0, "{stats}");
+        assert_eq!(t["saved"], 1, "{stats}");
+        assert_eq!(
+            (&t["attempts"], &t["failed_attempts"]),
+            (&json!(3), &json!(1)),
+            "{stats}"
+        );
+        assert_eq!(t["success_rate"], 1.0, "{stats}");
+        assert!(t["latency_ms"]["p95"].as_f64().unwrap() > 0.0, "{stats}");
+        assert!(!stats["series"].as_array().unwrap().is_empty(), "{stats}");
+    }
+    let stats: Value = admin(
+        &gw,
+        &token,
+        "GET",
+        "/stats?window=30d&group_by=provider",
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(stats["bucket"], "day");
+    assert_eq!(stats["groups"][0]["group"], "good", "{stats}");
+    assert_eq!(stats["groups"][0]["requests"], 2, "{stats}");
+    let r = admin(&gw, &token, "GET", "/stats?bucket=fortnight", None).await;
+    assert_eq!(r.status(), 422);
+
     // A request that fails is logged with the gateway's own code.
     let r = http()
         .post(format!("{}/chat/completions", gw.v1()))

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod prices;
 pub mod settings;
+pub mod stats;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LoginRequest {

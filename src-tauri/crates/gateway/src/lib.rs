@@ -48,6 +48,7 @@ pub use events::GatewayEvent;
 pub use runtime::{GatewayHandle, Shutdown, StartError, StartOptions, start};
 pub use server::ui::UiFile;
 pub use store::logs_db;
+pub use store::logs_stats;
 pub use store::{
     CONFIG_DB, KeyRef, LOGS_DB, StoredModel, StoredProvider, StoredState, private_dir,
 };

@@ -238,6 +238,13 @@ async fn log_retention(engine: Arc<Engine>) {
         if pruned > 0 {
             tracing::info!(rows = pruned, "request log pruned (rolled up per day)");
         }
+        if let Err(e) = engine
+            .logs
+            .call(move |c| store::logs_stats::prune_rollup(c, now_ms))
+            .await
+        {
+            tracing::warn!("cannot prune the request log's rollup: {e}");
+        }
         tokio::time::sleep(RETENTION_EVERY).await;
     }
 }

@@ -440,6 +440,17 @@ pub async fn log(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> R
     }
 }
 
+/// `GET /api/stats`: the request log summed over a window, in buckets, optionally by group.
+pub async fn stats(
+    State(engine): State<Arc<Engine>>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response<Body> {
+    match service::stats(&engine, &query).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => service_error(e),
+    }
+}
+
 /// `GET /api/prices`: the price list in use, the entries over it, the models nothing prices.
 pub async fn prices(State(engine): State<Arc<Engine>>) -> Response<Body> {
     match service::prices(&engine).await {

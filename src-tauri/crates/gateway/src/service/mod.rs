@@ -5,6 +5,7 @@ mod edit;
 pub(crate) mod login;
 mod logs;
 mod prices;
+mod stats;
 pub(crate) mod sync;
 
 use std::time::Instant;
@@ -22,6 +23,7 @@ use sync::sync_provider;
 
 pub use logs::{daily, log, logs};
 pub use prices::{prices, put_prices};
+pub use stats::stats;
 
 pub use edit::{
     client_keys, create_client_key, delete_model, delete_provider, export, models, patch_settings,

@@ -103,6 +103,33 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE attempts ADD COLUMN chosen_by TEXT;
     ALTER TABLE attempts ADD COLUMN breaker TEXT;
     "#,
+    // 6: the rollup the writer keeps with every batch, for the stats (see logs_stats.rs), by
+    // hour and by day: sums, and latency and time-to-first-content histograms (sparse blobs).
+    r#"
+    CREATE TABLE rollup (
+        span_h            INTEGER NOT NULL,  -- 1: an hour, 24: a day
+        t_h               INTEGER NOT NULL,  -- its start, hours since 1970-01-01 UTC
+        model             TEXT NOT NULL,     -- unified model, else the name asked; '' for none
+        provider          TEXT NOT NULL,
+        client_key        TEXT NOT NULL,
+        requests          INTEGER NOT NULL,
+        errors            INTEGER NOT NULL,
+        saved             INTEGER NOT NULL,  -- succeeded after a failed attempt
+        attempts          INTEGER NOT NULL,
+        failed_attempts   INTEGER NOT NULL,
+        input_tokens      INTEGER NOT NULL,
+        output_tokens     INTEGER NOT NULL,
+        cache_read_tokens INTEGER NOT NULL,
+        cache_write_tokens INTEGER NOT NULL,
+        reasoning_tokens  INTEGER NOT NULL,
+        estimated         INTEGER NOT NULL,
+        cost_usd          REAL NOT NULL,
+        unpriced          INTEGER NOT NULL,
+        latency           BLOB NOT NULL,
+        ttfc              BLOB NOT NULL,
+        PRIMARY KEY (span_h, t_h, model, provider, client_key)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The latency buckets' upper bounds, in microseconds (the last bucket has none).
@@ -112,7 +139,14 @@ pub const LATENCY_BUCKETS_US: [i64; 9] = [
 
 /// Opens (creating and migrating) the request log.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
-    let conn = super::open_with(path, MIGRATIONS)?;
+    let mut conn = super::open_with(path, MIGRATIONS)?;
+    let summed = super::logs_stats::backfill(&mut conn)?;
+    if summed > 0 {
+        tracing::info!(
+            rows = summed,
+            "request log: older rows summed into the hourly rollup"
+        );
+    }
     // Checkpoints are where a WAL database syncs to disk: every 32 MB of log instead of every
     // 4 MB nearly doubled the writer's rows a second (benches/log_writer.rs), and the WAL file
     // is cut back to 64 MB after each.
@@ -271,8 +305,22 @@ pub fn write(conn: &mut Connection, rows: &[(LogRow, Vec<AttemptRow>)]) -> Resul
             }
         }
     }
+    super::logs_stats::add_to_rollup(&tx, rows.iter().map(|(r, _)| r))?;
     tx.commit()?;
     Ok(())
+}
+
+/// Up to `limit` rows with an id past `after`, in id order.
+pub(super) fn rows_after(
+    conn: &Connection,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<LogRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM requests WHERE id > ?1 ORDER BY id LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![after, limit], row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// What one call of [`prune`] did.

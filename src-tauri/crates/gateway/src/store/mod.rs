@@ -11,6 +11,7 @@ pub const LOGS_DB: &str = "logs.db";
 mod config_db;
 mod export;
 pub mod logs_db;
+pub mod logs_stats;
 mod migrations;
 
 use std::path::{Path, PathBuf};
