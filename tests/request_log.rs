@@ -200,6 +200,35 @@ async fn a_failover_leaves_the_request_and_every_attempt_in_the_log() {
     let rest = logs_until(&gw, &token, &format!("?limit=2&before={}", page["next"]), 2).await;
     assert_eq!(rest["items"][1]["id"], row["id"]);
     assert_eq!(rest["next"], Value::Null);
+
+    // Exported with the same filters, as CSV (a header and a line per row) and JSON Lines.
+    let r = admin(&gw, &token, "GET", "/logs/export?provider=good", None).await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(".csv")
+    );
+    let csv = r.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let col = header.iter().position(|h| *h == "user_agent").unwrap();
+    assert_eq!(lines[2].split(',').nth(col), Some("log-test/1.0"), "{csv}");
+    let r = admin(&gw, &token, "GET", "/logs/export?format=jsonl", None).await;
+    let jsonl = r.text().await.unwrap();
+    let rows: Vec<Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 3, "{jsonl}");
+    assert_eq!(rows[0]["status"], 404, "newest first");
+    assert_eq!(rows[2]["id"], row["id"]);
+    for bad in ["?format=xml", "?limit=5", "?colour=red"] {
+        let r = admin(&gw, &token, "GET", &format!("/logs/export{bad}"), None).await;
+        assert_eq!(r.status(), 422, "{bad}");
+    }
     for (query, names) in [
         ("?status=3xx", "status"),
         ("?limit=0", "limit"),

@@ -417,6 +417,28 @@ pub async fn logs(
     }
 }
 
+/// `GET /api/logs/export?format=csv|jsonl` with the filters of `GET /api/logs`: a download,
+/// streamed.
+pub async fn export_logs(
+    State(engine): State<Arc<Engine>>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response<Body> {
+    match service::export_logs(engine, &query) {
+        Ok((format, rows)) => (
+            [
+                (header::CONTENT_TYPE, format.content_type().to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{}\"", format.file_name()),
+                ),
+            ],
+            Body::from_stream(rows),
+        )
+            .into_response(),
+        Err(e) => service_error(e),
+    }
+}
+
 pub async fn daily(
     State(engine): State<Arc<Engine>>,
     Query(query): Query<std::collections::HashMap<String, String>>,

@@ -90,6 +90,7 @@ pub fn router(engine: Arc<Engine>, ui_files: &'static [ui::UiFile]) -> Router {
         .route("/prices", get(admin::prices).put(admin::put_prices))
         .route("/logs", get(admin::logs))
         .route("/logs/daily", get(admin::daily))
+        .route("/logs/export", get(admin::export_logs))
         .route("/stats", get(admin::stats))
         .route("/logs/{id}", get(admin::log))
         .route("/providers/{name}/rename", post(admin::rename_provider))

@@ -113,3 +113,154 @@ pub async fn log(engine: &Engine, id: i64) -> Result<Value, ServiceError> {
         found.ok_or_else(|| ServiceError::NotFound(format!("no request {id} in the log")))?;
     Ok(json!({ "request": request, "attempts": attempts }))
 }
+
+/// `GET /api/logs/export`'s formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    JsonLines,
+}
+
+impl ExportFormat {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+            ExportFormat::JsonLines => "application/x-ndjson",
+        }
+    }
+
+    pub fn file_name(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "switchboard-requests.csv",
+            ExportFormat::JsonLines => "switchboard-requests.jsonl",
+        }
+    }
+}
+
+/// Rows read from the database per step of an export.
+const EXPORT_PAGE: usize = MAX_PAGE;
+
+/// The rows `GET /api/logs` would list with the same filters (all of them, newest first), as
+/// CSV or JSON Lines, read a page at a time as the client takes them: an export of a month
+/// holds one page in memory, not the month.
+pub fn export_logs(
+    engine: std::sync::Arc<Engine>,
+    query: &HashMap<String, String>,
+) -> Result<
+    (
+        ExportFormat,
+        impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + use<>,
+    ),
+    ServiceError,
+> {
+    let mut query = query.clone();
+    let format = match query.remove("format").as_deref() {
+        None | Some("csv") => ExportFormat::Csv,
+        Some("jsonl") => ExportFormat::JsonLines,
+        Some(_) => {
+            return Err(ServiceError::Invalid("format: must be csv or jsonl".into()));
+        }
+    };
+    if query.contains_key("limit") {
+        return Err(ServiceError::Invalid(
+            "limit: an export has every row the filters select (filter by time instead)".into(),
+        ));
+    }
+    let (filter, _) = filter(&query)?;
+    let columns: Vec<String> = match serde_json::to_value(logs_db::LogRow::default()) {
+        Ok(Value::Object(o)) => o.keys().cloned().collect(),
+        _ => Vec::new(),
+    };
+    // (the filter, the cursor, whether the header is written, whether it is done)
+    let state = (filter, columns, false, false);
+    let stream = futures_util::stream::unfold(state, move |(mut f, columns, header, done)| {
+        let engine = engine.clone();
+        async move {
+            if done {
+                return None;
+            }
+            let mut out = String::new();
+            if !header && format == ExportFormat::Csv {
+                out.push_str(&columns.join(","));
+                out.push('\n');
+            }
+            let page_filter = f.clone();
+            let page = engine
+                .logs
+                .call(move |c| logs_db::list(c, &page_filter, EXPORT_PAGE))
+                .await;
+            let (rows, next) = match page {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!("request log export stopped: {e}");
+                    return Some((
+                        Err(std::io::Error::other(e.to_string())),
+                        (f, columns, true, true),
+                    ));
+                }
+            };
+            for r in &rows {
+                let Ok(Value::Object(o)) = serde_json::to_value(r) else {
+                    continue;
+                };
+                match format {
+                    ExportFormat::JsonLines => {
+                        out.push_str(&Value::Object(o).to_string());
+                        out.push('\n');
+                    }
+                    ExportFormat::Csv => {
+                        let cells: Vec<String> =
+                            columns.iter().map(|c| csv_cell(o.get(c))).collect();
+                        out.push_str(&cells.join(","));
+                        out.push('\n');
+                    }
+                }
+            }
+            f.before = next;
+            Some((
+                Ok(bytes::Bytes::from(out)),
+                (f, columns, true, next.is_none()),
+            ))
+        }
+    });
+    Ok((format, stream))
+}
+
+/// One CSV field. Text a spreadsheet would run as a formula (a user agent or a model name
+/// starting with `=`, `+`, `-`, `@`) gets a leading `'`.
+fn csv_cell(v: Option<&Value>) -> String {
+    let text = match v {
+        None | Some(Value::Null) => return String::new(),
+        Some(Value::String(s)) => {
+            if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                format!("'{s}")
+            } else {
+                s.clone()
+            }
+        }
+        Some(other) => other.to_string(),
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_are_quoted_and_formulas_defused() {
+        assert_eq!(csv_cell(None), "");
+        assert_eq!(csv_cell(Some(&json!(12))), "12");
+        assert_eq!(csv_cell(Some(&json!("a,b"))), "\"a,b\"");
+        assert_eq!(csv_cell(Some(&json!("say \"hi\""))), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell(Some(&json!("=HYPERLINK(1)"))), "'=HYPERLINK(1)");
+        assert_eq!(
+            csv_cell(Some(&json!({"source": "list"}))),
+            "\"{\"\"source\"\":\"\"list\"\"}\""
+        );
+    }
+}
