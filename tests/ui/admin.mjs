@@ -79,6 +79,46 @@ try {
     await page.locator('#provider-status tr[data-provider="relay-a"][data-state="ok"]').waitFor({ timeout: 3000 });
   });
 
+  await step("the Logs page shows a new request live, filters, opens its detail, exports", async () => {
+    await page.click("button[data-page=logs]");
+    const rows = page.locator("#logs tbody tr");
+    await rows.first().waitFor();
+    const before = await rows.count();
+    // The mock's second scripted 500 may still be queued: the request after it succeeds.
+    let status = 0;
+    for (let i = 0; i < 3 && status !== 200; i++) {
+      const r = await fetch(`${url}/v1/chat/completions`, {
+        method: "POST", headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: "hi from the logs step" }] }),
+      });
+      status = r.status;
+    }
+    if (status !== 200) throw new Error(`the request failed: ${status}`);
+    const sent = Date.now();
+    await page.waitForFunction((n) => document.querySelectorAll("#logs tbody tr").length > n, before, { timeout: 2000 });
+    console.log(`(live row after ${Date.now() - sent} ms) `);
+    await expectText(rows.first().locator(".status"), "200");
+    await page.selectOption("#log-status", "5xx");
+    await page.waitForFunction(() => {
+      const s = [...document.querySelectorAll("#logs tbody tr .status")].map((e) => e.textContent);
+      return s.length > 0 && s.every((t) => t.startsWith("5"));
+    }, null, { timeout: 3000 });
+    await rows.first().click();
+    await page.locator("#log-detail").waitFor();
+    await expectText(page.locator("#log-attempts tbody tr").first(), "relay-a");
+    await shot("logs");
+    const [download] = await Promise.all([
+      page.waitForEvent("download", { timeout: 5000 }),
+      page.click("#log-export"),
+    ]);
+    const chunks = [];
+    for await (const c of await download.createReadStream()) chunks.push(c);
+    const csv = Buffer.concat(chunks).toString("utf8").trim().split("\n");
+    if (!csv[0].includes("started_ms") || csv.length < 2) throw new Error(`the export: ${csv.join("\n")}`);
+    if (csv.slice(1).some((l) => !/,5\d\d,/.test(l))) throw new Error(`the export is not filtered: ${csv.join("\n")}`);
+    await page.selectOption("#log-status", "");
+  });
+
   await step("the provider form checks fields before sending", async () => {
     await page.click("button[data-page=providers]");
     await page.fill("#provider-name", "relay-b");

@@ -12,6 +12,7 @@ use crate::util;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Page {
     Overview,
+    Logs,
     Providers,
     Models,
     Keys,
@@ -20,8 +21,9 @@ pub enum Page {
 }
 
 impl Page {
-    const ALL: [Page; 6] = [
+    const ALL: [Page; 7] = [
         Page::Overview,
+        Page::Logs,
         Page::Providers,
         Page::Models,
         Page::Keys,
@@ -36,6 +38,7 @@ impl Page {
             Page::Models => "nav.models",
             Page::Keys => "nav.keys",
             Page::Prices => "nav.prices",
+            Page::Logs => "nav.logs",
             Page::Settings => "nav.settings",
         }
     }
@@ -47,6 +50,7 @@ impl Page {
             Page::Models => "models",
             Page::Keys => "keys",
             Page::Prices => "prices",
+            Page::Logs => "logs",
             Page::Settings => "settings",
         }
     }
@@ -504,6 +508,7 @@ fn Main() -> impl IntoView {
                 Page::Models => view! { <pages::models::Models/> }.into_any(),
                 Page::Keys => view! { <pages::keys::Keys/> }.into_any(),
                 Page::Prices => view! { <pages::prices::Prices/> }.into_any(),
+                Page::Logs => view! { <pages::logs::Logs/> }.into_any(),
                 Page::Settings => view! { <pages::settings::SettingsPage/> }.into_any(),
             }}
         </main>

@@ -1,4 +1,5 @@
 pub mod keys;
+pub mod logs;
 pub mod models;
 pub mod overview;
 pub mod prices;
