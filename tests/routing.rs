@@ -1109,13 +1109,15 @@ fn opened_then_closed(states: &[String]) -> bool {
 async fn active_probes_trip_and_recover_breakers_without_user_requests() {
     let bad = Mock::start().await;
     let good = Mock::start().await;
-    bad.script([Reply::status(500, r#"{"error":{"message":"down"}}"#)]);
     let cfg = two(&bad.url(), &good.url(), "probe_interval_s = 1").replace(
         "[[models]]\nname = \"m2\"",
         "[[models]]\nname = \"m2\"\nprobe = false",
     ) + "\n[cooldown]\nserver_error = 1\n";
     let (gw, _dir) = start_admin(&cfg);
     let token = admin_token(&gw).await;
+    // Fail only once the test is watching: probes start half a second after the gateway, and
+    // a loaded machine can take longer than a whole open-and-close to log in.
+    bad.script([Reply::status(500, r#"{"error":{"message":"down"}}"#)]);
     let mut states = Vec::new();
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1153,18 +1155,6 @@ async fn probes_speak_each_providers_protocol_and_a_refused_probe_is_a_failure()
     let an = Mock::start().await;
     let ge = Mock::start().await;
     let oa = Mock::start().await;
-    an.script([Reply::status(
-        500,
-        r#"{"type":"error","error":{"type":"api_error","message":"down"}}"#,
-    )]);
-    ge.script([Reply::status(
-        503,
-        r#"{"error":{"code":503,"message":"down","status":"UNAVAILABLE"}}"#,
-    )]);
-    oa.script([Reply::status(
-        400,
-        r#"{"error":{"message":"this model does not take that request"}}"#,
-    )]);
     let cfg = format!(
         r#"
 [routing]
@@ -1199,6 +1189,19 @@ name = "m1"
     );
     let (gw, _dir) = start_admin(&cfg);
     let token = admin_token(&gw).await;
+    // Fail only once the test is watching (see the test above).
+    an.script([Reply::status(
+        500,
+        r#"{"type":"error","error":{"type":"api_error","message":"down"}}"#,
+    )]);
+    ge.script([Reply::status(
+        503,
+        r#"{"error":{"code":503,"message":"down","status":"UNAVAILABLE"}}"#,
+    )]);
+    oa.script([Reply::status(
+        400,
+        r#"{"error":{"message":"this model does not take that request"}}"#,
+    )]);
     let names = ["an", "ge", "oa"];
     let mut states: Vec<Vec<String>> = vec![Vec::new(); 3];
     for _ in 0..100 {
