@@ -12,7 +12,7 @@ use common::Gateway;
 use common::upstreams::Upstreams;
 
 /// The virtualenv `scripts/setup` makes; SWITCHBOARD_PYTHON names another interpreter.
-fn python() -> String {
+pub(crate) fn python() -> String {
     if let Ok(p) = std::env::var("SWITCHBOARD_PYTHON") {
         return p;
     }

@@ -12,6 +12,7 @@ mod agent_clients;
 #[cfg(feature = "desktop")]
 mod desktop;
 mod keychain;
+mod metrics;
 mod openai_path;
 mod pricing;
 mod protocols;

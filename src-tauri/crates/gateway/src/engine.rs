@@ -184,10 +184,7 @@ impl Engine {
         {
             let providers: HashSet<&str> = snapshot.providers.iter().map(|p| &*p.uid).collect();
             let pairs: HashSet<(&str, &str)> = snapshot
-                .routes
-                .values()
-                .chain(snapshot.wildcards.iter().map(|(_, r)| r))
-                .flat_map(|r| r.candidates.iter())
+                .candidates()
                 .map(|c| (&*c.provider.uid, &*c.model))
                 .collect();
             self.breakers.retain(&providers, &pairs);

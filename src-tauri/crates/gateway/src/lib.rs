@@ -20,6 +20,7 @@ pub(crate) mod engine;
 pub(crate) mod error;
 pub(crate) mod events;
 pub(crate) mod health;
+pub(crate) mod metrics;
 pub(crate) mod origins;
 pub(crate) mod outside;
 pub(crate) mod pricing;

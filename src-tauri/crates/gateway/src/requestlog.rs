@@ -11,7 +11,8 @@ use tokio::sync::mpsc;
 
 use crate::config::Protocol;
 use crate::error::GatewayError;
-use crate::pricing::Pricing;
+use crate::metrics::Metrics;
+use crate::pricing::{PriceUsed, Pricing};
 use crate::protocol::usage::Tokens;
 use crate::store::logs_db::{self, AttemptRow, LogRow};
 
@@ -170,6 +171,7 @@ pub(crate) struct Recorder {
 
 impl Recorder {
     pub(crate) fn new(log: &RequestLog, protocol: Protocol, endpoint: &'static str) -> Self {
+        log.metrics.in_flight_now.fetch_add(1, Ordering::Relaxed);
         Self {
             log: log.clone(),
             record: RequestRecord::new(protocol, endpoint),
@@ -267,6 +269,10 @@ impl Drop for Recorder {
     fn drop(&mut self) {
         let mut r = std::mem::take(&mut self.record);
         r.latency = self.started.elapsed();
+        self.log
+            .metrics
+            .in_flight_now
+            .fetch_sub(1, Ordering::Relaxed);
         self.log.record(r);
     }
 }
@@ -279,6 +285,8 @@ pub struct RequestLog {
     rows: Arc<AtomicBool>,
     /// Prices for the rows' costs: the engine swaps in new ones, the writer reads them.
     pricing: Arc<ArcSwap<Pricing>>,
+    /// `/metrics`: counted by the writer from the records.
+    metrics: Arc<Metrics>,
 }
 
 const CAPACITY: usize = 8192;
@@ -293,6 +301,7 @@ impl RequestLog {
                 dropped: Arc::new(AtomicU64::new(0)),
                 rows: Arc::new(AtomicBool::new(true)),
                 pricing: Arc::new(ArcSwap::from_pointee(Pricing::default())),
+                metrics: Arc::new(Metrics::new()),
             },
             rx,
         )
@@ -318,6 +327,10 @@ impl RequestLog {
         self.pricing.store(Arc::new(pricing));
     }
 
+    pub(crate) fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
     /// The prices the writer reads.
     pub(crate) fn pricing_handle(&self) -> Arc<ArcSwap<Pricing>> {
         self.pricing.clone()
@@ -338,7 +351,7 @@ pub const MAX_USER_AGENT: usize = 256;
 pub const MAX_ERROR: usize = 2048;
 
 /// A record as the log database stores it.
-fn to_row(r: &RequestRecord, pricing: &Pricing) -> (LogRow, Vec<AttemptRow>) {
+fn to_row(r: &RequestRecord, priced: &Option<(f64, PriceUsed)>) -> (LogRow, Vec<AttemptRow>) {
     use crate::outside::{Clip, MAX_NAME};
     let us = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
     let name = |s: &str| Clip(s, MAX_NAME).to_string();
@@ -348,14 +361,9 @@ fn to_row(r: &RequestRecord, pricing: &Pricing) -> (LogRow, Vec<AttemptRow>) {
         r.at.duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
     let started_ms = i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX);
-    let (cost_usd, price) = match (&r.provider, &r.upstream_model, &r.tokens) {
-        (Some(provider), Some(model), Some(tokens)) => {
-            match pricing.cost(provider, model, tokens, since_epoch.as_secs()) {
-                Some((usd, used)) => (Some(usd), serde_json::to_string(&used).ok()),
-                None => (None, None),
-            }
-        }
-        _ => (None, None),
+    let (cost_usd, price) = match priced {
+        Some((usd, used)) => (Some(*usd), serde_json::to_string(used).ok()),
+        None => (None, None),
     };
     let row = LogRow {
         id: 0,
@@ -410,6 +418,19 @@ fn to_row(r: &RequestRecord, pricing: &Pricing) -> (LogRow, Vec<AttemptRow>) {
     (row, attempts)
 }
 
+/// What the record's tokens cost, and the price used (None: no tokens, or no price).
+fn price_of(r: &RequestRecord, pricing: &Pricing) -> Option<(f64, PriceUsed)> {
+    let (Some(provider), Some(model), Some(tokens)) = (&r.provider, &r.upstream_model, &r.tokens)
+    else {
+        return None;
+    };
+    let unix_s =
+        r.at.duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+    pricing.cost(provider, model, tokens, unix_s)
+}
+
 /// How often the writer wakes to write what came: never woken by a record (a wake per request
 /// would cost every request a context switch), and a line is at most this late.
 const WRITE_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
@@ -420,6 +441,7 @@ pub(crate) fn write_records(
     mut rx: mpsc::Receiver<RequestRecord>,
     keep_rows: Arc<AtomicBool>,
     pricing: Arc<ArcSwap<Pricing>>,
+    metrics: Arc<Metrics>,
     mut db: rusqlite::Connection,
 ) {
     use tokio::sync::mpsc::error::TryRecvError;
@@ -454,12 +476,25 @@ pub(crate) fn write_records(
             use std::io::Write;
             let _ = std::io::stderr().lock().write_all(out.as_bytes());
         }
-        if !batch.is_empty() && keep_rows.load(Ordering::Relaxed) {
+        let keep = keep_rows.load(Ordering::Relaxed);
+        if keep {
+            // Counting tokens no upstream reported is the writer's dearest work: only for rows
+            // that are kept.
             for r in &mut batch {
                 estimate_tokens(r);
             }
-            let pricing = pricing.load();
-            let rows: Vec<_> = batch.iter().map(|r| to_row(r, &pricing)).collect();
+        }
+        let prices = pricing.load();
+        let priced: Vec<_> = batch.iter().map(|r| price_of(r, &prices)).collect();
+        for (r, p) in batch.iter().zip(&priced) {
+            metrics.record(r, p.as_ref().map(|(usd, _)| *usd));
+        }
+        if !batch.is_empty() && keep {
+            let rows: Vec<_> = batch
+                .iter()
+                .zip(&priced)
+                .map(|(r, p)| to_row(r, p))
+                .collect();
             if let Err(e) = logs_db::write(&mut db, &rows) {
                 tracing::warn!(
                     "cannot write {} request(s) to the request log: {e}",

@@ -235,6 +235,15 @@ impl Snapshot {
             .find(|(pattern, _)| wildcard_match(pattern, base))
             .map(|(_, r)| r)
     }
+
+    /// Every candidate of every route, wildcard routes included (a pair used by two models
+    /// comes twice).
+    pub fn candidates(&self) -> impl Iterator<Item = &Candidate> {
+        self.routes
+            .values()
+            .chain(self.wildcards.iter().map(|(_, r)| r))
+            .flat_map(|r| r.candidates.iter())
+    }
 }
 
 /// `name[1m]` -> `name`: a bracketed suffix names a variant of the same model.

@@ -5,6 +5,7 @@ mod anthropic;
 mod cross_site;
 mod gemini;
 mod intake;
+mod metrics;
 mod openai;
 mod proxy;
 mod responses_ws;
@@ -110,6 +111,7 @@ pub fn router(engine: Arc<Engine>, ui_files: &'static [ui::UiFile]) -> Router {
         .with_state(ui_files);
     Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics::metrics))
         .merge(admin_ui)
         .nest("/v1", v1)
         .nest("/v1beta", v1beta)

@@ -19,10 +19,7 @@ pub async fn prices(engine: &Engine) -> Result<PricesView, ServiceError> {
     // a noticeable while of CPU, off the async workers.
     let unpriced = tokio::task::spawn_blocking(move || {
         let served: BTreeSet<(&str, &str)> = snap
-            .routes
-            .values()
-            .chain(snap.wildcards.iter().map(|(_, r)| r))
-            .flat_map(|r| r.candidates.iter())
+            .candidates()
             .map(|c| (&*c.provider.name, &*c.model))
             .collect();
         served
