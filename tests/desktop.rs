@@ -840,6 +840,26 @@ async fn the_tray_shows_state_and_pauses_a_provider_through_dbusmenu() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     screenshot(&display, &shots.join("degraded.png"));
 
+    // Today's line counts what was sent (at least the six chats above, the last saved by failover)
+    // from the request log; it is summed every five seconds.
+    eventually(
+        Duration::from_secs(12),
+        "today's line counts the traffic",
+        || async {
+            panel.labels(&item).await.iter().any(|l| {
+                l.strip_prefix("Today: ")
+                    .and_then(|rest| rest.split(' ').next())
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .is_some_and(|n| n >= 6)
+                    && l.strip_suffix(" saved by failover")
+                        .and_then(|rest| rest.rsplit(' ').next())
+                        .and_then(|n| n.parse::<u64>().ok())
+                        .is_some_and(|n| n >= 1)
+            })
+        },
+    )
+    .await;
+
     // Muted, a trip is shown but not announced.
     let menu = panel.menu(&item).await;
     let mute = menu.find(&|e| e.label == "Notifications").unwrap().id;

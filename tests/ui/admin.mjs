@@ -58,9 +58,11 @@ try {
     await expectText(page.locator(".login .error"), "Wrong password");
   });
 
-  await step("logging in shows the overview with live state", async () => {
+  await step("logging in opens the dashboard; the overview shows live state", async () => {
     await page.fill("#password", password);
     await page.click("button[type=submit]");
+    await page.locator('#dashboard[data-loaded="true"]').waitFor();
+    await page.click("button[data-page=overview]");
     await page.locator('#provider-status tr[data-provider="relay-a"][data-state="ok"]').waitFor();
     await expectText(page.locator("#summary-state"), "OK");
     await shot("overview");
@@ -117,6 +119,34 @@ try {
     if (!csv[0].includes("started_ms") || csv.length < 2) throw new Error(`the export: ${csv.join("\n")}`);
     if (csv.slice(1).some((l) => !/,5\d\d,/.test(l))) throw new Error(`the export is not filtered: ${csv.join("\n")}`);
     await page.selectOption("#log-status", "");
+  });
+
+  await step("the dashboard draws its charts from the traffic sent", async () => {
+    // So far: the request that failed over to nothing (500s), then the Logs step's.
+    await page.click("button[data-page=dashboard]");
+    await page.locator('#dashboard[data-loaded="true"]').waitFor();
+    await page.waitForFunction(() => Number(document.querySelector("#dash-requests .value")?.textContent) >= 2,
+      null, { timeout: 5000 });
+    // A line over the window's buckets (quiet ones are zeros); latency has points only
+    // where there were requests, drawn as dots.
+    const lineIn = (id, mark = "L") => page.waitForFunction(([id, mark]) =>
+      [...document.querySelectorAll(`#${id} svg g._chartistry_line path`)]
+        .some((p) => (p.getAttribute("d") || "").includes(mark)), [id, mark], { timeout: 5000 });
+    await lineIn("chart-traffic");
+    await lineIn("chart-latency", "M");
+    await lineIn("chart-models");
+    await lineIn("chart-providers");
+    await page.locator("#chart-cost svg").waitFor();
+    await expectText(page.locator("#chart-models ._chartistry_legend"), "gpt-4o");
+    await expectText(page.locator("#chart-providers ._chartistry_legend"), "relay-a");
+    const success = await page.locator("#dash-success .value").textContent();
+    if (!/%$/.test(success) || success.startsWith("100")) throw new Error(`success rate with failures: ${success}`);
+    await page.locator('#dash-health tr[data-pair="relay-a/gpt-4o"]').waitFor();
+    await shot("dashboard");
+    // Another window asks again and draws again.
+    await page.click('#dash-window button[data-window="1h"]');
+    await page.locator('#dash-window button.active[data-window="1h"]').waitFor();
+    await lineIn("chart-traffic");
   });
 
   await step("the provider form checks fields before sending", async () => {

@@ -11,6 +11,7 @@ use crate::util;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Page {
+    Dashboard,
     Overview,
     Logs,
     Providers,
@@ -21,7 +22,8 @@ pub enum Page {
 }
 
 impl Page {
-    const ALL: [Page; 7] = [
+    const ALL: [Page; 8] = [
+        Page::Dashboard,
         Page::Overview,
         Page::Logs,
         Page::Providers,
@@ -33,6 +35,7 @@ impl Page {
 
     fn key(self) -> &'static str {
         match self {
+            Page::Dashboard => "nav.dashboard",
             Page::Overview => "nav.overview",
             Page::Providers => "nav.providers",
             Page::Models => "nav.models",
@@ -45,6 +48,7 @@ impl Page {
 
     fn slug(self) -> &'static str {
         match self {
+            Page::Dashboard => "dashboard",
             Page::Overview => "overview",
             Page::Providers => "providers",
             Page::Models => "models",
@@ -60,7 +64,7 @@ impl Page {
         Page::ALL
             .into_iter()
             .find(|p| p.slug() == slug)
-            .unwrap_or(Page::Overview)
+            .unwrap_or(Page::Dashboard)
     }
 }
 
@@ -503,6 +507,7 @@ fn Main() -> impl IntoView {
         }}
         <main>
             {move || match page.get() {
+                Page::Dashboard => view! { <pages::dashboard::Dashboard/> }.into_any(),
                 Page::Overview => view! { <pages::overview::Overview/> }.into_any(),
                 Page::Providers => view! { <pages::providers::Providers/> }.into_any(),
                 Page::Models => view! { <pages::models::Models/> }.into_any(),

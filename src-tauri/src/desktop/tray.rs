@@ -18,8 +18,10 @@ use super::notify::{self, Debouncer};
 use super::tray_model::{self, Icon, ProviderLine, TrayView};
 use super::{Shell, autostart, show_window};
 
-/// The provider submenus start after the status line and its separator.
-const FIRST_PROVIDER_POSITION: usize = 2;
+/// The provider submenus start after the status line, today's line and a separator.
+const FIRST_PROVIDER_POSITION: usize = 3;
+/// How often today's line is summed again (a read of the hourly rollup, off the requests).
+const TODAY_EVERY: Duration = Duration::from_secs(5);
 
 struct ProviderItems {
     name: String,
@@ -40,6 +42,7 @@ pub struct TrayState {
     tray: TrayIcon<Wry>,
     menu: Menu<Wry>,
     status: MenuItem<Wry>,
+    today: MenuItem<Wry>,
     pause_all: MenuItem<Wry>,
     resume_all: MenuItem<Wry>,
     autostart: CheckMenuItem<Wry>,
@@ -67,6 +70,7 @@ pub fn install(app: &AppHandle, shell: &Arc<Shell>) -> tauri::Result<()> {
     let settings = shell.engine().map(|e| e.snapshot().settings.clone());
     let none = None::<&str>;
     let status = MenuItem::with_id(app, "status", "Switchboard", false, none)?;
+    let today = MenuItem::with_id(app, "today", "Today: nothing yet", false, none)?;
     let pause_all = MenuItem::with_id(app, "pause-all", "Pause all", true, none)?;
     let resume_all = MenuItem::with_id(app, "resume-all", "Resume all", true, none)?;
     let open = MenuItem::with_id(app, "open", "Open Switchboard", true, none)?;
@@ -93,6 +97,7 @@ pub fn install(app: &AppHandle, shell: &Arc<Shell>) -> tauri::Result<()> {
         app,
         &[
             &status,
+            &today,
             &PredefinedMenuItem::separator(app)?,
             &PredefinedMenuItem::separator(app)?,
             &pause_all,
@@ -123,6 +128,7 @@ pub fn install(app: &AppHandle, shell: &Arc<Shell>) -> tauri::Result<()> {
         tray,
         menu,
         status,
+        today,
         pause_all,
         resume_all,
         autostart,
@@ -473,10 +479,42 @@ fn copy_to_clipboard(_app: &AppHandle, text: String) {
     tracing::info!("base URL: {text}");
 }
 
+/// Local midnight of today, unix milliseconds.
+fn local_midnight_ms() -> i64 {
+    let now = chrono::Local::now();
+    now.date_naive()
+        .and_hms_opt(0, 0, 0)
+        .and_then(|m| m.and_local_timezone(chrono::Local).earliest())
+        .map_or(now.timestamp_millis(), |m| m.timestamp_millis())
+}
+
+/// Keeps "Today: ..." current while this gateway runs.
+fn follow_today(app: AppHandle, shell: Arc<Shell>, engine: Arc<Engine>, generation: u64) {
+    tauri::async_runtime::spawn(async move {
+        let mut shown = String::new();
+        while shell.is_current(generation) {
+            match service::totals_since(&engine, local_midnight_ms()).await {
+                Ok(p) => {
+                    let line = tray_model::today_line(&p);
+                    if line != shown
+                        && let Some(state) = app.try_state::<TrayState>()
+                    {
+                        log_err("set today's line", state.today.set_text(&line));
+                        shown = line;
+                    }
+                }
+                Err(e) => tracing::warn!("tray: cannot sum today's requests: {e}"),
+            }
+            tokio::time::sleep(TODAY_EVERY).await;
+        }
+    });
+}
+
 /// Follows the engine's events for as long as this gateway runs: re-renders the tray, sends
 /// notifications, keeps the autostart entry in line with the setting.
 pub fn follow(app: AppHandle, shell: Arc<Shell>, generation: u64) {
     let Some(engine) = shell.engine() else { return };
+    follow_today(app.clone(), shell.clone(), engine.clone(), generation);
     tauri::async_runtime::spawn(async move {
         let mut events = engine.subscribe();
         let mut debouncer = Debouncer::default();

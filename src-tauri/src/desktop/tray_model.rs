@@ -130,6 +130,22 @@ fn line(p: &ProviderSummary, clock: &dyn Fn(u64) -> String) -> ProviderLine {
     }
 }
 
+/// `Today: 12 requests, $0.0310, 2 saved by failover`: the request log's totals since local
+/// midnight. A cost with unpriced requests says so; nothing priced is unknown, not $0.
+pub fn today_line(p: &switchboard_api::stats::Point) -> String {
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let cost = match (p.cost_usd > 0.0, p.unpriced) {
+        (_, 0) => format!("${:.4}", p.cost_usd),
+        (false, _) => "cost unknown".to_owned(),
+        (true, n) => format!("${:.4} + {n} unpriced", p.cost_usd),
+    };
+    format!(
+        "Today: {}, {cost}, {} saved by failover",
+        plural(p.requests, "request", "requests"),
+        p.saved
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,5 +271,36 @@ mod tests {
         let pngs: std::collections::HashSet<&[u8]> = icons.iter().map(|i| i.png()).collect();
         assert_eq!(pngs.len(), 4);
         assert!(pngs.iter().all(|b| b.starts_with(b"\x89PNG")));
+    }
+
+    #[test]
+    fn today_says_requests_cost_and_failovers() {
+        use switchboard_api::stats::Point;
+        let mut p = Point {
+            requests: 1,
+            cost_usd: 0.0,
+            ..Point::default()
+        };
+        assert_eq!(
+            today_line(&p),
+            "Today: 1 request, $0.0000, 0 saved by failover"
+        );
+        p.requests = 12;
+        p.saved = 2;
+        p.cost_usd = 0.031;
+        assert_eq!(
+            today_line(&p),
+            "Today: 12 requests, $0.0310, 2 saved by failover"
+        );
+        p.unpriced = 3;
+        assert_eq!(
+            today_line(&p),
+            "Today: 12 requests, $0.0310 + 3 unpriced, 2 saved by failover"
+        );
+        p.cost_usd = 0.0;
+        assert_eq!(
+            today_line(&p),
+            "Today: 12 requests, cost unknown, 2 saved by failover"
+        );
     }
 }

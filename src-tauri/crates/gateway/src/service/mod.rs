@@ -23,7 +23,7 @@ use sync::sync_provider;
 
 pub use logs::{ExportFormat, daily, export_logs, log, logs};
 pub use prices::{prices, put_prices};
-pub use stats::stats;
+pub use stats::{stats, totals_since};
 
 pub use edit::{
     client_keys, create_client_key, delete_model, delete_provider, export, models, patch_settings,

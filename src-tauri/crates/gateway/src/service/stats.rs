@@ -100,16 +100,38 @@ fn query(q: &HashMap<String, String>, now_ms: i64) -> Result<StatsQuery, Service
     })
 }
 
-pub async fn stats(engine: &Engine, q: &HashMap<String, String>) -> Result<Stats, ServiceError> {
-    let now_ms = i64::try_from(
+fn now_ms() -> i64 {
+    i64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
             .as_millis(),
     )
-    .unwrap_or(i64::MAX);
-    let q = query(q, now_ms)?;
+    .unwrap_or(i64::MAX)
+}
+
+pub async fn stats(engine: &Engine, q: &HashMap<String, String>) -> Result<Stats, ServiceError> {
+    let q = query(q, now_ms())?;
     Ok(engine.logs.call(move |c| logs_stats::stats(c, &q)).await?)
+}
+
+/// Everything since `since_ms` (the tray's "today"), from the hourly rollup: the start is
+/// widened to its whole hour, so a time zone half an hour off UTC counts 30 minutes more.
+pub async fn totals_since(
+    engine: &Engine,
+    since_ms: i64,
+) -> Result<switchboard_api::stats::Point, ServiceError> {
+    let q = StatsQuery {
+        since_ms,
+        until_ms: now_ms().saturating_add(HOUR_MS),
+        bucket: Bucket::Hour,
+        group_by: None,
+    };
+    Ok(engine
+        .logs
+        .call(move |c| logs_stats::stats(c, &q))
+        .await?
+        .totals)
 }
 
 #[cfg(test)]
