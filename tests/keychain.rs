@@ -213,7 +213,8 @@ async fn no_secret_is_left_in_the_data_folder_or_the_logs() {
     std::fs::write(
         &file,
         format!(
-            "{}\n[[client_keys]]\nname = \"given\"\nkey = \"{configured_client_key}\"\n\n[[client_keys]]\nname = \"made\"\n",
+            // Bodies captured too: the scan covers them.
+            "{}\n[[client_keys]]\nname = \"given\"\nkey = \"{configured_client_key}\"\n\n[[client_keys]]\nname = \"made\"\n\n[logs]\ncapture_bodies = true\n",
             config(
                 &mock.url(),
                 &format!(
@@ -269,6 +270,25 @@ async fn no_secret_is_left_in_the_data_folder_or_the_logs() {
             .any(|r| r.header("x-relay-key") == Some(header_secret)),
         "the env: header was sent"
     );
+    // The bodies were kept (so the scan below reads them).
+    let mut kept = serde_json::Value::Null;
+    for _ in 0..40 {
+        let page: serde_json::Value = common::admin(&gw, &token, "GET", "/logs", None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if let Some(id) = page["items"][0]["id"].as_i64() {
+            kept = common::admin(&gw, &token, "GET", &format!("/logs/{id}"), None)
+                .await
+                .json()
+                .await
+                .unwrap();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(kept["bodies"]["request"].is_object(), "{kept}");
     // What the admin API says about providers names no key.
     let providers = common::admin(&gw, &token, "GET", "/providers", None)
         .await

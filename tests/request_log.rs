@@ -112,6 +112,11 @@ async fn a_failover_leaves_the_request_and_every_attempt_in_the_log() {
         .await
         .unwrap();
     assert_eq!(one["request"]["id"], row["id"]);
+    assert_eq!(
+        one["bodies"],
+        Value::Null,
+        "bodies are kept only when asked"
+    );
     let attempts = one["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 2, "{one}");
     assert_eq!(attempts[0]["provider"], "bad");
@@ -375,14 +380,15 @@ async fn kill_9_under_traffic_loses_at_most_the_last_second_and_the_file_stays_w
 
 /// One request of each protocol, plain and streamed, natively and converted: the row holds the
 /// tokens each upstream reported, in one meaning (input counts cached tokens too).
-#[tokio::test]
-async fn every_protocol_leaves_the_tokens_its_upstream_reported() {
-    let mock = Mock::start().await;
-    let config = format!(
-        r#"
+/// One upstream that speaks every protocol, a unified model on it, and one converted to
+/// Anthropic; `head` goes first (a `[logs]` section).
+fn all_protocols(url: &str, head: &str) -> String {
+    format!(
+        r#"{head}
 [[providers]]
 name = "all"
-base_url = "{}"
+base_url = "{url}"
+api_key = "sk-upstream-secret-0000000000"
 protocols = ["openai", "anthropic", "gemini"]
 models = ["m1"]
 
@@ -397,9 +403,14 @@ protocol = "anthropic"
 [[client_keys]]
 name = "logged"
 key = "{KEY}"
-"#,
-        mock.url()
-    );
+"#
+    )
+}
+
+#[tokio::test]
+async fn every_protocol_leaves_the_tokens_its_upstream_reported() {
+    let mock = Mock::start().await;
+    let config = all_protocols(&mock.url(), "");
     let (gw, _dir) = start_admin(&config);
     let token = admin_token(&gw).await;
     let tools =
@@ -483,6 +494,123 @@ key = "{KEY}"
         assert_eq!(row["cache_read_tokens"], *cache_read, "{what}");
         assert_eq!(row["tokens_estimated"], false, "{what}");
     }
+}
+
+/// With `[logs] capture_bodies`, each request keeps its body and its answer, a stream as the
+/// final message in the client's protocol, each cut to `body_max_kb` with a mark; never a key.
+/// Off (the default), nothing is kept.
+#[tokio::test]
+async fn captured_bodies_keep_the_request_and_the_reassembled_answer() {
+    let mock = Mock::start().await;
+    let config = all_protocols(
+        &mock.url(),
+        "[logs]\ncapture_bodies = true\nbody_max_kb = 1\n",
+    );
+    let (gw, _dir) = start_admin(&config);
+    let token = admin_token(&gw).await;
+    let chat = |model: &str, stream: bool, text: &str| json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": text}]});
+    let long = "y".repeat(3000);
+    // (path, body, what the kept answer is)
+    let cases = [
+        (
+            "/v1/chat/completions",
+            chat("m1", false, "hi-0"),
+            "chat.completion",
+        ),
+        (
+            "/v1/chat/completions",
+            chat("m1", true, "hi-1"),
+            "chat.completion",
+        ),
+        (
+            "/v1/chat/completions",
+            chat("via-anthropic", true, "hi-2"),
+            "chat.completion",
+        ),
+        (
+            "/v1/messages",
+            json!({"model": "m1", "max_tokens": 64, "stream": true,
+                "messages": [{"role": "user", "content": "hi-3"}]}),
+            "message",
+        ),
+        (
+            "/v1/responses",
+            json!({"model": "m1", "input": "hi-4", "stream": true}),
+            "response",
+        ),
+        (
+            "/v1beta/models/m1:streamGenerateContent?alt=sse",
+            json!({"contents": [{"role": "user", "parts": [{"text": "hi-5"}]}]}),
+            "gemini",
+        ),
+        (
+            "/v1/chat/completions",
+            chat("m1", false, &long),
+            "chat.completion",
+        ),
+    ];
+    for (path, body, _) in &cases {
+        let r = http()
+            .post(format!("{}{path}", gw.url))
+            .bearer_auth(KEY)
+            .header("x-api-key", KEY)
+            .header("x-goog-api-key", KEY)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path} {body}");
+        r.text().await.unwrap();
+    }
+    let page = logs_until(&gw, &token, "", cases.len()).await;
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), cases.len(), "{page}");
+    for (i, (row, (path, _, kind))) in items.iter().rev().zip(&cases).enumerate() {
+        let one: Value = admin(&gw, &token, "GET", &format!("/logs/{}", row["id"]), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let bodies = &one["bodies"];
+        let text = bodies.to_string();
+        assert!(
+            !text.contains(KEY) && !text.contains("sk-upstream-secret"),
+            "{text}"
+        );
+        let answer = &bodies["response"];
+        let what = format!("{path} #{i}: {bodies}");
+        match *kind {
+            "chat.completion" => {
+                assert_eq!(answer["object"], "chat.completion", "{what}");
+                assert!(
+                    answer["choices"][0]["message"]["content"].is_string(),
+                    "{what}"
+                );
+            }
+            "message" => {
+                assert_eq!(answer["type"], "message", "{what}");
+                assert!(answer["content"][0]["text"].is_string(), "{what}");
+            }
+            "response" => assert_eq!(answer["object"], "response", "{what}"),
+            _ => assert!(
+                answer["candidates"][0]["content"]["parts"].is_array(),
+                "{what}"
+            ),
+        }
+        if i < 6 {
+            assert!(text.contains(&format!("hi-{i}")), "{what}");
+        } else {
+            // 3 KB asked, 1 KB kept: cut, with a mark that says how much went.
+            let kept = bodies["request"].as_str().unwrap();
+            assert!(kept.len() < 1100, "{what}");
+            assert!(kept.contains("…[truncated: "), "{what}");
+        }
+    }
+    // The text filter looks in the bodies too.
+    let found = logs_until(&gw, &token, "?text=hi-3", 1).await;
+    let found = found["items"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["id"], items[cases.len() - 1 - 3]["id"]);
 }
 
 /// One chunk of an OpenAI chat stream; with `usage`, the `"usage": null` OpenAI adds to every

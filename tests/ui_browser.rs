@@ -63,6 +63,9 @@ name = "gpt-4o"
 
 [[models]]
 name = "house-model"
+
+[logs]
+capture_bodies = true
 "#,
         a.url()
     );

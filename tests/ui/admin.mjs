@@ -108,6 +108,8 @@ try {
     await rows.first().click();
     await page.locator("#log-detail").waitFor();
     await expectText(page.locator("#log-attempts tbody tr").first(), "relay-a");
+    // Bodies are captured in this gateway: the request shows pretty-printed.
+    await expectText(page.locator("#log-request-body"), '"messages": [');
     await shot("logs");
     const [download] = await Promise.all([
       page.waitForEvent("download", { timeout: 5000 }),

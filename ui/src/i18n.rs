@@ -85,7 +85,11 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("nav.logs", "Logs", "日志"),
     ("logs.client_key", "Client key", "客户端密钥"),
     ("logs.any", "Any", "全部"),
-    ("logs.text", "Text in the error", "错误中的文字"),
+    (
+        "logs.text",
+        "Text in the error or body",
+        "错误或正文中的文字",
+    ),
     ("logs.live", "Live", "实时"),
     (
         "logs.dropped",
@@ -97,6 +101,8 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("logs.attempts", "Attempts", "尝试"),
     ("logs.first_byte", "First byte", "首字节"),
     ("logs.breaker", "Breaker", "熔断器"),
+    ("logs.request_body", "Request body", "请求正文"),
+    ("logs.response_body", "Answer", "回答"),
     ("col.status", "Status", "状态码"),
     ("col.time", "Time", "时间"),
     ("col.latency", "Latency", "延迟"),
@@ -505,6 +511,21 @@ const TABLE: &[(&str, &str, &str)] = &[
         "settings.logs_retention_days",
         "Keep request log rows for (days)",
         "请求日志保留天数",
+    ),
+    (
+        "settings.logs_capture_bodies",
+        "Keep request and answer bodies",
+        "保留请求与回答的正文",
+    ),
+    (
+        "settings.logs_body_max_kb",
+        "Each kept body at most (KB)",
+        "每个正文上限（KB）",
+    ),
+    (
+        "settings.logs_body_retention_days",
+        "Keep bodies for (days)",
+        "正文保留天数",
     ),
     (
         "settings.logs_max_size_mb",

@@ -1,5 +1,6 @@
 //! The request log: a table with filters that follows new requests live (pause to read), a
-//! detail view with the attempt timeline, tokens and cost, and the filtered rows as a file.
+//! detail view with the attempt timeline, tokens, cost and the captured bodies, and the
+//! filtered rows as a file.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -313,6 +314,13 @@ fn Detail(value: Value, on_close: impl Fn() + Send + Sync + 'static) -> impl Int
             </div>
         }
     };
+    // Captured only when `[logs] capture_bodies` was on for this request.
+    let bodies = (!value["bodies"].is_null()).then(|| {
+        (
+            pretty(&value["bodies"]["request"]),
+            pretty(&value["bodies"]["response"]),
+        )
+    });
     let price = match &r["price"] {
         Value::Null => "—".to_owned(),
         p => serde_json::to_string_pretty(p).unwrap_or_default(),
@@ -396,6 +404,24 @@ fn Detail(value: Value, on_close: impl Fn() + Send + Sync + 'static) -> impl Int
                         .collect_view()}
                 </tbody>
             </table>
+            {bodies
+                .map(|(request, response)| {
+                    view! {
+                        <h3>{move || ctx.t("logs.request_body")}</h3>
+                        <pre class="mono small body" id="log-request-body">{request}</pre>
+                        <h3>{move || ctx.t("logs.response_body")}</h3>
+                        <pre class="mono small body" id="log-response-body">{response}</pre>
+                    }
+                })}
         </section>
+    }
+}
+
+/// A captured body for reading: JSON pretty-printed, text as it is.
+fn pretty(v: &Value) -> String {
+    match v {
+        Value::Null => "—".to_owned(),
+        Value::String(s) => s.clone(),
+        other => serde_json::to_string_pretty(other).unwrap_or_default(),
     }
 }

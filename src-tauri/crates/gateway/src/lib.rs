@@ -11,6 +11,7 @@ pub(crate) mod access;
 pub(crate) mod admin_auth;
 pub(crate) mod auth;
 pub(crate) mod balance;
+pub(crate) mod bodies;
 pub(crate) mod body_budget;
 pub(crate) mod breaker;
 pub(crate) mod catalog;

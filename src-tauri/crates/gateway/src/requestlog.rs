@@ -57,6 +57,8 @@ pub struct RequestRecord {
     pub tokens_estimated: bool,
     /// What the writer estimates tokens from when the upstream reported none.
     pub estimate: Option<Box<crate::tokens::EstimateFrom>>,
+    /// The bodies, when `[logs] capture_bodies` is on.
+    pub capture: Option<Box<crate::bodies::Capture>>,
 }
 
 /// One try at one candidate.
@@ -147,6 +149,7 @@ impl RequestRecord {
             tokens: None,
             tokens_estimated: false,
             estimate: None,
+            capture: None,
         }
     }
 }
@@ -183,6 +186,23 @@ impl Recorder {
     /// The client's body (shared, not copied), kept until the answer says its tokens.
     pub(crate) fn keep_request(&mut self, body: &bytes::Bytes) {
         self.request = Some(body.clone());
+    }
+
+    /// Keeps the client's body (shared) and, from now on, the answer, for the log's detail.
+    pub(crate) fn capture_bodies(
+        &mut self,
+        api: crate::protocol::Api,
+        body: &bytes::Bytes,
+        max_kb: u32,
+    ) {
+        self.record.capture = Some(Box::new(crate::bodies::Capture::new(api, body, max_kb)));
+    }
+
+    /// A piece of the answer as the client receives it (kept only while capturing).
+    pub(crate) fn keep_answer(&mut self, chunk: &bytes::Bytes) {
+        if let Some(c) = self.record.capture.as_mut() {
+            c.answer(chunk);
+        }
     }
 
     /// The answer is over: its tokens as the upstream reported them, or else what the writer
@@ -399,6 +419,7 @@ fn to_row(r: &RequestRecord, priced: &Option<(f64, PriceUsed)>) -> (LogRow, Vec<
         tokens_estimated: r.tokens.is_some() && r.tokens_estimated,
         cost_usd,
         price,
+        bodies: r.capture.as_ref().map(|c| Box::new(c.to_bodies(r.stream))),
     };
     let attempts = r
         .attempt_log

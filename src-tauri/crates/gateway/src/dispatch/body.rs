@@ -280,6 +280,7 @@ impl ProxyBody {
                 r.ttfb = Some(self.started.elapsed());
             }
             r.bytes_out += chunk.len() as u64;
+            r.keep_answer(chunk);
         }
         match chunk.len() {
             0 => {}

@@ -144,6 +144,10 @@ pub(crate) async fn run(
     record.model = Some(crate::outside::clip(&head.model, crate::outside::MAX_NAME).into_owned());
     record.stream = head.stream;
     record.keep_request(&bytes);
+    let logs = &snap.settings.logs;
+    if logs.logs_enabled && logs.logs_capture_bodies {
+        record.capture_bodies(api, &bytes, logs.logs_body_max_kb);
+    }
 
     let Some(route) = snap.route(&head.model) else {
         return Err(refuse(

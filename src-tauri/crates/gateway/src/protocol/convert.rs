@@ -254,6 +254,59 @@ impl SseToJsonArray {
     }
 }
 
+/// A stream as the client received it, folded into the one message a plain request would
+/// have been answered with (for captured bodies). Responses: the response its closing event
+/// carries. None: nothing in it reads as that protocol's events.
+pub fn reassemble(client: Api, stream: &[u8]) -> Option<Value> {
+    let mut frames = Vec::new();
+    if client == Api::Gemini && stream.trim_ascii_start().first() == Some(&b'[') {
+        // Gemini's JSON-array form: its elements are the events.
+        let items: Vec<Value> = serde_json::from_slice(stream).ok()?;
+        frames.extend(items.into_iter().map(|v| sse::Frame {
+            event: String::new(),
+            data: v.to_string(),
+        }));
+    } else {
+        let mut reader = sse::Reader::default();
+        reader.feed(stream, |f| frames.push(f));
+        reader.finish(|f| frames.push(f));
+    }
+    if frames.is_empty() {
+        return None;
+    }
+    let mut events = Vec::new();
+    match client {
+        Api::Responses => {
+            return frames.iter().rev().find_map(|f| {
+                let v: Value = serde_json::from_str(&f.data).ok()?;
+                matches!(
+                    v["type"].as_str(),
+                    Some("response.completed" | "response.incomplete" | "response.failed")
+                )
+                .then(|| v["response"].clone())
+            });
+        }
+        Api::Messages | Api::CountTokens => {
+            let mut d = anthropic::StreamDecoder::default();
+            frames.iter().for_each(|f| d.frame(f, &mut events));
+        }
+        Api::Gemini => {
+            let mut d = gemini::StreamDecoder::default();
+            frames.iter().for_each(|f| d.frame(f, &mut events));
+        }
+        Api::Chat | Api::Embeddings | Api::Images => {
+            let mut d = chat::StreamDecoder::default();
+            frames.iter().for_each(|f| d.frame(f, &mut events));
+        }
+    }
+    if events.is_empty() {
+        return None;
+    }
+    let mut acc = super::ir::Accumulator::default();
+    events.iter().for_each(|e| acc.push(e));
+    Some(encode_reply(client, &acc.reply, &ToolAliases::default()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

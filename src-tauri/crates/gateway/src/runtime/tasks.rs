@@ -238,6 +238,25 @@ async fn log_retention(engine: Arc<Engine>) {
         if pruned > 0 {
             tracing::info!(rows = pruned, "request log pruned (rolled up per day)");
         }
+        // Captured bodies have their own, shorter, time.
+        let body_cutoff =
+            now_ms.saturating_sub(i64::from(logs.logs_body_retention_days) * 86_400_000);
+        loop {
+            let round = engine
+                .logs
+                .call(move |c| store::logs_db::prune_bodies(c, body_cutoff, RETENTION_BATCH))
+                .await;
+            match round {
+                Ok(n) if n as usize >= RETENTION_BATCH => {
+                    tokio::time::sleep(RETENTION_PAUSE).await;
+                }
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!("cannot prune the captured bodies: {e}");
+                    break;
+                }
+            }
+        }
         if let Err(e) = engine
             .logs
             .call(move |c| store::logs_stats::prune_rollup(c, now_ms))

@@ -92,6 +92,7 @@ fn render(api: Api, reply: Result<Reply, Box<Refusal>>) -> Response<Body> {
             mut record,
         }) => {
             record.answered(status.as_u16());
+            record.keep_answer(&body);
             let mut resp = json_response(status, body);
             if let Some(r) = &routed {
                 set_route_headers(resp.headers_mut(), r);

@@ -106,12 +106,21 @@ pub async fn daily(
     Ok(json!(days))
 }
 
-/// `{"request": row, "attempts": [...]}`, the attempts in order.
+/// `{"request": row, "attempts": [...], "bodies": {"request", "response"} | null}`, the
+/// attempts in order; a body that is JSON is given as the JSON it is.
 pub async fn log(engine: &Engine, id: i64) -> Result<Value, ServiceError> {
     let found = engine.logs.call(move |c| logs_db::get(c, id)).await?;
-    let (request, attempts) =
+    let (mut request, attempts) =
         found.ok_or_else(|| ServiceError::NotFound(format!("no request {id} in the log")))?;
-    Ok(json!({ "request": request, "attempts": attempts }))
+    let as_json = |t: Option<String>| match t {
+        None => Value::Null,
+        Some(t) => serde_json::from_str(&t).unwrap_or(Value::String(t)),
+    };
+    let bodies = request.bodies.take().map_or(
+        Value::Null,
+        |b| json!({ "request": as_json(b.request), "response": as_json(b.response) }),
+    );
+    Ok(json!({ "request": request, "attempts": attempts, "bodies": bodies }))
 }
 
 /// `GET /api/logs/export`'s formats.

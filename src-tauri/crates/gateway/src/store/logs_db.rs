@@ -130,6 +130,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (span_h, t_h, model, provider, client_key)
     ) WITHOUT ROWID;
     "#,
+    // 7: captured bodies (`[logs] capture_bodies`), apart from the rows so they can go sooner.
+    r#"
+    CREATE TABLE bodies (
+        request_id INTEGER PRIMARY KEY REFERENCES requests(id) ON DELETE CASCADE,
+        started_ms INTEGER NOT NULL,
+        request    TEXT,
+        response   TEXT
+    );
+    CREATE INDEX bodies_started ON bodies (started_ms);
+    "#,
 ];
 
 /// The latency buckets' upper bounds, in microseconds (the last bucket has none).
@@ -205,6 +215,16 @@ pub struct LogRow {
     pub ttfc_us: Option<i64>,
     /// Why the candidate that answered was chosen: session, sticky, weighted or last_resort.
     pub chosen_by: Option<String>,
+    /// The captured bodies, written beside the row (shown by `GET /api/logs/{id}` only).
+    #[serde(skip)]
+    pub bodies: Option<Box<Bodies>>,
+}
+
+/// A request's body and its answer as kept (each already cut to the size allowed).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Bodies {
+    pub request: Option<String>,
+    pub response: Option<String>,
 }
 
 fn as_json<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -252,6 +272,9 @@ pub fn write(conn: &mut Connection, rows: &[(LogRow, Vec<AttemptRow>)]) -> Resul
                 error_code, ttfb_us, chosen_by, breaker)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
+        let mut body = tx.prepare_cached(
+            "INSERT INTO bodies (request_id, started_ms, request, response) VALUES (?1, ?2, ?3, ?4)",
+        )?;
         for (r, attempts) in rows {
             request.execute(params![
                 r.started_ms,
@@ -288,6 +311,9 @@ pub fn write(conn: &mut Connection, rows: &[(LogRow, Vec<AttemptRow>)]) -> Resul
                 r.chosen_by,
             ])?;
             let id = tx.last_insert_rowid();
+            if let Some(b) = &r.bodies {
+                body.execute(params![id, r.started_ms, b.request, b.response])?;
+            }
             for (seq, a) in attempts.iter().enumerate() {
                 attempt.execute(params![
                     id,
@@ -414,6 +440,25 @@ pub fn prune(
     })
 }
 
+/// Deletes at most `batch` of the captured bodies older than `cutoff_ms` (their rows stay);
+/// answers how many went.
+pub fn prune_bodies(
+    conn: &mut Connection,
+    cutoff_ms: i64,
+    batch: usize,
+) -> Result<u64, StoreError> {
+    let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
+    let gone = conn.execute(
+        "DELETE FROM bodies WHERE request_id IN
+            (SELECT request_id FROM bodies WHERE started_ms < ?1 ORDER BY started_ms LIMIT ?2)",
+        params![cutoff_ms, batch],
+    )?;
+    if gone > 0 {
+        conn.execute_batch("PRAGMA incremental_vacuum(512)")?;
+    }
+    Ok(gone as u64)
+}
+
 /// A day's rollup, for the totals that outlive the rows.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct DayTotal {
@@ -538,6 +583,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogRow> {
         price: r.get(30)?,
         ttfc_us: r.get(31)?,
         chosen_by: r.get(32)?,
+        bodies: None,
     })
 }
 
@@ -585,7 +631,12 @@ pub fn list(
     }
     if let Some(t) = &filter.text {
         // instr, not LIKE: the text is matched as given, no wildcard in it means anything.
-        add("instr(error, ?) > 0", Text(t.clone()));
+        // Every `?` of a clause is its one value.
+        add(
+            "(instr(error, ?) > 0 OR id IN (SELECT request_id FROM bodies
+                WHERE instr(request, ?) > 0 OR instr(response, ?) > 0))",
+            Text(t.clone()),
+        );
     }
     let filter_sql = if clauses.is_empty() {
         String::new()
@@ -610,9 +661,9 @@ pub fn list(
     Ok((rows, next))
 }
 
-/// One request and its attempts, in order.
+/// One request, its attempts in order, and its bodies when they were captured.
 pub fn get(conn: &Connection, id: i64) -> Result<Option<(LogRow, Vec<AttemptRow>)>, StoreError> {
-    let Some(request) = conn
+    let Some(mut request) = conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM requests WHERE id = ?1"))?
         .query_row([id], row)
         .optional()?
@@ -638,12 +689,62 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<(LogRow, Vec<AttemptRow>
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
+    request.bodies = conn
+        .prepare_cached("SELECT request, response FROM bodies WHERE request_id = ?1")?
+        .query_row([id], |r| {
+            Ok(Bodies {
+                request: r.get(0)?,
+                response: r.get(1)?,
+            })
+        })
+        .optional()?
+        .map(Box::new);
     Ok(Some((request, attempts)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bodies_go_before_their_rows_and_the_text_filter_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("logs.db")).unwrap();
+        let rows: Vec<_> = (0..4)
+            .map(|i| {
+                let (mut r, a) = request(i * 1000, 200, "p");
+                r.bodies = Some(Box::new(Bodies {
+                    request: Some(format!("{{\"prompt\":\"question {i}\"}}")),
+                    response: Some(format!("answer {i}")),
+                }));
+                (r, a)
+            })
+            .collect();
+        write(&mut conn, &rows).unwrap();
+        let text = |t: &str| LogFilter {
+            text: Some(t.into()),
+            ..Default::default()
+        };
+        assert_eq!(list(&conn, &text("question 2"), 50).unwrap().0.len(), 1);
+        assert_eq!(list(&conn, &text("answer 3"), 50).unwrap().0.len(), 1);
+        // Bodies older than the cutoff go, in batches; their rows stay.
+        assert_eq!(prune_bodies(&mut conn, 1_000 + 2_500, 1).unwrap(), 1);
+        assert_eq!(prune_bodies(&mut conn, 1_000 + 2_500, 10).unwrap(), 2);
+        assert_eq!(prune_bodies(&mut conn, 1_000 + 2_500, 10).unwrap(), 0);
+        let (all, _) = list(&conn, &LogFilter::default(), 50).unwrap();
+        assert_eq!(all.len(), 4);
+        let kept: Vec<bool> = all
+            .iter()
+            .map(|r| get(&conn, r.id).unwrap().unwrap().0.bodies.is_some())
+            .collect();
+        assert_eq!(kept, [true, false, false, false], "newest first");
+        // A row pruned takes its body along.
+        prune(&mut conn, i64::MAX, u64::MAX, 100).unwrap();
+        let left: i64 = conn
+            .query_row("SELECT count(*) FROM bodies", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+    }
 
     fn request(i: i64, status: u16, provider: &str) -> (LogRow, Vec<AttemptRow>) {
         let attempt = |p: &str, error: Option<&str>| AttemptRow {

@@ -306,6 +306,9 @@ refresh_hours = 12
             logs_ask_usage: true,
             logs_retention_days: 7,
             logs_max_size_mb: 64,
+            logs_capture_bodies: false,
+            logs_body_max_kb: 64,
+            logs_body_retention_days: 7,
         },
         pricing: Pricing {
             pricing_refresh_url: "https://prices.example/data.json".into(),
