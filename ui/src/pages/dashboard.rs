@@ -363,7 +363,12 @@ pub fn Dashboard() -> impl IntoView {
             loaded.set(true);
         });
     };
-    load();
+    // Now, on every live event (a breaker, a pause: the health table follows at once), and
+    // every few seconds for the traffic, which sends no event.
+    Effect::new(move |_| {
+        ctx.tick.get();
+        load();
+    });
     spawn_local(async move {
         loop {
             util::sleep_ms(REFRESH_MS).await;
