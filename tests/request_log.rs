@@ -613,6 +613,132 @@ async fn captured_bodies_keep_the_request_and_the_reassembled_answer() {
     assert_eq!(found[0]["id"], items[cases.len() - 1 - 3]["id"]);
 }
 
+/// A client key's own `capture_bodies` wins over `[logs]`: kept for it with the setting off,
+/// and settable through the admin API, listed and exported.
+#[tokio::test]
+async fn a_client_keys_own_body_capture_wins() {
+    let mock = Mock::start().await;
+    let on_key = "sk-sb-request-log-bodies-on-0";
+    let config = format!(
+        "{}\n[[client_keys]]\nname = \"kept\"\nkey = \"{on_key}\"\ncapture_bodies = true\n",
+        all_protocols(&mock.url(), "")
+    );
+    let (gw, _dir) = start_admin(&config);
+    let token = admin_token(&gw).await;
+    for key in [on_key, KEY] {
+        let r = http()
+            .post(format!("{}/chat/completions", gw.v1()))
+            .bearer_auth(key)
+            .json(&json!({"model": "m1", "messages": [{"role": "user", "content": format!("from {key}")}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let page = logs_until(&gw, &token, "", 2).await;
+    for row in page["items"].as_array().unwrap() {
+        let one: Value = admin(&gw, &token, "GET", &format!("/logs/{}", row["id"]), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        match row["client_key"].as_str() {
+            Some("kept") => assert!(
+                one["bodies"]["request"].to_string().contains(on_key),
+                "the prompt names the key: {one}"
+            ),
+            _ => assert_eq!(one["bodies"], Value::Null, "{one}"),
+        }
+    }
+    let r = admin(
+        &gw,
+        &token,
+        "POST",
+        "/client-keys",
+        Some(json!({"name": "never", "capture_bodies": false})),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let keys: Value = admin(&gw, &token, "GET", "/client-keys", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let setting = |name: &str| {
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == name)
+            .map(|k| k["capture_bodies"].clone())
+    };
+    assert_eq!(setting("kept"), Some(json!(true)), "{keys}");
+    assert_eq!(setting("never"), Some(json!(false)), "{keys}");
+    assert_eq!(setting("logged"), Some(Value::Null), "{keys}");
+    let export = admin(&gw, &token, "GET", "/export", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(export.contains("capture_bodies = false"), "{export}");
+    assert!(export.contains("capture_bodies = true"), "{export}");
+}
+
+/// `GET /api/logs/live` sends each request once it is written, with `/api/logs`' filters.
+#[tokio::test]
+async fn the_live_tail_follows_new_requests_with_filters() {
+    use futures_util::StreamExt;
+    let bad = Mock::start().await;
+    let good = Mock::start().await;
+    let (gw, _dir) = start_admin(&config(&bad.url(), &good.url()));
+    let token = admin_token(&gw).await;
+    let r = admin(&gw, &token, "GET", "/logs/live?status=3xx", None).await;
+    assert_eq!(r.status(), 422, "a malformed filter is named");
+    let live = http()
+        .get(format!("{}/api/logs/live?status=5xx", gw.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    assert!(
+        live.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut events = live.bytes_stream();
+    // A request that succeeds (filtered out), then one that fails on both providers.
+    assert_eq!(chat(&gw).await.status(), 200);
+    let down = || Reply::status(500, r#"{"error":{"message":"down for the tail"}}"#);
+    bad.script([down()]);
+    good.script([down()]);
+    let sent = Instant::now();
+    assert!(chat(&gw).await.status().is_server_error());
+    let mut text = String::new();
+    let event = tokio::time::timeout(Duration::from_secs(3), async {
+        while let Some(chunk) = events.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+            if let Some(at) = text.find("event: request\ndata: ") {
+                let rest = &text[at + "event: request\ndata: ".len()..];
+                if let Some(end) = rest.find('\n') {
+                    return serde_json::from_str::<Value>(&rest[..end]).unwrap();
+                }
+            }
+        }
+        panic!("the tail ended: {text}");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no event within 3 s: {text}"));
+    println!("live row after {:?}", sent.elapsed());
+    assert!(
+        event["status"].as_u64().unwrap() >= 500,
+        "the 2xx was filtered out: {event}"
+    );
+    assert!(event["error"].is_string(), "{event}");
+    let one = admin(&gw, &token, "GET", &format!("/logs/{}", event["id"]), None).await;
+    assert_eq!(one.status(), 200, "its id opens it");
+}
+
 /// One chunk of an OpenAI chat stream; with `usage`, the `"usage": null` OpenAI adds to every
 /// chunk once usage is asked for.
 fn piece(content: &str, usage: bool) -> String {

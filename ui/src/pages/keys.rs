@@ -17,6 +17,8 @@ pub fn Keys() -> impl IntoView {
     let models = RwSignal::new(String::new());
     let rpm = RwSignal::new(String::new());
     let expires = RwSignal::new(String::new());
+    // "", "on" or "off": as the Settings say, always, never.
+    let bodies = RwSignal::new(String::new());
     let created = RwSignal::new(None::<CreatedClientKey>);
     let errors = Errors::new();
     load_on_tick(ctx, "/client-keys", move |l: Vec<ClientKeyView>| {
@@ -50,6 +52,11 @@ pub fn Keys() -> impl IntoView {
             rpm: limit,
             // The server reads a UTC date and says what is wrong with one.
             expires_at: (!e.is_empty()).then(|| e.into()),
+            capture_bodies: match bodies.get_untracked().as_str() {
+                "on" => Some(true),
+                "off" => Some(false),
+                _ => None,
+            },
         };
         spawn_local(async move {
             let Some(c) = ctx.client() else { return };
@@ -60,6 +67,7 @@ pub fn Keys() -> impl IntoView {
                     models.set(String::new());
                     rpm.set(String::new());
                     expires.set(String::new());
+                    bodies.set(String::new());
                     ctx.refresh();
                 }
                 Err(f) => errors.server(&f, &["name", "models", "rpm", "expires_at"]),
@@ -96,7 +104,7 @@ pub fn Keys() -> impl IntoView {
                     })
             }}
             <table class="grid" id="client-keys">
-                <Head cols=&["col.name", "col.models", "col.limit", "col.expires", "col.last_used", "col.created", ""]/>
+                <Head cols=&["col.name", "col.models", "col.limit", "col.expires", "col.last_used", "col.created", "col.bodies", ""]/>
                 <tbody>
                     {move || {
                         list.get()
@@ -127,6 +135,13 @@ pub fn Keys() -> impl IntoView {
                                             {k.last_used_at.map(util::clock).unwrap_or_else(|| ctx.t("keys.never").to_owned())}
                                         </td>
                                         <td class="small">{k.created_at.clone()}</td>
+                                        <td class="small bodies">
+                                            {move || ctx.t(match k.capture_bodies {
+                                                None => "keys.bodies_default",
+                                                Some(true) => "keys.bodies_on",
+                                                Some(false) => "keys.bodies_off",
+                                            })}
+                                        </td>
                                         <td class="actions">
                                             {if k.revoked {
                                                 view! { <span class="badge disabled">{move || ctx.t("keys.revoked")}</span> }.into_any()
@@ -161,6 +176,17 @@ pub fn Keys() -> impl IntoView {
                 </Field>
                 <Field label="field.expires" name="expires_at" errors=errors hint="hint.expires">
                     <TextInput value=expires id="key-expires" placeholder="2027-01-01"/>
+                </Field>
+                <Field label="field.key_bodies" name="capture_bodies" errors=errors hint="hint.key_bodies">
+                    <select
+                        id="key-bodies"
+                        prop:value=move || bodies.get()
+                        on:change=move |ev| bodies.set(event_target_value(&ev))
+                    >
+                        <option value="">{move || ctx.t("keys.bodies_default")}</option>
+                        <option value="on">{move || ctx.t("keys.bodies_on")}</option>
+                        <option value="off">{move || ctx.t("keys.bodies_off")}</option>
+                    </select>
                 </Field>
                 <FormError errors=errors/>
                 <button type="submit" class="primary" id="key-create">{move || ctx.t("action.create")}</button>

@@ -255,6 +255,9 @@ pub struct ClientKeyView {
     pub expires_at: Option<u64>,
     #[serde(default)]
     pub expired: bool,
+    /// Its own body capture: true or false over `[logs] capture_bodies`; None: as it says.
+    #[serde(default)]
+    pub capture_bodies: Option<bool>,
     /// Unix seconds.
     #[serde(default)]
     pub last_used_at: Option<u64>,
@@ -270,6 +273,9 @@ pub struct CreateClientKey {
     /// Unix seconds, or a UTC date `YYYY-MM-DD[THH:MM:SSZ]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<serde_json::Value>,
+    /// Keep this key's bodies (true) or never (false), over `[logs] capture_bodies`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_bodies: Option<bool>,
 }
 
 /// The new key, shown this once: only its hash is kept.

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::config::Protocol;
 use crate::error::GatewayError;
@@ -307,9 +307,14 @@ pub struct RequestLog {
     pricing: Arc<ArcSwap<Pricing>>,
     /// `/metrics`: counted by the writer from the records.
     metrics: Arc<Metrics>,
+    /// The live tail: each row as written, for whoever follows `/api/logs/live`. Its own
+    /// channel, so a busy tail never crowds out the engine's breaker events.
+    tail: broadcast::Sender<Arc<LogRow>>,
 }
 
 const CAPACITY: usize = 8192;
+/// Rows a slow follower of the tail may be behind before it skips (and is told how many).
+const TAIL_CAPACITY: usize = 1024;
 
 impl RequestLog {
     /// The log and the receiving end its writer drains.
@@ -322,9 +327,19 @@ impl RequestLog {
                 rows: Arc::new(AtomicBool::new(true)),
                 pricing: Arc::new(ArcSwap::from_pointee(Pricing::default())),
                 metrics: Arc::new(Metrics::new()),
+                tail: broadcast::channel(TAIL_CAPACITY).0,
             },
             rx,
         )
+    }
+
+    /// Follows the rows as they are written.
+    pub(crate) fn follow(&self) -> broadcast::Receiver<Arc<LogRow>> {
+        self.tail.subscribe()
+    }
+
+    pub(crate) fn tail_sender(&self) -> broadcast::Sender<Arc<LogRow>> {
+        self.tail.clone()
     }
 
     pub(crate) fn keep_rows(&self, on: bool) {
@@ -463,6 +478,7 @@ pub(crate) fn write_records(
     keep_rows: Arc<AtomicBool>,
     pricing: Arc<ArcSwap<Pricing>>,
     metrics: Arc<Metrics>,
+    tail: broadcast::Sender<Arc<LogRow>>,
     mut db: rusqlite::Connection,
 ) {
     use tokio::sync::mpsc::error::TryRecvError;
@@ -516,11 +532,20 @@ pub(crate) fn write_records(
                 .zip(&priced)
                 .map(|(r, p)| to_row(r, p))
                 .collect();
-            if let Err(e) = logs_db::write(&mut db, &rows) {
-                tracing::warn!(
+            match logs_db::write(&mut db, &rows) {
+                // Only rows that are in the file go to the tail: a follower can open each.
+                Ok(ids) if tail.receiver_count() > 0 => {
+                    for ((mut row, _), id) in rows.into_iter().zip(ids) {
+                        row.id = id;
+                        row.bodies = None;
+                        let _ = tail.send(Arc::new(row));
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(
                     "cannot write {} request(s) to the request log: {e}",
                     rows.len()
-                );
+                ),
             }
         }
         let full = batch.len() == 256;

@@ -183,6 +183,8 @@ pub struct ClientKey {
     pub rpm: Option<u32>,
     /// Unix seconds.
     pub expires_at: Option<u64>,
+    /// Overrides `[logs] capture_bodies` for this key.
+    pub capture_bodies: Option<bool>,
 }
 
 impl ClientKey {
@@ -513,6 +515,7 @@ impl Snapshot {
                         models,
                         rpm: k.rpm,
                         expires_at: k.expires_at,
+                        capture_bodies: k.capture_bodies,
                     }),
                 )
             })

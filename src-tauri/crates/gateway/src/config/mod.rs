@@ -408,6 +408,7 @@ impl Validator<'_> {
                 models: k.models,
                 rpm,
                 expires_at,
+                capture_bodies: k.capture_bodies,
             });
         }
 

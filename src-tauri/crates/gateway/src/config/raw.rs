@@ -76,6 +76,9 @@ pub struct RawClientKey {
     pub rpm: Option<i64>,
     /// Unix seconds, or a UTC date `YYYY-MM-DD` / `YYYY-MM-DDTHH:MM:SSZ`.
     pub expires_at: Option<RawTime>,
+    /// Keep this key's request and answer bodies (true) or never (false), whatever
+    /// `[logs] capture_bodies` says; absent: as it says.
+    pub capture_bodies: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -148,6 +148,8 @@ pub struct ClientKeySpec {
     pub rpm: Option<u32>,
     /// Unix seconds.
     pub expires_at: Option<u64>,
+    /// Overrides `[logs] capture_bodies` for this key.
+    pub capture_bodies: Option<bool>,
 }
 
 /// A parsed and validated config file.

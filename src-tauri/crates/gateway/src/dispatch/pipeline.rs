@@ -145,7 +145,11 @@ pub(crate) async fn run(
     record.stream = head.stream;
     record.keep_request(&bytes);
     let logs = &snap.settings.logs;
-    if logs.logs_enabled && logs.logs_capture_bodies {
+    let capture = client
+        .as_ref()
+        .and_then(|k| k.capture_bodies)
+        .unwrap_or(logs.logs_capture_bodies);
+    if logs.logs_enabled && capture {
         record.capture_bodies(api, &bytes, logs.logs_body_max_kb);
     }
 

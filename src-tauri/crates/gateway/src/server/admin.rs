@@ -372,7 +372,9 @@ pub async fn create_client_key(State(engine): State<Arc<Engine>>, body: Bytes) -
         Err(e) => {
             return api_error(
                 StatusCode::BAD_REQUEST,
-                format!("Send {{\"name\", \"models\"?, \"rpm\"?, \"expires_at\"?}}: {e}"),
+                format!(
+                    "Send {{\"name\", \"models\"?, \"rpm\"?, \"expires_at\"?, \"capture_bodies\"?}}: {e}"
+                ),
             );
         }
     };
@@ -415,6 +417,44 @@ pub async fn logs(
         Ok(page) => Json(page).into_response(),
         Err(e) => service_error(e),
     }
+}
+
+/// `GET /api/logs/live`: each request as it is written, as a `request` event (the row of
+/// `GET /api/logs`), with the same filters; a follower too slow for the traffic gets a
+/// `lagged` event saying how many it missed, then the rows after them.
+pub async fn live_logs(
+    State(engine): State<Arc<Engine>>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response<Body> {
+    let filter = match service::live_filter(&query) {
+        Ok(f) => f,
+        Err(e) => return service_error(e),
+    };
+    let rx = engine.log.follow();
+    let stream = futures_util::stream::unfold((rx, filter), |(mut rx, filter)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(row) if service::passes(&filter, &row) => {
+                    let event = Event::default()
+                        .event("request")
+                        .json_data(&*row)
+                        .unwrap_or_default();
+                    return Some((Ok::<_, Infallible>(event), (rx, filter)));
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(n)) => {
+                    let event = Event::default()
+                        .event("lagged")
+                        .data(format!("{{\"missed\":{n}}}"));
+                    return Some((Ok(event), (rx, filter)));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 /// `GET /api/logs/export?format=csv|jsonl` with the filters of `GET /api/logs`: a download,

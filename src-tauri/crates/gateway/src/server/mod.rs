@@ -92,6 +92,7 @@ pub fn router(engine: Arc<Engine>, ui_files: &'static [ui::UiFile]) -> Router {
         .route("/logs", get(admin::logs))
         .route("/logs/daily", get(admin::daily))
         .route("/logs/export", get(admin::export_logs))
+        .route("/logs/live", get(admin::live_logs))
         .route("/stats", get(admin::stats))
         .route("/logs/{id}", get(admin::log))
         .route("/providers/{name}/rename", post(admin::rename_provider))

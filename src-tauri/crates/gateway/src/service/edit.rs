@@ -197,6 +197,7 @@ pub async fn client_keys(engine: &Engine) -> Result<Vec<ClientKeyView>, ServiceE
             revoked: k.revoked_at.is_some(),
             rpm: k.rpm,
             expires_at: k.expires_at,
+            capture_bodies: k.capture_bodies,
         })
         .collect())
 }
@@ -227,6 +228,9 @@ pub async fn create_client_key(
     }
     if let Some(at) = req.expires_at {
         entry["expires_at"] = at;
+    }
+    if let Some(on) = req.capture_bodies {
+        entry["capture_bodies"] = json!(on);
     }
     let file = parse_doc(&json!({ "client_keys": [entry] }), "client_keys[0].")?;
     let report = apply(engine, file).await?;

@@ -79,6 +79,34 @@ pub async fn logs(engine: &Engine, query: &HashMap<String, String>) -> Result<Va
     Ok(json!({ "items": items, "next": next, "dropped": engine.log.dropped() }))
 }
 
+/// The live tail's filters: those of `GET /api/logs` (a page's `limit` means nothing here).
+pub fn live_filter(query: &HashMap<String, String>) -> Result<LogFilter, ServiceError> {
+    Ok(filter(query)?.0)
+}
+
+/// Whether a row as written passes the filters, as `GET /api/logs` would select it (`text`:
+/// in the error; the tail carries no bodies).
+pub fn passes(f: &LogFilter, r: &logs_db::LogRow) -> bool {
+    let same = |want: &Option<String>, have: &Option<String>| {
+        want.as_ref()
+            .is_none_or(|w| have.as_deref() == Some(w.as_str()))
+    };
+    f.before.is_none_or(|b| r.id < b)
+        && f.since_ms.is_none_or(|s| r.started_ms >= s)
+        && f.until_ms.is_none_or(|u| r.started_ms < u)
+        && f.model.as_ref().is_none_or(|m| {
+            r.model.as_deref() == Some(m.as_str()) || r.unified_model.as_deref() == Some(m.as_str())
+        })
+        && same(&f.provider, &r.provider)
+        && same(&f.client_key, &r.client_key)
+        && same(&f.error_code, &r.error_code)
+        && f.status_class.is_none_or(|c| r.status / 100 == c)
+        && f.stream.is_none_or(|s| r.stream == s)
+        && f.text
+            .as_ref()
+            .is_none_or(|t| r.error.as_deref().is_some_and(|e| e.contains(t.as_str())))
+}
+
 /// The daily rollups (what outlives retention), from `since_day` (days since 1970-01-01;
 /// default: the last 400 days).
 pub async fn daily(

@@ -21,7 +21,7 @@ use crate::secrets::ProviderKey;
 use crate::store::{self, KeyRef, StoreError};
 use sync::sync_provider;
 
-pub use logs::{ExportFormat, daily, export_logs, log, logs};
+pub use logs::{ExportFormat, daily, export_logs, live_filter, log, logs, passes};
 pub use prices::{prices, put_prices};
 pub use stats::{stats, totals_since};
 

@@ -84,6 +84,7 @@ pub struct StoredClientKey {
     pub revoked: bool,
     pub rpm: Option<u32>,
     pub expires_at: Option<u64>,
+    pub capture_bodies: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -407,6 +408,12 @@ fn import_client_key(
         }
     }
     // Given: set; left out: kept.
+    if let Some(on) = k.capture_bodies {
+        tx.execute(
+            "UPDATE client_keys SET capture_bodies = ?1 WHERE name = ?2 AND capture_bodies IS NOT ?1",
+            params![on, k.name],
+        )?;
+    }
     for (column, value) in [("rpm", k.rpm.map(u64::from)), ("expires_at", k.expires_at)] {
         if let Some(v) = value {
             tx.execute(
@@ -503,7 +510,8 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
     let mut client_keys = Vec::new();
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT id, name, key_hash, models, revoked_at IS NOT NULL, rpm, expires_at FROM client_keys ORDER BY name",
+            "SELECT id, name, key_hash, models, revoked_at IS NOT NULL, rpm, expires_at, capture_bodies
+             FROM client_keys ORDER BY name",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
@@ -517,6 +525,7 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
                 revoked: r.get(4)?,
                 rpm: r.get(5)?,
                 expires_at: r.get(6)?,
+                capture_bodies: r.get(7)?,
             });
         }
     }
@@ -813,11 +822,13 @@ pub struct ClientKeyInfo {
     pub rpm: Option<u32>,
     pub expires_at: Option<u64>,
     pub last_used_at: Option<u64>,
+    pub capture_bodies: Option<bool>,
 }
 
 pub fn client_keys(conn: &Connection) -> Result<Vec<ClientKeyInfo>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT name, models, created_at, revoked_at, key_hash, rpm, expires_at, last_used_at
+        "SELECT name, models, created_at, revoked_at, key_hash, rpm, expires_at, last_used_at,
+            capture_bodies
          FROM client_keys ORDER BY name",
     )?;
     let mut rows = stmt.query([])?;
@@ -833,6 +844,7 @@ pub fn client_keys(conn: &Connection) -> Result<Vec<ClientKeyInfo>, StoreError> 
             rpm: r.get(5)?,
             expires_at: r.get(6)?,
             last_used_at: r.get(7)?,
+            capture_bodies: r.get(8)?,
         });
     }
     Ok(out)

@@ -168,6 +168,9 @@ pub fn render(state: &StoredState, listed: &HashSet<String>) -> Result<String, S
             if let Some(at) = k.expires_at.and_then(|t| i64::try_from(t).ok()) {
                 t.insert("expires_at".into(), at.into());
             }
+            if let Some(on) = k.capture_bodies {
+                t.insert("capture_bodies".into(), on.into());
+            }
             Value::Table(t)
         })
         .collect();

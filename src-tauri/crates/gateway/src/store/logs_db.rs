@@ -253,8 +253,12 @@ pub struct AttemptRow {
 }
 
 /// Writes requests and their attempts in one transaction (the `id` of a row given is ignored:
-/// the database numbers them).
-pub fn write(conn: &mut Connection, rows: &[(LogRow, Vec<AttemptRow>)]) -> Result<(), StoreError> {
+/// the database numbers them); answers the ids, in order.
+pub fn write(
+    conn: &mut Connection,
+    rows: &[(LogRow, Vec<AttemptRow>)],
+) -> Result<Vec<i64>, StoreError> {
+    let mut ids = Vec::with_capacity(rows.len());
     let tx = conn.transaction()?;
     {
         let mut request = tx.prepare_cached(
@@ -311,6 +315,7 @@ pub fn write(conn: &mut Connection, rows: &[(LogRow, Vec<AttemptRow>)]) -> Resul
                 r.chosen_by,
             ])?;
             let id = tx.last_insert_rowid();
+            ids.push(id);
             if let Some(b) = &r.bodies {
                 body.execute(params![id, r.started_ms, b.request, b.response])?;
             }
@@ -333,7 +338,7 @@ pub fn write(conn: &mut Connection, rows: &[(LogRow, Vec<AttemptRow>)]) -> Resul
     }
     super::logs_stats::add_to_rollup(&tx, rows.iter().map(|(r, _)| r))?;
     tx.commit()?;
-    Ok(())
+    Ok(ids)
 }
 
 /// Up to `limit` rows with an id past `after`, in id order.

@@ -96,6 +96,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (provider, model)
     ) WITHOUT ROWID;
     "#,
+    // 7: a client key's own body capture (1 on, 0 off, NULL: as `[logs] capture_bodies`).
+    r#"
+    ALTER TABLE client_keys ADD COLUMN capture_bodies INTEGER;
+    "#,
 ];
 
 #[cfg(test)]
