@@ -361,6 +361,8 @@ async fn kill_9_during_admin_writes_loses_no_acknowledged_write() {
         assert!(lost.is_empty(), "round {round}: lost {lost:?}");
         // Writes as fast as they are answered, until the kill.
         let (url, tok) = (gw.url.clone(), token.clone());
+        let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let acks = acked.clone();
         let writer = tokio::spawn(async move {
             let client = http();
             let mut done = Vec::new();
@@ -373,7 +375,10 @@ async fn kill_9_during_admin_writes_loses_no_acknowledged_write() {
                     .send()
                     .await;
                 match r {
-                    Ok(r) if r.status().is_success() => done.push(name),
+                    Ok(r) if r.status().is_success() => {
+                        done.push(name);
+                        acks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
                     _ => break,
                 }
             }
@@ -382,7 +387,15 @@ async fn kill_9_during_admin_writes_loses_no_acknowledged_write() {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        tokio::time::sleep(std::time::Duration::from_millis(150 + rng % 600)).await;
+        // The kill lands mid-writes, never before the first: a loaded machine can take
+        // longer than a fixed delay to answer one (each write reloads a growing catalog).
+        let first = std::time::Instant::now();
+        while acked.load(std::sync::atomic::Ordering::SeqCst) == 0
+            && first.elapsed() < std::time::Duration::from_secs(20)
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(rng % 600)).await;
         gw.signal("KILL");
         let _ = gw.wait(std::time::Duration::from_secs(5)).await;
         let done = writer.await.unwrap();
