@@ -380,6 +380,22 @@ async fn kill_9_under_traffic_loses_at_most_the_last_second_and_the_file_stays_w
 
 /// One request of each protocol, plain and streamed, natively and converted: the row holds the
 /// tokens each upstream reported, in one meaning (input counts cached tokens too).
+/// POSTs `body` to `path` with the client key in each protocol's header; answers the body of
+/// the 200 it must get.
+async fn post_ok(gw: &Gateway, path: &str, body: &Value) -> String {
+    let r = http()
+        .post(format!("{}{path}", gw.url))
+        .bearer_auth(KEY)
+        .header("x-api-key", KEY)
+        .header("x-goog-api-key", KEY)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{path} {body}");
+    r.text().await.unwrap()
+}
+
 /// One upstream that speaks every protocol, a unified model on it, and one converted to
 /// Anthropic; `head` goes first (a `[logs]` section).
 fn all_protocols(url: &str, head: &str) -> String {
@@ -470,17 +486,7 @@ async fn every_protocol_leaves_the_tokens_its_upstream_reported() {
         ),
     ];
     for (path, body, ..) in &cases {
-        let r = http()
-            .post(format!("{}{path}", gw.url))
-            .bearer_auth(KEY)
-            .header("x-api-key", KEY)
-            .header("x-goog-api-key", KEY)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{path} {body}");
-        let text = r.text().await.unwrap();
+        let text = post_ok(&gw, path, body).await;
         assert!(!text.is_empty(), "{path}");
     }
     let page = logs_until(&gw, &token, "", cases.len()).await;
@@ -550,17 +556,7 @@ async fn captured_bodies_keep_the_request_and_the_reassembled_answer() {
         ),
     ];
     for (path, body, _) in &cases {
-        let r = http()
-            .post(format!("{}{path}", gw.url))
-            .bearer_auth(KEY)
-            .header("x-api-key", KEY)
-            .header("x-goog-api-key", KEY)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{path} {body}");
-        r.text().await.unwrap();
+        post_ok(&gw, path, body).await;
     }
     let page = logs_until(&gw, &token, "", cases.len()).await;
     let items = page["items"].as_array().unwrap();
