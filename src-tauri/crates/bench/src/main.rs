@@ -3,7 +3,7 @@
 //! through-gateway back to back (A B A B over rounds, so drift cancels), and the gateway's CPU
 //! time and memory are read from /proc.
 //!
-//! Usage: switchboard-bench --gateway PATH [--seconds S] [--rounds R]
+//! Usage: switchboard-bench --gateway PATH [--seconds S] [--rounds R] [--only-log]
 
 mod gateway;
 mod load;
@@ -24,6 +24,8 @@ struct Args {
     gateway: String,
     seconds: f64,
     rounds: usize,
+    /// Only the request log's cost (`--only-log`): for profiling it.
+    only_log: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -31,6 +33,7 @@ fn parse_args() -> anyhow::Result<Args> {
         gateway: String::new(),
         seconds: 3.0,
         rounds: 2,
+        only_log: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -39,11 +42,12 @@ fn parse_args() -> anyhow::Result<Args> {
             "--gateway" => args.gateway = value()?,
             "--seconds" => args.seconds = value()?.parse()?,
             "--rounds" => args.rounds = value()?.parse()?,
+            "--only-log" => args.only_log = true,
             other => bail!("unknown argument {other}"),
         }
     }
     if args.gateway.is_empty() {
-        bail!("usage: switchboard-bench --gateway PATH [--seconds S] [--rounds R]");
+        bail!("usage: switchboard-bench --gateway PATH [--seconds S] [--rounds R] [--only-log]");
     }
     Ok(args)
 }
@@ -146,7 +150,12 @@ key = "{CLIENT_KEY}"
         args.seconds, args.rounds
     );
     let mut results: Vec<(Mode, usize, Phase, Phase)> = Vec::new();
-    for mode in [Mode::Plain, Mode::Stream, Mode::Converted] {
+    let modes: &[Mode] = if args.only_log {
+        &[]
+    } else {
+        &[Mode::Plain, Mode::Stream, Mode::Converted]
+    };
+    for &mode in modes {
         for c in CONCURRENCY {
             let mut direct = Phase::default();
             let mut through = Phase::default();

@@ -24,19 +24,22 @@ pub struct Clip<'a>(pub &'a str, pub usize);
 impl fmt::Display for Clip<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use fmt::Write;
-        for (i, c) in self.0.chars().enumerate() {
+        // Runs of plain characters go out whole: the writer formats several names per request.
+        let mut run = 0;
+        for (i, (at, c)) in self.0.char_indices().enumerate() {
             if i == self.1 {
+                f.write_str(&self.0[run..at])?;
                 return f.write_char('…');
             }
             if c.is_control() {
+                f.write_str(&self.0[run..at])?;
                 for e in c.escape_default() {
                     f.write_char(e)?;
                 }
-            } else {
-                f.write_char(c)?;
+                run = at + c.len_utf8();
             }
         }
-        Ok(())
+        f.write_str(&self.0[run..])
     }
 }
 
@@ -54,5 +57,8 @@ mod tests {
         assert_eq!(clip(&"a".repeat(4 << 20), 5), "aaaaa…");
         assert_eq!(clip("héllo\r", 3), "hél…");
         assert_eq!(Clip("a\tb", 10).to_string(), "a\\tb");
+        assert_eq!(Clip("é\nü", 2).to_string(), "é\\n…");
+        assert_eq!(Clip("ab\n", 10).to_string(), "ab\\n");
+        assert_eq!(Clip("\u{7}ün", 10).to_string(), "\\u{7}ün");
     }
 }

@@ -251,7 +251,7 @@ impl Recorder {
             .headers
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
-            .map(|ua| crate::outside::Clip(ua, MAX_USER_AGENT).to_string());
+            .map(|ua| crate::outside::clip(ua, MAX_USER_AGENT).into_owned());
     }
 
     /// The answer's status, when it is not an error.
@@ -387,10 +387,11 @@ pub const MAX_ERROR: usize = 2048;
 
 /// A record as the log database stores it.
 fn to_row(r: &RequestRecord, priced: &Option<(f64, PriceUsed)>) -> (LogRow, Vec<AttemptRow>) {
-    use crate::outside::{Clip, MAX_NAME};
+    use crate::outside::{MAX_NAME, clip};
     let us = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
-    let name = |s: &str| Clip(s, MAX_NAME).to_string();
-    let error = |e: &Option<String>| e.as_deref().map(|e| Clip(e, MAX_ERROR).to_string());
+    // `clip` copies only when there is something to cut or escape (names rarely have).
+    let name = |s: &str| clip(s, MAX_NAME).into_owned();
+    let error = |e: &Option<String>| e.as_deref().map(|e| clip(e, MAX_ERROR).into_owned());
     let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let since_epoch =
         r.at.duration_since(SystemTime::UNIX_EPOCH)

@@ -140,6 +140,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX bodies_started ON bodies (started_ms);
     "#,
+    // 8: a request's only attempt, when it says nothing the row does not (same provider,
+    // model, status, error and choice), is kept in the row instead of a row of its own: its
+    // latency (not NULL marks the fold), time to first byte and breaker state. The common
+    // request then costs the writer one insert instead of two.
+    r#"
+    ALTER TABLE requests ADD COLUMN one_latency_us INTEGER;
+    ALTER TABLE requests ADD COLUMN one_ttfb_us INTEGER;
+    ALTER TABLE requests ADD COLUMN one_breaker TEXT;
+    "#,
 ];
 
 /// The latency buckets' upper bounds, in microseconds (the last bucket has none).
@@ -267,9 +276,10 @@ pub fn write(
                 attempts, latency_us, ttfb_us, bytes_in, bytes_out, unified_model, session,
                 upstream_protocol, converted, input_tokens, output_tokens, cache_read_tokens,
                 cache_write_tokens, reasoning_tokens, tokens_estimated, cost_usd, price, ttfc_us,
-                chosen_by)
+                chosen_by, one_latency_us, one_ttfb_us, one_breaker)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)",
+                ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33,
+                ?34, ?35)",
         )?;
         let mut attempt = tx.prepare_cached(
             "INSERT INTO attempts (request_id, seq, provider, model, latency_us, status, error,
@@ -280,6 +290,7 @@ pub fn write(
             "INSERT INTO bodies (request_id, started_ms, request, response) VALUES (?1, ?2, ?3, ?4)",
         )?;
         for (r, attempts) in rows {
+            let one = folded(r, attempts);
             request.execute(params![
                 r.started_ms,
                 r.client_key,
@@ -313,11 +324,17 @@ pub fn write(
                 r.price,
                 r.ttfc_us,
                 r.chosen_by,
+                one.map(|a| a.latency_us),
+                one.and_then(|a| a.ttfb_us),
+                one.and_then(|a| a.breaker.as_deref()),
             ])?;
             let id = tx.last_insert_rowid();
             ids.push(id);
             if let Some(b) = &r.bodies {
                 body.execute(params![id, r.started_ms, b.request, b.response])?;
+            }
+            if one.is_some() {
+                continue;
             }
             for (seq, a) in attempts.iter().enumerate() {
                 attempt.execute(params![
@@ -339,6 +356,23 @@ pub fn write(
     super::logs_stats::add_to_rollup(&tx, rows.iter().map(|(r, _)| r))?;
     tx.commit()?;
     Ok(ids)
+}
+
+/// The request's only attempt when the row says all of it but its timings and breaker (see
+/// migration 8): stored in the row.
+fn folded<'a>(r: &LogRow, attempts: &'a [AttemptRow]) -> Option<&'a AttemptRow> {
+    match attempts {
+        [a] if r.provider.as_ref() == Some(&a.provider)
+            && r.upstream_model.as_ref() == Some(&a.model)
+            && r.status == a.status
+            && r.error == a.error
+            && r.error_code == a.error_code
+            && r.chosen_by == a.chosen_by =>
+        {
+            Some(a)
+        }
+        _ => None,
+    }
 }
 
 /// Up to `limit` rows with an id past `after`, in id order.
@@ -668,13 +702,37 @@ pub fn list(
 
 /// One request, its attempts in order, and its bodies when they were captured.
 pub fn get(conn: &Connection, id: i64) -> Result<Option<(LogRow, Vec<AttemptRow>)>, StoreError> {
-    let Some(mut request) = conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM requests WHERE id = ?1"))?
-        .query_row([id], row)
+    let Some((mut request, one)) = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS}, one_latency_us, one_ttfb_us, one_breaker FROM requests WHERE id = ?1"
+        ))?
+        .query_row([id], |r| {
+            let n = COLUMNS.split(',').count();
+            let one = match r.get::<_, Option<i64>>(n)? {
+                Some(latency) => Some((latency, r.get(n + 1)?, r.get(n + 2)?)),
+                None => None,
+            };
+            Ok((row(r)?, one))
+        })
         .optional()?
     else {
         return Ok(None);
     };
+    if let Some((latency_us, ttfb_us, breaker)) = one {
+        let attempt = AttemptRow {
+            provider: request.provider.clone().unwrap_or_default(),
+            model: request.upstream_model.clone().unwrap_or_default(),
+            latency_us,
+            status: request.status,
+            error: request.error.clone(),
+            error_code: request.error_code.clone(),
+            ttfb_us,
+            chosen_by: request.chosen_by.clone(),
+            breaker,
+        };
+        request.bodies = bodies(conn, id)?;
+        return Ok(Some((request, vec![attempt])));
+    }
     let attempts = conn
         .prepare_cached(
             "SELECT provider, model, latency_us, status, error, error_code, ttfb_us, chosen_by,
@@ -694,7 +752,12 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<(LogRow, Vec<AttemptRow>
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    request.bodies = conn
+    request.bodies = bodies(conn, id)?;
+    Ok(Some((request, attempts)))
+}
+
+fn bodies(conn: &Connection, id: i64) -> Result<Option<Box<Bodies>>, StoreError> {
+    Ok(conn
         .prepare_cached("SELECT request, response FROM bodies WHERE request_id = ?1")?
         .query_row([id], |r| {
             Ok(Bodies {
@@ -703,8 +766,7 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<(LogRow, Vec<AttemptRow>
             })
         })
         .optional()?
-        .map(Box::new);
-    Ok(Some((request, attempts)))
+        .map(Box::new))
 }
 
 #[cfg(test)]
@@ -749,6 +811,49 @@ mod tests {
             .query_row("SELECT count(*) FROM bodies", [], |r| r.get(0))
             .unwrap();
         assert_eq!(left, 0);
+    }
+
+    #[test]
+    fn a_lone_attempt_the_row_describes_is_kept_in_the_row_and_read_back_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("logs.db")).unwrap();
+        let lone = |status: u16, attempt_status: u16| {
+            let row = LogRow {
+                started_ms: 1_000,
+                protocol: "openai".into(),
+                endpoint: "chat/completions".into(),
+                provider: Some("p".into()),
+                upstream_model: Some("m-2025".into()),
+                status,
+                error: (status >= 400).then(|| "upstream said 502".into()),
+                error_code: (status >= 400).then(|| "upstream_error".into()),
+                chosen_by: Some("sticky".into()),
+                attempts: 1,
+                ..LogRow::default()
+            };
+            let attempt = AttemptRow {
+                provider: "p".into(),
+                model: "m-2025".into(),
+                latency_us: 4_321,
+                status: attempt_status,
+                error: row.error.clone(),
+                error_code: row.error_code.clone(),
+                ttfb_us: Some(1_234),
+                chosen_by: Some("sticky".into()),
+                breaker: Some("half_open".into()),
+            };
+            (row, vec![attempt])
+        };
+        // Folded: a success, a failure the row reports as is; kept apart: an attempt whose
+        // status the row does not share.
+        let rows = vec![lone(200, 200), lone(502, 502), lone(502, 503)];
+        let ids = write(&mut conn, &rows).unwrap();
+        assert_eq!(count(&conn, "attempts"), 1);
+        for (id, (row, attempts)) in ids.into_iter().zip(&rows) {
+            let (read, read_attempts) = get(&conn, id).unwrap().unwrap();
+            assert_eq!(read.status, row.status);
+            assert_eq!(&read_attempts, attempts, "request {id}");
+        }
     }
 
     fn request(i: i64, status: u16, provider: &str) -> (LogRow, Vec<AttemptRow>) {

@@ -241,8 +241,9 @@ impl Agg {
 }
 
 /// The rollup's key: span (1 or 24 hours), its start in hours since 1970, unified model (or
-/// the name asked), provider, client key; '' for none.
-type Key = (i64, i64, String, String, String);
+/// the name asked), provider, client key; '' for none. Borrowed from the batch's rows: the
+/// writer sums every row twice (hour and day), and owned keys were three allocations each.
+type Key<'a> = (i64, i64, &'a str, &'a str, &'a str);
 
 /// Adds a batch of rows to the rollup, in the writer's transaction: summed here first, then
 /// one read and one write per (span, start, model, provider, key) the batch touched.
@@ -250,18 +251,18 @@ pub(super) fn add_to_rollup<'a>(
     tx: &Connection,
     rows: impl Iterator<Item = &'a LogRow>,
 ) -> Result<(), StoreError> {
-    let mut sums: HashMap<Key, Agg> = HashMap::new();
+    let mut sums: HashMap<Key<'a>, Agg> = HashMap::new();
     for r in rows {
-        let s = |v: &Option<String>| v.clone().unwrap_or_default();
+        let s = |v: &'a Option<String>| v.as_deref().unwrap_or_default();
         let hour = r.started_ms.div_euclid(3_600_000);
-        let model = r
-            .unified_model
-            .clone()
-            .or_else(|| r.model.clone())
-            .unwrap_or_default();
+        let model = s(if r.unified_model.is_some() {
+            &r.unified_model
+        } else {
+            &r.model
+        });
         let sample = Sample::of(r);
         for (span, start) in [(1, hour), (24, hour - hour.rem_euclid(24))] {
-            let key = (span, start, model.clone(), s(&r.provider), s(&r.client_key));
+            let key = (span, start, model, s(&r.provider), s(&r.client_key));
             sums.entry(key).or_default().add(&sample);
         }
     }
