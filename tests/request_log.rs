@@ -607,6 +607,30 @@ async fn captured_bodies_keep_the_request_and_the_reassembled_answer() {
     let found = found["items"].as_array().unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0]["id"], items[cases.len() - 1 - 3]["id"]);
+
+    // The gateway's own answer (no route for the model) is kept as the answer given.
+    let r = http()
+        .post(format!("{}/v1/messages", gw.url))
+        .header("x-api-key", KEY)
+        .json(&json!({"model": "no-such-model", "max_tokens": 8,
+            "messages": [{"role": "user", "content": "hi-404"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let sent: Value = r.json().await.unwrap();
+    let page = logs_until(&gw, &token, "?status=4xx", 1).await;
+    let id = &page["items"][0]["id"];
+    let one: Value = admin(&gw, &token, "GET", &format!("/logs/{id}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["bodies"]["response"], sent, "{one}");
+    assert!(
+        one["bodies"]["request"].to_string().contains("hi-404"),
+        "{one}"
+    );
 }
 
 /// A client key's own `capture_bodies` wins over `[logs]`: kept for it with the setting off,

@@ -21,8 +21,16 @@ use crate::requestlog::Recorder;
 pub(crate) use crate::dispatch::pipeline::Inbound;
 
 pub fn error_response(api: Api, e: &GatewayError) -> Response<Body> {
-    let body = errors::body(api.error_shape(), e);
-    let mut resp = json_response(e.status(), Bytes::from(body.to_string()));
+    error_response_of(e, error_body(api, e))
+}
+
+/// The JSON of [`error_response`].
+fn error_body(api: Api, e: &GatewayError) -> Bytes {
+    Bytes::from(errors::body(api.error_shape(), e).to_string())
+}
+
+fn error_response_of(e: &GatewayError, body: Bytes) -> Response<Body> {
+    let mut resp = json_response(e.status(), body);
     let retry_after = match e {
         GatewayError::Upstream(u) => u.retry_after.clone(),
         GatewayError::ClientRateLimited { retry_after_s, .. } => {
@@ -67,7 +75,10 @@ fn refused(
     mut record: Recorder,
 ) -> Response<Body> {
     record.failed(e);
-    let mut resp = error_response(api, e);
+    // The gateway's own answer is the answer the client got: captured like an upstream's.
+    let body = error_body(api, e);
+    record.keep_answer(&body);
+    let mut resp = error_response_of(e, body);
     if let Some(r) = routed {
         set_route_headers(resp.headers_mut(), r);
     }
