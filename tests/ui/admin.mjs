@@ -100,6 +100,30 @@ try {
     await page.waitForFunction((n) => document.querySelectorAll("#logs tbody tr").length > n, before, { timeout: 2000 });
     console.log(`(live row after ${Date.now() - sent} ms) `);
     await expectText(rows.first().locator(".status"), "200");
+    // It is the live tail (/api/logs/live) that brought it, not polling: quiet, the page asks
+    // for no page of rows.
+    let polls = 0;
+    const countPolls = (r) => { if (new URL(r.url()).pathname === "/api/logs") polls++; };
+    page.on("request", countPolls);
+    await page.waitForTimeout(2500);
+    page.off("request", countPolls);
+    if (polls > 0) throw new Error(`the live table polled /api/logs ${polls} times in 2.5 s`);
+    // Paused, the table stands still; resumed, it catches up.
+    const chat = async (text) => {
+      const r = await fetch(`${url}/v1/chat/completions`, {
+        method: "POST", headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: text }] }),
+      });
+      if (r.status !== 200) throw new Error(`the request failed: ${r.status}`);
+    };
+    await page.uncheck("#log-live");
+    await page.waitForTimeout(300);
+    const paused = await rows.count();
+    await chat("while the table is paused");
+    await page.waitForTimeout(1500);
+    if ((await rows.count()) !== paused) throw new Error("a paused table took a new row");
+    await page.check("#log-live");
+    await page.waitForFunction((n) => document.querySelectorAll("#logs tbody tr").length > n, paused, { timeout: 2000 });
     await page.selectOption("#log-status", "5xx");
     await page.waitForFunction(() => {
       const s = [...document.querySelectorAll("#logs tbody tr .status")].map((e) => e.textContent);

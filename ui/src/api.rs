@@ -55,8 +55,22 @@ async fn fetch(
     path: &str,
     body: Option<&str>,
 ) -> ApiResult<Response> {
+    fetch_until(client, method, path, body, None).await
+}
+
+/// [`fetch`] that `signal` can abort (the request, or reading its body).
+async fn fetch_until(
+    client: &Client,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    signal: Option<&web_sys::AbortSignal>,
+) -> ApiResult<Response> {
     let init = RequestInit::new();
     init.set_method(method);
+    if let Some(signal) = signal {
+        init.set_signal(Some(signal));
+    }
     let headers = Headers::new().map_err(js_error)?;
     if !client.token.is_empty() {
         headers
@@ -178,11 +192,27 @@ pub async fn login(
     .await
 }
 
-/// Reads `/api/events` (server-sent events) through `fetch`, which unlike `EventSource` can
-/// send the token in a header; calls `on_event` with each event's name. Returns when the stream
-/// ends or fails, so the caller decides when to reconnect.
+/// Reads `/api/events` (server-sent events); calls `on_event` with each event's name. Returns
+/// when the stream ends or fails, so the caller decides when to reconnect.
 pub async fn follow_events(client: &Client, on_event: &dyn Fn(&str)) -> ApiResult<()> {
-    let resp = fetch(client, "GET", "/events", None).await?;
+    follow_sse(client, "/events", None, &|name, _| on_event(name)).await
+}
+
+/// Follows a server-sent event stream of the admin API through `fetch`, which unlike
+/// `EventSource` can send the token in a header: calls `on_event` with each event's name and
+/// data, first with `connected` (whatever happened while away is worth a reload). Returns when
+/// the stream ends or fails, or (with `Ok`) when `signal` aborts it.
+pub async fn follow_sse(
+    client: &Client,
+    path: &str,
+    signal: Option<&web_sys::AbortSignal>,
+    on_event: &dyn Fn(&str, &str),
+) -> ApiResult<()> {
+    let aborted = || signal.is_some_and(web_sys::AbortSignal::aborted);
+    let resp = match fetch_until(client, "GET", path, None, signal).await {
+        Err(_) if aborted() => return Ok(()),
+        other => other?,
+    };
     if !resp.ok() {
         return Err(Failure {
             status: resp.status(),
@@ -197,15 +227,17 @@ pub async fn follow_events(client: &Client, on_event: &dyn Fn(&str)) -> ApiResul
         .dyn_into()
         .map_err(|o: js_sys::Object| js_error(o.into()))?;
     let mut buf: Vec<u8> = Vec::new();
-    // Connected: whatever happened while we were away is worth a refresh.
-    on_event("connected");
+    on_event("connected", "");
     loop {
-        let chunk = JsFuture::from(reader.read()).await.map_err(js_error)?;
+        let chunk = match JsFuture::from(reader.read()).await {
+            Err(_) if aborted() => return Ok(()),
+            other => other.map_err(js_error)?,
+        };
         let done = js_sys::Reflect::get(&chunk, &JsValue::from_str("done"))
             .map_err(js_error)?
             .as_bool()
             .unwrap_or(true);
-        if done {
+        if done || aborted() {
             return Ok(());
         }
         let value = js_sys::Reflect::get(&chunk, &JsValue::from_str("value")).map_err(js_error)?;
@@ -213,8 +245,9 @@ pub async fn follow_events(client: &Client, on_event: &dyn Fn(&str)) -> ApiResul
         while let Some(end) = find_blank_line(&buf) {
             let frame: Vec<u8> = buf.drain(..end).collect();
             let text = String::from_utf8_lossy(&frame);
-            if let Some(name) = event_name(&text) {
-                on_event(name);
+            let (name, data) = parse_frame(&text);
+            if let Some(name) = name {
+                on_event(name, &data);
             }
         }
     }
@@ -224,11 +257,21 @@ fn find_blank_line(buf: &[u8]) -> Option<usize> {
     buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2)
 }
 
-fn event_name(frame: &str) -> Option<&str> {
-    frame
+/// An event's name and its data (`data:` lines joined by newlines); a comment (a keep-alive)
+/// has no name.
+fn parse_frame(frame: &str) -> (Option<&str>, String) {
+    fn field<'a>(l: &'a str, name: &str) -> Option<&'a str> {
+        l.strip_prefix(name)
+            .and_then(|v| v.strip_prefix(':'))
+            .map(|v| v.strip_prefix(' ').unwrap_or(v))
+    }
+    let name = frame.lines().find_map(|l| field(l, "event"));
+    let data = frame
         .lines()
-        .find_map(|l| l.strip_prefix("event:"))
-        .map(str::trim)
+        .filter_map(|l| field(l, "data"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (name, data)
 }
 
 /// The desktop shell's answer to `bootstrap`: where the gateway is and the window's token, or
@@ -288,10 +331,15 @@ mod tests {
         let buf = b"event: breaker\ndata: {}\n\nevent: x";
         let end = find_blank_line(buf).unwrap();
         assert_eq!(
-            event_name(std::str::from_utf8(&buf[..end]).unwrap()),
-            Some("breaker")
+            parse_frame(std::str::from_utf8(&buf[..end]).unwrap()),
+            (Some("breaker"), "{}".to_owned())
         );
         assert_eq!(find_blank_line(&buf[end..]), None);
+        assert_eq!(
+            parse_frame("event:request\ndata:{\"id\":1,\ndata:  \"a\":2}\n\n"),
+            (Some("request"), "{\"id\":1,\n \"a\":2}".to_owned())
+        );
+        assert_eq!(parse_frame(":\n\n"), (None, String::new()));
     }
 
     #[test]

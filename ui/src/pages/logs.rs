@@ -11,8 +11,12 @@ use crate::app::use_ctx;
 use crate::form::Head;
 use crate::util;
 
-/// How often the live table asks for new rows.
-const LIVE_EVERY_MS: i32 = 1000;
+/// The most rows the live table holds: the oldest go as new ones come.
+const LIVE_ROWS: usize = 500;
+
+fn id_of(v: &Value) -> i64 {
+    v["id"].as_i64().unwrap_or(0)
+}
 
 #[derive(Clone, Copy)]
 struct Filters {
@@ -111,6 +115,9 @@ pub fn Logs() -> impl IntoView {
         status: RwSignal::new(String::new()),
         text: RwSignal::new(String::new()),
     };
+    // Rows the live tail brought since it (re)connected: a page that answers after them
+    // keeps them.
+    let tailed = StoredValue::new(Vec::<i64>::new());
     // The first page again, with the filters as they are.
     let load = move || {
         spawn_local(async move {
@@ -123,33 +130,98 @@ pub fn Logs() -> impl IntoView {
             };
             match api::get::<Value>(&c, &path).await {
                 Ok(page) => {
-                    rows.set(page["items"].as_array().cloned().unwrap_or_default());
-                    next.set(page["next"].as_i64());
-                    dropped.set(page["dropped"].as_u64().unwrap_or(0));
+                    let items = page["items"].as_array().cloned().unwrap_or_default();
+                    let newest = items.first().map_or(0, id_of);
+                    let ids = tailed.try_get_value().unwrap_or_default();
+                    rows.try_update(|r| {
+                        let mut kept: Vec<Value> = r
+                            .drain(..)
+                            .filter(|v| id_of(v) > newest && ids.contains(&id_of(v)))
+                            .collect();
+                        kept.extend(items);
+                        *r = kept;
+                    });
+                    next.try_set(page["next"].as_i64());
+                    dropped.try_set(page["dropped"].as_u64().unwrap_or(0));
                 }
                 Err(f) => ctx.fail(&f),
             }
         });
     };
-    load();
-    // Live: a new request shows within a second. The loop ends with the page (its signal
-    // is gone).
-    spawn_local(async move {
-        loop {
-            util::sleep_ms(LIVE_EVERY_MS).await;
-            match live.try_get_untracked() {
-                None => break,
-                Some(true) => load(),
-                Some(false) => {}
-            }
+    // Live: each request as the log writes it, from `/api/logs/live` with the same filters.
+    // The follower is stopped (its fetch aborted) on pause, on new filters and with the page.
+    let follower = StoredValue::new_local(None::<web_sys::AbortController>);
+    let stop = move || {
+        if let Some(Some(c)) = follower.try_update_value(Option::take) {
+            c.abort();
         }
-    });
+        tailed.try_set_value(Vec::new());
+    };
+    let follow = move || {
+        stop();
+        if !live.get_untracked() {
+            load();
+            return;
+        }
+        let Ok(controller) = web_sys::AbortController::new() else {
+            return;
+        };
+        let signal = controller.signal();
+        follower.set_value(Some(controller));
+        let q = filters.query();
+        let path = if q.is_empty() {
+            "/logs/live".to_owned()
+        } else {
+            format!("/logs/live?{q}")
+        };
+        spawn_local(async move {
+            let Some(c) = ctx.client() else { return };
+            let on_event = move |name: &str, data: &str| match name {
+                // (Re)connected, or the tail outran us: the page again, from the file.
+                "connected" | "lagged" => load(),
+                "request" => {
+                    let Ok(row) = serde_json::from_str::<Value>(data) else {
+                        return;
+                    };
+                    let id = id_of(&row);
+                    tailed.try_update_value(|t| {
+                        t.push(id);
+                        let over = t.len().saturating_sub(LIVE_ROWS);
+                        t.drain(..over);
+                    });
+                    rows.try_update(|r| {
+                        if !r.iter().any(|v| id_of(v) == id) {
+                            r.insert(0, row);
+                            r.truncate(LIVE_ROWS);
+                        }
+                    });
+                }
+                _ => {}
+            };
+            while !signal.aborted() {
+                let result = api::follow_sse(&c, &path, Some(&signal), &on_event).await;
+                if signal.aborted() {
+                    return;
+                }
+                if let Err(f) = result
+                    && f.status == 401
+                {
+                    ctx.fail(&f);
+                    return;
+                }
+                util::sleep_ms(1500).await;
+            }
+        });
+    };
+    follow();
+    on_cleanup(stop);
     let more = move |_| {
         let Some(before) = next.get_untracked() else {
             return;
         };
-        // Reading older rows: the live view would replace them.
+        // Reading older rows: the live view would put new ones above them.
         live.set(false);
+        stop();
         spawn_local(async move {
             let Some(c) = ctx.client() else { return };
             let q = filters.query();
@@ -201,7 +273,7 @@ pub fn Logs() -> impl IntoView {
                     prop:value=move || s.get()
                     on:change=move |ev| {
                         s.set(event_target_value(&ev));
-                        load();
+                        follow();
                     }
                 />
             </label>
@@ -220,7 +292,7 @@ pub fn Logs() -> impl IntoView {
                         id="log-status"
                         on:change=move |ev| {
                             filters.status.set(event_target_value(&ev));
-                            load();
+                            follow();
                         }
                     >
                         <option value="">{move || ctx.t("logs.any")}</option>
@@ -237,7 +309,7 @@ pub fn Logs() -> impl IntoView {
                         prop:checked=move || live.get()
                         on:change=move |ev| {
                             live.set(event_target_checked(&ev));
-                            load();
+                            follow();
                         }
                     />
                     <span>{move || ctx.t("logs.live")}</span>
