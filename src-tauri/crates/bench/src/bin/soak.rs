@@ -454,12 +454,19 @@ key = "{CLIENT_KEY}"
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let peak = Arc::new((AtomicU64::new(0), AtomicUsize::new(0)));
+    // RSS at the end of each minute of load: flat, or growing with the requests served.
+    let by_minute = Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
     let sampler = {
-        let peak = peak.clone();
+        let (peak, by_minute) = (peak.clone(), by_minute.clone());
         tokio::spawn(async move {
             loop {
                 if let Ok(rss) = proc_stats::rss_kib(pid) {
                     peak.0.fetch_max(rss, Ordering::Relaxed);
+                    if let Ok(mut m) = by_minute.lock()
+                        && started.elapsed() >= Duration::from_secs(60 * (m.len() as u64 + 1))
+                    {
+                        m.push(rss);
+                    }
                 }
                 peak.1.fetch_max(open_fds(pid), Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(250)).await;
@@ -539,6 +546,15 @@ key = "{CLIENT_KEY}"
         peak.0.load(Ordering::Relaxed) as f64 / 1024.0,
         rss_after as f64 / 1024.0
     );
+    if let Ok(m) = by_minute.lock()
+        && !m.is_empty()
+    {
+        let mb: Vec<String> = m
+            .iter()
+            .map(|k| format!("{:.1}", *k as f64 / 1024.0))
+            .collect();
+        println!("| RSS after each minute | {} MB |", mb.join(", "));
+    }
     println!(
         "| open descriptors before / peak / after | {fds_before} / {} / {fds_after} |",
         peak.1.load(Ordering::Relaxed)
