@@ -351,6 +351,91 @@ async fn listening_beyond_loopback_needs_an_admin_password_and_says_so() {
         "{}",
         gw.stderr()
     );
+    // Beyond loopback nobody chooses the password through the API, whatever the caller.
+    let r = setup(&gw, json!({"password": "another-password"}), None).await;
+    assert_eq!(r.status(), 403);
+    assert!(
+        error_message(r)
+            .await
+            .contains("SWITCHBOARD_ADMIN_PASSWORD"),
+        "says what to do instead"
+    );
+}
+
+async fn setup(gw: &Gateway, body: serde_json::Value, origin: Option<&str>) -> reqwest::Response {
+    let mut req = http().post(format!("{}/api/setup", gw.url)).json(&body);
+    if let Some(o) = origin {
+        req = req.header("origin", o);
+    }
+    req.send().await.unwrap()
+}
+
+async fn setup_status(gw: &Gateway) -> serde_json::Value {
+    let r = http()
+        .get(format!("{}/api/setup", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+/// `serve` on loopback with no admin password: the first visit chooses one (and is logged in
+/// with it); a web page of another origin cannot, a short password is refused, and once set it
+/// is set: a second choice is refused and login takes the chosen one.
+#[tokio::test]
+async fn on_loopback_the_first_visit_chooses_the_admin_password() {
+    let mock = Mock::start().await;
+    let (gw, _dir) = Gateway::start(&config_for(&mock.url(), ""));
+    assert_eq!(
+        setup_status(&gw).await,
+        json!({"password_set": false, "can_choose": true})
+    );
+    let r = login(&gw, ADMIN_PASSWORD).await;
+    assert_eq!(r.status(), 403);
+    assert!(
+        error_message(r).await.contains("/admin"),
+        "points at the first visit"
+    );
+
+    let foreign = setup(
+        &gw,
+        json!({"password": "evil-page-password"}),
+        Some("https://evil.example"),
+    )
+    .await;
+    assert_eq!(foreign.status(), 403);
+    let short = setup(&gw, json!({"password": "short"}), None).await;
+    assert_eq!(short.status(), 422);
+    assert!(error_message(short).await.contains("at least 8"));
+    assert_eq!(setup(&gw, json!({"nope": 1}), None).await.status(), 400);
+    assert_eq!(setup_status(&gw).await["password_set"], false);
+
+    // Two at once: one wins, the other is told it is taken.
+    let (a, b) = tokio::join!(
+        setup(&gw, json!({"password": ADMIN_PASSWORD}), None),
+        setup(&gw, json!({"password": "the-other-password"}), None)
+    );
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409]);
+    let winner = if a.status() == 200 { a } else { b };
+    let session: serde_json::Value = winner.json().await.unwrap();
+    let token = session["token"].as_str().unwrap();
+    assert_eq!(status_with(&gw, token).await, 200, "logged in with it");
+    assert_eq!(
+        setup_status(&gw).await,
+        json!({"password_set": true, "can_choose": false})
+    );
+    let again = setup(&gw, json!({"password": "a-third-password"}), None).await;
+    assert_eq!(again.status(), 409);
+    // Whichever won, exactly one of the two passwords logs in.
+    let logins = [
+        login(&gw, ADMIN_PASSWORD).await.status().as_u16(),
+        login(&gw, "the-other-password").await.status().as_u16(),
+    ];
+    assert!(logins == [200, 401] || logins == [401, 200], "{logins:?}");
+    assert_eq!(login(&gw, "a-third-password").await.status(), 401);
 }
 
 #[tokio::test]

@@ -69,7 +69,8 @@ capture_bodies = true
 "#,
         a.url()
     );
-    let (gw, _dir) = start_admin(&config);
+    // No admin password: the browser's first visit chooses ADMIN_PASSWORD.
+    let (gw, _dir) = common::Gateway::start(&config);
 
     let shots = repo().join("tests/artifacts/ui");
     let url = gw.url.clone();

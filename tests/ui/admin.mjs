@@ -2,7 +2,7 @@
 // browser download). tests/ui_browser.rs starts the gateway and the mock upstreams, then runs
 // this with:
 //   SB_URL       the gateway, e.g. http://127.0.0.1:41234
-//   SB_PASSWORD  its admin password
+//   SB_PASSWORD  the admin password the first visit chooses (the gateway starts with none)
 //   SB_MOCK_B    a second mock upstream, added as a provider through the UI
 //   SB_SHOTS     where screenshots go
 // Every step checks what the page shows; any failure exits non-zero with the step's name.
@@ -51,6 +51,26 @@ async function api(method, path, token, body) {
 }
 
 try {
+  await step("the first visit, with no admin password yet, chooses one and is logged in", async () => {
+    await page.goto(`${url}/admin/`);
+    await page.locator("#setup").waitFor();
+    if (await page.locator("#password").count()) throw new Error("a login form for a password nobody set");
+    await page.fill("#new-password", "short");
+    await page.fill("#new-password-again", "short");
+    await page.click("#setup button[type=submit]");
+    await expectText(page.locator("#setup .error"), "At least 8");
+    await page.fill("#new-password", password);
+    await page.fill("#new-password-again", `${password}-typo`);
+    await page.click("#setup button[type=submit]");
+    await expectText(page.locator("#setup .error"), "differ");
+    await shot("first-visit");
+    await page.fill("#new-password-again", password);
+    await page.click("#setup button[type=submit]");
+    await page.locator('#dashboard[data-loaded="true"]').waitFor();
+    await page.click("text=Log out");
+    await page.locator("#password").waitFor();
+  });
+
   await step("the login page refuses a wrong password", async () => {
     await page.goto(`${url}/admin/`);
     await page.fill("#password", "not-the-password");

@@ -176,12 +176,8 @@ pub async fn login(
     password: &str,
     totp: Option<String>,
 ) -> ApiResult<switchboard_api::LoginResponse> {
-    let anon = Client {
-        base: base.to_owned(),
-        token: String::new(),
-    };
     call(
-        &anon,
+        &anonymous(base),
         "POST",
         "/login",
         &switchboard_api::LoginRequest {
@@ -190,6 +186,32 @@ pub async fn login(
         },
     )
     .await
+}
+
+/// Whether an admin password exists yet, and whether this browser may choose it.
+pub async fn setup_status(base: &str) -> ApiResult<switchboard_api::SetupStatus> {
+    get(&anonymous(base), "/setup").await
+}
+
+/// Chooses the first admin password; answers a session, as a login does.
+pub async fn setup(base: &str, password: &str) -> ApiResult<switchboard_api::LoginResponse> {
+    call(
+        &anonymous(base),
+        "POST",
+        "/setup",
+        &switchboard_api::LoginRequest {
+            password: password.to_owned(),
+            totp: None,
+        },
+    )
+    .await
+}
+
+fn anonymous(base: &str) -> Client {
+    Client {
+        base: base.to_owned(),
+        token: String::new(),
+    }
 }
 
 /// Reads `/api/events` (server-sent events); calls `on_event` with each event's name. Returns

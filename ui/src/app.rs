@@ -240,6 +240,18 @@ async fn start(ctx: Ctx) {
     }
 }
 
+/// A session from this page's login (or first password): kept for reloads, then the app.
+fn logged_in(ctx: Ctx, token: String) {
+    util::save(TOKEN_KEY, Some(&token), true);
+    ready(
+        ctx,
+        Client {
+            base: String::new(),
+            token,
+        },
+    );
+}
+
 fn ready(ctx: Ctx, client: Client) {
     ctx.client.set(Some(client.clone()));
     ctx.phase.set(Phase::Ready);
@@ -260,8 +272,97 @@ async fn follow(ctx: Ctx, client: Client) {
     }
 }
 
+/// The login form, or on a first visit with no admin password yet (on this machine, to a
+/// gateway on loopback) the form that chooses it.
 #[component]
 fn Login() -> impl IntoView {
+    let first_visit = RwSignal::new(None::<bool>);
+    spawn_local(async move {
+        let can_choose = api::setup_status("")
+            .await
+            .is_ok_and(|s| s.can_choose && !s.password_set);
+        first_visit.try_set(Some(can_choose));
+    });
+    move || match first_visit.get() {
+        None => ().into_any(),
+        Some(true) => view! { <ChoosePassword/> }.into_any(),
+        Some(false) => view! { <LoginForm/> }.into_any(),
+    }
+}
+
+#[component]
+fn ChoosePassword() -> impl IntoView {
+    let ctx = use_ctx();
+    let password = RwSignal::new(String::new());
+    let again = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let pw = password.get_untracked();
+        if pw.chars().count() < 8 {
+            error.set(Some(ctx.t("setup.short").to_owned()));
+            return;
+        }
+        if pw != again.get_untracked() {
+            error.set(Some(ctx.t("setup.mismatch").to_owned()));
+            return;
+        }
+        busy.set(true);
+        spawn_local(async move {
+            match api::setup("", &pw).await {
+                Ok(r) => {
+                    logged_in(ctx, r.token);
+                }
+                Err(f) => error.set(Some(f.message)),
+            }
+            busy.try_set(false);
+        });
+    };
+    let field = move |id: &'static str, label: &'static str, value: RwSignal<String>| {
+        view! {
+            <label class="field">
+                <span class="label">{move || ctx.t(label)}</span>
+                <input
+                    id=id
+                    type="password"
+                    autocomplete="new-password"
+                    prop:value=move || value.get()
+                    on:input=move |ev| value.set(event_target_value(&ev))
+                />
+            </label>
+        }
+    };
+    view! {
+        <div class="login">
+            <form class="card" id="setup" on:submit=submit>
+                <h1>{move || ctx.t("setup.title")}</h1>
+                <p class="muted">{move || ctx.t("setup.intro")}</p>
+                {field("new-password", "setup.password", password)}
+                {field("new-password-again", "setup.confirm", again)}
+                <p class="error">{move || error.get()}</p>
+                <FormEnd submit="setup.submit" busy=busy/>
+            </form>
+        </div>
+    }
+}
+
+/// The login and first-password forms' last row: the submit button, and the language.
+#[component]
+fn FormEnd(submit: &'static str, busy: RwSignal<bool>) -> impl IntoView {
+    let ctx = use_ctx();
+    view! {
+        <div class="row">
+            <button type="submit" class="primary" disabled=move || busy.get()>
+                {move || ctx.t(submit)}
+            </button>
+            <LangSwitch/>
+        </div>
+    }
+}
+
+#[component]
+fn LoginForm() -> impl IntoView {
     let ctx = use_ctx();
     let password = RwSignal::new(String::new());
     let code = RwSignal::new(String::new());
@@ -279,15 +380,8 @@ fn Login() -> impl IntoView {
         spawn_local(async move {
             match api::login("", &pw, totp).await {
                 Ok(r) => {
-                    util::save(TOKEN_KEY, Some(&r.token), true);
                     error.set(None);
-                    ready(
-                        ctx,
-                        Client {
-                            base: String::new(),
-                            token: r.token,
-                        },
-                    );
+                    logged_in(ctx, r.token);
                 }
                 Err(f) => error.set(Some(f.message)),
             }
@@ -322,12 +416,7 @@ fn Login() -> impl IntoView {
                     />
                     <span class="hint">{move || ctx.t("login.code_hint")}</span>
                 </label>
-                <div class="row">
-                    <button type="submit" class="primary" disabled=move || busy.get()>
-                        {move || ctx.t("login.submit")}
-                    </button>
-                    <LangSwitch/>
-                </div>
+                <FormEnd submit="login.submit" busy=busy/>
             </form>
         </div>
     }

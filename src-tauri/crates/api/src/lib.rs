@@ -21,6 +21,15 @@ pub struct LoginResponse {
     pub expires_in_s: u64,
 }
 
+/// `GET /api/setup`: whether an admin password exists yet, and whether this caller may choose
+/// the first one (`POST /api/setup` with a [`LoginRequest`]): only from this machine, to a
+/// gateway listening on loopback.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SetupStatus {
+    pub password_set: bool,
+    pub can_choose: bool,
+}
+
 /// `{"error":{"message"}}`, the admin API's error body.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ApiError {

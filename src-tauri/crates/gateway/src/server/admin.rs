@@ -99,7 +99,7 @@ pub async fn guard(State(engine): State<Arc<Engine>>, req: Request, next: Next) 
             HeaderValue::from_static("600"),
         );
         resp
-    } else if req.uri().path() != "/login" && !authorized(&engine, headers) {
+    } else if !matches!(req.uri().path(), "/login" | "/setup") && !authorized(&engine, headers) {
         api_error(
             StatusCode::UNAUTHORIZED,
             "Missing or expired admin token: POST /api/login with the admin password",
@@ -134,13 +134,24 @@ fn authorized(engine: &Engine, headers: &HeaderMap) -> bool {
         .is_some_and(|t| engine.admin_sessions.valid(t.trim()))
 }
 
+/// The body of a login or of the first password's choice.
+fn password_request(body: &[u8]) -> Result<LoginRequest, Box<Response<Body>>> {
+    serde_json::from_slice::<LoginRequest>(body).map_err(|_| {
+        Box::new(api_error(
+            StatusCode::BAD_REQUEST,
+            "Send {\"password\": \"...\"}",
+        ))
+    })
+}
+
 pub async fn login(
     State(engine): State<Arc<Engine>>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     body: Bytes,
 ) -> Response<Body> {
-    let Ok(req) = serde_json::from_slice::<LoginRequest>(&body) else {
-        return api_error(StatusCode::BAD_REQUEST, "Send {\"password\": \"...\"}");
+    let req = match password_request(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
     };
     match service::login::login(&engine, req, peer).await {
         Ok(ok) => Json(ok).into_response(),
@@ -158,6 +169,46 @@ pub async fn login(
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
             resp
+        }
+    }
+}
+
+/// `GET /api/setup`: is there an admin password yet, may this caller choose it.
+pub async fn setup_status(
+    State(engine): State<Arc<Engine>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+) -> Response<Body> {
+    match service::login::setup_status(&engine, peer).await {
+        Ok(s) => Json(s).into_response(),
+        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// `POST /api/setup {"password"}`: the first admin password, from this machine; answers a
+/// session as login does.
+pub async fn setup(
+    State(engine): State<Arc<Engine>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    body: Bytes,
+) -> Response<Body> {
+    let req = match password_request(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    match service::login::setup(&engine, req, peer).await {
+        Ok(ok) => Json(ok).into_response(),
+        Err(e) => {
+            use service::login::SetupError;
+            let status = match &e {
+                SetupError::NotHere => StatusCode::FORBIDDEN,
+                SetupError::AlreadySet | SetupError::Busy => StatusCode::CONFLICT,
+                SetupError::Password(crate::admin_auth::PasswordError::TooShort) => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
+                SetupError::Login(LoginError::WrongCode) => StatusCode::UNAUTHORIZED,
+                SetupError::Password(_) | SetupError::Login(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            api_error(status, e.to_string())
         }
     }
 }

@@ -67,6 +67,7 @@ pub fn router(engine: Arc<Engine>, ui_files: &'static [ui::UiFile]) -> Router {
         .layer(middleware::map_response(fill_route_headers));
     let api = Router::new()
         .route("/login", post(admin::login))
+        .route("/setup", get(admin::setup_status).post(admin::setup))
         .route("/logout", post(admin::logout))
         .route("/providers", get(admin::providers))
         .route(

@@ -13,7 +13,7 @@ use crate::store::{self, StoreError};
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum LoginError {
     #[error(
-        "No admin password is set: start Switchboard with SWITCHBOARD_ADMIN_PASSWORD, or run `switchboard admin set-password`"
+        "No admin password is set: choose one at /admin on this machine (POST /api/setup), start Switchboard with SWITCHBOARD_ADMIN_PASSWORD, or run `switchboard admin set-password`"
     )]
     NoPassword,
     /// Locked out, or too many logins being checked at once: try again after `retry_after`.
@@ -84,29 +84,36 @@ pub(crate) async fn login(
         tracing::warn!(client = %peer, locked, "admin login failed");
         return Err(LoginError::WrongPassword);
     }
-    if let Some(secret) = &engine.admin_totp {
-        let step = req
-            .totp
-            .as_deref()
-            .and_then(|c| crate::totp::matching_step(secret, c, crate::protocol::unix_now()));
-        // A code (or an earlier one) that let someone in already lets nobody in again: a code
-        // seen over a shoulder or on the wire is spent.
-        let fresh = step.is_some_and(|s| {
-            engine
-                .admin_totp_last_step
-                .fetch_max(s, std::sync::atomic::Ordering::SeqCst)
-                < s
-        });
-        if !fresh {
-            // A wrong code is a failed attempt: the password alone must not be enough to keep
-            // guessing codes.
-            let locked = attempt.failed();
-            tracing::warn!(client = %peer, locked, "admin login failed: two-factor code");
-            return Err(LoginError::WrongCode);
-        }
+    if !fresh_code(engine, req.totp.as_deref()) {
+        // A wrong code is a failed attempt: the password alone must not be enough to keep
+        // guessing codes.
+        let locked = attempt.failed();
+        tracing::warn!(client = %peer, locked, "admin login failed: two-factor code");
+        return Err(LoginError::WrongCode);
     }
     attempt.succeeded();
     tracing::info!(client = %peer, "admin login");
+    session(engine, ttl)
+}
+
+/// True without a second factor, or with a code that is right and not spent. A code (or an
+/// earlier one) that let someone in already lets nobody in again: a code seen over a shoulder
+/// or on the wire is spent.
+fn fresh_code(engine: &Engine, code: Option<&str>) -> bool {
+    let Some(secret) = &engine.admin_totp else {
+        return true;
+    };
+    let step =
+        code.and_then(|c| crate::totp::matching_step(secret, c, crate::protocol::unix_now()));
+    step.is_some_and(|s| {
+        engine
+            .admin_totp_last_step
+            .fetch_max(s, std::sync::atomic::Ordering::SeqCst)
+            < s
+    })
+}
+
+fn session(engine: &Engine, ttl: Duration) -> Result<LoginResponse, LoginError> {
     let token = engine
         .admin_sessions
         .issue_login(ttl)
@@ -115,4 +122,97 @@ pub(crate) async fn login(
         token,
         expires_in_s: ttl.as_secs(),
     })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SetupError {
+    #[error(
+        "The first admin password can be chosen here only from this machine, with the gateway listening on loopback; otherwise start Switchboard with SWITCHBOARD_ADMIN_PASSWORD, or run `switchboard admin set-password`"
+    )]
+    NotHere,
+    #[error(
+        "An admin password is set already: log in with it (or run `switchboard admin set-password`)"
+    )]
+    AlreadySet,
+    #[error("The first password is being set by another request")]
+    Busy,
+    #[error("{0}")]
+    Password(#[from] crate::admin_auth::PasswordError),
+    #[error(transparent)]
+    Login(#[from] LoginError),
+}
+
+/// Whether an admin password exists, and whether `peer` may choose the first one.
+pub(crate) async fn setup_status(
+    engine: &Engine,
+    peer: SocketAddr,
+) -> Result<switchboard_api::SetupStatus, StoreError> {
+    let password_set = engine
+        .store
+        .call(|c| store::admin_password_hash(c))
+        .await?
+        .is_some();
+    Ok(switchboard_api::SetupStatus {
+        password_set,
+        can_choose: !password_set && may_choose(engine, peer),
+    })
+}
+
+/// On a gateway that listens on loopback, from loopback: beyond it, anyone on the network
+/// could claim the gateway first, so there the environment variable stays required.
+fn may_choose(engine: &Engine, peer: SocketAddr) -> bool {
+    peer.ip().is_loopback()
+        && crate::catalog::is_loopback_host(&engine.snapshot().settings.server.host)
+}
+
+/// The first admin password, chosen on the first visit (as the products our users come from
+/// do): stored only if none is there, and the caller is logged in with it.
+pub(crate) async fn setup(
+    engine: &Engine,
+    req: LoginRequest,
+    peer: SocketAddr,
+) -> Result<LoginResponse, SetupError> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // One at a time: argon2 is slow, and a second request must not race the first.
+    static SETTING: AtomicBool = AtomicBool::new(false);
+    struct Release;
+    impl Drop for Release {
+        fn drop(&mut self) {
+            SETTING.store(false, Ordering::SeqCst);
+        }
+    }
+    if !may_choose(engine, peer) {
+        return Err(SetupError::NotHere);
+    }
+    if engine
+        .store
+        .call(|c| store::admin_password_hash(c))
+        .await
+        .map_err(LoginError::from)?
+        .is_some()
+    {
+        return Err(SetupError::AlreadySet);
+    }
+    if SETTING.swap(true, Ordering::SeqCst) {
+        return Err(SetupError::Busy);
+    }
+    let _release = Release;
+    if !fresh_code(engine, req.totp.as_deref()) {
+        return Err(LoginError::WrongCode.into());
+    }
+    let password = req.password;
+    let hash = tokio::task::spawn_blocking(move || crate::admin_auth::hash_password(&password))
+        .await
+        .map_err(|e| crate::admin_auth::PasswordError::Hash(e.to_string()))??;
+    let added = engine
+        .store
+        .call(move |c| store::set_first_admin_password_hash(c, &hash))
+        .await
+        .map_err(LoginError::from)?;
+    if !added {
+        return Err(SetupError::AlreadySet);
+    }
+    tracing::info!(client = %peer, "admin password chosen on the first visit");
+    let ttl = engine.snapshot().settings.admin.session_ttl();
+    Ok(session(engine, ttl)?)
 }

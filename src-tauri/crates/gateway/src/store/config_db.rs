@@ -719,6 +719,15 @@ pub fn set_admin_password_hash(conn: &Connection, hash: &str) -> Result<(), Stor
     Ok(())
 }
 
+/// Stores the first admin password's hash; false when one is there already (it stays).
+pub fn set_first_admin_password_hash(conn: &Connection, hash: &str) -> Result<bool, StoreError> {
+    let added = conn.execute(
+        "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+        params![ADMIN_HASH_KEY, json(&hash)?],
+    )?;
+    Ok(added == 1)
+}
+
 /// Deletes a provider (its model list, sync record and price entries go with it); answers its
 /// uid, whose keychain entry the caller deletes.
 pub fn delete_provider(conn: &Connection, name: &str) -> Result<Option<String>, StoreError> {
