@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::Gateway;
 use common::agent::{Agent, DONE, Fault, PARTIAL};
+use switchboard_gateway::connect::{AgentClient, Ledger, Target};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Cli {
@@ -25,6 +26,9 @@ enum Cli {
     /// Responses WebSocket mode first.
     CodexOpenAi,
     Gemini,
+    /// The client as `switchboard connect` leaves it: its files written by the connect module,
+    /// no gateway variable in its environment.
+    Connected(AgentClient),
 }
 
 /// The scripted upstreams, one per provider protocol, and a relay with chat completions only.
@@ -139,6 +143,8 @@ struct Run {
     stdout: String,
     stderr: String,
     took: Duration,
+    /// The CLI's home, kept for a look after it ran.
+    home: tempfile::TempDir,
 }
 
 /// Runs one CLI non-interactively with its own HOME and an environment built from scratch, as
@@ -202,6 +208,44 @@ fn run(cli: Cli, url: &str, key: &str, limit: Duration) -> Run {
                 prompt,
             ])
             .env("SWITCHBOARD_KEY", key);
+        }
+        Cli::Connected(client) => {
+            Ledger::new(&home.path().join("switchboard-data"))
+                .connect(client, home.path(), &Target { base_url: url, key })
+                .expect("connect");
+            match client {
+                AgentClient::ClaudeCode => {
+                    cmd = Command::new(bin("claude"));
+                    cmd.env_clear();
+                    cmd.args(["-p", prompt, "--dangerously-skip-permissions"])
+                        .env("IS_SANDBOX", "1")
+                        .env("DISABLE_TELEMETRY", "1")
+                        .env("DISABLE_AUTOUPDATER", "1")
+                        .env("DISABLE_ERROR_REPORTING", "1");
+                }
+                AgentClient::Codex => {
+                    cmd = Command::new(bin("codex"));
+                    cmd.env_clear();
+                    cmd.args([
+                        "exec",
+                        "--skip-git-repo-check",
+                        "--dangerously-bypass-approvals-and-sandbox",
+                        prompt,
+                    ]);
+                }
+                AgentClient::GeminiCli => {
+                    // Trust for --yolo in the working folder: not a gateway setting.
+                    std::fs::write(
+                        home.path().join(".gemini/trustedFolders.json"),
+                        serde_json::json!({ work.path().display().to_string(): "TRUST_FOLDER" })
+                            .to_string(),
+                    )
+                    .unwrap();
+                    cmd = Command::new(bin("gemini"));
+                    cmd.env_clear();
+                    cmd.args(["-p", prompt, "--yolo"]);
+                }
+            }
         }
         Cli::Gemini => {
             let dir = home.path().join(".gemini");
@@ -274,6 +318,7 @@ fn run(cli: Cli, url: &str, key: &str, limit: Duration) -> Run {
         stdout,
         stderr,
         took,
+        home,
     }
 }
 
@@ -310,6 +355,48 @@ async fn round_trip(cli: Cli, target: &str) {
     assert!(r.stdout.contains(DONE), "{ctx}");
     assert!(agent.requests().len() >= 2, "{ctx}");
     println!("{cli:?} on {target}: {:?}", r.took);
+}
+
+/// `switchboard connect`'s files alone make the CLI use the gateway, for a tool round trip;
+/// after disconnect no file of the CLI names the gateway any more.
+async fn connected_round_trip(client: AgentClient, target: &str) {
+    let ups = Upstreams::start().await;
+    let cli = Cli::Connected(client);
+    let (r, gw, _dir) = drive(&ups, cli, &[target]).await;
+    let agent = ups.get(target.split('/').next().unwrap());
+    let ctx = report(cli, target, &r, &gw);
+    assert!(r.ok, "{ctx}");
+    assert!(r.stdout.contains(DONE), "{ctx}");
+    assert!(agent.requests().len() >= 2, "{ctx}");
+    let home = r.home.path();
+    let report = Ledger::new(&home.join("switchboard-data"))
+        .disconnect(client)
+        .unwrap();
+    assert!(!report.files.is_empty(), "{ctx}");
+    for (path, _) in &report.files {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            assert!(
+                !text.contains(&gw.url),
+                "{} still names the gateway:\n{text}",
+                path.display()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn claude_code_connected_by_switchboard_runs_its_shell_tool() {
+    connected_round_trip(AgentClient::ClaudeCode, "an/claude-agent").await;
+}
+
+#[tokio::test]
+async fn codex_connected_by_switchboard_runs_its_shell_tool() {
+    connected_round_trip(AgentClient::Codex, "oa/gpt-agent").await;
+}
+
+#[tokio::test]
+async fn gemini_cli_connected_by_switchboard_runs_its_shell_tool() {
+    connected_round_trip(AgentClient::GeminiCli, "ge/gemini-agent").await;
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ pub(crate) mod body_budget;
 pub(crate) mod breaker;
 pub(crate) mod catalog;
 pub(crate) mod config;
+pub mod connect;
 pub(crate) mod dispatch;
 pub(crate) mod engine;
 pub(crate) mod error;
