@@ -211,7 +211,7 @@ fn run(cli: Cli, url: &str, key: &str, limit: Duration) -> Run {
         }
         Cli::Connected(client) => {
             Ledger::new(&home.path().join("switchboard-data"))
-                .connect(client, home.path(), &Target { base_url: url, key })
+                .connect(client, home.path(), &Target { base_url: url, key }, None)
                 .expect("connect");
             match client {
                 AgentClient::ClaudeCode => {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::Gateway;
 use common::http;
 use common::mock::{Mock, Reply};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 fn config(bad: &str, good: &str) -> String {
     format!(
@@ -89,14 +89,7 @@ async fn scrape(gw: &Gateway) -> String {
 }
 
 async fn chat(gw: &Gateway, model: &str) -> u16 {
-    http()
-        .post(format!("{}/chat/completions", gw.v1()))
-        .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    common::chat_status(gw, model, None).await
 }
 
 #[tokio::test]

@@ -35,6 +35,20 @@ pub enum Command {
     /// Administer the data folder
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Point a coding agent (claude-code, codex, gemini-cli) at the running gateway, with a
+    /// client key of its own; only Switchboard's keys in its settings change, after a backup
+    Connect {
+        /// claude-code, codex or gemini-cli
+        client: String,
+    },
+    /// Put a connected agent's settings back as they were (edits made since are kept) and
+    /// revoke its key
+    Disconnect {
+        /// claude-code, codex or gemini-cli
+        client: String,
+    },
+    /// List the coding agents and which are connected
+    Clients,
 }
 
 #[derive(Subcommand, Debug)]
@@ -60,6 +74,56 @@ pub fn set_password(options: &Options) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),
+    }
+}
+
+/// `switchboard connect|disconnect|clients`: through the running gateway's admin API (it owns
+/// the client keys), found by the data folder.
+fn local(options: &Options, post: bool, path: &str) -> ExitCode {
+    let Some(data_dir) = options.data_dir.clone().or_else(default_data_dir) else {
+        return fail("no data folder: pass --data-dir");
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let answer = runtime.block_on(switchboard_gateway::local_access::call(
+        &data_dir, post, path,
+    ));
+    match answer {
+        Ok(v) => {
+            print_answer(&v);
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn print_answer(v: &switchboard_gateway::JsonValue) {
+    let text = |v: &switchboard_gateway::JsonValue| v.as_str().unwrap_or_default().to_owned();
+    if let Some(list) = v.as_array() {
+        // `clients`: one line each.
+        for c in list {
+            let state = if c["connected"].as_bool() == Some(true) {
+                format!("connected (key {})", text(&c["key_name"]))
+            } else {
+                "not connected".to_owned()
+            };
+            println!("{:<12} {:<12} {state}", text(&c["id"]), text(&c["name"]));
+        }
+        return;
+    }
+    for line in v["lines"].as_array().into_iter().flatten() {
+        println!("{}", text(line));
+    }
+    if v["connected"].as_bool() == Some(true) {
+        println!(
+            "Its requests use the client key '{}'.",
+            text(&v["key_name"])
+        );
     }
 }
 
@@ -233,6 +297,17 @@ pub fn run_headless(cli: &Cli) -> Option<ExitCode> {
     match &cli.command {
         Some(Command::Serve) => Some(serve(&cli.options)),
         Some(Command::Admin(AdminCommand::SetPassword)) => Some(set_password(&cli.options)),
+        Some(Command::Connect { client }) => Some(local(
+            &cli.options,
+            true,
+            &format!("/clients/{}/connect", client.trim()),
+        )),
+        Some(Command::Disconnect { client }) => Some(local(
+            &cli.options,
+            true,
+            &format!("/clients/{}/disconnect", client.trim()),
+        )),
+        Some(Command::Clients) => Some(local(&cli.options, false, "/clients")),
         None => None,
     }
 }

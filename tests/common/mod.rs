@@ -226,6 +226,17 @@ pub fn http() -> reqwest::Client {
     reqwest::Client::builder().build().unwrap()
 }
 
+/// The status of a one-line chat request for `model`, with `key` as the bearer when given.
+pub async fn chat_status(gw: &Gateway, model: &str, key: Option<&str>) -> u16 {
+    let mut req = http().post(format!("{}/chat/completions", gw.v1())).json(
+        &serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}),
+    );
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
 pub const ADMIN_PASSWORD: &str = "admin-pass-for-tests";
 
 /// Logs in to the admin API (the gateway must have been started with ADMIN_PASSWORD).

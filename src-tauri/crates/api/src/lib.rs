@@ -21,6 +21,28 @@ pub struct LoginResponse {
     pub expires_in_s: u64,
 }
 
+/// A coding agent on `GET /api/clients`: whether Switchboard points it at itself.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AgentClientView {
+    /// `claude-code`, `codex`, `gemini-cli`.
+    pub id: String,
+    pub name: String,
+    pub connected: bool,
+    /// The client key made for it (its name; the key is only in the client's file).
+    pub key_name: Option<String>,
+    /// The files connect wrote.
+    pub files: Vec<String>,
+}
+
+/// What `POST /api/clients/{id}/connect` or `/disconnect` did, one line per file.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AgentClientChange {
+    pub id: String,
+    pub connected: bool,
+    pub key_name: Option<String>,
+    pub lines: Vec<String>,
+}
+
 /// `GET /api/setup`: whether an admin password exists yet, and whether this caller may choose
 /// the first one (`POST /api/setup` with a [`LoginRequest`]): only from this machine, to a
 /// gateway listening on loopback.

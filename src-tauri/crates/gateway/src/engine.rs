@@ -60,6 +60,10 @@ pub struct Engine {
     pricing_rebuild: std::sync::Mutex<()>,
     /// Wakes the price list's refresh when the configuration changes.
     pub(crate) config_changed: tokio::sync::Notify,
+    /// The data folder (the connected clients' ledger lives there).
+    pub(crate) data_dir: std::path::PathBuf,
+    /// Where this gateway answers, as a client on this machine reaches it.
+    pub(crate) base_url: String,
 }
 
 /// Work the request path hands off to the runtime: nothing on it may wait for the database.
@@ -81,6 +85,8 @@ pub(crate) struct Parts {
     pub body_budget_mb: u64,
     /// The price list's origin and the list to start with.
     pub prices: (PriceList, Arc<PriceBook>),
+    pub data_dir: std::path::PathBuf,
+    pub base_url: String,
 }
 
 /// The engine's ends of its hand-off queues, for the runtime's tasks to drain.
@@ -130,6 +136,8 @@ impl Engine {
             price_list,
             pricing_rebuild: std::sync::Mutex::new(()),
             config_changed: tokio::sync::Notify::new(),
+            data_dir: parts.data_dir,
+            base_url: parts.base_url,
         };
         (
             engine,

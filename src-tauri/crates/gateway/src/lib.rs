@@ -16,6 +16,7 @@ pub(crate) mod body_budget;
 pub(crate) mod breaker;
 pub(crate) mod catalog;
 pub(crate) mod config;
+// Public: the agent-client tests drive the real CLIs on the files it writes.
 pub mod connect;
 pub(crate) mod dispatch;
 pub(crate) mod engine;
@@ -48,7 +49,8 @@ pub use catalog::Snapshot;
 pub use config::{DEFAULT_PORT, Protocol, Rule, RuleKind, Settings, parse as parse_config};
 pub use engine::{Engine, unix_seconds};
 pub use events::GatewayEvent;
-pub use runtime::{GatewayHandle, Shutdown, StartError, StartOptions, start};
+pub use runtime::{GatewayHandle, Shutdown, StartError, StartOptions, local_access, start};
+pub use serde_json::Value as JsonValue;
 pub use server::ui::UiFile;
 pub use store::logs_db;
 pub use store::logs_stats;

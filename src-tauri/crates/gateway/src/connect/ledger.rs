@@ -12,6 +12,9 @@ use super::{AgentClient, ConnectError, File, Target, apply, points_at, undo};
 #[derive(Debug, Serialize, Deserialize)]
 struct Record {
     client: String,
+    /// The client key's name (not the key) made for this client.
+    #[serde(default)]
+    key_name: Option<String>,
     files: Vec<FileRecord>,
 }
 
@@ -85,6 +88,7 @@ impl Report {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Connected {
     pub client: AgentClient,
+    pub key_name: Option<String>,
     pub files: Vec<PathBuf>,
 }
 
@@ -183,6 +187,7 @@ impl Ledger {
             if let Some(r) = self.read(client)? {
                 out.push(Connected {
                     client,
+                    key_name: r.key_name,
                     files: r.files.into_iter().map(|f| f.path).collect(),
                 });
             }
@@ -198,6 +203,7 @@ impl Ledger {
         client: AgentClient,
         home: &Path,
         target: &Target<'_>,
+        key_name: Option<&str>,
     ) -> Result<Report, ConnectError> {
         let files = client.files(home);
         let mut plan: Vec<(File, Option<String>, String)> = Vec::new();
@@ -209,8 +215,10 @@ impl Ledger {
         std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
         let mut record = self.read(client)?.unwrap_or_else(|| Record {
             client: client.id().to_owned(),
+            key_name: None,
             files: Vec::new(),
         });
+        record.key_name = key_name.map(str::to_owned);
         for (i, (f, current, after)) in plan.iter().enumerate() {
             let known = record.files.iter_mut().find(|r| r.path == f.path);
             if let Some(r) = known {

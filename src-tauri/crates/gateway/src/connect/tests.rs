@@ -102,7 +102,7 @@ fn claude_code_gets_its_two_variables_and_every_other_byte_stays() {
     let s = scratch();
     let report = s
         .ledger
-        .connect(AgentClient::ClaudeCode, &s.home, &TARGET)
+        .connect(AgentClient::ClaudeCode, &s.home, &TARGET, None)
         .unwrap();
     assert_eq!(report.files[0].1, Outcome::Written);
     let now = read(&s, ".claude/settings.json");
@@ -126,13 +126,14 @@ fn claude_code_gets_its_two_variables_and_every_other_byte_stays() {
         key: "sk-sb-second-key",
     };
     s.ledger
-        .connect(AgentClient::ClaudeCode, &s.home, &again)
+        .connect(AgentClient::ClaudeCode, &s.home, &again, None)
         .unwrap();
     assert!(read(&s, ".claude/settings.json").contains("sk-sb-second-key"));
     assert_eq!(
         s.ledger.connected().unwrap(),
         vec![Connected {
             client: AgentClient::ClaudeCode,
+            key_name: None,
             files: vec![s.home.join(".claude/settings.json")],
         }]
     );
@@ -155,7 +156,7 @@ fn claude_code_gets_its_two_variables_and_every_other_byte_stays() {
 fn an_edit_made_while_connected_survives_disconnect() {
     let s = scratch();
     s.ledger
-        .connect(AgentClient::ClaudeCode, &s.home, &TARGET)
+        .connect(AgentClient::ClaudeCode, &s.home, &TARGET, None)
         .unwrap();
     let path = s.home.join(".claude/settings.json");
     let edited =
@@ -178,7 +179,7 @@ fn an_edit_made_while_connected_survives_disconnect() {
 fn codex_gets_a_provider_of_its_own_and_its_comments_and_oauth_stay() {
     let s = scratch();
     s.ledger
-        .connect(AgentClient::Codex, &s.home, &TARGET)
+        .connect(AgentClient::Codex, &s.home, &TARGET, None)
         .unwrap();
     let now = read(&s, ".codex/config.toml");
     let doc: toml::Table = now.parse().unwrap();
@@ -205,7 +206,7 @@ fn codex_gets_a_provider_of_its_own_and_its_comments_and_oauth_stay() {
 
     // Edited meanwhile: the user's model stays, the provider goes back to theirs.
     s.ledger
-        .connect(AgentClient::Codex, &s.home, &TARGET)
+        .connect(AgentClient::Codex, &s.home, &TARGET, None)
         .unwrap();
     let edited = read(&s, ".codex/config.toml").replace("gpt-5-codex", "gpt-5.1-codex");
     std::fs::write(s.home.join(".codex/config.toml"), edited).unwrap();
@@ -221,7 +222,7 @@ fn codex_gets_a_provider_of_its_own_and_its_comments_and_oauth_stay() {
 fn gemini_cli_gets_its_env_and_auth_type_and_both_files_come_back() {
     let s = scratch();
     s.ledger
-        .connect(AgentClient::GeminiCli, &s.home, &TARGET)
+        .connect(AgentClient::GeminiCli, &s.home, &TARGET, None)
         .unwrap();
     let env = read(&s, ".gemini/.env");
     assert_eq!(dotenv::get(&env, "GEMINI_API_KEY").as_deref(), Some(KEY));
@@ -253,7 +254,7 @@ fn files_that_did_not_exist_are_made_and_removed_again() {
     let home = dir.path().join("empty-home");
     let ledger = Ledger::new(&dir.path().join("data"));
     ledger
-        .connect(AgentClient::ClaudeCode, &home, &TARGET)
+        .connect(AgentClient::ClaudeCode, &home, &TARGET, None)
         .unwrap();
     let made = home.join(".claude/settings.json");
     let text = std::fs::read_to_string(&made).unwrap();
@@ -279,12 +280,12 @@ fn a_file_that_already_points_here_is_not_taken_as_the_original() {
     let s = scratch();
     // Connected once, then the data folder was lost: the file points here, no ledger knows.
     s.ledger
-        .connect(AgentClient::ClaudeCode, &s.home, &TARGET)
+        .connect(AgentClient::ClaudeCode, &s.home, &TARGET, None)
         .unwrap();
     let fresh = tempfile::tempdir().unwrap();
     let ledger = Ledger::new(fresh.path());
     let report = ledger
-        .connect(AgentClient::ClaudeCode, &s.home, &TARGET)
+        .connect(AgentClient::ClaudeCode, &s.home, &TARGET, None)
         .unwrap();
     assert_eq!(report.files[0].1, Outcome::AlreadyThere);
     let report = ledger.disconnect(AgentClient::ClaudeCode).unwrap();
@@ -304,7 +305,7 @@ fn a_file_that_does_not_parse_stops_connect_before_any_write() {
     std::fs::write(s.home.join(".gemini/settings.json"), broken).unwrap();
     let err = s
         .ledger
-        .connect(AgentClient::GeminiCli, &s.home, &TARGET)
+        .connect(AgentClient::GeminiCli, &s.home, &TARGET, None)
         .unwrap_err();
     assert!(err.to_string().contains("settings.json"), "{err}");
     assert_eq!(read(&s, ".gemini/.env"), GEMINI_ENV, "nothing written");

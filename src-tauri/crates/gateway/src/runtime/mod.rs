@@ -3,6 +3,7 @@
 //! (clippy's `disallowed-methods` says so for the rest of the crate).
 
 mod listen;
+pub mod local_access;
 mod log_writer;
 mod tasks;
 
@@ -274,9 +275,12 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
             &opts.data_dir,
             &snapshot.settings.pricing.pricing_refresh_url,
         ),
+        data_dir: opts.data_dir.clone(),
+        base_url: local_url(addr),
     });
     let engine = Arc::new(engine);
     engine.apply(snapshot);
+    local_access::write(&opts.data_dir, &engine);
 
     let mut tasks = Tasks::default();
     tasks::start_all(&mut tasks, &engine, queues);
@@ -294,6 +298,17 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
         generated_keys,
         warnings,
     })
+}
+
+/// How a client on this machine reaches the gateway: an address that listens everywhere is
+/// reached on loopback.
+fn local_url(addr: std::net::SocketAddr) -> String {
+    let ip = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => std::net::Ipv4Addr::LOCALHOST.into(),
+        ip if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    format!("http://{}", std::net::SocketAddr::new(ip, addr.port()))
 }
 
 #[cfg(test)]

@@ -410,6 +410,36 @@ pub async fn delete_model(
     no_content(service::delete_model(&engine, &name).await)
 }
 
+/// `GET /api/clients`: the coding agents and whether each is connected.
+pub async fn agent_clients(State(engine): State<Arc<Engine>>) -> Response<Body> {
+    match service::agent_clients(&engine).await {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => service_error(e),
+    }
+}
+
+/// `POST /api/clients/{id}/connect`.
+pub async fn connect_client(
+    State(engine): State<Arc<Engine>>,
+    Path(id): Path<String>,
+) -> Response<Body> {
+    match service::connect(&engine, &id).await {
+        Ok(change) => Json(change).into_response(),
+        Err(e) => service_error(e),
+    }
+}
+
+/// `POST /api/clients/{id}/disconnect`.
+pub async fn disconnect_client(
+    State(engine): State<Arc<Engine>>,
+    Path(id): Path<String>,
+) -> Response<Body> {
+    match service::disconnect(&engine, &id).await {
+        Ok(change) => Json(change).into_response(),
+        Err(e) => service_error(e),
+    }
+}
+
 pub async fn client_keys(State(engine): State<Arc<Engine>>) -> Response<Body> {
     match service::client_keys(&engine).await {
         Ok(list) => Json(list).into_response(),

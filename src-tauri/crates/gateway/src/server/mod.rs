@@ -68,6 +68,9 @@ pub fn router(engine: Arc<Engine>, ui_files: &'static [ui::UiFile]) -> Router {
     let api = Router::new()
         .route("/login", post(admin::login))
         .route("/setup", get(admin::setup_status).post(admin::setup))
+        .route("/clients", get(admin::agent_clients))
+        .route("/clients/{id}/connect", post(admin::connect_client))
+        .route("/clients/{id}/disconnect", post(admin::disconnect_client))
         .route("/logout", post(admin::logout))
         .route("/providers", get(admin::providers))
         .route(

@@ -1,6 +1,7 @@
 //! Admin operations, independent of transport: the HTTP admin API calls these, and so will the
 //! tray's menu through the desktop shell.
 
+mod clients;
 mod edit;
 pub(crate) mod login;
 mod logs;
@@ -21,6 +22,7 @@ use crate::secrets::ProviderKey;
 use crate::store::{self, KeyRef, StoreError};
 use sync::sync_provider;
 
+pub use clients::{agent_clients, connect, disconnect};
 pub use logs::{ExportFormat, daily, export_logs, live_filter, log, logs, passes};
 pub use prices::{prices, put_prices};
 pub use stats::{stats, totals_since};

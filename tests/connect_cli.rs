@@ -1,0 +1,139 @@
+//! `switchboard connect`, `clients` and `disconnect` on the command line, through the running
+//! `serve` (which owns the client keys), on a scratch HOME holding a realistic Claude Code file.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::mock::Mock;
+use common::{BIN, Gateway, admin_token, config_for};
+use serde_json::Value;
+
+const SETTINGS: &str = r#"{
+  "model": "opus",
+  "env": {
+    "DISABLE_TELEMETRY": "1"
+  },
+  "hooks": {
+    "PostToolUse": [{"matcher": "Edit", "hooks": [{"type": "command", "command": "fmt"}]}]
+  },
+  "statusLine": {"type": "command", "command": "~/.claude/statusline.sh"}
+}
+"#;
+
+fn cli(data: &Path, home: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("HOME", home)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+async fn chat(gw: &Gateway, key: &str) -> u16 {
+    common::chat_status(gw, "gpt-4o", Some(key)).await
+}
+
+#[tokio::test]
+async fn connect_gives_claude_code_a_key_of_its_own_and_disconnect_takes_it_back() {
+    let mock = Mock::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join(".claude/settings.json");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, SETTINGS).unwrap();
+    let (gw, dir) = Gateway::start_with(&config_for(&mock.url(), ""), |l| {
+        l.env("SWITCHBOARD_ADMIN_PASSWORD", common::ADMIN_PASSWORD)
+            .env("HOME", home.path().to_str().unwrap())
+    });
+    let data = dir.path().join("data");
+
+    let listed = cli(&data, home.path(), &["clients"]);
+    assert!(listed.status.success(), "{}", text(&listed));
+    assert!(
+        text(&listed).contains("claude-code  Claude Code  not connected"),
+        "{}",
+        text(&listed)
+    );
+
+    let connected = cli(&data, home.path(), &["connect", "claude-code"]);
+    let said = text(&connected);
+    assert!(connected.status.success(), "{said}");
+    assert!(said.contains("now points at Switchboard"), "{said}");
+    assert!(said.contains("client key 'claude-code'"), "{said}");
+    let settings: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(settings["env"]["ANTHROPIC_BASE_URL"], gw.url.as_str());
+    assert_eq!(
+        settings["hooks"]["PostToolUse"][0]["matcher"], "Edit",
+        "hooks kept"
+    );
+    let key = settings["env"]["ANTHROPIC_AUTH_TOKEN"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(chat(&gw, &key).await, 200, "the key works");
+    // Its traffic is its own in the log.
+    let token = admin_token(&gw).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let page: Value = common::admin(&gw, &token, "GET", "/logs?client_key=claude-code", None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if page["items"].as_array().is_some_and(|i| !i.is_empty()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no row for claude-code: {page}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let listed = text(&cli(&data, home.path(), &["clients"]));
+    assert!(listed.contains("connected (key claude-code)"), "{listed}");
+
+    let gone = cli(&data, home.path(), &["disconnect", "claude-code"]);
+    assert!(gone.status.success(), "{}", text(&gone));
+    assert!(
+        text(&gone).contains("restored from its backup"),
+        "{}",
+        text(&gone)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        SETTINGS,
+        "byte-identical"
+    );
+    assert_eq!(chat(&gw, &key).await, 401, "its key is revoked");
+
+    // Connected again: a new key under a new name (a revoked key keeps its name).
+    let again = text(&cli(&data, home.path(), &["connect", "claude"]));
+    assert!(again.contains("client key 'claude-code-2'"), "{again}");
+
+    let unknown = cli(&data, home.path(), &["connect", "cursor"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        text(&unknown).contains("one of claude-code, codex, gemini-cli"),
+        "{}",
+        text(&unknown)
+    );
+    let elsewhere = tempfile::tempdir().unwrap();
+    let nobody = cli(elsewhere.path(), home.path(), &["clients"]);
+    assert_eq!(nobody.status.code(), Some(2));
+    assert!(
+        text(&nobody).contains("no running Switchboard"),
+        "{}",
+        text(&nobody)
+    );
+}
