@@ -69,8 +69,15 @@ capture_bodies = true
 "#,
         a.url()
     );
-    // No admin password: the browser's first visit chooses ADMIN_PASSWORD.
-    let (gw, _dir) = common::Gateway::start(&config);
+    // No admin password: the browser's first visit chooses ADMIN_PASSWORD. A HOME of its own,
+    // with a Claude Code file, for the Clients page to connect.
+    let home = tempfile::tempdir().unwrap();
+    let claude_file = home.path().join(".claude/settings.json");
+    std::fs::create_dir_all(claude_file.parent().unwrap()).unwrap();
+    let claude_text = "{\n  \"hooks\": {\"Stop\": []},\n  \"model\": \"opus\"\n}\n";
+    std::fs::write(&claude_file, claude_text).unwrap();
+    let home_path = home.path().to_str().unwrap().to_owned();
+    let (gw, _dir) = common::Gateway::start_with(&config, |l| l.env("HOME", &home_path));
 
     let shots = repo().join("tests/artifacts/ui");
     let url = gw.url.clone();
@@ -148,7 +155,19 @@ capture_bodies = true
         ]
     );
 
+    assert_eq!(
+        std::fs::read_to_string(&claude_file).unwrap(),
+        claude_text,
+        "connected and disconnected in the page: back byte for byte"
+    );
     let keys: Value = get_json(&gw, &token, "/client-keys").await;
+    let claude_key = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "claude-code")
+        .expect("connect made Claude Code a key");
+    assert_eq!(claude_key["revoked"], true, "disconnect revoked it");
     let cursor = keys
         .as_array()
         .unwrap()

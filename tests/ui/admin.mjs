@@ -360,6 +360,20 @@ try {
     await expectText(row("providers", "relay-c").locator(".key"), "7777");
   });
 
+  await step("the Clients page connects Claude Code, then puts its file back", async () => {
+    await page.click("button[data-page=clients]");
+    const claude = page.locator('#agent-clients tr[data-client="claude-code"]');
+    await expectText(claude.locator(".state"), "Not connected");
+    await claude.locator("button").click();
+    await page.locator('#agent-clients tr[data-client="claude-code"][data-connected="true"]').waitFor();
+    await expectText(page.locator("#client-change"), "now points at Switchboard");
+    await expectText(page.locator("#client-change code"), "claude-code");
+    await shot("clients");
+    await page.locator('#agent-clients tr[data-client="claude-code"] button').click();
+    await page.locator('#agent-clients tr[data-client="claude-code"][data-connected="false"]').waitFor();
+    await expectText(page.locator("#client-change"), "restored from its backup");
+  });
+
   await step("简体中文 is one click away and remembered", async () => {
     await page.selectOption("header select.lang", "zh-CN");
     await expectText(page.locator("button[data-page=overview]"), "概览");

@@ -17,18 +17,20 @@ pub enum Page {
     Providers,
     Models,
     Keys,
+    Clients,
     Prices,
     Settings,
 }
 
 impl Page {
-    const ALL: [Page; 8] = [
+    const ALL: [Page; 9] = [
         Page::Dashboard,
         Page::Overview,
         Page::Logs,
         Page::Providers,
         Page::Models,
         Page::Keys,
+        Page::Clients,
         Page::Prices,
         Page::Settings,
     ];
@@ -40,6 +42,7 @@ impl Page {
             Page::Providers => "nav.providers",
             Page::Models => "nav.models",
             Page::Keys => "nav.keys",
+            Page::Clients => "nav.clients",
             Page::Prices => "nav.prices",
             Page::Logs => "nav.logs",
             Page::Settings => "nav.settings",
@@ -54,6 +57,7 @@ impl Page {
             Page::Models => "models",
             Page::Keys => "keys",
             Page::Prices => "prices",
+            Page::Clients => "clients",
             Page::Logs => "logs",
             Page::Settings => "settings",
         }
@@ -602,6 +606,7 @@ fn Main() -> impl IntoView {
                 Page::Models => view! { <pages::models::Models/> }.into_any(),
                 Page::Keys => view! { <pages::keys::Keys/> }.into_any(),
                 Page::Prices => view! { <pages::prices::Prices/> }.into_any(),
+                Page::Clients => view! { <pages::clients::Clients/> }.into_any(),
                 Page::Logs => view! { <pages::logs::Logs/> }.into_any(),
                 Page::Settings => view! { <pages::settings::SettingsPage/> }.into_any(),
             }}

@@ -216,6 +216,24 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("login.password", "Admin password", "管理密码"),
     ("login.submit", "Log in", "登录"),
     ("login.empty", "Enter the password.", "请输入密码。"),
+    ("nav.clients", "Clients", "客户端"),
+    (
+        "clients.intro",
+        "Point Claude Code, Codex or Gemini CLI at this gateway: each gets a client key of its own, and only Switchboard's settings are written into its files (after a backup). Disconnect puts the files back as they were; edits you made meanwhile are kept.",
+        "让 Claude Code、Codex 或 Gemini CLI 使用此网关：每个客户端获得自己的客户端密钥，只在其文件中写入 Switchboard 的设置（先备份）。断开连接会把文件恢复原样；期间您所做的修改会保留。",
+    ),
+    ("clients.key", "Client key", "客户端密钥"),
+    ("clients.state", "State", "状态"),
+    ("clients.files", "Files", "文件"),
+    ("clients.connected", "Connected", "已连接"),
+    ("clients.not_connected", "Not connected", "未连接"),
+    ("clients.connect", "Connect", "连接"),
+    ("clients.disconnect", "Disconnect", "断开连接"),
+    (
+        "clients.uses_key",
+        "Its requests use the client key",
+        "其请求使用客户端密钥",
+    ),
     ("setup.title", "Choose an admin password", "设置管理密码"),
     (
         "setup.intro",
@@ -659,6 +677,7 @@ mod tests {
             include_str!("pages/settings.rs"),
             include_str!("pages/prices.rs"),
             include_str!("pages/logs.rs"),
+            include_str!("pages/clients.rs"),
         ];
         let prefixes = [
             "nav.",
@@ -678,6 +697,7 @@ mod tests {
             "settings.",
             "prices.",
             "logs.",
+            "clients.",
             "msg.",
             "confirm.",
             "err.",

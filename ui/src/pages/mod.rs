@@ -1,3 +1,4 @@
+pub mod clients;
 pub mod dashboard;
 pub mod keys;
 pub mod logs;
