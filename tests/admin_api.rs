@@ -94,6 +94,16 @@ async fn providers_and_models_are_managed_live() {
         "base_url: a new provider needs one",
     )
     .await;
+    // The gateway itself as a provider would send every request round and round.
+    let own = gw.url.replace("127.0.0.1", "localhost");
+    error(
+        admin
+            .put("/providers/relay", json!({"base_url": format!("{own}/v1")}))
+            .await,
+        422,
+        "is this gateway itself",
+    )
+    .await;
     error(
         admin
             .put(

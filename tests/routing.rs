@@ -1483,3 +1483,56 @@ async fn a_plain_answer_may_take_until_the_requests_deadline() {
     assert_eq!(h(&r, "x-switchboard-attempts"), "1");
     assert_eq!(good.hits(), 0);
 }
+
+/// A provider whose base URL is the gateway itself (here from the config file, which the admin
+/// API would refuse): the request that comes back carries the gateway's own `Via` and is
+/// refused at once (508), so the outer request fails over instead of looping.
+#[tokio::test]
+async fn a_provider_pointing_back_at_the_gateway_does_not_loop() {
+    let good = Mock::start().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("switchboard.toml");
+    std::fs::write(
+        &config,
+        two(&format!("http://127.0.0.1:{port}/v1"), &good.url(), ""),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let mut launch = common::Launch::serve(&config, &data)
+        .env("SWITCHBOARD_ADMIN_PASSWORD", common::ADMIN_PASSWORD);
+    let at = launch.args.iter().position(|a| a == "--port").unwrap();
+    launch.args[at + 1] = port.to_string();
+    let gw = common::spawn(launch, &data).unwrap();
+    for _ in 0..3 {
+        let r = chat(&gw, "m1", false).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-switchboard-provider"], "good");
+    }
+    let token = admin_token(&gw).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let page: Value = admin(&gw, &token, "GET", "/logs?status=5xx", None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let items = page["items"].as_array().unwrap();
+        if let Some(row) = items.first() {
+            assert_eq!(row["status"], 508, "{row}");
+            assert_eq!(row["error_code"], "gateway_loop", "{row}");
+            // The loop was cut at its first turn: one refused request per attempt, not more.
+            assert!(items.len() <= 3, "{page}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refused row: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

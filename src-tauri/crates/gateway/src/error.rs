@@ -66,6 +66,12 @@ pub enum GatewayError {
     Upstream(Box<UpstreamError>),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The request came from this gateway itself (its `Via`): a provider's base URL points
+    /// back at it.
+    #[error(
+        "this request came from this Switchboard itself: a provider's base_url points back at the gateway, so every request would loop; change that provider's base_url"
+    )]
+    Loop,
     /// The client left before the end of its answer: logged, never sent (there is nobody to
     /// send it to).
     #[error("the client went away before the end")]
@@ -99,6 +105,7 @@ impl GatewayError {
             Self::RetryKeyword { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Upstream(u) => u.status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Loop => StatusCode::LOOP_DETECTED,
             // Never answered; 400 keeps it a client-side outcome wherever a status is asked.
             Self::ClientClosed => StatusCode::BAD_REQUEST,
         }
@@ -126,6 +133,7 @@ impl GatewayError {
             Self::RetryKeyword { .. } => "upstream_rate_limited",
             Self::Upstream(_) => "upstream_error",
             Self::Internal(_) => "internal_error",
+            Self::Loop => "gateway_loop",
             Self::ClientClosed => "client_closed",
         }
     }

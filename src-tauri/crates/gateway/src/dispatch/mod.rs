@@ -109,7 +109,32 @@ pub(crate) fn authorise(
     for (k, v) in &provider.headers {
         req = req.header(k, v);
     }
-    Ok(req)
+    Ok(req.header(header::VIA, via().clone()))
+}
+
+/// `Via: 1.1 switchboard-<id>`, the id this process's own (RFC 9110 §7.6.3): a request that
+/// comes back with it came from here, through a provider whose base URL points at this gateway.
+pub(crate) fn via() -> &'static HeaderValue {
+    static VIA: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
+    VIA.get_or_init(|| {
+        let mut id = [0u8; 8];
+        // Without the OS RNG the time still tells two processes apart.
+        if getrandom::fill(&mut id).is_err() {
+            id = crate::protocol::unix_now().to_le_bytes();
+        }
+        HeaderValue::from_str(&format!("1.1 switchboard-{}", hex::encode(id)))
+            .unwrap_or(HeaderValue::from_static("1.1 switchboard"))
+    })
+}
+
+/// Whether a client request carries our own `Via` (among others a proxy chain added).
+pub(crate) fn came_from_here(headers: &http::HeaderMap) -> bool {
+    let ours = via().as_bytes();
+    headers.get_all(header::VIA).iter().any(|v| {
+        v.as_bytes()
+            .split(|b| *b == b',')
+            .any(|part| part.trim_ascii() == ours)
+    })
 }
 
 /// POSTs the request to the candidate's provider and waits for the response head, at most

@@ -127,9 +127,10 @@ fn error_type(e: &GatewayError) -> &'static str {
         | GatewayError::UpstreamBrokeOff { .. }
         | GatewayError::RetryKeyword { .. }
         | GatewayError::Upstream(_) => "upstream_error",
-        GatewayError::Internal(_) | GatewayError::Busy(_) | GatewayError::ShuttingDown => {
-            "server_error"
-        }
+        GatewayError::Internal(_)
+        | GatewayError::Busy(_)
+        | GatewayError::ShuttingDown
+        | GatewayError::Loop => "server_error",
     }
 }
 

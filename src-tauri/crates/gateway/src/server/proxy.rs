@@ -143,6 +143,9 @@ pub async fn handle(engine: Arc<Engine>, inbound: Inbound<'_>, req: Request) -> 
     let snap = engine.snapshot();
     let (parts, body) = req.into_parts();
     record.caller(&parts);
+    if crate::dispatch::came_from_here(&parts.headers) {
+        return refused(api, &GatewayError::Loop, None, record);
+    }
     let client = match authenticate(&engine, &snap, &parts.headers, parts.uri.query()) {
         Ok(c) => c,
         Err(e) => return refused(api, &e, None, record),

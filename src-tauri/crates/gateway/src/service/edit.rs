@@ -76,6 +76,14 @@ fn named(mut body: Value, name: &str) -> Result<Value, ServiceError> {
 pub async fn put_provider(engine: &Engine, name: &str, body: Value) -> Result<(), ServiceError> {
     let body = named(body, name)?;
     let file = parse_doc(&json!({ "providers": [body] }), "providers[0].")?;
+    if let Some(url) = file.providers.iter().find_map(|p| p.base_url.as_deref())
+        && loops_back(&engine.base_url, url)
+    {
+        return Err(ServiceError::Invalid(format!(
+            "base_url: {url} is this gateway itself ({}): every request would come back to it",
+            engine.base_url
+        )));
+    }
     apply(engine, file).await.map_err(|e| match e {
         // The import's own check (a new provider needs a base_url) speaks of config lines.
         ServiceError::Store(store::StoreError::Invalid(m)) if m.contains("base_url") => {
@@ -84,6 +92,23 @@ pub async fn put_provider(engine: &Engine, name: &str, body: Value) -> Result<()
         other => other,
     })?;
     Ok(())
+}
+
+/// Whether `base_url` reaches the gateway at `ours` (a loopback or any-address host, and our
+/// port): a provider there would send each request back in, over and over.
+pub(crate) fn loops_back(ours: &str, base_url: &str) -> bool {
+    let (Ok(ours), Ok(url)) = (reqwest::Url::parse(ours), reqwest::Url::parse(base_url)) else {
+        return false;
+    };
+    let local = |u: &reqwest::Url| {
+        u.host_str().is_some_and(|h| {
+            crate::catalog::is_loopback_host(h)
+                || h.trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_unspecified())
+        })
+    };
+    local(&url) && url.port_or_known_default() == ours.port_or_known_default()
 }
 
 /// Renames a provider; the models that name it follow. Its stored key, synced models and
@@ -287,4 +312,30 @@ pub async fn patch_settings(engine: &Engine, body: Value) -> Result<(), ServiceE
     let file = parse_doc(&body, "")?;
     apply(engine, file).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loops_back;
+
+    #[test]
+    fn a_provider_at_the_gateways_own_address_loops() {
+        let ours = "http://127.0.0.1:7340";
+        for url in [
+            "http://127.0.0.1:7340/v1",
+            "http://localhost:7340",
+            "http://[::1]:7340/v1",
+            "http://0.0.0.0:7340",
+        ] {
+            assert!(loops_back(ours, url), "{url}");
+        }
+        for url in [
+            "http://127.0.0.1:7341/v1",
+            "https://api.openai.com/v1",
+            "http://127.0.0.1/v1",
+            "not a url",
+        ] {
+            assert!(!loops_back(ours, url), "{url}");
+        }
+    }
 }
