@@ -167,6 +167,8 @@ struct Entry {
     id: i32,
     label: String,
     enabled: bool,
+    /// A check item's tick (`toggle-state` 1).
+    ticked: bool,
     children: Vec<Entry>,
 }
 
@@ -198,10 +200,15 @@ fn node(id: i32, props: &HashMap<String, OwnedValue>, children: Vec<Entry>) -> E
         .get("enabled")
         .and_then(|e| bool::try_from(e.try_clone().unwrap()).ok())
         .unwrap_or(true);
+    let ticked = props
+        .get("toggle-state")
+        .and_then(|t| i32::try_from(t.try_clone().unwrap()).ok())
+        == Some(1);
     Entry {
         id,
         label,
         enabled,
+        ticked,
         children,
     }
 }
@@ -454,6 +461,8 @@ fn app_env(display: &str, address: &str, home: &Path) -> Vec<(String, String)> {
             home.join("cache").display().to_string(),
         ),
         ("SWITCHBOARD_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+        // The coding agents' settings the Connect menu writes.
+        ("HOME".into(), home.display().to_string()),
         // No accessibility bus: GTK would start one that outlives the test's session bus.
         ("NO_AT_BRIDGE".into(), "1".into()),
         (
@@ -723,6 +732,10 @@ async fn the_tray_shows_state_and_pauses_a_provider_through_dbusmenu() {
         "Open Switchboard",
         "Copy base URL",
         "Export configuration",
+        "Connect",
+        "Claude Code",
+        "Codex",
+        "Gemini CLI",
         "Start at login",
         "Notifications",
         "Quit",
@@ -944,6 +957,35 @@ async fn the_tray_shows_state_and_pauses_a_provider_through_dbusmenu() {
         },
     )
     .await;
+
+    // Connect ▸ Claude Code writes its settings into this test's HOME and ticks; unticking
+    // puts them back (here the file goes: there was none).
+    let claude = home.join(".claude/settings.json");
+    let find_claude = |menu: &Entry| {
+        menu.find(&|e| e.label == "Connect")
+            .and_then(|c| c.find(&|e| e.label == "Claude Code"))
+            .cloned()
+            .expect("Connect ▸ Claude Code")
+    };
+    let connect = find_claude(&panel.menu(&item).await);
+    assert!(!connect.ticked);
+    panel.click(&item, connect.id).await;
+    eventually(Duration::from_secs(5), "Claude Code connected", || async {
+        std::fs::read_to_string(&claude).is_ok_and(|t| t.contains(&gw.url))
+    })
+    .await;
+    eventually(Duration::from_secs(3), "its tick", || async {
+        find_claude(&panel.menu(&item).await).ticked
+    })
+    .await;
+    panel.click(&item, connect.id).await;
+    eventually(
+        Duration::from_secs(5),
+        "Claude Code disconnected",
+        || async { !claude.exists() },
+    )
+    .await;
+    assert!(!find_claude(&panel.menu(&item).await).ticked);
 
     // Export configuration saves a config file without secrets in Downloads, and says where.
     let export = panel

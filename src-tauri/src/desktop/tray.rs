@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use switchboard_gateway::Engine;
 use switchboard_gateway::GatewayEvent;
+use switchboard_gateway::connect::AgentClient;
 use switchboard_gateway::service;
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem, Submenu};
@@ -47,6 +48,8 @@ pub struct TrayState {
     resume_all: MenuItem<Wry>,
     autostart: CheckMenuItem<Wry>,
     notifications: CheckMenuItem<Wry>,
+    /// "Connect ▸" each coding agent, ticked while connected.
+    clients: Vec<(AgentClient, CheckMenuItem<Wry>)>,
     /// "Start on port N", offered while the gateway is not running.
     retry: Mutex<Option<MenuItem<Wry>>>,
     shown: Mutex<Shown>,
@@ -93,6 +96,18 @@ pub fn install(app: &AppHandle, shell: &Arc<Shell>) -> tauri::Result<()> {
         none,
     )?;
     let quit = MenuItem::with_id(app, "quit", "Quit", true, none)?;
+    let clients = AgentClient::ALL
+        .iter()
+        .map(|&c| {
+            let id = format!("connect:{}", c.id());
+            CheckMenuItem::with_id(app, id, c.name(), true, false, none).map(|item| (c, item))
+        })
+        .collect::<tauri::Result<Vec<_>>>()?;
+    let client_items: Vec<&dyn tauri::menu::IsMenuItem<Wry>> = clients
+        .iter()
+        .map(|(_, item)| item as &dyn tauri::menu::IsMenuItem<Wry>)
+        .collect();
+    let connect = Submenu::with_id_and_items(app, "connect", "Connect", true, &client_items)?;
     let menu = Menu::with_items(
         app,
         &[
@@ -106,6 +121,7 @@ pub fn install(app: &AppHandle, shell: &Arc<Shell>) -> tauri::Result<()> {
             &open,
             &copy,
             &export,
+            &connect,
             &autostart,
             &notifications,
             &PredefinedMenuItem::separator(app)?,
@@ -133,6 +149,7 @@ pub fn install(app: &AppHandle, shell: &Arc<Shell>) -> tauri::Result<()> {
         resume_all,
         autostart,
         notifications,
+        clients,
         retry: Mutex::new(None),
         shown: Mutex::new(Shown {
             view: None,
@@ -391,6 +408,44 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
                 }
             });
         }
+        other if other.starts_with("connect:") => {
+            let Some(state) = app.try_state::<TrayState>() else {
+                return;
+            };
+            let id = other.trim_start_matches("connect:");
+            let Some((client, item)) = state.clients.iter().find(|(c, _)| c.id() == id) else {
+                return;
+            };
+            // Ticked by the click: connect; unticked: disconnect.
+            let Ok(on) = item.is_checked() else { return };
+            let (client, item) = (*client, item.clone());
+            spawn_with_engine(&shell, move |engine| async move {
+                let done = if on {
+                    service::connect(&engine, client.id()).await
+                } else {
+                    service::disconnect(&engine, client.id()).await
+                };
+                let note = match done {
+                    Ok(change) => notify::Note {
+                        summary: format!(
+                            "{} {}",
+                            client.name(),
+                            if on { "connected" } else { "disconnected" }
+                        ),
+                        body: change.lines.join("\n"),
+                    },
+                    Err(e) => {
+                        tracing::warn!("tray: {}: {e}", client.id());
+                        log_err("undo the tick", item.set_checked(!on));
+                        notify::Note {
+                            summary: format!("{}: not done", client.name()),
+                            body: e.to_string(),
+                        }
+                    }
+                };
+                notify::send(&note).await;
+            });
+        }
         other if other.starts_with("retry:") => {
             let Some(port) = other
                 .strip_prefix("retry:")
@@ -504,6 +559,17 @@ fn follow_today(app: AppHandle, shell: Arc<Shell>, engine: Arc<Engine>, generati
                     }
                 }
                 Err(e) => tracing::warn!("tray: cannot sum today's requests: {e}"),
+            }
+            // The ticks follow the ledger, so a connect from the command line shows too.
+            if let Ok(list) = service::agent_clients(&engine).await
+                && let Some(state) = app.try_state::<TrayState>()
+            {
+                for (client, item) in &state.clients {
+                    let on = list.iter().any(|c| c.id == client.id() && c.connected);
+                    if item.is_checked().ok() != Some(on) {
+                        log_err("tick a client", item.set_checked(on));
+                    }
+                }
             }
             tokio::time::sleep(TODAY_EVERY).await;
         }
