@@ -103,6 +103,24 @@ async fn connect_gives_claude_code_a_key_of_its_own_and_disconnect_takes_it_back
     let listed = text(&cli(&data, home.path(), &["clients"]));
     assert!(listed.contains("connected (key claude-code)"), "{listed}");
 
+    // Killed while connected: the next start says so, and disconnect still puts it back.
+    let config = dir.path().join("switchboard.toml");
+    drop(gw);
+    let gw = common::spawn(
+        common::Launch::serve(&config, &data)
+            .env("SWITCHBOARD_ADMIN_PASSWORD", common::ADMIN_PASSWORD)
+            .env("HOME", home.path().to_str().unwrap()),
+        &data,
+    )
+    .unwrap();
+    let said = "Claude Code is still connected to Switchboard from before this start";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while !gw.stderr().contains(said) {
+        assert!(std::time::Instant::now() < deadline, "{}", gw.stderr());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(chat(&gw, &key).await, 200, "its key still works");
+
     let gone = cli(&data, home.path(), &["disconnect", "claude-code"]);
     assert!(gone.status.success(), "{}", text(&gone));
     assert!(

@@ -281,6 +281,20 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
     let engine = Arc::new(engine);
     engine.apply(snapshot);
     local_access::write(&opts.data_dir, &engine);
+    // Connected before this start (a crash or a kill included): they still point here and keep
+    // working; say how to put them back.
+    match crate::connect::Ledger::new(&opts.data_dir).connected() {
+        Ok(list) => {
+            for c in list {
+                tracing::warn!(
+                    "{} is still connected to Switchboard from before this start (its settings point here and keep working): `switchboard disconnect {}` or the Clients page puts its files back",
+                    c.client.name(),
+                    c.client.id()
+                );
+            }
+        }
+        Err(e) => tracing::warn!("cannot read the connected clients: {e}"),
+    }
 
     let mut tasks = Tasks::default();
     tasks::start_all(&mut tasks, &engine, queues);
