@@ -139,6 +139,30 @@ async fn connect_gives_claude_code_a_key_of_its_own_and_disconnect_takes_it_back
     let again = text(&cli(&data, home.path(), &["connect", "claude"]));
     assert!(again.contains("client key 'claude-code-2'"), "{again}");
 
+    // Run from a folder whose own .env Gemini CLI would read, with the key in the shell too:
+    // connect says both, and how to fix them.
+    let project = home.path().join("work/app");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(home.path().join("work/.env"), "GEMINI_MODEL=x\n").unwrap();
+    let gemini = Command::new(BIN)
+        .args(["connect", "gemini-cli", "--data-dir"])
+        .arg(&data)
+        .env("HOME", home.path())
+        .env("GEMINI_API_KEY", "AIza-in-the-shell")
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    let said = text(&gemini);
+    assert!(gemini.status.success(), "{said}");
+    assert!(
+        said.contains("Check: GEMINI_API_KEY is set in the environment"),
+        "{said}"
+    );
+    assert!(
+        said.contains("work/.env is read instead of ~/.gemini/.env"),
+        "{said}"
+    );
+
     let unknown = cli(&data, home.path(), &["connect", "cursor"]);
     assert_eq!(unknown.status.code(), Some(2));
     assert!(

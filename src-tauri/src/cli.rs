@@ -102,6 +102,22 @@ fn local(options: &Options, post: bool, path: &str) -> ExitCode {
     }
 }
 
+/// What would win over the files just written, from this shell and this folder (where the
+/// client will run), said after the gateway's own warnings.
+fn check_shadows(client: &str) {
+    use switchboard_gateway::connect::{AgentClient, home_dir, shadows};
+    let (Some(client), Some(home)) = (
+        AgentClient::from_id(client),
+        home_dir(std::env::consts::OS, |k| std::env::var(k).ok()),
+    ) else {
+        return;
+    };
+    let here = std::env::current_dir().ok();
+    for line in shadows(client, &home, here.as_deref(), |k| std::env::var(k).ok()) {
+        println!("Check: {line}");
+    }
+}
+
 fn print_answer(v: &switchboard_gateway::JsonValue) {
     let text = |v: &switchboard_gateway::JsonValue| v.as_str().unwrap_or_default().to_owned();
     if let Some(list) = v.as_array() {
@@ -297,11 +313,17 @@ pub fn run_headless(cli: &Cli) -> Option<ExitCode> {
     match &cli.command {
         Some(Command::Serve) => Some(serve(&cli.options)),
         Some(Command::Admin(AdminCommand::SetPassword)) => Some(set_password(&cli.options)),
-        Some(Command::Connect { client }) => Some(local(
-            &cli.options,
-            true,
-            &format!("/clients/{}/connect", client.trim()),
-        )),
+        Some(Command::Connect { client }) => {
+            let done = local(
+                &cli.options,
+                true,
+                &format!("/clients/{}/connect", client.trim()),
+            );
+            if done == ExitCode::SUCCESS {
+                check_shadows(client.trim());
+            }
+            Some(done)
+        }
         Some(Command::Disconnect { client }) => Some(local(
             &cli.options,
             true,

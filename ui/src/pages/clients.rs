@@ -85,6 +85,9 @@ pub fn Clients() -> impl IntoView {
                                 <ul>
                                     {d.lines.into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}
                                 </ul>
+                                <ul class="warnings error">
+                                    {d.warnings.into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}
+                                </ul>
                                 {d.key_name
                                     .filter(|_| d.connected)
                                     .map(|k| view! {

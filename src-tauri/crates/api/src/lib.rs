@@ -41,6 +41,10 @@ pub struct AgentClientChange {
     pub connected: bool,
     pub key_name: Option<String>,
     pub lines: Vec<String>,
+    /// What would make the client ignore those files (a shell variable, `CODEX_HOME`), with
+    /// how to fix it; empty when nothing does.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// `GET /api/setup`: whether an admin password exists yet, and whether this caller may choose

@@ -18,11 +18,13 @@
 pub mod dotenv;
 pub mod jsonc;
 mod ledger;
+mod shadows;
 mod toml_file;
 
 use std::path::{Path, PathBuf};
 
 pub use ledger::{Connected, Ledger, Outcome, Report};
+pub use shadows::shadows;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {

@@ -7,7 +7,7 @@ use switchboard_api::{AgentClientChange, AgentClientView, CreateClientKey};
 
 use super::ServiceError;
 use super::edit::{client_keys, create_client_key, revoke_client_key};
-use crate::connect::{AgentClient, Connected, Ledger, Target, home_dir};
+use crate::connect::{AgentClient, Connected, Ledger, Target, home_dir, shadows};
 use crate::engine::Engine;
 
 fn client_of(id: &str) -> Result<AgentClient, ServiceError> {
@@ -94,6 +94,9 @@ pub async fn connect(engine: &Engine, id: &str) -> Result<AgentClientChange, Ser
     .await?;
     let base_url = engine.base_url.clone();
     let key = created.key;
+    // In the environment the gateway has (the desktop session's); the command line adds its
+    // own shell's and folder's.
+    let warnings = shadows(client, &home, None, |k| std::env::var(k).ok());
     let key_name = name.clone();
     let result = with_ledger(engine, move |l| {
         l.connect(
@@ -124,6 +127,7 @@ pub async fn connect(engine: &Engine, id: &str) -> Result<AgentClientChange, Ser
         connected: true,
         key_name: Some(name),
         lines: report.lines(),
+        warnings,
     })
 }
 
@@ -145,5 +149,6 @@ pub async fn disconnect(engine: &Engine, id: &str) -> Result<AgentClientChange, 
         connected: false,
         key_name,
         lines: report.lines(),
+        warnings: Vec::new(),
     })
 }
