@@ -432,7 +432,14 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
                             client.name(),
                             if on { "connected" } else { "disconnected" }
                         ),
-                        body: change.lines.join("\n"),
+                        // What was done to each file, then what would still win over it.
+                        body: change
+                            .lines
+                            .iter()
+                            .chain(&change.warnings)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join("\n"),
                     },
                     Err(e) => {
                         tracing::warn!("tray: {}: {e}", client.id());
