@@ -140,15 +140,8 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), ConnectError> {
     std::fs::rename(&tmp, path).map_err(io(path))
 }
 
-#[cfg(unix)]
 fn private(path: &Path) -> Result<(), ConnectError> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io(path))
-}
-
-#[cfg(not(unix))]
-fn private(_path: &Path) -> Result<(), ConnectError> {
-    Ok(())
+    crate::store::private_file(path).map_err(io(path))
 }
 
 impl Ledger {

@@ -34,7 +34,7 @@ pub(super) fn write(data_dir: &Path, engine: &Engine) {
         let path = data_dir.join(FILE);
         let tmp = data_dir.join(format!("{FILE}.tmp"));
         std::fs::write(&tmp, text).map_err(|e| e.to_string())?;
-        private(&tmp)?;
+        crate::store::private_file(&tmp).map_err(|e| e.to_string())?;
         std::fs::rename(&tmp, &path).map_err(|e| e.to_string())
     })();
     if let Err(e) = result {
@@ -42,18 +42,6 @@ pub(super) fn write(data_dir: &Path, engine: &Engine) {
             "cannot write {FILE} (switchboard connect and clients will not reach this gateway): {e}"
         );
     }
-}
-
-#[cfg(unix)]
-fn private(path: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| e.to_string())
-}
-
-#[cfg(not(unix))]
-fn private(_path: &Path) -> Result<(), String> {
-    Ok(())
 }
 
 /// Calls the admin API of the gateway running on `data_dir`: `POST` (with `{}`) or `GET`

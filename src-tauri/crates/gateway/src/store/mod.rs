@@ -68,21 +68,29 @@ pub fn private_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A file for its owner only (mode 0600; elsewhere the folder's protection is all there is).
+pub fn private_file(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// A database file (and its WAL and shared-memory files, which SQLite makes with the main
 /// file's mode) for its owner only.
 fn private_db(path: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
     for suffix in ["", "-wal", "-shm"] {
-        use std::os::unix::fs::PermissionsExt;
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);
         let p = std::path::PathBuf::from(p);
         if p.exists() {
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
+            private_file(&p)?;
         }
     }
-    #[cfg(not(unix))]
-    let _ = path;
     Ok(())
 }
 
