@@ -19,7 +19,7 @@ use common::{ADMIN_PASSWORD, Gateway, Launch, http};
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 
 /// A child process killed on drop (Xvfb, dbus-daemon).
-struct Daemon(Child);
+pub(crate) struct Daemon(Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -43,7 +43,7 @@ fn daemon_line(cmd: &mut Command, what: &str) -> (Daemon, String) {
 }
 
 /// Starts Xvfb on a free display (it picks one and tells us through -displayfd).
-fn xvfb() -> (Daemon, String) {
+pub(crate) fn xvfb() -> (Daemon, String) {
     let (daemon, n) = daemon_line(
         Command::new("Xvfb").args([
             "-displayfd",
@@ -61,7 +61,7 @@ fn xvfb() -> (Daemon, String) {
 }
 
 /// A private session bus, so the test's panel is the only one the app can find.
-fn session_bus() -> (Daemon, String) {
+pub(crate) fn session_bus() -> (Daemon, String) {
     let (daemon, address) = daemon_line(
         Command::new("dbus-daemon").args(["--session", "--nofork", "--print-address=1"]),
         "dbus-daemon",
@@ -156,16 +156,16 @@ impl Notifications {
     }
 }
 
-struct Panel {
+pub(crate) struct Panel {
     conn: zbus::Connection,
     state: Arc<Mutex<PanelState>>,
 }
 
 /// One dbusmenu entry: id, label, enabled, and its children.
 #[derive(Debug, Clone)]
-struct Entry {
-    id: i32,
-    label: String,
+pub(crate) struct Entry {
+    pub(crate) id: i32,
+    pub(crate) label: String,
     enabled: bool,
     /// A check item's tick (`toggle-state` 1).
     ticked: bool,
@@ -173,7 +173,7 @@ struct Entry {
 }
 
 impl Entry {
-    fn find(&self, pred: &dyn Fn(&Entry) -> bool) -> Option<&Entry> {
+    pub(crate) fn find(&self, pred: &dyn Fn(&Entry) -> bool) -> Option<&Entry> {
         if pred(self) {
             return Some(self);
         }
@@ -234,7 +234,7 @@ fn entry(v: &Value<'_>) -> Entry {
 }
 
 impl Panel {
-    async fn start(address: &str) -> Self {
+    pub(crate) async fn start(address: &str) -> Self {
         let state = Arc::new(Mutex::new(PanelState::default()));
         let conn = zbus::connection::Builder::address(address)
             .unwrap()
@@ -255,7 +255,7 @@ impl Panel {
         Self { conn, state }
     }
 
-    async fn item(&self, limit: Duration) -> (String, String) {
+    pub(crate) async fn item(&self, limit: Duration) -> (String, String) {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(i) = self.state.lock().unwrap().items.first().cloned() {
@@ -310,7 +310,7 @@ impl Panel {
             .await
     }
 
-    async fn menu(&self, item: &(String, String)) -> Entry {
+    pub(crate) async fn menu(&self, item: &(String, String)) -> Entry {
         let reply = self
             .dbusmenu(item, "GetLayout", &(0i32, -1i32, Vec::<&str>::new()))
             .await
@@ -320,7 +320,7 @@ impl Panel {
         node(id, &props, children.iter().map(|c| entry(c)).collect())
     }
 
-    async fn click(&self, item: &(String, String), id: i32) {
+    pub(crate) async fn click(&self, item: &(String, String), id: i32) {
         self.try_click(item, id).await.unwrap();
     }
 
@@ -406,7 +406,7 @@ async fn icon_state(panel: &Panel, item: &(String, String)) -> &'static str {
     panic!("the tray's icon file keeps disappearing");
 }
 
-async fn eventually<F, Fut>(limit: Duration, what: &str, mut f: F) -> Duration
+pub(crate) async fn eventually<F, Fut>(limit: Duration, what: &str, mut f: F) -> Duration
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -444,7 +444,7 @@ fn screenshot(display: &str, to: &Path) {
 
 /// The environment the app gets: the test's display and bus, and a private home (the
 /// autostart entry, WebKit's caches).
-fn app_env(display: &str, address: &str, home: &Path) -> Vec<(String, String)> {
+pub(crate) fn app_env(display: &str, address: &str, home: &Path) -> Vec<(String, String)> {
     vec![
         ("DISPLAY".into(), display.to_owned()),
         ("DBUS_SESSION_BUS_ADDRESS".into(), address.to_owned()),
@@ -589,7 +589,7 @@ fn webkit_children(pid: u32) -> usize {
 }
 
 /// Quits from the tray menu: the app and its gateway exit cleanly.
-async fn quit_from_menu(panel: &Panel, item: &(String, String), gw: &mut Gateway) {
+pub(crate) async fn quit_from_menu(panel: &Panel, item: &(String, String), gw: &mut Gateway) {
     panel.quit(item).await;
     let status = gw
         .wait(Duration::from_secs(15))
@@ -633,7 +633,7 @@ async fn provider_state(gw: &Gateway, token: &str, name: &str) -> String {
 }
 
 /// The desktop app on `config`, with its data in `data_dir` and any port.
-fn desktop_launch(
+pub(crate) fn desktop_launch(
     config: &Path,
     data_dir: &Path,
     env: Vec<(String, String)>,

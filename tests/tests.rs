@@ -15,6 +15,8 @@ mod desktop;
 mod keychain;
 mod metrics;
 mod openai_path;
+#[cfg(feature = "desktop")]
+mod packages;
 mod pricing;
 mod protocols;
 mod request_log;

@@ -57,7 +57,17 @@ impl Launch {
 // Every path either reaps the child (try_wait/wait) or hands it to `Gateway`, whose Drop does.
 #[allow(clippy::zombie_processes)]
 pub fn spawn(launch: Launch, data_dir: &Path) -> Result<Gateway, (ExitStatus, String)> {
-    let mut cmd = Command::new(BIN);
+    spawn_program(Path::new(BIN), launch, data_dir)
+}
+
+/// [`spawn`] for another build of the app (an installed package's, an AppImage).
+#[allow(clippy::zombie_processes)]
+pub fn spawn_program(
+    program: &Path,
+    launch: Launch,
+    data_dir: &Path,
+) -> Result<Gateway, (ExitStatus, String)> {
+    let mut cmd = Command::new(program);
     cmd.args(&launch.args)
         .env_remove("SWITCHBOARD_CONFIG")
         .env_remove("SWITCHBOARD_DATA_DIR")

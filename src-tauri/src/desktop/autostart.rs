@@ -6,11 +6,27 @@ fn entry_path() -> Option<PathBuf> {
     dirs::config_dir().map(|d| d.join("autostart").join("switchboard.desktop"))
 }
 
-/// The entry's text: the running binary, started with `--hidden`.
+/// What a login should start: the AppImage itself when running from one (its runtime says so in
+/// `APPIMAGE`; the binary running is an unpacked copy in a cache), else this binary.
+fn launcher() -> std::io::Result<PathBuf> {
+    let appimage = std::env::var_os("APPIMAGE")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute() && p.is_file());
+    match appimage {
+        Some(p) => Ok(p),
+        None => std::env::current_exe(),
+    }
+}
+
+/// The entry's text: the launcher, started with `--hidden`. `TryExec` makes a desktop skip the
+/// entry once the app is uninstalled, since a package's removal cannot reach users' homes.
 pub fn entry(exe: &std::path::Path) -> String {
     // Desktop Entry quoting: a quoted argument escapes ", `, $ and \.
     let mut quoted = String::new();
-    for c in exe.to_string_lossy().chars() {
+    let path = exe.to_string_lossy();
+    // TryExec is a plain string value: only its own escapes.
+    let tryexec = path.replace('\\', "\\\\");
+    for c in path.chars() {
         if matches!(c, '"' | '`' | '$' | '\\') {
             quoted.push('\\');
         }
@@ -18,7 +34,8 @@ pub fn entry(exe: &std::path::Path) -> String {
     }
     format!(
         "[Desktop Entry]\nType=Application\nName=Switchboard\nComment=Local AI gateway\n\
-         Exec=\"{quoted}\" --hidden\nTerminal=false\nX-GNOME-Autostart-enabled=true\n"
+         TryExec={tryexec}\nExec=\"{quoted}\" --hidden\nTerminal=false\n\
+         X-GNOME-Autostart-enabled=true\n"
     )
 }
 
@@ -31,7 +48,7 @@ pub fn apply(enabled: bool) -> std::io::Result<()> {
         return Ok(());
     };
     if enabled {
-        let exe = std::env::current_exe()?;
+        let exe = launcher()?;
         let text = entry(&exe);
         if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
             if let Some(dir) = path.parent() {
@@ -55,5 +72,6 @@ mod tests {
             "{e}"
         );
         assert!(e.starts_with("[Desktop Entry]\n"));
+        assert!(e.contains("TryExec=/opt/my apps/switch$board\n"), "{e}");
     }
 }
