@@ -45,7 +45,9 @@ async fn chat(gw: &Gateway, key: &str) -> u16 {
     common::chat_status(gw, "gpt-4o", Some(key)).await
 }
 
-#[tokio::test]
+// Multi-threaded: the mock upstream answers the connect's test request while this thread waits
+// for the command line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_gives_claude_code_a_key_of_its_own_and_disconnect_takes_it_back() {
     let mock = Mock::start().await;
     let home = tempfile::tempdir().unwrap();
@@ -71,6 +73,10 @@ async fn connect_gives_claude_code_a_key_of_its_own_and_disconnect_takes_it_back
     assert!(connected.status.success(), "{said}");
     assert!(said.contains("now points at Switchboard"), "{said}");
     assert!(said.contains("client key 'claude-code'"), "{said}");
+    // A one-token request, as Claude Code sends it, went through the gateway to the relay.
+    assert!(said.contains("Test request: fast answered in"), "{said}");
+    let sent = mock.requests().last().unwrap().json();
+    assert_eq!(sent["max_tokens"], 1, "{sent}");
     let settings: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(settings["env"]["ANTHROPIC_BASE_URL"], gw.url.as_str());
     assert_eq!(
@@ -120,6 +126,30 @@ async fn connect_gives_claude_code_a_key_of_its_own_and_disconnect_takes_it_back
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(chat(&gw, &key).await, 200, "its key still works");
+    // The start asks keep or restore, until the user answers.
+    let listed = text(&cli(&data, home.path(), &["clients"]));
+    assert!(
+        listed.contains("from before this start: `switchboard keep claude-code`"),
+        "{listed}"
+    );
+    let kept = cli(&data, home.path(), &["keep", "claude-code"]);
+    assert!(
+        text(&kept).contains("Claude Code stays connected"),
+        "{}",
+        text(&kept)
+    );
+    let listed = text(&cli(&data, home.path(), &["clients"]));
+    assert!(
+        listed.contains("connected (key claude-code)") && !listed.contains("before this start"),
+        "{listed}"
+    );
+    let codex = cli(&data, home.path(), &["keep", "codex"]);
+    assert_eq!(codex.status.code(), Some(2), "{}", text(&codex));
+    assert!(
+        text(&codex).contains("Codex is not connected"),
+        "{}",
+        text(&codex)
+    );
 
     let gone = cli(&data, home.path(), &["disconnect", "claude-code"]);
     assert!(gone.status.success(), "{}", text(&gone));
@@ -136,8 +166,17 @@ async fn connect_gives_claude_code_a_key_of_its_own_and_disconnect_takes_it_back
     assert_eq!(chat(&gw, &key).await, 401, "its key is revoked");
 
     // Connected again: a new key under a new name (a revoked key keeps its name).
+    // The upstream refuses the test request: connect still holds, and says why.
+    mock.script([common::mock::Reply::status(
+        400,
+        r#"{"error":{"message":"max_tokens is too small for this relay","type":"invalid_request_error"}}"#,
+    )]);
     let again = text(&cli(&data, home.path(), &["connect", "claude"]));
     assert!(again.contains("client key 'claude-code-2'"), "{again}");
+    assert!(
+        again.contains("Test request: fast failed with 400: max_tokens is too small"),
+        "{again}"
+    );
 
     // Run from a folder whose own .env Gemini CLI would read, with the key in the shell too:
     // connect says both, and how to fix them.

@@ -978,6 +978,17 @@ async fn the_tray_shows_state_and_pauses_a_provider_through_dbusmenu() {
         find_claude(&panel.menu(&item).await).ticked
     })
     .await;
+    // Its notification ends with the test request's result.
+    eventually(
+        Duration::from_secs(5),
+        "the connect's notification",
+        || async {
+            panel.notes().iter().any(|(summary, body)| {
+                summary == "Claude Code connected" && body.contains("\nTest request: gpt-4o ")
+            })
+        },
+    )
+    .await;
     panel.click(&item, connect.id).await;
     eventually(
         Duration::from_secs(5),
@@ -1032,6 +1043,22 @@ async fn hidden_lives_in_the_tray_and_closing_the_window_frees_its_webview() {
     let data_dir = dir.path().join("data");
     let home = dir.path().join("home");
     let data_arg = data_dir.display().to_string();
+    // Claude Code connected by a gateway that is then killed: this start asks keep or restore.
+    let home_arg = home.display().to_string();
+    let before = common::spawn(
+        common::Launch::serve(&config_path, &data_dir)
+            .env("HOME", &home_arg)
+            .env("SWITCHBOARD_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        &data_dir,
+    )
+    .unwrap_or_else(|(s, e)| panic!("{s}: {e}"));
+    let connected = Command::new(common::BIN)
+        .args(["connect", "claude-code", "--data-dir", &data_arg])
+        .env("HOME", &home_arg)
+        .output()
+        .unwrap();
+    assert!(connected.status.success(), "{connected:?}");
+    drop(before);
     let launch = desktop_launch(
         &config_path,
         &data_dir,
@@ -1041,6 +1068,16 @@ async fn hidden_lives_in_the_tray_and_closing_the_window_frees_its_webview() {
     let mut gw = common::spawn(launch, &data_dir).unwrap_or_else(|(s, e)| panic!("{s}: {e}"));
     let pid = gw.child.id();
     panel.item(Duration::from_secs(20)).await;
+    eventually(
+        Duration::from_secs(10),
+        "the keep-or-restore question",
+        || async {
+            panel.notes().iter().any(|(summary, body)| {
+                summary == "Claude Code is still connected" && body.contains("Keep it")
+            })
+        },
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(app_windows(&display).is_empty(), "--hidden opened a window");
     assert_eq!(webkit_children(pid), 0, "no webview while hidden");

@@ -47,6 +47,12 @@ pub enum Command {
         /// claude-code, codex or gemini-cli
         client: String,
     },
+    /// Keep an agent that was connected when the gateway last stopped as it is (the start
+    /// asks: keep it, or disconnect to put its files back)
+    Keep {
+        /// claude-code, codex or gemini-cli
+        client: String,
+    },
     /// List the coding agents and which are connected
     Clients,
 }
@@ -123,7 +129,14 @@ fn print_answer(v: &switchboard_gateway::JsonValue) {
     if let Some(list) = v.as_array() {
         // `clients`: one line each.
         for c in list {
-            let state = if c["connected"].as_bool() == Some(true) {
+            let state = if c["from_before_start"].as_bool() == Some(true) {
+                format!(
+                    "connected (key {}) from before this start: `switchboard keep {}` or `switchboard disconnect {}`",
+                    text(&c["key_name"]),
+                    text(&c["id"]),
+                    text(&c["id"])
+                )
+            } else if c["connected"].as_bool() == Some(true) {
                 format!("connected (key {})", text(&c["key_name"]))
             } else {
                 "not connected".to_owned()
@@ -140,6 +153,9 @@ fn print_answer(v: &switchboard_gateway::JsonValue) {
             "Its requests use the client key '{}'.",
             text(&v["key_name"])
         );
+    }
+    if let Some(m) = v["test"]["message"].as_str() {
+        println!("{m}");
     }
 }
 
@@ -328,6 +344,11 @@ pub fn run_headless(cli: &Cli) -> Option<ExitCode> {
             &cli.options,
             true,
             &format!("/clients/{}/disconnect", client.trim()),
+        )),
+        Some(Command::Keep { client }) => Some(local(
+            &cli.options,
+            true,
+            &format!("/clients/{}/keep", client.trim()),
         )),
         Some(Command::Clients) => Some(local(&cli.options, false, "/clients")),
         None => None,

@@ -368,6 +368,8 @@ try {
     await page.locator('#agent-clients tr[data-client="claude-code"][data-connected="true"]').waitFor();
     await expectText(page.locator("#client-change"), "now points at Switchboard");
     await expectText(page.locator("#client-change code"), "claude-code");
+    // The one-token test request, in Claude Code's protocol, to the Claude model an earlier step made.
+    await expectText(page.locator('#client-test[data-ok="true"]'), "Test request: claude-opus-4-5 answered in");
     await shot("clients");
     await page.locator('#agent-clients tr[data-client="claude-code"] button').click();
     await page.locator('#agent-clients tr[data-client="claude-code"][data-connected="false"]').waitFor();

@@ -230,6 +230,13 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("clients.connect", "Connect", "连接"),
     ("clients.disconnect", "Disconnect", "断开连接"),
     (
+        "clients.from_before",
+        "Still connected from before Switchboard last stopped. Keep it, or restore its files?",
+        "Switchboard 上次停止前已连接，至今仍指向此网关。保留连接，还是恢复其文件？",
+    ),
+    ("clients.keep", "Keep", "保留"),
+    ("clients.restore", "Restore files", "恢复文件"),
+    (
         "clients.uses_key",
         "Its requests use the client key",
         "其请求使用客户端密钥",

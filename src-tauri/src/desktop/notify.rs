@@ -115,6 +115,18 @@ impl Debouncer {
     }
 }
 
+/// The question a start asks about a client a stop or a crash left connected.
+pub fn connected_before(client: &str) -> Note {
+    Note {
+        summary: format!("{client} is still connected"),
+        body: format!(
+            "Switchboard stopped while {client} pointed at it; it still does, and works while \
+             Switchboard runs. Keep it: Keep on the Clients page. Restore its files: untick \
+             Connect ▸ {client} here."
+        ),
+    }
+}
+
 /// Sends a notification; failures (no notification service) are logged once, never fatal.
 pub async fn send(note: &Note) {
     static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

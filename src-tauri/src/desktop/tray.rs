@@ -432,11 +432,13 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
                             client.name(),
                             if on { "connected" } else { "disconnected" }
                         ),
-                        // What was done to each file, then what would still win over it.
+                        // What was done to each file, what would still win over it, and how
+                        // the test request went.
                         body: change
                             .lines
                             .iter()
                             .chain(&change.warnings)
+                            .chain(change.test.as_ref().map(|t| &t.message))
                             .cloned()
                             .collect::<Vec<_>>()
                             .join("\n"),
@@ -554,6 +556,7 @@ fn local_midnight_ms() -> i64 {
 fn follow_today(app: AppHandle, shell: Arc<Shell>, engine: Arc<Engine>, generation: u64) {
     tauri::async_runtime::spawn(async move {
         let mut shown = String::new();
+        let mut asked = false;
         while shell.is_current(generation) {
             match service::totals_since(&engine, local_midnight_ms()).await {
                 Ok(p) => {
@@ -575,6 +578,12 @@ fn follow_today(app: AppHandle, shell: Arc<Shell>, engine: Arc<Engine>, generati
                     let on = list.iter().any(|c| c.id == client.id() && c.connected);
                     if item.is_checked().ok() != Some(on) {
                         log_err("tick a client", item.set_checked(on));
+                    }
+                }
+                // Once per start: clients left connected by a stop or a crash.
+                if !std::mem::replace(&mut asked, true) {
+                    for c in list.iter().filter(|c| c.from_before_start) {
+                        notify::send(&notify::connected_before(&c.name)).await;
                     }
                 }
             }

@@ -16,11 +16,10 @@ pub fn Clients() -> impl IntoView {
     let done = RwSignal::new(None::<AgentClientChange>);
     let busy = RwSignal::new(false);
     load_on_tick(ctx, "/clients", move |l: Vec<AgentClientView>| list.set(l));
-    let act = move |id: String, connect: bool| {
+    let act = move |id: String, verb: &'static str| {
         busy.set(true);
         spawn_local(async move {
             let Some(c) = ctx.client() else { return };
-            let verb = if connect { "connect" } else { "disconnect" };
             let path = format!("/clients/{}/{verb}", api::seg(&id));
             match api::action::<AgentClientChange>(&c, &path).await {
                 Ok(change) => {
@@ -44,7 +43,9 @@ pub fn Clients() -> impl IntoView {
                             .into_iter()
                             .map(|c| {
                                 let id = c.id.clone();
+                                let (keep_id, restore_id) = (c.id.clone(), c.id.clone());
                                 let connected = c.connected;
+                                let from_before = c.from_before_start;
                                 view! {
                                     <tr data-client=c.id.clone() data-connected=connected.to_string()>
                                         <td>{c.name.clone()}</td>
@@ -54,6 +55,26 @@ pub fn Clients() -> impl IntoView {
                                             } else {
                                                 "clients.not_connected"
                                             })}
+                                            {from_before.then(|| view! {
+                                                <div class="from-before warn">
+                                                    <p>{move || ctx.t("clients.from_before")}</p>
+                                                    <button
+                                                        class="keep primary"
+                                                        disabled=move || busy.get()
+                                                        on:click=move |_| act(keep_id.clone(), "keep")
+                                                    >
+                                                        {move || ctx.t("clients.keep")}
+                                                    </button>
+                                                    " "
+                                                    <button
+                                                        class="restore"
+                                                        disabled=move || busy.get()
+                                                        on:click=move |_| act(restore_id.clone(), "disconnect")
+                                                    >
+                                                        {move || ctx.t("clients.restore")}
+                                                    </button>
+                                                </div>
+                                            })}
                                         </td>
                                         <td class="mono small">{c.key_name.clone().unwrap_or_else(|| "—".into())}</td>
                                         <td class="mono small">{c.files.join(", ")}</td>
@@ -61,7 +82,9 @@ pub fn Clients() -> impl IntoView {
                                             <button
                                                 class=if connected { "" } else { "primary" }
                                                 disabled=move || busy.get()
-                                                on:click=move |_| act(id.clone(), !connected)
+                                                on:click=move |_| {
+                                                    act(id.clone(), if connected { "disconnect" } else { "connect" })
+                                                }
                                             >
                                                 {move || ctx.t(if connected {
                                                     "clients.disconnect"
@@ -88,6 +111,11 @@ pub fn Clients() -> impl IntoView {
                                 <ul class="warnings error">
                                     {d.warnings.into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}
                                 </ul>
+                                {d.test.map(|t| view! {
+                                    <p id="client-test" class=if t.ok { "test-result ok" } else { "test-result bad" } data-ok=t.ok.to_string()>
+                                        {t.message}
+                                    </p>
+                                })}
                                 {d.key_name
                                     .filter(|_| d.connected)
                                     .map(|k| view! {

@@ -32,6 +32,11 @@ pub struct AgentClientView {
     pub key_name: Option<String>,
     /// The files connect wrote.
     pub files: Vec<String>,
+    /// Connected when this gateway started (it stopped or crashed meanwhile), and the user has
+    /// not yet said whether to keep it (`POST /api/clients/{id}/keep`) or restore its files
+    /// (`/disconnect`).
+    #[serde(default)]
+    pub from_before_start: bool,
 }
 
 /// What `POST /api/clients/{id}/connect` or `/disconnect` did, one line per file.
@@ -45,6 +50,23 @@ pub struct AgentClientChange {
     /// how to fix it; empty when nothing does.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// After a connect: one small request through the gateway, as the client sends it.
+    #[serde(default)]
+    pub test: Option<ConnectTest>,
+}
+
+/// A one-token request made right after connecting, in the client's protocol and with its new
+/// key, to a unified model it would use.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ConnectTest {
+    pub ok: bool,
+    /// The unified model asked for; none when there is no model to ask.
+    pub model: Option<String>,
+    /// The gateway's HTTP status; none when no answer came.
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    /// One line for a person: what answered, or what went wrong and what to do.
+    pub message: String,
 }
 
 /// `GET /api/setup`: whether an admin password exists yet, and whether this caller may choose

@@ -64,6 +64,9 @@ pub struct Engine {
     pub(crate) data_dir: std::path::PathBuf,
     /// Where this gateway answers, as a client on this machine reaches it.
     pub(crate) base_url: String,
+    /// Clients the ledger held connected when this process started (it stopped or crashed while
+    /// they were): the user is asked to keep or restore each, until they answer.
+    pub(crate) connected_before: std::sync::Mutex<Vec<crate::connect::AgentClient>>,
 }
 
 /// Work the request path hands off to the runtime: nothing on it may wait for the database.
@@ -138,6 +141,7 @@ impl Engine {
             config_changed: tokio::sync::Notify::new(),
             data_dir: parts.data_dir,
             base_url: parts.base_url,
+            connected_before: std::sync::Mutex::default(),
         };
         (
             engine,

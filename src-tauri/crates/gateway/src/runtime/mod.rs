@@ -285,12 +285,16 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
     // working; say how to put them back.
     match crate::connect::Ledger::new(&opts.data_dir).connected() {
         Ok(list) => {
-            for c in list {
+            for c in &list {
                 tracing::warn!(
-                    "{} is still connected to Switchboard from before this start (its settings point here and keep working): `switchboard disconnect {}` or the Clients page puts its files back",
+                    "{} is still connected to Switchboard from before this start (its settings point here and keep working): keep it (`switchboard keep {}`, or Keep on the Clients page), or `switchboard disconnect {}` puts its files back",
                     c.client.name(),
+                    c.client.id(),
                     c.client.id()
                 );
+            }
+            if let Ok(mut before) = engine.connected_before.lock() {
+                *before = list.iter().map(|c| c.client).collect();
             }
         }
         Err(e) => tracing::warn!("cannot read the connected clients: {e}"),

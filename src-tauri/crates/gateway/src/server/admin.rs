@@ -440,6 +440,17 @@ pub async fn disconnect_client(
     }
 }
 
+/// `POST /api/clients/{id}/keep`: a client connected before this start stays as it is.
+pub async fn keep_client(
+    State(engine): State<Arc<Engine>>,
+    Path(id): Path<String>,
+) -> Response<Body> {
+    match service::keep(&engine, &id).await {
+        Ok(change) => Json(change).into_response(),
+        Err(e) => service_error(e),
+    }
+}
+
 pub async fn client_keys(State(engine): State<Arc<Engine>>) -> Response<Body> {
     match service::client_keys(&engine).await {
         Ok(list) => Json(list).into_response(),

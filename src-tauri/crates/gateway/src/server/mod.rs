@@ -71,6 +71,7 @@ pub fn router(engine: Arc<Engine>, ui_files: &'static [ui::UiFile]) -> Router {
         .route("/clients", get(admin::agent_clients))
         .route("/clients/{id}/connect", post(admin::connect_client))
         .route("/clients/{id}/disconnect", post(admin::disconnect_client))
+        .route("/clients/{id}/keep", post(admin::keep_client))
         .route("/logout", post(admin::logout))
         .route("/providers", get(admin::providers))
         .route(

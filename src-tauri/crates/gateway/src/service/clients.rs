@@ -42,6 +42,20 @@ async fn connected(engine: &Engine) -> Result<Vec<Connected>, ServiceError> {
     with_ledger(engine, |l| l.connected()).await
 }
 
+/// Answers the keep-or-restore question for `client`, if it was open.
+fn settle(engine: &Engine, client: AgentClient) {
+    if let Ok(mut before) = engine.connected_before.lock() {
+        before.retain(|c| *c != client);
+    }
+}
+
+fn from_before_start(engine: &Engine, client: AgentClient) -> bool {
+    engine
+        .connected_before
+        .lock()
+        .is_ok_and(|before| before.contains(&client))
+}
+
 pub async fn agent_clients(engine: &Engine) -> Result<Vec<AgentClientView>, ServiceError> {
     let connected = connected(engine).await?;
     Ok(AgentClient::ALL
@@ -56,6 +70,7 @@ pub async fn agent_clients(engine: &Engine) -> Result<Vec<AgentClientView>, Serv
                 files: c
                     .map(|c| c.files.iter().map(|f| f.display().to_string()).collect())
                     .unwrap_or_default(),
+                from_before_start: c.is_some() && from_before_start(engine, client),
             }
         })
         .collect())
@@ -94,6 +109,7 @@ pub async fn connect(engine: &Engine, id: &str) -> Result<AgentClientChange, Ser
     .await?;
     let base_url = engine.base_url.clone();
     let key = created.key;
+    let test_key = key.clone();
     // In the environment the gateway has (the desktop session's); the command line adds its
     // own shell's and folder's.
     let warnings = shadows(client, &home, None, |k| std::env::var(k).ok());
@@ -121,13 +137,19 @@ pub async fn connect(engine: &Engine, id: &str) -> Result<AgentClientChange, Ser
     if let Some(old) = before.filter(|old| *old != name) {
         let _ = revoke_client_key(engine, &old).await;
     }
+    settle(engine, client);
     tracing::info!(client = client.id(), key = %name, "client connected");
+    // The new key is in the next snapshot (create_client_key applied it).
+    let test =
+        super::connect_test::run(&engine.snapshot(), &engine.base_url, client, &test_key).await;
+    tracing::info!(client = client.id(), ok = test.ok, "{}", test.message);
     Ok(AgentClientChange {
         id: client.id().to_owned(),
         connected: true,
         key_name: Some(name),
         lines: report.lines(),
         warnings,
+        test: Some(test),
     })
 }
 
@@ -140,6 +162,7 @@ pub async fn disconnect(engine: &Engine, id: &str) -> Result<AgentClientChange, 
         .find(|c| c.client == client)
         .and_then(|c| c.key_name);
     let report = with_ledger(engine, move |l| l.disconnect(client)).await?;
+    settle(engine, client);
     if let Some(name) = &key_name {
         let _ = revoke_client_key(engine, name).await;
     }
@@ -150,5 +173,35 @@ pub async fn disconnect(engine: &Engine, id: &str) -> Result<AgentClientChange, 
         key_name,
         lines: report.lines(),
         warnings: Vec::new(),
+        test: None,
+    })
+}
+
+/// Keeps a client that was connected before this start as it is: its files and key stay, and
+/// the question is not asked again.
+pub async fn keep(engine: &Engine, id: &str) -> Result<AgentClientChange, ServiceError> {
+    let client = client_of(id)?;
+    let Some(c) = connected(engine)
+        .await?
+        .into_iter()
+        .find(|c| c.client == client)
+    else {
+        return Err(ServiceError::Conflict(format!(
+            "{} is not connected: nothing to keep",
+            client.name()
+        )));
+    };
+    settle(engine, client);
+    tracing::info!(client = client.id(), "client kept as connected");
+    Ok(AgentClientChange {
+        id: client.id().to_owned(),
+        connected: true,
+        key_name: c.key_name,
+        lines: vec![format!(
+            "{} stays connected to Switchboard; its files are as they were",
+            client.name()
+        )],
+        warnings: Vec::new(),
+        test: None,
     })
 }

@@ -2,6 +2,7 @@
 //! tray's menu through the desktop shell.
 
 mod clients;
+mod connect_test;
 mod edit;
 pub(crate) mod login;
 mod logs;
@@ -22,7 +23,7 @@ use crate::secrets::ProviderKey;
 use crate::store::{self, KeyRef, StoreError};
 use sync::sync_provider;
 
-pub use clients::{agent_clients, connect, disconnect};
+pub use clients::{agent_clients, connect, disconnect, keep};
 pub use logs::{ExportFormat, daily, export_logs, live_filter, log, logs, passes};
 pub use prices::{prices, put_prices};
 pub use stats::{stats, totals_since};
