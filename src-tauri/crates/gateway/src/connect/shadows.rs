@@ -4,7 +4,10 @@
 //!   `~/.claude/settings.json` (shell variables do not: the file wins over them).
 //! - Gemini CLI: shell variables win over `~/.gemini/.env`, and a project's `.gemini/.env` or
 //!   `.env` (the first found from the folder up) is read instead of it.
-//! - Codex: `CODEX_HOME` moves its whole configuration away from `~/.codex`.
+//! - Codex: `CODEX_HOME` moves its whole configuration away from `~/.codex`. `codex --profile
+//!   NAME` reads `NAME.config.toml` beside `config.toml`, whose `model_provider` wins; a legacy
+//!   `profile = "NAME"` in `config.toml` stops Codex 0.171 from starting at all. A project's
+//!   `.codex/config.toml` does not change the provider (trusted or not).
 
 use std::path::{Path, PathBuf};
 
@@ -77,9 +80,50 @@ pub fn shadows(
                     "CODEX_HOME is set ({dir}): Codex reads {dir}/config.toml, not ~/.codex/config.toml; unset it, or copy the [model_providers.switchboard] table and model_provider there"
                 ));
             }
+            codex_profiles(&home.join(".codex"), &mut out);
         }
     }
     out
+}
+
+/// Codex's profiles: each `NAME.config.toml` that picks another provider, and a legacy
+/// `profile` selector (which Codex now refuses to start with).
+fn codex_profiles(dir: &Path, out: &mut Vec<String>) {
+    let provider = |path: &Path| -> Option<Option<String>> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let doc = text.parse::<toml_edit::DocumentMut>().ok()?;
+        Some(
+            doc.get("model_provider")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+        )
+    };
+    if let Ok(text) = std::fs::read_to_string(dir.join("config.toml"))
+        && let Ok(doc) = text.parse::<toml_edit::DocumentMut>()
+        && let Some(name) = doc.get("profile").and_then(|v| v.as_str())
+    {
+        out.push(format!(
+            "~/.codex/config.toml selects the profile \"{name}\" the legacy way (profile = \"{name}\"), which Codex refuses to start with: remove that line (use `codex --profile {name}` with ~/.codex/{name}.config.toml instead)"
+        ));
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut found: Vec<(String, String)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let file = e.file_name().into_string().ok()?;
+            let name = file.strip_suffix(".config.toml")?.to_owned();
+            let chosen = provider(&e.path())??;
+            (chosen != super::CODEX_PROVIDER).then_some((name, chosen))
+        })
+        .collect();
+    found.sort();
+    for (name, chosen) in found {
+        out.push(format!(
+            "~/.codex/{name}.config.toml sets model_provider = \"{chosen}\": `codex --profile {name}` goes there, not to Switchboard; set model_provider = \"switchboard\" in it to connect that profile too"
+        ));
+    }
 }
 
 /// The `.env` Gemini CLI reads in `folder`: the first `.gemini/.env` or `.env` from it upwards,
@@ -144,5 +188,47 @@ mod tests {
         let said = shadows(AgentClient::Codex, &home, None, codex_home);
         assert!(said[0].contains("/opt/codex/config.toml"), "{said:?}");
         assert!(shadows(AgentClient::Codex, &home, None, none).is_empty());
+    }
+
+    #[test]
+    fn codex_profiles_that_pick_another_provider_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path();
+        let codex = home.join(".codex");
+        std::fs::create_dir_all(&codex).unwrap();
+        std::fs::write(
+            codex.join("config.toml"),
+            "model_provider = \"switchboard\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            codex.join("work.config.toml"),
+            "model_provider = \"azure\"\n",
+        )
+        .unwrap();
+        std::fs::write(codex.join("fast.config.toml"), "model = \"gpt-5-mini\"\n").unwrap();
+        std::fs::write(
+            codex.join("mine.config.toml"),
+            "model_provider = \"switchboard\"\n",
+        )
+        .unwrap();
+        let said = shadows(AgentClient::Codex, home, None, none);
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].contains("work.config.toml sets model_provider = \"azure\""),
+            "{said:?}"
+        );
+
+        std::fs::write(
+            codex.join("config.toml"),
+            "profile = \"work\"\nmodel_provider = \"switchboard\"\n",
+        )
+        .unwrap();
+        let said = shadows(AgentClient::Codex, home, None, none);
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(
+            said[0].contains("legacy way (profile = \"work\")"),
+            "{said:?}"
+        );
     }
 }
