@@ -368,6 +368,13 @@ async fn connected_round_trip(client: AgentClient, target: &str) {
     assert!(r.ok, "{ctx}");
     assert!(r.stdout.contains(DONE), "{ctx}");
     assert!(agent.requests().len() >= 2, "{ctx}");
+    if client == AgentClient::Codex {
+        // Connect turns on Codex's WebSocket mode, which the gateway serves: used at once.
+        assert!(
+            gw.stderr().contains("access responses (websocket)"),
+            "{ctx}"
+        );
+    }
     let home = r.home.path();
     let report = Ledger::new(&home.join("switchboard-data"))
         .disconnect(client)

@@ -188,6 +188,7 @@ fn codex_gets_a_provider_of_its_own_and_its_comments_and_oauth_stay() {
     assert_eq!(ours["base_url"].as_str(), Some("http://127.0.0.1:7340/v1"));
     assert_eq!(ours["wire_api"].as_str(), Some("responses"));
     assert_eq!(ours["experimental_bearer_token"].as_str(), Some(KEY));
+    assert_eq!(ours["supports_websockets"].as_bool(), Some(true));
     for kept in [
         "# Codex settings, by hand\n",
         "model_provider = \"switchboard\"   # the default, for now\n",

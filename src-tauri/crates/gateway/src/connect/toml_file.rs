@@ -41,8 +41,9 @@ pub(super) fn apply(path: &Path, text: &str, target: &Target<'_>) -> Result<Stri
     // In the file rather than in `env_key`: a variable would have to be in every shell Codex is
     // started from.
     ours["experimental_bearer_token"] = value(target.key);
-    // The gateway answers Responses over HTTP; without this Codex tries a WebSocket first.
-    ours["supports_websockets"] = value(false);
+    // The gateway serves the Responses WebSocket mode: one connection per session, each turn
+    // sending only its new items.
+    ours["supports_websockets"] = value(true);
     let providers = doc.entry("model_providers").or_insert_with(|| {
         let mut t = Table::new();
         t.set_implicit(true);
