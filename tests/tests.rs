@@ -23,4 +23,5 @@ mod request_log;
 mod routing;
 mod sdk_clients;
 mod serve_cli;
+mod strategies;
 mod ui_browser;

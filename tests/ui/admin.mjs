@@ -207,6 +207,7 @@ try {
     await page.fill("#provider-url", `${mockB}/v1`);
     await page.fill("#provider-key", "sk-relay-b-secret-7777");
     await page.fill("#provider-weight", "2");
+    await page.fill("#provider-priority", "1");
     await page.click("#provider-save");
     await row("providers", "relay-b").waitFor();
     await row("providers", "relay-b").locator("button.test").click();
@@ -238,10 +239,18 @@ try {
     await expectText(page.locator('[data-field="rules"] .error'), "regex");
   });
 
-  await step("the fixed model saves", async () => {
+  await step("the fixed model saves, with the strategy chosen", async () => {
     await page.locator(".rule input").first().fill("^claude-opus-4[-.]5");
+    await page.selectOption("#model-strategy", "latency");
     await page.click("#model-save");
     await page.locator('#models tr[data-model="claude-opus-4-5"]').waitFor();
+    const token = await page.evaluate(() => sessionStorage.getItem("switchboard.token"));
+    const models = await api("GET", "/models", token);
+    const saved = models.find((m) => m.name === "claude-opus-4-5");
+    if (saved.strategy !== "latency") throw new Error(`strategy saved as ${saved.strategy}`);
+    const providers = await api("GET", "/providers", token);
+    const b = providers.find((p) => p.name === "relay-b");
+    if (b.priority !== 1) throw new Error(`relay-b's priority saved as ${b.priority}`);
   });
 
   await step("pausing a provider shows at once, and a resume from elsewhere arrives live", async () => {

@@ -13,6 +13,15 @@ use crate::util;
 
 const RULE_TYPES: [&str; 5] = ["exact", "prefix", "keyword", "regex", "exclude_keyword"];
 const PROTOCOLS: [&str; 4] = ["", "openai", "anthropic", "gemini"];
+/// (value, label key) per strategy.
+const STRATEGIES: [(&str, &str); 6] = [
+    ("weighted", "strategy.weighted"),
+    ("priority", "strategy.priority"),
+    ("round_robin", "strategy.round_robin"),
+    ("latency", "strategy.latency"),
+    ("cost", "strategy.cost"),
+    ("least_busy", "strategy.least_busy"),
+];
 const FIELDS: &[&str] = &[
     "name",
     "rules",
@@ -22,6 +31,7 @@ const FIELDS: &[&str] = &[
     "default_params",
     "override_params",
     "probe",
+    "strategy",
 ];
 
 #[derive(Clone, Copy)]
@@ -36,6 +46,7 @@ struct Draft {
     defaults: RwSignal<String>,
     overrides: RwSignal<String>,
     probe: RwSignal<bool>,
+    strategy: RwSignal<String>,
 }
 
 fn rule(kind: &str, value: &str) -> (RwSignal<String>, RwSignal<String>) {
@@ -65,6 +76,7 @@ impl Draft {
             defaults: RwSignal::new(String::new()),
             overrides: RwSignal::new(String::new()),
             probe: RwSignal::new(true),
+            strategy: RwSignal::new("weighted".into()),
         }
     }
 
@@ -78,6 +90,7 @@ impl Draft {
         self.defaults.set(String::new());
         self.overrides.set(String::new());
         self.probe.set(true);
+        self.strategy.set("weighted".into());
     }
 
     fn load(&self, m: &ModelView) {
@@ -91,6 +104,7 @@ impl Draft {
         self.defaults.set(params_text(&m.default_params));
         self.overrides.set(params_text(&m.override_params));
         self.probe.set(m.probe);
+        self.strategy.set(m.strategy.clone());
     }
 
     /// Rules with a value; tracked, so the preview follows every keystroke.
@@ -157,6 +171,7 @@ impl Draft {
             "include": include,
             "exclude_providers": util::split_list(&self.exclude.get_untracked()),
             "probe": self.probe.get_untracked(),
+            "strategy": self.strategy.get_untracked(),
         });
         let protocol = self.protocol.get_untracked();
         if !protocol.is_empty() {
@@ -383,6 +398,20 @@ pub fn Models() -> impl IntoView {
                 </Field>
                 <Field label="field.probe" name="probe" errors=errors>
                     <CheckBox value=draft.probe/>
+                </Field>
+                <Field label="field.strategy" name="strategy" errors=errors>
+                    <select id="model-strategy" on:change=move |ev| draft.strategy.set(event_target_value(&ev))>
+                        {STRATEGIES
+                            .into_iter()
+                            .map(|(s, label)| {
+                                view! {
+                                    <option value=s selected=move || draft.strategy.get() == s>
+                                        {move || ctx.t(label)}
+                                    </option>
+                                }
+                            })
+                            .collect_view()}
+                    </select>
                 </Field>
                 <FormError errors=errors/>
                 <SaveCancel

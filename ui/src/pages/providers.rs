@@ -18,6 +18,7 @@ const FIELDS: &[&str] = &[
     "protocols",
     "api_key",
     "weight",
+    "priority",
     "models",
     "enabled",
 ];
@@ -34,6 +35,7 @@ struct Draft {
     api_key: RwSignal<String>,
     key_kind: RwSignal<String>,
     weight: RwSignal<String>,
+    priority: RwSignal<String>,
     enabled: RwSignal<bool>,
     models: RwSignal<String>,
 }
@@ -49,6 +51,7 @@ impl Draft {
             api_key: RwSignal::new(String::new()),
             key_kind: RwSignal::new(String::new()),
             weight: RwSignal::new("1".into()),
+            priority: RwSignal::new("0".into()),
             enabled: RwSignal::new(true),
             models: RwSignal::new(String::new()),
         }
@@ -63,6 +66,7 @@ impl Draft {
         self.api_key.set(String::new());
         self.key_kind.set(String::new());
         self.weight.set("1".into());
+        self.priority.set("0".into());
         self.enabled.set(true);
         self.models.set(String::new());
     }
@@ -76,6 +80,7 @@ impl Draft {
         self.api_key.set(String::new());
         self.key_kind.set(p.key.clone());
         self.weight.set(p.weight.to_string());
+        self.priority.set(p.priority.to_string());
         self.enabled.set(p.enabled);
         // A synced list belongs to the provider; only a list from the config is edited here.
         let from_config = p.sync.source.as_deref() == Some("config");
@@ -112,6 +117,10 @@ impl Draft {
         if !matches!(weight, Ok(1..=1000)) {
             errs.push(("weight".into(), ctx.t("err.weight").into()));
         }
+        let priority = self.priority.get_untracked().trim().parse::<u32>();
+        if !matches!(priority, Ok(0..=100)) {
+            errs.push(("priority".into(), ctx.t("err.priority").into()));
+        }
         if !errs.is_empty() {
             return Err(errs);
         }
@@ -119,6 +128,7 @@ impl Draft {
             "base_url": url,
             "protocols": protocols,
             "weight": weight.unwrap_or(1),
+            "priority": priority.unwrap_or(0),
             "enabled": self.enabled.get_untracked(),
         });
         let key = self.api_key.get_untracked().trim().to_owned();
@@ -253,6 +263,9 @@ pub fn Providers() -> impl IntoView {
                 </Field>
                 <Field label="field.weight" name="weight" errors=errors>
                     <TextInput value=draft.weight id="provider-weight" kind="number"/>
+                </Field>
+                <Field label="field.priority" name="priority" errors=errors>
+                    <TextInput value=draft.priority id="provider-priority" kind="number"/>
                 </Field>
                 <Field label="field.models" name="models" errors=errors hint="hint.models">
                     <TextInput value=draft.models id="provider-models" placeholder="gpt-4o, gpt-4o-mini"/>

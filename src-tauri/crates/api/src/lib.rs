@@ -95,6 +95,9 @@ pub struct ProviderView {
     pub base_url: String,
     pub protocols: Vec<String>,
     pub weight: u32,
+    /// The provider's tier for the `priority` strategy: lower is tried first.
+    #[serde(default)]
+    pub priority: u32,
     pub enabled: bool,
     pub paused: bool,
     /// Unix seconds when a timed pause ends by itself.
@@ -296,6 +299,13 @@ pub struct ModelView {
     pub default_params: serde_json::Map<String, serde_json::Value>,
     pub override_params: serde_json::Map<String, serde_json::Value>,
     pub probe: bool,
+    /// `weighted`, `priority`, `round_robin`, `latency`, `cost` or `least_busy`.
+    #[serde(default = "weighted")]
+    pub strategy: String,
+}
+
+fn weighted() -> String {
+    "weighted".into()
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -12,7 +12,7 @@ use switchboard_gateway::Snapshot;
 use switchboard_gateway::{BreakerRegistry, FailureKind};
 use switchboard_gateway::{KeyRef, StoredModel, StoredProvider, StoredState};
 use switchboard_gateway::{Rule, RuleKind};
-use switchboard_gateway::{Sticky, choose};
+use switchboard_gateway::{Score, Sticky, Strategy, choose};
 
 fn state() -> StoredState {
     let families = [
@@ -31,6 +31,7 @@ fn state() -> StoredState {
             protocols: vec![switchboard_gateway::Protocol::OpenAi],
             key_ref: KeyRef::None,
             weight: 1 + (p as u32 % 7),
+            priority: p as u32 % 3,
             enabled: true,
             paused: false,
             paused_until: None,
@@ -85,6 +86,7 @@ fn state() -> StoredState {
         default_params: Default::default(),
         override_params: Default::default(),
         probe: true,
+        strategy: Default::default(),
     }];
     StoredState {
         providers,
@@ -135,6 +137,44 @@ fn bench(c: &mut Criterion) {
     c.bench_function("choose: same, a third of the candidates open", |b| {
         b.iter(|| black_box(pick(&breakers, &mut rng)))
     });
+
+    // Every strategy on the same route, a third open, with made-up measures (the real ones are
+    // atomic loads from each candidate's slot).
+    let n = route.candidates.len();
+    let scores: Vec<Score> = (0..n)
+        .map(|i| Score {
+            latency_ms: Some(50.0 + (i * 37 % 400) as f64),
+            in_flight: (i * 7 % 5) as u32,
+            price: Some(1.0 + (i * 13 % 30) as f64),
+        })
+        .collect();
+    let mut turn = 0u64;
+    for strategy in Strategy::ALL {
+        c.bench_function(
+            &format!("pick {}: same, a third open", strategy.as_str()),
+            |b| {
+                b.iter(|| {
+                    let now = Instant::now();
+                    let route = snap.routes.get(black_box("claude-opus-4-5")).unwrap();
+                    let c = &route.candidates;
+                    turn += 1;
+                    black_box(switchboard_gateway::pick(
+                        strategy,
+                        c,
+                        &route.groups,
+                        |i| {
+                            !c[i].provider.paused
+                                && breakers.available(&c[i].provider.breaker, &c[i].breaker, now)
+                        },
+                        |i| scores[i],
+                        |uid| sticky.model(&client, uid),
+                        turn,
+                        &mut rng,
+                    ))
+                })
+            },
+        );
+    }
 }
 
 criterion_group!(benches, bench);

@@ -222,6 +222,16 @@ impl Engine {
             .map(|p| (&*p.name, p.base_url.as_str()));
         self.log
             .set_pricing(Pricing::new(book, providers, &snap.prices));
+        // The cost strategy reads each candidate's price from its slot.
+        let pricing = self.log.pricing();
+        let now = crate::protocol::unix_now();
+        for route in snap.routes.values() {
+            for c in &route.candidates {
+                c.breaker
+                    .live
+                    .set_price(pricing.blended(&c.provider.name, &c.model, now));
+            }
+        }
     }
 
     pub fn on_success(&self, c: &Candidate, latency: Duration, ttfb: Option<Duration>) {

@@ -43,10 +43,12 @@ pub(crate) mod usage;
 // (the interface a keychain backend implements), `service` (the operations, which the shell
 // calls as the admin API does) and `totp` (RFC 6238, which the tests use as an authenticator).
 pub use admin_auth::set_password;
-pub use balance::{Sticky, choose};
+pub use balance::{Score, Sticky, choose, pick};
 pub use breaker::{BreakerRegistry, FailureKind};
 pub use catalog::Snapshot;
-pub use config::{DEFAULT_PORT, Protocol, Rule, RuleKind, Settings, parse as parse_config};
+pub use config::{
+    DEFAULT_PORT, Protocol, Rule, RuleKind, Settings, Strategy, parse as parse_config,
+};
 pub use engine::{Engine, unix_seconds};
 pub use events::GatewayEvent;
 pub use runtime::{GatewayHandle, Shutdown, StartError, StartOptions, local_access, start};

@@ -35,6 +35,8 @@ pub struct Slot {
     /// The breaker holds some state (a failure count, a doubling): successes must be recorded.
     dirty: AtomicBool,
     breaker: Mutex<Breaker>,
+    /// What the routing strategies measure of this (provider, model).
+    pub(crate) live: crate::balance::Live,
 }
 
 impl std::fmt::Debug for Slot {
@@ -113,6 +115,7 @@ impl BreakerRegistry {
                     gate: AtomicU64::new(CLOSED),
                     dirty: AtomicBool::new(false),
                     breaker: Mutex::default(),
+                    live: crate::balance::Live::default(),
                 })
             })
             .clone()
@@ -130,6 +133,7 @@ impl BreakerRegistry {
                     gate: AtomicU64::new(CLOSED),
                     dirty: AtomicBool::new(false),
                     breaker: Mutex::default(),
+                    live: crate::balance::Live::default(),
                 })
             })
             .clone()

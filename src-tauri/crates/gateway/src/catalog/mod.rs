@@ -35,6 +35,8 @@ pub struct Provider {
     pub protocols: Vec<Protocol>,
     pub key: ProviderKey,
     pub weight: u32,
+    /// Its tier for the `priority` strategy: lower first.
+    pub priority: u32,
     pub enabled: bool,
     pub paused: bool,
     pub paused_until: Option<u64>,
@@ -107,6 +109,7 @@ impl Provider {
             protocols: vec![Protocol::OpenAi],
             key: ProviderKey::None,
             weight,
+            priority: 0,
             enabled: true,
             paused: false,
             paused_until: None,
@@ -166,6 +169,9 @@ pub struct Route {
     pub default_params: JsonObject,
     pub override_params: JsonObject,
     pub probe: bool,
+    pub strategy: crate::config::Strategy,
+    /// The `round_robin` strategy's turn: counts choices made on this route.
+    pub turn: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug)]
@@ -424,6 +430,7 @@ impl Snapshot {
                     protocols: p.protocols.clone(),
                     key,
                     weight: p.weight,
+                    priority: p.priority,
                     enabled: p.enabled,
                     paused: p.paused,
                     paused_until: p.paused_until,
@@ -482,6 +489,8 @@ impl Snapshot {
                     default_params: m.default_params.clone(),
                     override_params: m.override_params.clone(),
                     probe: m.probe,
+                    strategy: m.strategy,
+                    turn: std::sync::atomic::AtomicU64::new(0),
                 }),
             );
         }

@@ -268,6 +268,7 @@ impl Validator<'_> {
                 protocols,
                 api_key,
                 weight: p.weight,
+                priority: p.priority,
                 enabled: p.enabled,
                 responses: p.responses,
                 models: p.models,
@@ -338,7 +339,13 @@ impl Validator<'_> {
                     ));
                 }
             }
+            let strategy = m
+                .strategy
+                .map(|s| s.parse::<Strategy>())
+                .transpose()
+                .map_err(|e| self.err(&span, "strategy", at("strategy"), e))?;
             out.models.push(ModelSpec {
+                strategy,
                 name: m.name,
                 rules,
                 include,

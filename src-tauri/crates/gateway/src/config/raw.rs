@@ -39,6 +39,7 @@ pub struct RawProvider {
     pub protocols: Option<Vec<String>>,
     pub api_key: Option<String>,
     pub weight: Option<u32>,
+    pub priority: Option<u32>,
     pub enabled: Option<bool>,
     pub responses: Option<bool>,
     pub models: Option<Vec<String>>,
@@ -56,6 +57,7 @@ pub struct RawModel {
     pub default_params: Option<toml::Table>,
     pub probe: Option<bool>,
     pub override_params: Option<toml::Table>,
+    pub strategy: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

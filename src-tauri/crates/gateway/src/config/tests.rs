@@ -165,6 +165,12 @@ fn validation_errors_name_file_line_and_field() {
             "provider/model",
         ),
         (
+            "[[models]]\nname = \"m\"\nstrategy = \"fastest\"\n",
+            3,
+            "models[0].strategy",
+            "unknown strategy \"fastest\" (expected weighted, priority",
+        ),
+        (
             "[[models]]\nname = \"m\"\noverride_params = { model = \"x\" }\n",
             3,
             "models[0].override_params",

@@ -87,6 +87,52 @@ impl FromStr for RuleKind {
     }
 }
 
+/// How a unified model picks among its candidates (`balance::strategy` has each one's steps).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    #[default]
+    Weighted,
+    Priority,
+    RoundRobin,
+    Latency,
+    Cost,
+    LeastBusy,
+}
+
+impl Strategy {
+    pub const ALL: [Strategy; 6] = [
+        Strategy::Weighted,
+        Strategy::Priority,
+        Strategy::RoundRobin,
+        Strategy::Latency,
+        Strategy::Cost,
+        Strategy::LeastBusy,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Weighted => "weighted",
+            Self::Priority => "priority",
+            Self::RoundRobin => "round_robin",
+            Self::Latency => "latency",
+            Self::Cost => "cost",
+            Self::LeastBusy => "least_busy",
+        }
+    }
+}
+
+impl FromStr for Strategy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            format!(
+                "unknown strategy {s:?} (expected weighted, priority, round_robin, latency, cost or least_busy)"
+            )
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rule {
     pub kind: RuleKind,
@@ -116,6 +162,8 @@ pub struct ProviderSpec {
     pub protocols: Option<Vec<Protocol>>,
     pub api_key: Option<KeySpec>,
     pub weight: Option<u32>,
+    /// For the `priority` strategy: lower is tried first (default 0).
+    pub priority: Option<u32>,
     pub enabled: Option<bool>,
     /// Whether an `openai` provider has OpenAI's Responses API; false for a relay with chat
     /// completions only, to which Responses requests go converted.
@@ -138,6 +186,7 @@ pub struct ModelSpec {
     /// Active health probes for this model's candidates (when probes are on); false for
     /// models too expensive to ping.
     pub probe: Option<bool>,
+    pub strategy: Option<Strategy>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -12,6 +12,8 @@ use futures_util::{Stream, StreamExt};
 use http::HeaderMap;
 
 use super::{Upstream, error_chain, post_json};
+use std::sync::atomic::Ordering;
+
 use crate::balance;
 use crate::breaker::Admission;
 use crate::catalog::{Candidate, Provider, Route, Snapshot};
@@ -66,6 +68,16 @@ pub struct Call<'a> {
     pub prepare: &'a (dyn Fn(&Candidate, bool) -> Result<Upstream, GatewayError> + Sync),
 }
 
+/// A candidate's measures: atomic reads from its slot.
+fn score(c: &Candidate) -> balance::Score {
+    let live = &c.breaker.live;
+    balance::Score {
+        latency_ms: live.latency_ms(),
+        in_flight: live.in_flight(),
+        price: live.price(),
+    }
+}
+
 pub async fn run(
     engine: &Arc<Engine>,
     snap: &Snapshot,
@@ -114,20 +126,24 @@ pub async fn run(
             });
         // The sticky model the choice was offered, to tell a sticky pick from a weighted one.
         let offered = std::cell::RefCell::new(None);
+        let strategy = call.route.strategy;
         let picked = pinned.map(|i| (i, "session")).or_else(|| {
-            let i = balance::choose(
+            let i = balance::pick(
+                strategy,
                 candidates,
                 &call.route.groups,
                 usable,
+                |i| score(&candidates[i]),
                 |uid| {
                     let m = engine.sticky.model(&call.client, uid);
                     offered.replace(m.clone());
                     m
                 },
+                call.route.turn.fetch_add(1, Ordering::Relaxed),
                 &mut rng,
             )?;
             let sticky = offered.borrow().as_ref() == Some(&candidates[i].model);
-            Some((i, if sticky { "sticky" } else { "weighted" }))
+            Some((i, if sticky { "sticky" } else { strategy.as_str() }))
         });
         let (index, last_resort, chosen_by) = match picked {
             Some((i, why)) => (i, false, why),
@@ -180,10 +196,23 @@ pub async fn run(
             _ => "closed",
         };
         let mut ttfb = None;
+        let busy = balance::Busy::enter(&candidate.breaker);
         let outcome = attempt(engine, snap, &call, candidate, limit, &mut ttfb).await;
         let latency = attempt_started.elapsed();
         match outcome {
-            Ok(success) => {
+            Ok(mut success) => {
+                // What `latency` compares: time to first content for a stream.
+                let measured = success
+                    .first_content
+                    .map_or(latency, |t| t.saturating_duration_since(attempt_started));
+                candidate.breaker.live.observe(measured);
+                // In flight until the client has the whole body.
+                let rest =
+                    std::mem::replace(&mut success.rest, Box::pin(futures_util::stream::empty()));
+                success.rest = Box::pin(rest.map(move |chunk| {
+                    let _in_flight = &busy;
+                    chunk
+                }));
                 attempts.push(
                     AttemptRecord::ok(candidate, latency, success.status.as_u16())
                         .how(chosen_by, breaker, ttfb),

@@ -199,6 +199,13 @@ impl Pricing {
         Some((usd, price))
     }
 
+    /// What the `cost` strategy compares: USD per million input plus per million output tokens
+    /// (a missing output rate counts as zero), multiplier applied; None when unpriced.
+    pub fn blended(&self, provider: &str, model: &str, unix_s: u64) -> Option<f64> {
+        let r = self.price(provider, model, 0, unix_s)?.rates;
+        Some(r.input? + r.output.unwrap_or(0.0))
+    }
+
     /// Whether a price (with an input rate) is known for `model` from `provider`.
     pub fn is_priced(&self, provider: &str, model: &str, unix_s: u64) -> bool {
         self.price(provider, model, 0, unix_s)

@@ -182,6 +182,7 @@ pub async fn models(engine: &Engine) -> Result<Vec<ModelView>, ServiceError> {
             default_params: m.default_params,
             override_params: m.override_params,
             probe: m.probe,
+            strategy: m.strategy.as_str().to_owned(),
         })
         .collect())
 }

@@ -107,6 +107,7 @@ pub async fn providers(engine: &Engine) -> Result<Vec<ProviderView>, ServiceErro
                 base_url: p.base_url.clone(),
                 protocols: p.protocols.iter().map(|x| x.as_str().to_owned()).collect(),
                 weight: p.weight,
+                priority: p.priority,
                 enabled: p.enabled,
                 paused: p.paused,
                 paused_until: p.paused_until,

@@ -9,7 +9,7 @@ use super::StoreError;
 use crate::auth::{KeyHash, generate_client_key};
 use crate::config::{
     ClientKeySpec, ConfigFile, Include, JsonObject, KeySpec, ModelSpec, Protocol, ProviderSpec,
-    Rule, RuleKind, Settings,
+    Rule, RuleKind, Settings, Strategy,
 };
 use crate::secrets::Secret;
 use switchboard_api::prices::PriceEntry;
@@ -52,6 +52,7 @@ pub struct StoredProvider {
     pub protocols: Vec<Protocol>,
     pub key_ref: KeyRef,
     pub weight: u32,
+    pub priority: u32,
     pub enabled: bool,
     pub paused: bool,
     /// Unix seconds when a timed pause ends by itself.
@@ -73,6 +74,7 @@ pub struct StoredModel {
     pub default_params: JsonObject,
     pub override_params: JsonObject,
     pub probe: bool,
+    pub strategy: Strategy,
 }
 
 #[derive(Clone, Debug)]
@@ -208,6 +210,9 @@ fn import_provider(
     if let Some(w) = p.weight {
         set("weight", V::Integer(w.into()))?;
     }
+    if let Some(w) = p.priority {
+        set("priority", V::Integer(w.into()))?;
+    }
     if let Some(e) = p.enabled {
         set("enabled", V::Integer(e.into()))?;
     }
@@ -337,6 +342,9 @@ fn import_model(tx: &Transaction<'_>, m: &ModelSpec) -> Result<(), StoreError> {
     if let Some(p) = m.probe {
         set("probe", V::Integer(p.into()))?;
     }
+    if let Some(s) = m.strategy {
+        set("strategy", V::Text(s.as_str().to_owned()))?;
+    }
     let current = model_rule_rows(tx, id)?;
     let wanted = rule_rows(m, &current);
     if wanted != current {
@@ -443,7 +451,7 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
     let mut providers = Vec::new();
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT id, uid, name, base_url, protocols, key_ref, weight, enabled, paused, headers, paused_until, responses
+            "SELECT id, uid, name, base_url, protocols, key_ref, weight, enabled, paused, headers, paused_until, responses, priority
              FROM providers ORDER BY name",
         )?;
         let mut rows = stmt.query([])?;
@@ -465,6 +473,7 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
                 headers: from_json(&r.get::<_, String>(9)?, "headers")?,
                 models: provider_models(conn, id)?,
                 responses: r.get(11)?,
+                priority: u32::try_from(r.get::<_, i64>(12)?).unwrap_or(0),
             });
         }
     }
@@ -472,7 +481,7 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
     let mut models = Vec::new();
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT id, name, protocol, default_params, override_params, probe FROM models ORDER BY name",
+            "SELECT id, name, protocol, default_params, override_params, probe, strategy FROM models ORDER BY name",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
@@ -490,6 +499,10 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
                 default_params: from_json(&r.get::<_, String>(3)?, "default_params")?,
                 override_params: from_json(&r.get::<_, String>(4)?, "override_params")?,
                 probe: r.get(5)?,
+                strategy: r
+                    .get::<_, String>(6)?
+                    .parse()
+                    .map_err(StoreError::Invalid)?,
             };
             for (kind, value) in model_rule_rows(conn, id)? {
                 match kind.as_str() {

@@ -10,7 +10,7 @@ use toml::{Table, Value};
 
 use super::StoreError;
 use super::config_db::{KeyRef, StoredState, load, sync_info};
-use crate::config::{Settings, is_credential_header, url_has_credentials};
+use crate::config::{Settings, Strategy, is_credential_header, url_has_credentials};
 
 const PREAMBLE: &str = "\
 # Switchboard configuration, exported from its database.
@@ -66,6 +66,9 @@ pub fn render(state: &StoredState, listed: &HashSet<String>) -> Result<String, S
                 KeyRef::None => {}
             }
             t.insert("weight".into(), i64::from(p.weight).into());
+            if p.priority != 0 {
+                t.insert("priority".into(), i64::from(p.priority).into());
+            }
             t.insert("enabled".into(), p.enabled.into());
             if !p.responses {
                 t.insert("responses".into(), false.into());
@@ -143,6 +146,9 @@ pub fn render(state: &StoredState, listed: &HashSet<String>) -> Result<String, S
         }
         if !m.probe {
             t.insert("probe".into(), false.into());
+        }
+        if m.strategy != Strategy::Weighted {
+            t.insert("strategy".into(), m.strategy.as_str().into());
         }
         models.push(Value::Table(t));
     }

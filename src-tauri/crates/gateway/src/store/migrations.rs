@@ -100,6 +100,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE client_keys ADD COLUMN capture_bodies INTEGER;
     "#,
+    // 8: how a unified model chooses (`weighted` as before) and a provider's tier for the
+    // `priority` strategy (lower first).
+    r#"
+    ALTER TABLE models ADD COLUMN strategy TEXT NOT NULL DEFAULT 'weighted';
+    ALTER TABLE providers ADD COLUMN priority INTEGER NOT NULL DEFAULT 0 CHECK (priority >= 0);
+    "#,
 ];
 
 #[cfg(test)]

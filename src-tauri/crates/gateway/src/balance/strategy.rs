@@ -1,0 +1,441 @@
+//! The strategies a unified model can choose with. Each is a pure function of the candidates,
+//! which of them may be tried now (`usable`: not paused, not open, not tried already), their
+//! measures (`score`), the client's sticky models, a turn counter and an RNG; no engine, no I/O,
+//! so each is tested with a seeded RNG and made-up scores.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use super::choose;
+use crate::catalog::Candidate;
+use crate::config::Strategy;
+
+/// The share of `latency` choices made at random, so a candidate that was slow once is
+/// measured again (with two candidates, two random choices always compare both).
+pub const EXPLORE: f64 = 0.05;
+
+/// What the strategies know of one candidate.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Score {
+    /// Moving average: time to first content for streams, total latency otherwise.
+    pub latency_ms: Option<f64>,
+    pub in_flight: u32,
+    /// Effective USD per million tokens (input plus output, list price times the provider's
+    /// multiplier); None when nothing prices it.
+    pub price: Option<f64>,
+}
+
+/// How many random draws look for a usable candidate before a scan of them all.
+const DRAWS: usize = 16;
+/// How many price or load levels are tried, lowest first, before a scan of them all.
+const LEVELS: usize = 8;
+
+/// The index of the candidate to try next, or None when none is usable. Each strategy looks at
+/// as few candidates as it can: `usable` checks breakers, and a route may have hundreds.
+#[allow(clippy::too_many_arguments)]
+pub fn pick(
+    strategy: Strategy,
+    candidates: &[Candidate],
+    groups: &[Range<usize>],
+    usable: impl Fn(usize) -> bool,
+    score: impl Fn(usize) -> Score,
+    preferred: impl Fn(&Arc<str>) -> Option<Arc<str>>,
+    turn: u64,
+    rng: &mut fastrand::Rng,
+) -> Option<usize> {
+    match strategy {
+        Strategy::Weighted => choose(candidates, groups, usable, preferred, rng),
+        Strategy::Priority => priority(candidates, groups, usable, preferred, rng),
+        Strategy::RoundRobin => round_robin(candidates, groups, usable, preferred, turn, rng),
+        Strategy::Latency => latency(candidates.len(), usable, score, rng),
+        Strategy::Cost => lowest_then_weighted(candidates, usable, preferred, rng, |i| {
+            score(i).price.unwrap_or(f64::INFINITY)
+        }),
+        Strategy::LeastBusy => lowest_then_weighted(candidates, usable, preferred, rng, |i| {
+            f64::from(score(i).in_flight)
+        }),
+    }
+}
+
+/// The lowest priority number among providers with a usable candidate is the tier in use, then
+/// the weighted choice (with sticky models) within that tier only: a lower tier serves only
+/// while every candidate of the higher ones is unusable.
+fn priority(
+    candidates: &[Candidate],
+    groups: &[Range<usize>],
+    usable: impl Fn(usize) -> bool,
+    preferred: impl Fn(&Arc<str>) -> Option<Arc<str>>,
+    rng: &mut fastrand::Rng,
+) -> Option<usize> {
+    let tier = groups
+        .iter()
+        .filter(|g| (g.start..g.end).any(&usable))
+        .map(|g| candidates[g.start].provider.priority)
+        .min()?;
+    let in_tier = |i: usize| candidates[i].provider.priority == tier && usable(i);
+    choose(candidates, groups, in_tier, preferred, rng)
+}
+
+/// The providers with a usable candidate, in route order (weight, then name), and the `turn`-th
+/// of them: each provider in turn, an unusable one skipped (its turns shared by the others). Within the provider, the
+/// sticky model if usable, else one at random.
+fn round_robin(
+    candidates: &[Candidate],
+    groups: &[Range<usize>],
+    usable: impl Fn(usize) -> bool,
+    preferred: impl Fn(&Arc<str>) -> Option<Arc<str>>,
+    turn: u64,
+    rng: &mut fastrand::Rng,
+) -> Option<usize> {
+    let open: Vec<&Range<usize>> = groups
+        .iter()
+        .filter(|g| (g.start..g.end).any(&usable))
+        .collect();
+    let n = u64::try_from(open.len()).ok().filter(|&n| n > 0)?;
+    let group = *open.get(usize::try_from(turn % n).ok()?)?;
+    let only = |i: usize| group.contains(&i) && usable(i);
+    choose(
+        candidates,
+        std::slice::from_ref(group),
+        only,
+        preferred,
+        rng,
+    )
+}
+
+/// A usable candidate drawn at random: a few draws, then a scan (a route mostly open needs one
+/// or two draws; a mostly open-breaker one falls back to the scan).
+fn draw(
+    n: usize,
+    usable: &impl Fn(usize) -> bool,
+    rng: &mut fastrand::Rng,
+    not: Option<usize>,
+) -> Option<usize> {
+    if n == 0 {
+        return None;
+    }
+    for _ in 0..DRAWS {
+        let i = rng.usize(0..n);
+        if Some(i) != not && usable(i) {
+            return Some(i);
+        }
+    }
+    let open: Vec<usize> = (0..n).filter(|&i| Some(i) != not && usable(i)).collect();
+    (!open.is_empty()).then(|| open[rng.usize(0..open.len())])
+}
+
+/// Two usable candidates drawn at random and the faster of them (power of two choices: the
+/// fastest gets most, without every request piling onto it). A candidate never measured counts
+/// as the fastest, so a cold start measures each; a small share of choices ([`EXPLORE`]) takes
+/// the first draw as it is, so one that was slow once is measured again.
+fn latency(
+    n: usize,
+    usable: impl Fn(usize) -> bool,
+    score: impl Fn(usize) -> Score,
+    rng: &mut fastrand::Rng,
+) -> Option<usize> {
+    let a = draw(n, &usable, rng, None)?;
+    if rng.f64() < EXPLORE {
+        return Some(a);
+    }
+    let Some(b) = draw(n, &usable, rng, Some(a)) else {
+        return Some(a);
+    };
+    let ms = |i: usize| score(i).latency_ms.unwrap_or(0.0);
+    Some(if ms(b) < ms(a) { b } else { a })
+}
+
+/// The lowest `key` held by a usable candidate (an unpriced one counts as dearest), then the
+/// weighted choice among the usable ones at that level. One pass over the keys (cheap reads)
+/// finds the lowest level and its members; only those are checked for usability, and the next
+/// level is looked at only when none of them is usable.
+fn lowest_then_weighted(
+    candidates: &[Candidate],
+    usable: impl Fn(usize) -> bool,
+    preferred: impl Fn(&Arc<str>) -> Option<Arc<str>>,
+    rng: &mut fastrand::Rng,
+    key: impl Fn(usize) -> f64,
+) -> Option<usize> {
+    let n = candidates.len();
+    let mut above = f64::NEG_INFINITY;
+    let mut members: Vec<usize> = Vec::new();
+    for _ in 0..LEVELS {
+        members.clear();
+        let mut best = f64::INFINITY;
+        for i in 0..n {
+            let k = key(i);
+            if k <= above {
+                continue;
+            }
+            if k < best {
+                best = k;
+                members.clear();
+            }
+            if k == best {
+                members.push(i);
+            }
+        }
+        if members.is_empty() {
+            return None;
+        }
+        members.retain(|&i| usable(i));
+        if !members.is_empty() {
+            return weighted_among(candidates, &members, preferred, rng);
+        }
+        if best == f64::INFINITY {
+            return None;
+        }
+        above = best;
+    }
+    // Many levels unusable: one pass over the usable ones.
+    let level = (0..n).filter(|&i| usable(i)).map(&key).reduce(f64::min)?;
+    members = (0..n).filter(|&i| key(i) == level && usable(i)).collect();
+    weighted_among(candidates, &members, preferred, rng)
+}
+
+/// The weighted choice over a list of usable candidates in route order: a provider by weight
+/// (each counted once), then its sticky model if listed, else one of its listed ones at random.
+fn weighted_among(
+    candidates: &[Candidate],
+    list: &[usize],
+    preferred: impl Fn(&Arc<str>) -> Option<Arc<str>>,
+    rng: &mut fastrand::Rng,
+) -> Option<usize> {
+    // Runs of one provider in the list (it is in route order, where a provider's are together).
+    let mut runs: Vec<Range<usize>> = Vec::new();
+    for (k, &i) in list.iter().enumerate() {
+        match runs.last_mut() {
+            Some(r)
+                if Arc::ptr_eq(&candidates[list[r.start]].provider, &candidates[i].provider) =>
+            {
+                r.end = k + 1;
+            }
+            _ => runs.push(k..k + 1),
+        }
+    }
+    let run = super::by_weight(
+        runs.iter(),
+        |r| u64::from(candidates[list[r.start]].provider.weight),
+        rng,
+    )?;
+    let mine = &list[run.clone()];
+    let provider = &candidates[mine[0]].provider;
+    if let Some(model) = preferred(&provider.uid)
+        && let Some(&i) = mine.iter().find(|&&i| candidates[i].model == model)
+    {
+        return Some(i);
+    }
+    mine.get(rng.usize(0..mine.len())).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use proptest::prelude::{any, prop_assert, prop_assert_eq, proptest};
+
+    use super::*;
+    use crate::catalog::{Provider, provider_groups};
+
+    /// One candidate per provider: (weight, priority).
+    fn route(spec: &[(u32, u32)]) -> Vec<Candidate> {
+        spec.iter()
+            .enumerate()
+            .map(|(i, &(w, prio))| {
+                let mut p = Provider::for_tests(&format!("p{i}"), w);
+                p.priority = prio;
+                let p = Arc::new(p);
+                Candidate {
+                    breaker: p.breaker.clone(),
+                    provider: p,
+                    model: "m".into(),
+                }
+            })
+            .collect()
+    }
+
+    fn run(
+        strategy: Strategy,
+        c: &[Candidate],
+        usable: impl Fn(usize) -> bool + Copy,
+        score: impl Fn(usize) -> Score + Copy,
+        n: u64,
+        seed: u64,
+    ) -> HashMap<usize, u32> {
+        let groups = provider_groups(c);
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut counts = HashMap::new();
+        for turn in 0..n {
+            if let Some(i) = pick(
+                strategy,
+                c,
+                &groups,
+                usable,
+                score,
+                |_| None,
+                turn,
+                &mut rng,
+            ) {
+                *counts.entry(i).or_default() += 1;
+            }
+        }
+        counts
+    }
+
+    fn none(_: usize) -> Score {
+        Score::default()
+    }
+
+    #[test]
+    fn priority_uses_the_second_tier_only_while_the_first_is_down() {
+        let c = route(&[(1, 0), (1, 0), (100, 1)]);
+        let all = run(Strategy::Priority, &c, |_| true, none, 400, 1);
+        assert_eq!(all.get(&2), None, "tier 1 is up: {all:?}");
+        assert!(
+            all[&0] > 100 && all[&1] > 100,
+            "weight within the tier: {all:?}"
+        );
+        let one_down = run(Strategy::Priority, &c, |i| i != 0, none, 100, 2);
+        assert_eq!(one_down.get(&1), Some(&100), "{one_down:?}");
+        let tier_down = run(Strategy::Priority, &c, |i| i == 2, none, 100, 3);
+        assert_eq!(tier_down.get(&2), Some(&100), "{tier_down:?}");
+    }
+
+    #[test]
+    fn round_robin_keeps_its_order_and_skips_the_unusable() {
+        let c = route(&[(5, 0), (3, 0), (1, 0)]);
+        let groups = provider_groups(&c);
+        let mut rng = fastrand::Rng::with_seed(1);
+        let order: Vec<usize> = (0..6)
+            .filter_map(|t| {
+                pick(
+                    Strategy::RoundRobin,
+                    &c,
+                    &groups,
+                    |_| true,
+                    none,
+                    |_| None,
+                    t,
+                    &mut rng,
+                )
+            })
+            .collect();
+        assert_eq!(order, [0, 1, 2, 0, 1, 2]);
+        let order: Vec<usize> = (0..4)
+            .filter_map(|t| {
+                pick(
+                    Strategy::RoundRobin,
+                    &c,
+                    &groups,
+                    |i| i != 1,
+                    none,
+                    |_| None,
+                    t,
+                    &mut rng,
+                )
+            })
+            .collect();
+        assert_eq!(order, [0, 2, 0, 2]);
+    }
+
+    #[test]
+    fn latency_converges_to_the_faster_and_still_measures_the_others() {
+        let c = route(&[(1, 0), (1, 0), (1, 0)]);
+        // Feeding back what each pick measured: candidate 1 is the fast one.
+        let truth = [300.0, 20.0, 150.0];
+        let measured: std::cell::RefCell<[Option<f64>; 3]> = std::cell::RefCell::new([None; 3]);
+        let groups = provider_groups(&c);
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut counts = [0u32; 3];
+        for turn in 0..2000 {
+            let score = |i: usize| Score {
+                latency_ms: measured.borrow()[i],
+                ..Score::default()
+            };
+            let i = pick(
+                Strategy::Latency,
+                &c,
+                &groups,
+                |_| true,
+                score,
+                |_| None,
+                turn,
+                &mut rng,
+            )
+            .unwrap();
+            counts[i] += 1;
+            measured.borrow_mut()[i] = Some(truth[i]);
+        }
+        assert!(counts[1] > 1200, "the fast one gets most: {counts:?}");
+        assert!(
+            counts[0] >= 10 && counts[2] >= 10,
+            "the others are measured again: {counts:?}"
+        );
+        // A candidate never measured wins every comparison it is drawn into.
+        let cold = |i: usize| Score {
+            latency_ms: (i != 2).then_some(1.0),
+            ..Score::default()
+        };
+        let got = run(Strategy::Latency, &c, |_| true, cold, 300, 1);
+        assert!(got[&2] > 150, "{got:?}");
+    }
+
+    #[test]
+    fn cost_picks_the_cheapest_usable_one_and_ties_go_by_weight() {
+        let c = route(&[(1, 0), (1, 0), (1, 0), (9, 0)]);
+        let price = |i: usize| Score {
+            price: [Some(10.0), Some(2.5), None, Some(2.5)][i],
+            ..Score::default()
+        };
+        let got = run(Strategy::Cost, &c, |_| true, price, 1000, 4);
+        assert_eq!(got.get(&0), None);
+        assert_eq!(got.get(&2), None, "unpriced counts as dearest");
+        assert!(got[&3] > got[&1] * 4, "ties by weight: {got:?}");
+        let cheapest_down = run(Strategy::Cost, &c, |i| i != 1 && i != 3, price, 50, 5);
+        assert_eq!(cheapest_down.get(&0), Some(&50), "{cheapest_down:?}");
+    }
+
+    #[test]
+    fn least_busy_picks_the_fewest_in_flight() {
+        let c = route(&[(100, 0), (1, 0)]);
+        let busy = |i: usize| Score {
+            in_flight: [3, 1][i],
+            ..Score::default()
+        };
+        assert_eq!(
+            run(Strategy::LeastBusy, &c, |_| true, busy, 50, 6).get(&1),
+            Some(&50)
+        );
+    }
+
+    fn strategies() -> impl proptest::strategy::Strategy<Value = Strategy> {
+        proptest::sample::select(Strategy::ALL.to_vec())
+    }
+
+    proptest! {
+        /// No strategy picks an unusable candidate, and each picks one while any is usable.
+        #[test]
+        fn never_an_unusable_candidate_while_a_usable_one_exists(
+            s in strategies(),
+            spec in proptest::collection::vec((1u32..50, 0u32..3), 1..8),
+            mask in proptest::collection::vec(any::<bool>(), 8),
+            lat in proptest::collection::vec(proptest::option::of(1.0f64..500.0), 8),
+            price in proptest::collection::vec(proptest::option::of(0.0f64..50.0), 8),
+            busy in proptest::collection::vec(0u32..5, 8),
+            turn in 0u64..1000,
+            seed in any::<u64>(),
+        ) {
+            let c = route(&spec);
+            let groups = provider_groups(&c);
+            let usable = |i: usize| mask[i];
+            let score = |i: usize| Score { latency_ms: lat[i], in_flight: busy[i], price: price[i] };
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let got = pick(s, &c, &groups, usable, score, |_| None, turn, &mut rng);
+            let any_usable = (0..c.len()).any(usable);
+            prop_assert_eq!(got.is_some(), any_usable);
+            if let Some(i) = got {
+                prop_assert!(usable(i));
+            }
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Each routing strategy end to end: `switchboard serve` over mock upstreams of different
+//! speeds, prices and priorities, counting which upstream each request reached.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use crate::common;
+use common::mock::{Mock, Reply};
+use common::{ADMIN_PASSWORD, Gateway, admin, admin_token, chat_status};
+
+/// Providers `a`, `b`, ... (one per mock, each with `gpt-4o`), and `gpt-4o` chosen by
+/// `strategy`. `extra` is per provider (its `priority`, say), then any more of the file.
+fn config(mocks: &[&Mock], per_provider: &[&str], strategy: &str, more: &str) -> String {
+    let mut out = String::new();
+    for (i, m) in mocks.iter().enumerate() {
+        let name = char::from(b'a' + u8::try_from(i).unwrap());
+        out.push_str(&format!(
+            "[[providers]]\nname = \"{name}\"\nbase_url = \"{}/v1\"\nmodels = [\"gpt-4o\"]\n{}\n\n",
+            m.url(),
+            per_provider.get(i).copied().unwrap_or("")
+        ));
+    }
+    out.push_str(&format!(
+        "[[models]]\nname = \"gpt-4o\"\nstrategy = \"{strategy}\"\n\n{more}"
+    ));
+    out
+}
+
+fn start(config: &str) -> (Gateway, tempfile::TempDir) {
+    Gateway::start_with(config, |l| {
+        l.env("SWITCHBOARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    })
+}
+
+async fn send(gw: &Gateway, n: usize) {
+    for _ in 0..n {
+        assert_eq!(chat_status(gw, "gpt-4o", None).await, 200);
+    }
+}
+
+#[tokio::test]
+async fn priority_uses_the_second_tier_only_while_the_first_is_down() {
+    let (a, b) = (Mock::start().await, Mock::start().await);
+    // b weighs far more, but is the second tier.
+    let (gw, _dir) = start(&config(
+        &[&a, &b],
+        &["priority = 0", "priority = 1\nweight = 100"],
+        "priority",
+        "",
+    ));
+    send(&gw, 20).await;
+    assert_eq!((a.hits(), b.hits()), (20, 0));
+    let token = admin_token(&gw).await;
+    // The configuration says what it was given.
+    let providers: serde_json::Value = admin(&gw, &token, "GET", "/providers", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(providers[1]["priority"], 1, "{providers}");
+    let models: serde_json::Value = admin(&gw, &token, "GET", "/models", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models[0]["strategy"], "priority", "{models}");
+
+    assert_eq!(
+        admin(&gw, &token, "POST", "/providers/a/pause", None)
+            .await
+            .status(),
+        204
+    );
+    send(&gw, 5).await;
+    assert_eq!(
+        (a.hits(), b.hits()),
+        (20, 5),
+        "tier 2 while tier 1 is paused"
+    );
+    assert_eq!(
+        admin(&gw, &token, "POST", "/providers/a/resume", None)
+            .await
+            .status(),
+        204
+    );
+    send(&gw, 5).await;
+    assert_eq!((a.hits(), b.hits()), (25, 5), "back to tier 1");
+    // A failing first tier fails over to the second within the request.
+    a.script([Reply::status(500, r#"{"error":{"message":"down"}}"#)]);
+    send(&gw, 1).await;
+    assert_eq!((a.hits(), b.hits()), (26, 6));
+}
+
+#[tokio::test]
+async fn round_robin_takes_each_provider_in_turn() {
+    let (a, b, c) = (
+        Mock::start().await,
+        Mock::start().await,
+        Mock::start().await,
+    );
+    let (gw, _dir) = start(&config(&[&a, &b, &c], &[], "round_robin", ""));
+    let mut order = Vec::new();
+    for _ in 0..6 {
+        let before = [a.hits(), b.hits(), c.hits()];
+        send(&gw, 1).await;
+        let after = [a.hits(), b.hits(), c.hits()];
+        order.push((0..3).find(|&i| after[i] > before[i]).unwrap());
+    }
+    assert_eq!(order[..3], order[3..], "the same turn again: {order:?}");
+    let mut first = order[..3].to_vec();
+    first.sort_unstable();
+    assert_eq!(first, [0, 1, 2], "each in turn: {order:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_sends_most_requests_to_the_faster_provider() {
+    let (fast, slow) = (Mock::start().await, Mock::start().await);
+    slow.script((0..60).map(|_| Reply::delayed(Duration::from_millis(150))));
+    let (gw, _dir) = start(&config(&[&fast, &slow], &[], "latency", ""));
+    send(&gw, 40).await;
+    let (f, s) = (fast.hits(), slow.hits());
+    assert!(s >= 1, "each is measured: fast {f}, slow {s}");
+    assert!(f >= 32, "the faster gets most: fast {f}, slow {s}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn least_busy_spreads_requests_in_flight() {
+    let (a, b) = (Mock::start().await, Mock::start().await);
+    for m in [&a, &b] {
+        m.script((0..10).map(|_| Reply::delayed(Duration::from_millis(400))));
+    }
+    // By weight nearly all would go to a.
+    let (gw, _dir) = start(&config(
+        &[&a, &b],
+        &["weight = 100", "weight = 1"],
+        "least_busy",
+        "",
+    ));
+    let url = format!("{}/chat/completions", gw.v1());
+    let mut tasks = Vec::new();
+    for i in 0..8u64 {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            // Staggered, so each choice sees the ones before it in flight.
+            tokio::time::sleep(Duration::from_millis(20 * i)).await;
+            let body = serde_json::json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
+            common::http().post(url).json(&body).send().await.unwrap().status().as_u16()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    let (x, y) = (a.hits(), b.hits());
+    assert!(x >= 3 && y >= 3, "spread over both: a {x}, b {y}");
+}
+
+#[tokio::test]
+async fn cost_picks_the_cheapest_healthy_provider() {
+    let (a, b, c) = (
+        Mock::start().await,
+        Mock::start().await,
+        Mock::start().await,
+    );
+    let prices = r#"
+[[prices]]
+provider = "a"
+model = "gpt-4o"
+input = 5.0
+output = 15.0
+
+[[prices]]
+provider = "b"
+model = "gpt-4o"
+input = 1.0
+output = 2.0
+
+[[prices]]
+provider = "c"
+model = "gpt-4o"
+input = 2.0
+output = 4.0
+"#;
+    let (gw, _dir) = start(&config(&[&a, &b, &c], &[], "cost", prices));
+    send(&gw, 10).await;
+    assert_eq!((a.hits(), b.hits(), c.hits()), (0, 10, 0));
+    let token = admin_token(&gw).await;
+    assert_eq!(
+        admin(&gw, &token, "POST", "/providers/b/pause", None)
+            .await
+            .status(),
+        204
+    );
+    send(&gw, 5).await;
+    assert_eq!(
+        (a.hits(), b.hits(), c.hits()),
+        (0, 10, 5),
+        "the next cheapest"
+    );
+    // The export keeps the strategy.
+    let export = admin(&gw, &token, "GET", "/export", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(export.contains("strategy = \"cost\""), "{export}");
+}
