@@ -1146,7 +1146,8 @@ async fn a_taken_port_keeps_the_app_open_and_says_why() {
     cmd.args(["--data-dir", &dir.path().join("data").display().to_string()])
         .args(["--port", &port.to_string()])
         .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        // A file, not a pipe nobody reads: a full pipe would block the app's logging.
+        .stderr(std::fs::File::create(dir.path().join("app.log")).unwrap());
     for (k, v) in app_env(&display, &address, &home) {
         cmd.env(k, v);
     }
@@ -1177,18 +1178,25 @@ async fn a_taken_port_keeps_the_app_open_and_says_why() {
     let new_port: u16 = offer.label["Start on port ".len()..].parse().unwrap();
     assert!(new_port > port);
     panel.click(&item, offer.id).await;
-    eventually(
-        Duration::from_secs(10),
-        "the gateway answers on the new port",
-        || async {
-            http()
-                .get(format!("http://127.0.0.1:{new_port}/health"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-        },
-    )
-    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answered = http()
+            .get(format!("http://127.0.0.1:{new_port}/health"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200);
+        if answered {
+            break;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "the gateway does not answer on port {new_port}; tray: {:?}\n{}",
+                panel.labels(&item).await,
+                std::fs::read_to_string(dir.path().join("app.log")).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     eventually(
         Duration::from_secs(5),
         "the tray shows it running",
