@@ -204,3 +204,67 @@ output = 4.0
         .unwrap();
     assert!(export.contains("strategy = \"cost\""), "{export}");
 }
+
+/// The provider's and `gpt-4o`'s health scores in `/api/status`.
+async fn scores(gw: &Gateway, token: &str, provider: &str) -> (f64, Option<f64>) {
+    let status: serde_json::Value = admin(gw, token, "GET", "/status", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let p = status["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == provider)
+        .unwrap_or_else(|| panic!("{status}"));
+    (
+        p["score"].as_f64().unwrap(),
+        p["models"][0]["health"]["score"].as_f64(),
+    )
+}
+
+#[tokio::test]
+async fn a_failing_provider_gets_fewer_requests_before_its_breaker_opens() {
+    let (a, b) = (Mock::start().await, Mock::start().await);
+    // a answers 500 to everything, but its breaker would open only after 100 in a row.
+    a.script((0..200).map(|_| Reply::status(500, r#"{"error":{"message":"boom"}}"#)));
+    let (gw, _dir) = start(&config(
+        &[&a, &b],
+        &[],
+        "weighted",
+        "[routing]\nserver_error_threshold = 100\n",
+    ));
+    let token = admin_token(&gw).await;
+    assert_eq!(
+        scores(&gw, &token, "a").await,
+        (1.0, Some(1.0)),
+        "healthy at first"
+    );
+    // Every request is answered (by b, after a's 500 when a is tried first); equal weights
+    // would send half of the first tries to a, its falling score sends far fewer.
+    send(&gw, 100).await;
+    assert_eq!(b.hits(), 100);
+    assert!(
+        (1..25).contains(&a.hits()),
+        "a was tried first {} times in 100",
+        a.hits()
+    );
+    let (provider, model) = scores(&gw, &token, "a").await;
+    assert!(
+        provider < 0.2 && model.unwrap() < 0.2,
+        "{provider} {model:?}"
+    );
+    assert_eq!(scores(&gw, &token, "b").await, (1.0, Some(1.0)));
+    // Resetting the breakers says the pair is fine: its score is whole again.
+    let r = admin(
+        &gw,
+        &token,
+        "POST",
+        "/breakers/reset",
+        Some(serde_json::json!({"provider": "a"})),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(scores(&gw, &token, "a").await, (1.0, Some(1.0)));
+}

@@ -188,6 +188,12 @@ try {
     const success = await page.locator("#dash-success .value").textContent();
     if (!/%$/.test(success) || success.startsWith("100")) throw new Error(`success rate with failures: ${success}`);
     await page.locator('#dash-health tr[data-pair="relay-a/gpt-4o"]').waitFor();
+    // Beside the breaker, the score routing weighs the pair by, out of 100.
+    await expectText(page.locator("#dash-health thead"), "Health score");
+    const score = await page.locator('#dash-health tr[data-pair="relay-a/gpt-4o"] td.health-score').textContent();
+    if (!/^\s*\d{1,3}\s*$/.test(score) || Number(score) < 1 || Number(score) > 100) {
+      throw new Error(`health score: ${score}`);
+    }
     await shot("dashboard");
     // Another window asks again and draws again.
     await page.click('#dash-window button[data-window="1h"]');

@@ -39,6 +39,7 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("nav.overview", "Overview", "概览"),
     ("dash.requests", "Requests", "请求数"),
     ("dash.success_rate", "Success rate", "成功率"),
+    ("dash.health_score", "Health score", "健康分"),
     ("dash.saved", "Saved by failover", "故障转移挽救"),
     ("dash.p50", "Latency p50", "延迟 p50"),
     ("dash.p95", "Latency p95", "延迟 p95"),

@@ -186,6 +186,14 @@ fn pct(v: Option<f64>) -> String {
     v.map_or_else(|| "—".to_owned(), |r| format!("{:.1} %", r * 100.0))
 }
 
+/// A health score as a whole number out of 100; "—" for a pair no unified model routes to.
+fn score(model: Option<f64>, provider: f64) -> String {
+    model.map_or_else(
+        || "—".to_owned(),
+        |m| format!("{:.0}", m.min(provider) * 100.0),
+    )
+}
+
 fn millis(v: Option<f64>) -> String {
     match v {
         None => "—".to_owned(),
@@ -571,7 +579,7 @@ pub fn Dashboard() -> impl IntoView {
                 <div>
                     <h3>{move || ctx.t("dash.health")}</h3>
                     <table class="grid" id="dash-health">
-                        <Head cols=&["col.provider", "col.model", "dash.success_rate", "col.latency", "logs.breaker"]/>
+                        <Head cols=&["col.provider", "col.model", "dash.success_rate", "col.latency", "dash.health_score", "logs.breaker"]/>
                         <tbody>
                             {move || {
                                 let Some(s) = health.get() else { return Vec::new() };
@@ -606,6 +614,11 @@ pub fn Dashboard() -> impl IntoView {
                                                 <td class="mono">{m.model.clone()}</td>
                                                 <td>{pct(m.health.success_rate)}</td>
                                                 <td>{millis(m.health.latency_ms)}</td>
+                                                // What routing weighs the pair by: its own
+                                                // score and its provider's, the lower.
+                                                <td class="health-score">
+                                                    {score(m.health.score, p.score)}
+                                                </td>
                                                 <td>
                                                     <span class=format!("badge {name}")>
                                                         {move || ctx.t(match state {

@@ -200,6 +200,11 @@ pub struct HealthView {
     pub requests: u64,
     #[serde(default)]
     pub failures: u64,
+    /// The routing health score in [0.01, 1]: lowered by recent failures (by kind), restored by
+    /// time and successes; it scales the pair's share of requests. Absent for a pair no unified
+    /// model routes to.
+    #[serde(default)]
+    pub score: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -209,6 +214,10 @@ pub struct ModelHealth {
     pub health: HealthView,
 }
 
+fn healthy() -> f64 {
+    1.0
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ProviderStatus {
     pub name: String,
@@ -216,6 +225,9 @@ pub struct ProviderStatus {
     pub paused: bool,
     pub paused_until: Option<u64>,
     pub breaker: BreakerView,
+    /// The provider's health score over all its models' outcomes (see `HealthView::score`).
+    #[serde(default = "healthy")]
+    pub score: f64,
     pub models: Vec<ModelHealth>,
     /// Attempts since start over all its models, and how many failed.
     #[serde(default)]

@@ -10,9 +10,9 @@ use std::time::Instant;
 use criterion::{Criterion, criterion_group, criterion_main};
 use switchboard_gateway::Snapshot;
 use switchboard_gateway::{BreakerRegistry, FailureKind};
+use switchboard_gateway::{Health, Measures, Score, Sticky, Strategy, choose, ticks};
 use switchboard_gateway::{KeyRef, StoredModel, StoredProvider, StoredState};
 use switchboard_gateway::{Rule, RuleKind};
-use switchboard_gateway::{Score, Sticky, Strategy, choose};
 
 fn state() -> StoredState {
     let families = [
@@ -139,15 +139,31 @@ fn bench(c: &mut Criterion) {
     });
 
     // Every strategy on the same route, a third open, with made-up measures (the real ones are
-    // atomic loads from each candidate's slot).
+    // atomic loads from each candidate's slot; the health scores are read from real ones, a
+    // fifth of them lowered by a recent failure, each read decaying it to now).
     let n = route.candidates.len();
+    let healths: Vec<Health> = (0..n).map(|_| Health::default()).collect();
+    let start = ticks(Instant::now());
+    for h in healths.iter().step_by(5) {
+        h.failed(&FailureKind::ServerError, start);
+    }
     let scores: Vec<Score> = (0..n)
         .map(|i| Score {
             latency_ms: Some(50.0 + (i * 37 % 400) as f64),
             in_flight: (i * 7 % 5) as u32,
             price: Some(1.0 + (i * 13 % 30) as f64),
+            ..Score::default()
         })
         .collect();
+    // The engine keeps each route's price order; made up here from the made-up prices.
+    let mut by_price: Vec<u32> = (0..n as u32).collect();
+    by_price.sort_by(|&a, &b| {
+        let p = |i: u32| scores[i as usize].price.unwrap_or(f64::INFINITY);
+        p(a).total_cmp(&p(b))
+    });
+    c.bench_function("health score: one read of a lowered score", |b| {
+        b.iter(|| black_box(healths[0].at(black_box(start + 3))))
+    });
     let mut turn = 0u64;
     for strategy in Strategy::ALL {
         c.bench_function(
@@ -158,6 +174,7 @@ fn bench(c: &mut Criterion) {
                     let route = snap.routes.get(black_box("claude-opus-4-5")).unwrap();
                     let c = &route.candidates;
                     turn += 1;
+                    let tick = ticks(now);
                     black_box(switchboard_gateway::pick(
                         strategy,
                         c,
@@ -166,7 +183,12 @@ fn bench(c: &mut Criterion) {
                             !c[i].provider.paused
                                 && breakers.available(&c[i].provider.breaker, &c[i].breaker, now)
                         },
-                        |i| scores[i],
+                        Bench {
+                            scores: &scores,
+                            healths: &healths,
+                            by_price: &by_price,
+                            tick,
+                        },
                         |uid| sticky.model(&client, uid),
                         turn,
                         &mut rng,
@@ -174,6 +196,37 @@ fn bench(c: &mut Criterion) {
                 })
             },
         );
+    }
+}
+
+/// Made-up measures, and health read from real scores, one measure at a time as routing reads
+/// them from the slots.
+struct Bench<'a> {
+    scores: &'a [Score],
+    healths: &'a [Health],
+    by_price: &'a [u32],
+    tick: u32,
+}
+
+impl Measures for Bench<'_> {
+    fn latency_ms(&self, i: usize) -> Option<f64> {
+        self.scores[i].latency_ms
+    }
+    fn in_flight(&self, i: usize) -> u32 {
+        self.scores[i].in_flight
+    }
+    fn price(&self, i: usize) -> Option<f64> {
+        self.scores[i].price
+    }
+    fn health(&self, i: usize) -> f64 {
+        self.healths[i].at(self.tick)
+    }
+    fn provider_health(&self, i: usize) -> f64 {
+        // Stands for the provider's slot: a second score, as routing reads.
+        self.healths[(i + 1) % self.healths.len()].at(self.tick)
+    }
+    fn by_price(&self) -> Option<&[u32]> {
+        Some(self.by_price)
     }
 }
 

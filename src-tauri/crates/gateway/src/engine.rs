@@ -232,16 +232,21 @@ impl Engine {
                     .set_price(pricing.blended(&c.provider.name, &c.model, now));
             }
         }
+        // After every price is in: a pair two routes share has one price.
+        for route in snap.routes.values() {
+            route.rank_by_price();
+        }
     }
 
     pub fn on_success(&self, c: &Candidate, latency: Duration, ttfb: Option<Duration>) {
         let snap = self.snapshot();
-        let t = self.breakers.on_success(
-            &c.provider.breaker,
-            &c.breaker,
-            Instant::now(),
-            &snap.policy,
-        );
+        let now = Instant::now();
+        let tick = crate::balance::ticks(now);
+        c.breaker.live.health.succeeded(tick);
+        c.provider.breaker.live.health.succeeded(tick);
+        let t = self
+            .breakers
+            .on_success(&c.provider.breaker, &c.breaker, now, &snap.policy);
         self.health
             .record(&c.provider.uid, &c.model, true, latency, ttfb, None);
         self.announce(&snap, t);
@@ -249,12 +254,16 @@ impl Engine {
 
     pub fn on_failure(&self, c: &Candidate, kind: &FailureKind, error: &str, latency: Duration) {
         let snap = self.snapshot();
+        let now = Instant::now();
+        let tick = crate::balance::ticks(now);
+        c.breaker.live.health.failed(kind, tick);
+        c.provider.breaker.live.health.failed(kind, tick);
         let t = self.breakers.on_failure(
             &c.provider.breaker,
             &c.breaker,
             kind,
             error,
-            Instant::now(),
+            now,
             &snap.policy,
         );
         self.health

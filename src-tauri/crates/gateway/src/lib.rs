@@ -43,7 +43,7 @@ pub(crate) mod usage;
 // (the interface a keychain backend implements), `service` (the operations, which the shell
 // calls as the admin API does) and `totp` (RFC 6238, which the tests use as an authenticator).
 pub use admin_auth::set_password;
-pub use balance::{Score, Sticky, choose, pick};
+pub use balance::{Health, Measures, Score, Sticky, choose, pick, ticks};
 pub use breaker::{BreakerRegistry, FailureKind};
 pub use catalog::Snapshot;
 pub use config::{

@@ -1,12 +1,12 @@
 //! The strategies a unified model can choose with. Each is a pure function of the candidates,
 //! which of them may be tried now (`usable`: not paused, not open, not tried already), their
-//! measures (`score`), the client's sticky models, a turn counter and an RNG; no engine, no I/O,
-//! so each is tested with a seeded RNG and made-up scores.
+//! measures ([`Measures`]), the client's sticky models, a turn counter and an RNG; no engine, no
+//! I/O, so each is tested with a seeded RNG and made-up scores.
 
 use std::ops::Range;
 use std::sync::Arc;
 
-use super::choose;
+use super::{share, weighted};
 use crate::catalog::Candidate;
 use crate::config::Strategy;
 
@@ -15,7 +15,7 @@ use crate::config::Strategy;
 pub const EXPLORE: f64 = 0.05;
 
 /// What the strategies know of one candidate.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Score {
     /// Moving average: time to first content for streams, total latency otherwise.
     pub latency_ms: Option<f64>,
@@ -23,6 +23,56 @@ pub struct Score {
     /// Effective USD per million tokens (input plus output, list price times the provider's
     /// multiplier); None when nothing prices it.
     pub price: Option<f64>,
+    /// The health score of this (provider, model), in [0.01, 1] (`balance::Health`).
+    pub health: f64,
+    /// The health score of its provider (every model's outcomes).
+    pub provider_health: f64,
+}
+
+/// Each measure of candidate `i`, read one at a time: a strategy that ranks by price over
+/// hundreds of candidates reads only their prices (routing reads them from the candidates'
+/// slots; a test passes `|i| Score { .. }`).
+pub trait Measures {
+    fn latency_ms(&self, i: usize) -> Option<f64>;
+    fn in_flight(&self, i: usize) -> u32;
+    fn price(&self, i: usize) -> Option<f64>;
+    fn health(&self, i: usize) -> f64;
+    fn provider_health(&self, i: usize) -> f64;
+    /// Every candidate's index, cheapest first (unpriced last), when one is kept; `cost` then
+    /// walks it instead of ranking them all.
+    fn by_price(&self) -> Option<&[u32]> {
+        None
+    }
+}
+
+impl<F: Fn(usize) -> Score> Measures for F {
+    fn latency_ms(&self, i: usize) -> Option<f64> {
+        self(i).latency_ms
+    }
+    fn in_flight(&self, i: usize) -> u32 {
+        self(i).in_flight
+    }
+    fn price(&self, i: usize) -> Option<f64> {
+        self(i).price
+    }
+    fn health(&self, i: usize) -> f64 {
+        self(i).health
+    }
+    fn provider_health(&self, i: usize) -> f64 {
+        self(i).provider_health
+    }
+}
+
+impl Default for Score {
+    fn default() -> Self {
+        Self {
+            latency_ms: None,
+            in_flight: 0,
+            price: None,
+            health: 1.0,
+            provider_health: 1.0,
+        }
+    }
 }
 
 /// How many random draws look for a usable candidate before a scan of them all.
@@ -38,32 +88,77 @@ pub fn pick(
     candidates: &[Candidate],
     groups: &[Range<usize>],
     usable: impl Fn(usize) -> bool,
-    score: impl Fn(usize) -> Score,
+    m: impl Measures,
     preferred: impl Fn(&Arc<str>) -> Option<Arc<str>>,
     turn: u64,
     rng: &mut fastrand::Rng,
 ) -> Option<usize> {
     match strategy {
-        Strategy::Weighted => choose(candidates, groups, usable, preferred, rng),
-        Strategy::Priority => priority(candidates, groups, usable, preferred, rng),
-        Strategy::RoundRobin => round_robin(candidates, groups, usable, preferred, turn, rng),
-        Strategy::Latency => latency(candidates.len(), usable, score, rng),
-        Strategy::Cost => lowest_then_weighted(candidates, usable, preferred, rng, |i| {
-            score(i).price.unwrap_or(f64::INFINITY)
-        }),
-        Strategy::LeastBusy => lowest_then_weighted(candidates, usable, preferred, rng, |i| {
-            f64::from(score(i).in_flight)
-        }),
+        Strategy::Weighted => weighted(candidates, groups, usable, &m, preferred, rng),
+        Strategy::Priority => priority(candidates, groups, usable, &m, preferred, rng),
+        Strategy::RoundRobin => round_robin(candidates, groups, usable, &m, preferred, turn, rng),
+        Strategy::Latency => latency(candidates.len(), usable, &m, rng),
+        Strategy::Cost => match m.by_price().filter(|o| o.len() == candidates.len()) {
+            Some(order) => cheapest_in_order(candidates, order, usable, &m, preferred, rng),
+            None => lowest_then_weighted(candidates, usable, &m, preferred, rng, |i| {
+                m.price(i).unwrap_or(f64::INFINITY)
+            }),
+        },
+        Strategy::LeastBusy => {
+            // Mostly something is idle: then the weighted choice among the idle ones, which
+            // stops at each provider's first. Else the levels of load, lowest first.
+            let idle = |i: usize| m.in_flight(i) == 0 && usable(i);
+            weighted(candidates, groups, idle, &m, &preferred, rng).or_else(|| {
+                lowest_then_weighted(candidates, usable, &m, preferred, rng, |i| {
+                    f64::from(m.in_flight(i))
+                })
+            })
+        }
     }
 }
 
+/// `cost` over a kept price order: the candidates of the cheapest price (read now) with a
+/// usable one, then the weighted choice among those; looks at no more than it needs.
+fn cheapest_in_order(
+    candidates: &[Candidate],
+    order: &[u32],
+    usable: impl Fn(usize) -> bool,
+    m: &impl Measures,
+    preferred: impl Fn(&Arc<str>) -> Option<Arc<str>>,
+    rng: &mut fastrand::Rng,
+) -> Option<usize> {
+    let price = |k: usize| {
+        let i = usize::try_from(order[k]).unwrap_or(usize::MAX);
+        (i, m.price(i).unwrap_or(f64::INFINITY))
+    };
+    let mut members = Vec::new();
+    let mut k = 0;
+    while k < order.len() {
+        let level = price(k).1;
+        while k < order.len() && price(k).1 == level {
+            let (i, _) = price(k);
+            if i < candidates.len() && usable(i) {
+                members.push(i);
+            }
+            k += 1;
+        }
+        if !members.is_empty() {
+            // The weighted choice reads providers' runs in route order.
+            members.sort_unstable();
+            return weighted_among(candidates, &members, m, preferred, rng);
+        }
+    }
+    None
+}
+
 /// The lowest priority number among providers with a usable candidate is the tier in use, then
-/// the weighted choice (with sticky models) within that tier only: a lower tier serves only
-/// while every candidate of the higher ones is unusable.
+/// the weighted choice (with sticky models and health) within that tier only: a lower tier
+/// serves only while every candidate of the higher ones is unusable.
 fn priority(
     candidates: &[Candidate],
     groups: &[Range<usize>],
     usable: impl Fn(usize) -> bool,
+    m: &impl Measures,
     preferred: impl Fn(&Arc<str>) -> Option<Arc<str>>,
     rng: &mut fastrand::Rng,
 ) -> Option<usize> {
@@ -73,16 +168,18 @@ fn priority(
         .map(|g| candidates[g.start].provider.priority)
         .min()?;
     let in_tier = |i: usize| candidates[i].provider.priority == tier && usable(i);
-    choose(candidates, groups, in_tier, preferred, rng)
+    weighted(candidates, groups, in_tier, m, preferred, rng)
 }
 
 /// The providers with a usable candidate, in route order (weight, then name), and the `turn`-th
-/// of them: each provider in turn, an unusable one skipped (its turns shared by the others). Within the provider, the
-/// sticky model if usable, else one at random.
+/// of them: each provider in turn, an unusable one skipped (its turns shared by the others;
+/// health does not change the order). Within the provider, the sticky model if usable, else one
+/// drawn by health.
 fn round_robin(
     candidates: &[Candidate],
     groups: &[Range<usize>],
     usable: impl Fn(usize) -> bool,
+    m: &impl Measures,
     preferred: impl Fn(&Arc<str>) -> Option<Arc<str>>,
     turn: u64,
     rng: &mut fastrand::Rng,
@@ -94,10 +191,11 @@ fn round_robin(
     let n = u64::try_from(open.len()).ok().filter(|&n| n > 0)?;
     let group = *open.get(usize::try_from(turn % n).ok()?)?;
     let only = |i: usize| group.contains(&i) && usable(i);
-    choose(
+    weighted(
         candidates,
         std::slice::from_ref(group),
         only,
+        m,
         preferred,
         rng,
     )
@@ -125,13 +223,14 @@ fn draw(
 }
 
 /// Two usable candidates drawn at random and the faster of them (power of two choices: the
-/// fastest gets most, without every request piling onto it). A candidate never measured counts
-/// as the fastest, so a cold start measures each; a small share of choices ([`EXPLORE`]) takes
-/// the first draw as it is, so one that was slow once is measured again.
+/// fastest gets most, without every request piling onto it), each one's latency divided by its
+/// health (one that fails lately looks slower). A candidate never measured counts as the
+/// fastest, so a cold start measures each; a small share of choices ([`EXPLORE`]) takes the
+/// first draw as it is, so one that was slow once is measured again.
 fn latency(
     n: usize,
     usable: impl Fn(usize) -> bool,
-    score: impl Fn(usize) -> Score,
+    m: &impl Measures,
     rng: &mut fastrand::Rng,
 ) -> Option<usize> {
     let a = draw(n, &usable, rng, None)?;
@@ -141,7 +240,7 @@ fn latency(
     let Some(b) = draw(n, &usable, rng, Some(a)) else {
         return Some(a);
     };
-    let ms = |i: usize| score(i).latency_ms.unwrap_or(0.0);
+    let ms = |i: usize| m.latency_ms(i).unwrap_or(0.0) / m.health(i).max(0.01);
     Some(if ms(b) < ms(a) { b } else { a })
 }
 
@@ -152,6 +251,7 @@ fn latency(
 fn lowest_then_weighted(
     candidates: &[Candidate],
     usable: impl Fn(usize) -> bool,
+    m: &impl Measures,
     preferred: impl Fn(&Arc<str>) -> Option<Arc<str>>,
     rng: &mut fastrand::Rng,
     key: impl Fn(usize) -> f64,
@@ -180,7 +280,7 @@ fn lowest_then_weighted(
         }
         members.retain(|&i| usable(i));
         if !members.is_empty() {
-            return weighted_among(candidates, &members, preferred, rng);
+            return weighted_among(candidates, &members, m, preferred, rng);
         }
         if best == f64::INFINITY {
             return None;
@@ -190,14 +290,16 @@ fn lowest_then_weighted(
     // Many levels unusable: one pass over the usable ones.
     let level = (0..n).filter(|&i| usable(i)).map(&key).reduce(f64::min)?;
     members = (0..n).filter(|&i| key(i) == level && usable(i)).collect();
-    weighted_among(candidates, &members, preferred, rng)
+    weighted_among(candidates, &members, m, preferred, rng)
 }
 
 /// The weighted choice over a list of usable candidates in route order: a provider by weight
-/// (each counted once), then its sticky model if listed, else one of its listed ones at random.
+/// times health (each counted once), then its sticky model if listed, else one of its listed
+/// ones by health.
 fn weighted_among(
     candidates: &[Candidate],
     list: &[usize],
+    m: &impl Measures,
     preferred: impl Fn(&Arc<str>) -> Option<Arc<str>>,
     rng: &mut fastrand::Rng,
 ) -> Option<usize> {
@@ -215,7 +317,10 @@ fn weighted_among(
     }
     let run = super::by_weight(
         runs.iter(),
-        |r| u64::from(candidates[list[r.start]].provider.weight),
+        |r| {
+            let first = list[r.start];
+            share(candidates[first].provider.weight, m.provider_health(first))
+        },
         rng,
     )?;
     let mine = &list[run.clone()];
@@ -225,7 +330,7 @@ fn weighted_among(
     {
         return Some(i);
     }
-    mine.get(rng.usize(0..mine.len())).copied()
+    super::by_weight(mine.iter().copied(), |&i| share(1, m.health(i)), rng)
 }
 
 #[cfg(test)]
@@ -408,6 +513,100 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_failing_candidate_gets_a_smaller_share_before_its_breaker_opens() {
+        let c = route(&[(1, 0), (1, 0)]);
+        let ailing = |i: usize| Score {
+            health: [1.0, 0.2][i],
+            provider_health: [1.0, 0.2][i],
+            ..Score::default()
+        };
+        for s in [
+            Strategy::Weighted,
+            Strategy::Priority,
+            Strategy::Cost,
+            Strategy::LeastBusy,
+        ] {
+            let got = run(s, &c, |_| true, ailing, 2000, 8);
+            let (well, ill) = (got[&0], got.get(&1).copied().unwrap_or(0));
+            assert!(ill > 100 && well > 4 * ill, "{s:?}: {got:?}");
+        }
+        // Within one provider the model stage weighs health too.
+        let mut one = route(&[(1, 0)]);
+        let mut second = one[0].clone();
+        second.model = "m2".into();
+        one.push(second);
+        let got = run(
+            Strategy::Weighted,
+            &one,
+            |_| true,
+            |i| Score {
+                health: [0.1, 1.0][i],
+                ..Score::default()
+            },
+            1000,
+            9,
+        );
+        assert!(got[&1] > 8 * got[&0], "{got:?}");
+        // A latency that fails lately looks slower: 100 ms at health 0.25 loses to 200 ms.
+        let c = route(&[(1, 0), (1, 0)]);
+        let got = run(
+            Strategy::Latency,
+            &c,
+            |_| true,
+            |i| Score {
+                latency_ms: Some([100.0, 200.0][i]),
+                health: [0.25, 1.0][i],
+                ..Score::default()
+            },
+            1000,
+            10,
+        );
+        assert!(got[&1] > 900, "{got:?}");
+    }
+
+    /// Measures with a kept price order, as routing passes them.
+    struct Ordered(Vec<Score>, Vec<u32>);
+
+    impl Measures for Ordered {
+        fn latency_ms(&self, i: usize) -> Option<f64> {
+            self.0[i].latency_ms
+        }
+        fn in_flight(&self, i: usize) -> u32 {
+            self.0[i].in_flight
+        }
+        fn price(&self, i: usize) -> Option<f64> {
+            self.0[i].price
+        }
+        fn health(&self, i: usize) -> f64 {
+            self.0[i].health
+        }
+        fn provider_health(&self, i: usize) -> f64 {
+            self.0[i].provider_health
+        }
+        fn by_price(&self) -> Option<&[u32]> {
+            Some(&self.1)
+        }
+    }
+
+    #[test]
+    fn least_busy_with_nothing_idle_takes_the_lowest_load() {
+        let c = route(&[(100, 0), (1, 0), (1, 0)]);
+        let busy = |i: usize| Score {
+            in_flight: [4, 2, 9][i],
+            ..Score::default()
+        };
+        assert_eq!(
+            run(Strategy::LeastBusy, &c, |_| true, busy, 30, 11).get(&1),
+            Some(&30)
+        );
+        assert_eq!(
+            run(Strategy::LeastBusy, &c, |i| i != 1, busy, 30, 12).get(&0),
+            Some(&30),
+            "the next level when the lowest is unusable"
+        );
+    }
+
     fn strategies() -> impl proptest::strategy::Strategy<Value = Strategy> {
         proptest::sample::select(Strategy::ALL.to_vec())
     }
@@ -422,17 +621,53 @@ mod tests {
             lat in proptest::collection::vec(proptest::option::of(1.0f64..500.0), 8),
             price in proptest::collection::vec(proptest::option::of(0.0f64..50.0), 8),
             busy in proptest::collection::vec(0u32..5, 8),
+            health in proptest::collection::vec(0.01f64..=1.0, 8),
             turn in 0u64..1000,
             seed in any::<u64>(),
         ) {
             let c = route(&spec);
             let groups = provider_groups(&c);
             let usable = |i: usize| mask[i];
-            let score = |i: usize| Score { latency_ms: lat[i], in_flight: busy[i], price: price[i] };
+            let score = |i: usize| Score {
+                latency_ms: lat[i],
+                in_flight: busy[i],
+                price: price[i],
+                health: health[i],
+                provider_health: health[7 - i],
+            };
             let mut rng = fastrand::Rng::with_seed(seed);
             let got = pick(s, &c, &groups, usable, score, |_| None, turn, &mut rng);
             let any_usable = (0..c.len()).any(usable);
             prop_assert_eq!(got.is_some(), any_usable);
+            if let Some(i) = got {
+                prop_assert!(usable(i));
+            }
+        }
+
+        /// `cost` over a kept price order picks at the same price as ranking them all: the
+        /// cheapest usable one's.
+        #[test]
+        fn cost_over_a_price_order_picks_the_cheapest_usable_price(
+            spec in proptest::collection::vec((1u32..50, 0u32..3), 1..8),
+            mask in proptest::collection::vec(any::<bool>(), 8),
+            price in proptest::collection::vec(proptest::option::of(0u8..4), 8),
+            seed in any::<u64>(),
+        ) {
+            let c = route(&spec);
+            let n = c.len();
+            let groups = provider_groups(&c);
+            let usable = |i: usize| mask[i];
+            let scores: Vec<Score> = (0..n)
+                .map(|i| Score { price: price[i].map(f64::from), ..Score::default() })
+                .collect();
+            let key = |i: usize| scores[i].price.unwrap_or(f64::INFINITY);
+            let mut order: Vec<u32> = (0..n as u32).collect();
+            order.sort_by(|&a, &b| key(a as usize).total_cmp(&key(b as usize)));
+            let m = Ordered(scores.clone(), order);
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let got = pick(Strategy::Cost, &c, &groups, usable, m, |_| None, 0, &mut rng);
+            let cheapest = (0..n).filter(|&i| usable(i)).map(key).reduce(f64::min);
+            prop_assert_eq!(got.map(key), cheapest);
             if let Some(i) = got {
                 prop_assert!(usable(i));
             }

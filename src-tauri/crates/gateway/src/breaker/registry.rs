@@ -297,6 +297,8 @@ impl BreakerRegistry {
         );
         let mut out = Vec::new();
         for slot in slots {
+            // A person (or a last resort that worked) says the pair is fine: its score too.
+            slot.live.health.clear();
             let mut b = slot.lock();
             if b.reset() {
                 out.push(transition(&slot, &b));
@@ -319,12 +321,31 @@ impl BreakerRegistry {
     }
 
     pub fn models_of(&self, uid: &str) -> Vec<(Arc<str>, Breaker)> {
-        let slots: Vec<(Arc<str>, Arc<Slot>)> = lock(&self.models)
+        self.model_slots(uid)
+            .into_iter()
+            .map(|(m, s)| (m, s.snapshot()))
+            .collect()
+    }
+
+    /// The health scores (`balance::Health`) of a provider and its models at `tick`.
+    pub fn scores_of(&self, uid: &str, tick: u32) -> (f64, Vec<(Arc<str>, f64)>) {
+        let own = lock(&self.providers)
+            .get(uid)
+            .map_or(1.0, |s| s.live.health.at(tick));
+        let models = self
+            .model_slots(uid)
+            .into_iter()
+            .map(|(m, s)| (m, s.live.health.at(tick)))
+            .collect();
+        (own, models)
+    }
+
+    fn model_slots(&self, uid: &str) -> Vec<(Arc<str>, Arc<Slot>)> {
+        lock(&self.models)
             .iter()
             .filter(|((p, _), _)| &**p == uid)
             .map(|((_, m), s)| (m.clone(), s.clone()))
-            .collect();
-        slots.into_iter().map(|(m, s)| (m, s.snapshot())).collect()
+            .collect()
     }
 }
 

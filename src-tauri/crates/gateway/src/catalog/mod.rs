@@ -172,6 +172,30 @@ pub struct Route {
     pub strategy: crate::config::Strategy,
     /// The `round_robin` strategy's turn: counts choices made on this route.
     pub turn: std::sync::atomic::AtomicU64,
+    /// Indexes into `candidates`, cheapest first (unpriced last), kept by the engine whenever
+    /// prices change, so `cost` need not rank hundreds of candidates per request. Empty until
+    /// then (`cost` ranks them itself).
+    pub by_price: arc_swap::ArcSwap<Vec<u32>>,
+}
+
+impl Route {
+    /// Ranks the candidates by the prices in their slots.
+    pub fn rank_by_price(&self) {
+        let price = |i: usize| {
+            self.candidates[i]
+                .breaker
+                .live
+                .price()
+                .unwrap_or(f64::INFINITY)
+        };
+        let mut order: Vec<usize> = (0..self.candidates.len()).collect();
+        order.sort_by(|&a, &b| price(a).total_cmp(&price(b)).then(a.cmp(&b)));
+        let order = order
+            .into_iter()
+            .filter_map(|i| u32::try_from(i).ok())
+            .collect();
+        self.by_price.store(Arc::new(order));
+    }
 }
 
 #[derive(Debug)]
@@ -491,6 +515,7 @@ impl Snapshot {
                     probe: m.probe,
                     strategy: m.strategy,
                     turn: std::sync::atomic::AtomicU64::new(0),
+                    by_price: Default::default(),
                 }),
             );
         }

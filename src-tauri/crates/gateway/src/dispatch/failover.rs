@@ -17,6 +17,7 @@ use std::sync::atomic::Ordering;
 use crate::balance;
 use crate::breaker::Admission;
 use crate::catalog::{Candidate, Provider, Route, Snapshot};
+use crate::config::Strategy;
 use crate::engine::Engine;
 use crate::error::GatewayError;
 use crate::health::failure_kind;
@@ -68,13 +69,36 @@ pub struct Call<'a> {
     pub prepare: &'a (dyn Fn(&Candidate, bool) -> Result<Upstream, GatewayError> + Sync),
 }
 
-/// A candidate's measures: atomic reads from its slot.
-fn score(c: &Candidate) -> balance::Score {
-    let live = &c.breaker.live;
-    balance::Score {
-        latency_ms: live.latency_ms(),
-        in_flight: live.in_flight(),
-        price: live.price(),
+/// The candidates' measures at `tick` (`balance::ticks`), each an atomic read from a slot.
+struct Slots<'a> {
+    candidates: &'a [Candidate],
+    tick: u32,
+    by_price: Option<arc_swap::Guard<Arc<Vec<u32>>>>,
+}
+
+impl balance::Measures for Slots<'_> {
+    fn latency_ms(&self, i: usize) -> Option<f64> {
+        self.candidates[i].breaker.live.latency_ms()
+    }
+    fn in_flight(&self, i: usize) -> u32 {
+        self.candidates[i].breaker.live.in_flight()
+    }
+    fn price(&self, i: usize) -> Option<f64> {
+        self.candidates[i].breaker.live.price()
+    }
+    fn health(&self, i: usize) -> f64 {
+        self.candidates[i].breaker.live.health.at(self.tick)
+    }
+    fn provider_health(&self, i: usize) -> f64 {
+        self.candidates[i]
+            .provider
+            .breaker
+            .live
+            .health
+            .at(self.tick)
+    }
+    fn by_price(&self) -> Option<&[u32]> {
+        self.by_price.as_deref().map(|o| o.as_slice())
     }
 }
 
@@ -127,13 +151,18 @@ pub async fn run(
         // The sticky model the choice was offered, to tell a sticky pick from a weighted one.
         let offered = std::cell::RefCell::new(None);
         let strategy = call.route.strategy;
+        let tick = balance::ticks(now);
         let picked = pinned.map(|i| (i, "session")).or_else(|| {
             let i = balance::pick(
                 strategy,
                 candidates,
                 &call.route.groups,
                 usable,
-                |i| score(&candidates[i]),
+                Slots {
+                    candidates,
+                    tick,
+                    by_price: (strategy == Strategy::Cost).then(|| call.route.by_price.load()),
+                },
                 |uid| {
                     let m = engine.sticky.model(&call.client, uid);
                     offered.replace(m.clone());

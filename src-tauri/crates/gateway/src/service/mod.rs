@@ -128,6 +128,9 @@ pub fn status(engine: &Engine) -> StatusResponse {
         .iter()
         .map(|p| {
             let breakers = engine.breakers.models_of(&p.uid);
+            let (provider_score, scores) = engine
+                .breakers
+                .scores_of(&p.uid, crate::balance::ticks(now));
             let mut models: Vec<ModelHealth> = p
                 .models
                 .iter()
@@ -135,6 +138,7 @@ pub fn status(engine: &Engine) -> StatusResponse {
                     let model: std::sync::Arc<str> = m.as_str().into();
                     let b = breakers.iter().find(|(k, _)| *k == model).map(|(_, b)| b);
                     let h = engine.health.get(&p.uid, &model).unwrap_or_default();
+                    let score = scores.iter().find(|(k, _)| *k == model).map(|(_, s)| *s);
                     ModelHealth {
                         model: m.clone(),
                         breaker: breaker_view(b),
@@ -146,6 +150,7 @@ pub fn status(engine: &Engine) -> StatusResponse {
                             last_error: h.last_error.clone(),
                             requests: h.requests,
                             failures: h.failures,
+                            score,
                         },
                     }
                 })
@@ -159,6 +164,7 @@ pub fn status(engine: &Engine) -> StatusResponse {
                 paused: p.paused,
                 paused_until: p.paused_until,
                 breaker: breaker_view(engine.breakers.provider(&p.uid).as_ref()),
+                score: provider_score,
                 models,
             }
         })
