@@ -1536,3 +1536,133 @@ async fn a_provider_pointing_back_at_the_gateway_does_not_loop() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// `provider/model` reaches that provider's own model past the unified models: for a caller
+/// with no key on an open gateway, and for a key allowed to (`pin_providers`); any other key
+/// gets a 403 in its protocol, an unknown provider or model a 404 that says which.
+#[tokio::test]
+async fn provider_slash_model_pins_a_provider_for_keys_allowed_to() {
+    let (a, b) = (Mock::start().await, Mock::start().await);
+    let providers = format!(
+        "[[providers]]\nname = \"a\"\nbase_url = \"{}\"\nweight = 1000000\nmodels = [\"m1\"]\n\n\
+         [[providers]]\nname = \"b\"\nbase_url = \"{}\"\nmodels = [\"m1\", \"vendor/m9\"]\n\n\
+         [[models]]\nname = \"m1\"\n",
+        a.url(),
+        b.url()
+    );
+    let post = |gw: &Gateway, model: &str, key: Option<&str>| {
+        let mut r = http()
+            .post(format!("{}/chat/completions", gw.v1()))
+            .body(body(model, false));
+        if let Some(k) = key {
+            r = r.bearer_auth(k);
+        }
+        r.send()
+    };
+
+    // Open on loopback, no keys: anyone here may pin.
+    let (open, _d1) = start_admin(&providers);
+    let r = post(&open, "m1", None).await.unwrap();
+    assert_eq!(
+        h(&r, "x-switchboard-provider"),
+        "a",
+        "the unified model as before"
+    );
+    for _ in 0..5 {
+        let r = post(&open, "b/m1", None).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(h(&r, "x-switchboard-provider"), "b");
+    }
+    // A provider's own id with a slash of its own goes upstream as it is.
+    let r = post(&open, "b/vendor/m9", None).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(b.requests().last().unwrap().json()["model"], "vendor/m9");
+    let r = post(&open, "b/nope", None).await.unwrap();
+    assert_eq!(r.status(), 404);
+    let e: Value = r.json().await.unwrap();
+    let msg = e["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("'b' lists no model 'nope'"), "{e}");
+    assert_eq!(
+        post(&open, "zzz/m1", None).await.unwrap().status(),
+        404,
+        "no such provider: an unknown model"
+    );
+    assert_eq!(b.hits(), 6);
+    drop(open);
+
+    // With keys: only the one allowed to.
+    const PINS: &str = "sk-sb-routing-pins-00000000000";
+    let keys = format!(
+        "{providers}\n[[client_keys]]\nname = \"tests\"\nkey = \"{KEY}\"\n\n\
+         [[client_keys]]\nname = \"pins\"\nkey = \"{PINS}\"\npin_providers = true\n"
+    );
+    let (gw, _d2) = start_admin(&keys);
+    let r = post(&gw, "b/m1", Some(KEY)).await.unwrap();
+    assert_eq!(r.status(), 403);
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("pin_providers"),
+        "{e}"
+    );
+    // The same refusal in Anthropic's protocol.
+    let r = http()
+        .post(format!("{}/messages", gw.v1()))
+        .header("x-api-key", KEY)
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({"model": "b/m1", "max_tokens": 8,
+                      "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["type"], "error", "{e}");
+    assert_eq!(e["error"]["type"], "permission_error", "{e}");
+    let r = post(&gw, "b/m1", Some(PINS)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(h(&r, "x-switchboard-provider"), "b");
+
+    // The admin API and the export say which key may.
+    let token = admin_token(&gw).await;
+    let list: Value = admin(&gw, &token, "GET", "/client-keys", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let pins = |name: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == name)
+            .map(|k| k["pin_providers"].clone())
+    };
+    assert_eq!(pins("pins"), Some(json!(true)), "{list}");
+    assert_eq!(pins("tests"), Some(json!(false)), "{list}");
+    let created: Value = admin(
+        &gw,
+        &token,
+        "POST",
+        "/client-keys",
+        Some(json!({"name": "made", "pin_providers": true})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let made = created["key"].as_str().unwrap().to_owned();
+    let r = post(&gw, "b/m1", Some(&made)).await.unwrap();
+    assert_eq!(r.status(), 200, "a key made through the API pins too");
+    let export = admin(&gw, &token, "GET", "/export", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        export.matches("pin_providers = true").count(),
+        2,
+        "{export}"
+    );
+}

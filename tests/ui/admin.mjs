@@ -283,6 +283,7 @@ try {
     await page.click("#key-create");
     await expectText(page.locator('[data-field="expires_at"] .error'), "YYYY-MM-DD");
     await page.fill("#key-expires", "2099-01-01");
+    await page.check("#key-pin");
     await page.click("#key-create");
     const key = await page.locator("#created-key code").textContent();
     if (!/^sk-sb-[A-Za-z0-9_-]{20,}$/.test(key.trim())) throw new Error(`unexpected key ${key}`);
@@ -291,6 +292,7 @@ try {
     await expectText(row.locator(".limit"), "30/min");
     await expectText(row.locator(".expires"), "2099-01-01");
     await expectText(row.locator(".last-used"), "Never");
+    await expectText(row.locator(".pin"), "Yes");
     await shot("keys");
   });
 

@@ -19,6 +19,7 @@ pub fn Keys() -> impl IntoView {
     let expires = RwSignal::new(String::new());
     // "", "on" or "off": as the Settings say, always, never.
     let bodies = RwSignal::new(String::new());
+    let pin = RwSignal::new(false);
     let created = RwSignal::new(None::<CreatedClientKey>);
     let errors = Errors::new();
     load_on_tick(ctx, "/client-keys", move |l: Vec<ClientKeyView>| {
@@ -57,6 +58,7 @@ pub fn Keys() -> impl IntoView {
                 "off" => Some(false),
                 _ => None,
             },
+            pin_providers: pin.get_untracked().then_some(true),
         };
         spawn_local(async move {
             let Some(c) = ctx.client() else { return };
@@ -68,6 +70,7 @@ pub fn Keys() -> impl IntoView {
                     rpm.set(String::new());
                     expires.set(String::new());
                     bodies.set(String::new());
+                    pin.set(false);
                     ctx.refresh();
                 }
                 Err(f) => errors.server(&f, &["name", "models", "rpm", "expires_at"]),
@@ -104,7 +107,7 @@ pub fn Keys() -> impl IntoView {
                     })
             }}
             <table class="grid" id="client-keys">
-                <Head cols=&["col.name", "col.models", "col.limit", "col.expires", "col.last_used", "col.created", "col.bodies", ""]/>
+                <Head cols=&["col.name", "col.models", "col.limit", "col.expires", "col.last_used", "col.created", "col.bodies", "col.pin", ""]/>
                 <tbody>
                     {move || {
                         list.get()
@@ -141,6 +144,9 @@ pub fn Keys() -> impl IntoView {
                                                 Some(true) => "keys.bodies_on",
                                                 Some(false) => "keys.bodies_off",
                                             })}
+                                        </td>
+                                        <td class="small pin">
+                                            {move || ctx.t(if k.pin_providers { "keys.pin_yes" } else { "keys.pin_no" })}
                                         </td>
                                         <td class="actions">
                                             {if k.revoked {
@@ -187,6 +193,16 @@ pub fn Keys() -> impl IntoView {
                         <option value="on">{move || ctx.t("keys.bodies_on")}</option>
                         <option value="off">{move || ctx.t("keys.bodies_off")}</option>
                     </select>
+                </Field>
+                <Field label="field.key_pin" name="pin_providers" errors=errors hint="hint.key_pin">
+                    <label class="inline">
+                        <input
+                            type="checkbox"
+                            id="key-pin"
+                            prop:checked=move || pin.get()
+                            on:change=move |ev| pin.set(event_target_checked(&ev))
+                        />
+                    </label>
                 </Field>
                 <FormError errors=errors/>
                 <button type="submit" class="primary" id="key-create">{move || ctx.t("action.create")}</button>

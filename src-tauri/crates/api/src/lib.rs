@@ -337,6 +337,9 @@ pub struct ClientKeyView {
     /// Its own body capture: true or false over `[logs] capture_bodies`; None: as it says.
     #[serde(default)]
     pub capture_bodies: Option<bool>,
+    /// May name a provider in a request (`model: "provider/model"`).
+    #[serde(default)]
+    pub pin_providers: bool,
     /// Unix seconds.
     #[serde(default)]
     pub last_used_at: Option<u64>,
@@ -355,6 +358,9 @@ pub struct CreateClientKey {
     /// Keep this key's bodies (true) or never (false), over `[logs] capture_bodies`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capture_bodies: Option<bool>,
+    /// May name a provider in a request (`provider/model`); false if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_providers: Option<bool>,
 }
 
 /// The new key, shown this once: only its hash is kept.

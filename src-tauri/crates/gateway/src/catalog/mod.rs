@@ -2,6 +2,7 @@
 //! (provider, model) candidates, and client keys. A change builds a new snapshot and swaps it
 //! whole, so the request path reads it without locks.
 
+mod pin;
 mod rules;
 pub mod sync;
 
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+pub use pin::Pin;
 pub use rules::CompiledRules;
 
 use crate::auth::KeyHash;
@@ -215,6 +217,8 @@ pub struct ClientKey {
     pub expires_at: Option<u64>,
     /// Overrides `[logs] capture_bodies` for this key.
     pub capture_bodies: Option<bool>,
+    /// May name a provider in a request (`provider/model`).
+    pub pin_providers: bool,
 }
 
 impl ClientKey {
@@ -550,6 +554,7 @@ impl Snapshot {
                         rpm: k.rpm,
                         expires_at: k.expires_at,
                         capture_bodies: k.capture_bodies,
+                        pin_providers: k.pin_providers,
                     }),
                 )
             })

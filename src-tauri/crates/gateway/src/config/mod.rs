@@ -416,6 +416,7 @@ impl Validator<'_> {
                 rpm,
                 expires_at,
                 capture_bodies: k.capture_bodies,
+                pin_providers: k.pin_providers,
             });
         }
 

@@ -81,6 +81,8 @@ pub struct RawClientKey {
     /// Keep this key's request and answer bodies (true) or never (false), whatever
     /// `[logs] capture_bodies` says; absent: as it says.
     pub capture_bodies: Option<bool>,
+    /// May name a provider in a request (`model: "relay/gpt-4o"`), past the unified models.
+    pub pin_providers: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

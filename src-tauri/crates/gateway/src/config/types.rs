@@ -199,6 +199,8 @@ pub struct ClientKeySpec {
     pub expires_at: Option<u64>,
     /// Overrides `[logs] capture_bodies` for this key.
     pub capture_bodies: Option<bool>,
+    /// May pin a provider (`provider/model`); None: kept as stored (false for a new key).
+    pub pin_providers: Option<bool>,
 }
 
 /// A parsed and validated config file.

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::failover::{self, Success};
 use super::prepare::Prepare;
 use super::{BodyMode, Framing, OnEnd, ProxyBody, Transform};
-use crate::catalog::{Candidate, ClientKey, Provider, Snapshot};
+use crate::catalog::{Candidate, ClientKey, Pin, Provider, Route, Snapshot};
 use crate::config::Protocol;
 use crate::engine::Engine;
 use crate::error::GatewayError;
@@ -124,6 +124,42 @@ fn session_id<'a>(headers: &'a HeaderMap, head: &'a RequestHead<'_>) -> Option<C
         .filter(|k| !k.is_empty())
 }
 
+/// A `provider/model` name no unified model takes: that provider's model, for a caller with no
+/// key (the gateway is open on loopback) or a key allowed to pin providers.
+fn pin(
+    engine: &Engine,
+    snap: &Snapshot,
+    client: Option<&ClientKey>,
+    name: &str,
+) -> Result<Arc<Route>, GatewayError> {
+    let pin = snap.pin(name, &engine.breakers);
+    if matches!(pin, Pin::NoProvider) {
+        return Err(GatewayError::unknown_model(name));
+    }
+    if let Some(c) = client
+        && !c.pin_providers
+    {
+        return Err(GatewayError::Forbidden(format!(
+            "The client key '{}' may not name a provider ('{}'); allow it with \
+             pin_providers = true on the key, or use a unified model.",
+            c.name,
+            crate::outside::clip(name, crate::outside::MAX_NAME)
+        )));
+    }
+    match pin {
+        Pin::Route(route) => Ok(route),
+        Pin::Unlisted { provider, listed } => Err(GatewayError::NotFound(format!(
+            "The provider '{provider}' lists no model '{}' ({listed} listed; GET \
+             /api/providers shows them, and a sync refreshes them).",
+            crate::outside::clip(
+                name.get(provider.len() + 1..).unwrap_or_default(),
+                crate::outside::MAX_NAME
+            )
+        ))),
+        Pin::NoProvider => Err(GatewayError::unknown_model(name)),
+    }
+}
+
 pub(crate) async fn run(
     engine: &Arc<Engine>,
     snap: &Snapshot,
@@ -153,12 +189,16 @@ pub(crate) async fn run(
         record.capture_bodies(api, &bytes, logs.logs_body_max_kb);
     }
 
-    let Some(route) = snap.route(&head.model) else {
-        return Err(refuse(
-            GatewayError::unknown_model(&head.model),
-            None,
-            record,
-        ));
+    let pinned;
+    let route = match snap.route(&head.model) {
+        Some(r) => r,
+        None => match pin(engine, snap, client.as_deref(), &head.model) {
+            Ok(r) => {
+                pinned = r;
+                &pinned
+            }
+            Err(e) => return Err(refuse(e, None, record)),
+        },
     };
     record.unified_model = Some(route.name.clone());
     if let Some(c) = &client

@@ -465,7 +465,7 @@ pub async fn create_client_key(State(engine): State<Arc<Engine>>, body: Bytes) -
             return api_error(
                 StatusCode::BAD_REQUEST,
                 format!(
-                    "Send {{\"name\", \"models\"?, \"rpm\"?, \"expires_at\"?, \"capture_bodies\"?}}: {e}"
+                    "Send {{\"name\", \"models\"?, \"rpm\"?, \"expires_at\"?, \"capture_bodies\"?, \"pin_providers\"?}}: {e}"
                 ),
             );
         }

@@ -104,6 +104,7 @@ pub async fn connect(engine: &Engine, id: &str) -> Result<AgentClientChange, Ser
             rpm: None,
             expires_at: None,
             capture_bodies: None,
+            pin_providers: None,
         },
     )
     .await?;

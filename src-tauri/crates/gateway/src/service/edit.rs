@@ -224,6 +224,7 @@ pub async fn client_keys(engine: &Engine) -> Result<Vec<ClientKeyView>, ServiceE
             rpm: k.rpm,
             expires_at: k.expires_at,
             capture_bodies: k.capture_bodies,
+            pin_providers: k.pin_providers,
         })
         .collect())
 }
@@ -257,6 +258,9 @@ pub async fn create_client_key(
     }
     if let Some(on) = req.capture_bodies {
         entry["capture_bodies"] = json!(on);
+    }
+    if let Some(on) = req.pin_providers {
+        entry["pin_providers"] = json!(on);
     }
     let file = parse_doc(&json!({ "client_keys": [entry] }), "client_keys[0].")?;
     let report = apply(engine, file).await?;

@@ -87,6 +87,7 @@ pub struct StoredClientKey {
     pub rpm: Option<u32>,
     pub expires_at: Option<u64>,
     pub capture_bodies: Option<bool>,
+    pub pin_providers: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -422,6 +423,12 @@ fn import_client_key(
             params![on, k.name],
         )?;
     }
+    if let Some(on) = k.pin_providers {
+        tx.execute(
+            "UPDATE client_keys SET pin_providers = ?1 WHERE name = ?2 AND pin_providers IS NOT ?1",
+            params![on, k.name],
+        )?;
+    }
     for (column, value) in [("rpm", k.rpm.map(u64::from)), ("expires_at", k.expires_at)] {
         if let Some(v) = value {
             tx.execute(
@@ -523,7 +530,8 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
     let mut client_keys = Vec::new();
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT id, name, key_hash, models, revoked_at IS NOT NULL, rpm, expires_at, capture_bodies
+            "SELECT id, name, key_hash, models, revoked_at IS NOT NULL, rpm, expires_at, capture_bodies,
+                pin_providers
              FROM client_keys ORDER BY name",
         )?;
         let mut rows = stmt.query([])?;
@@ -539,6 +547,7 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
                 rpm: r.get(5)?,
                 expires_at: r.get(6)?,
                 capture_bodies: r.get(7)?,
+                pin_providers: r.get(8)?,
             });
         }
     }
@@ -845,12 +854,13 @@ pub struct ClientKeyInfo {
     pub expires_at: Option<u64>,
     pub last_used_at: Option<u64>,
     pub capture_bodies: Option<bool>,
+    pub pin_providers: bool,
 }
 
 pub fn client_keys(conn: &Connection) -> Result<Vec<ClientKeyInfo>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT name, models, created_at, revoked_at, key_hash, rpm, expires_at, last_used_at,
-            capture_bodies
+            capture_bodies, pin_providers
          FROM client_keys ORDER BY name",
     )?;
     let mut rows = stmt.query([])?;
@@ -867,6 +877,7 @@ pub fn client_keys(conn: &Connection) -> Result<Vec<ClientKeyInfo>, StoreError> 
             expires_at: r.get(6)?,
             last_used_at: r.get(7)?,
             capture_bodies: r.get(8)?,
+            pin_providers: r.get(9)?,
         });
     }
     Ok(out)

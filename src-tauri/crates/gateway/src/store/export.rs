@@ -177,6 +177,9 @@ pub fn render(state: &StoredState, listed: &HashSet<String>) -> Result<String, S
             if let Some(on) = k.capture_bodies {
                 t.insert("capture_bodies".into(), on.into());
             }
+            if k.pin_providers {
+                t.insert("pin_providers".into(), true.into());
+            }
             Value::Table(t)
         })
         .collect();

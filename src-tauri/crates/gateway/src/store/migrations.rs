@@ -106,6 +106,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE models ADD COLUMN strategy TEXT NOT NULL DEFAULT 'weighted';
     ALTER TABLE providers ADD COLUMN priority INTEGER NOT NULL DEFAULT 0 CHECK (priority >= 0);
     "#,
+    // 9: a client key that may name a provider in its requests (`provider/model`).
+    r#"
+    ALTER TABLE client_keys ADD COLUMN pin_providers INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 #[cfg(test)]
