@@ -1666,3 +1666,84 @@ async fn provider_slash_model_pins_a_provider_for_keys_allowed_to() {
         "{export}"
     );
 }
+
+/// `[routing] default_params` fill what a request leaves out, under a unified model's own
+/// defaults and the client's values; they reach pinned requests too, are checked like the file
+/// when changed through the admin API, and take effect at once.
+#[tokio::test]
+async fn global_default_params_fill_in_under_a_models_own() {
+    let up = Mock::start().await;
+    let config = format!(
+        "[routing]\ndefault_params = {{ max_tokens = 77, temperature = 0.2 }}\n\n\
+         [[providers]]\nname = \"up\"\nbase_url = \"{}\"\nmodels = [\"m1\", \"m2\"]\n\n\
+         [[models]]\nname = \"m1\"\ndefault_params = {{ temperature = 0.9 }}\n\n\
+         [[models]]\nname = \"m2\"\n",
+        up.url()
+    );
+    let (gw, _dir) = start_admin(&config);
+    let send = |model: &'static str, extra: Value| {
+        let mut b = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+        b.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        http()
+            .post(format!("{}/chat/completions", gw.v1()))
+            .json(&b)
+            .send()
+    };
+    let last = || up.requests().last().unwrap().json();
+    assert_eq!(send("m1", json!({})).await.unwrap().status(), 200);
+    assert_eq!(
+        (last()["max_tokens"].clone(), last()["temperature"].clone()),
+        (json!(77), json!(0.9)),
+        "the model's own default wins, the global one fills the rest"
+    );
+    assert_eq!(
+        send("m2", json!({"max_tokens": 5})).await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        (last()["max_tokens"].clone(), last()["temperature"].clone()),
+        (json!(5), json!(0.2)),
+        "the client's value wins"
+    );
+    assert_eq!(send("up/m2", json!({})).await.unwrap().status(), 200);
+    assert_eq!(last()["max_tokens"], 77, "a pinned request gets them too");
+
+    let token = admin_token(&gw).await;
+    let r = admin(
+        &gw,
+        &token,
+        "PUT",
+        "/settings",
+        Some(json!({"routing": {"default_params": {"model": "other"}}})),
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let e: Value = r.json().await.unwrap();
+    assert!(e.to_string().contains("routing.default_params"), "{e}");
+    let r = admin(
+        &gw,
+        &token,
+        "PUT",
+        "/settings",
+        Some(json!({"routing": {"default_params": {"top_p": 0.5}}})),
+    )
+    .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let settings: Value = admin(&gw, &token, "GET", "/settings", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(settings["default_params"], json!({"top_p": 0.5}));
+    assert_eq!(send("m2", json!({})).await.unwrap().status(), 200);
+    assert_eq!(last()["top_p"], 0.5, "live at once");
+    assert!(last().get("max_tokens").is_none(), "the old ones are gone");
+    let export = admin(&gw, &token, "GET", "/export", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(export.contains("top_p = 0.5"), "{export}");
+}

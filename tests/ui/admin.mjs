@@ -333,6 +333,11 @@ try {
     await page.click("#settings-save");
     await expectText(page.locator('[data-field="routing.first_byte_timeout_s"] .error'), "1–3600");
     await page.fill("#routing\\.first_byte_timeout_s", "30");
+    // Global default parameters: JSON, checked before sending.
+    await page.fill("#routing\\.default_params", "max_tokens: 4096");
+    await page.click("#settings-save");
+    await expectText(page.locator('[data-field="routing.default_params"] .error'), "JSON object");
+    await page.fill("#routing\\.default_params", '{"max_tokens": 4096}');
     await page.fill("#admin\\.session_ttl_s", "7200");
     await page.click("#settings-save");
     await page.locator(".notice.ok", { hasText: /^Saved$/ }).waitFor({ timeout: 5000 });
@@ -343,7 +348,7 @@ try {
     const saved = await (
       await fetch(`${url}/api/settings`, { headers: { authorization: `Bearer ${token}` } })
     ).json();
-    if (saved.session_ttl_s !== 7200 || saved.max_failed_logins !== 5) {
+    if (saved.session_ttl_s !== 7200 || saved.max_failed_logins !== 5 || saved.default_params.max_tokens !== 4096) {
       throw new Error(`settings on the server: ${JSON.stringify(saved)}`);
     }
     // Export: a config file with what was just saved, and no provider key.
@@ -357,7 +362,7 @@ try {
     const chunks = [];
     for await (const c of await download.createReadStream()) chunks.push(c);
     const exported = Buffer.concat(chunks).toString("utf8");
-    for (const want of ["session_ttl_s = 7200", 'name = "relay-b"', "[[client_keys]]"]) {
+    for (const want of ["session_ttl_s = 7200", 'name = "relay-b"', "[[client_keys]]", "max_tokens = 4096"]) {
       if (!exported.includes(want)) throw new Error(`the export lacks ${want}:\n${exported}`);
     }
     if (/sk-relay-[ab]-secret/.test(exported)) throw new Error(`a key in the export:\n${exported}`);

@@ -470,6 +470,16 @@ const TABLE: &[(&str, &str, &str)] = &[
         "健康探测间隔（秒，0 为关闭）",
     ),
     (
+        "settings.default_params",
+        "Default parameters (JSON)",
+        "默认参数（JSON）",
+    ),
+    (
+        "hint.default_params",
+        "Every request gets these when it does not set them; a model's own defaults win",
+        "请求未设置时使用这些参数；模型自己的默认参数优先",
+    ),
+    (
         "settings.cooldown_rate_limited_s",
         "Cooldown after 429 (s)",
         "429 后冷却（秒）",
@@ -676,6 +686,11 @@ const TABLE: &[(&str, &str, &str)] = &[
         "1 到 65535 之间的端口。",
     ),
     ("err.range", "A whole number in", "取值范围"),
+    (
+        "err.json_object",
+        "A JSON object, like {\"max_tokens\": 4096}",
+        "需为 JSON 对象，例如 {\"max_tokens\": 4096}",
+    ),
 ];
 
 /// The table's own key equal to `key`, for a key made at run time (`settings.<name>`).

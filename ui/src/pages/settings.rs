@@ -32,6 +32,7 @@ fn placeholder(f: &SettingInfo) -> &'static str {
     match f.name {
         "retry_on_keywords" => "overloaded, try again",
         "allowed_origins" => "https://chat.example",
+        "default_params" => r#"{"max_tokens": 4096}"#,
         _ => "",
     }
 }
@@ -78,6 +79,16 @@ impl Input {
                 }
             }
             (Input::Text(t), Kind::List) => Ok(json!(util::split_list(&t.get_untracked()))),
+            (Input::Text(t), Kind::Object) => {
+                let text = t.get_untracked();
+                if text.trim().is_empty() {
+                    return Ok(json!({}));
+                }
+                match serde_json::from_str::<Value>(&text) {
+                    Ok(v @ Value::Object(_)) => Ok(v),
+                    _ => Err(ctx.t("err.json_object").to_owned()),
+                }
+            }
             (Input::Text(t), _) => Ok(json!(t.get_untracked().trim())),
         }
     }

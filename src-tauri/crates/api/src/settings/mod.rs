@@ -37,6 +37,8 @@ pub enum Kind {
     Text,
     /// A list of strings.
     List,
+    /// A JSON object (a table in the config file).
+    Object,
 }
 
 impl Kind {
@@ -120,6 +122,13 @@ impl SettingValue for String {
     const KIND: Kind = Kind::Text;
     fn to_json(&self) -> serde_json::Value {
         serde_json::Value::String(self.clone())
+    }
+}
+
+impl SettingValue for serde_json::Map<String, serde_json::Value> {
+    const KIND: Kind = Kind::Object;
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Object(self.clone())
     }
 }
 

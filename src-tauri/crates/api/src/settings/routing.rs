@@ -17,6 +17,10 @@ section! {
         server_error_threshold => server_error_threshold: u32 = 1, range(1, 100);
         /// Seconds between active probes of every candidate; 0 turns probes off.
         probe_interval_s => probe_interval_s: u64 = 0, range(0, 86_400);
+        /// Parameters every request gets when it does not set them (`max_tokens`,
+        /// `temperature`, ...); a unified model's own `default_params` win over these.
+        default_params => default_params: serde_json::Map<String, serde_json::Value> =
+            serde_json::Map::new();
     }
 }
 

@@ -282,6 +282,14 @@ impl Snapshot {
     }
 }
 
+/// A unified model's default parameters over `[routing] default_params`: its own win, the
+/// global ones fill the rest (merged once per snapshot, so a request looks at one map).
+pub(crate) fn with_global(own: &JsonObject, global: &JsonObject) -> JsonObject {
+    let mut out = global.clone();
+    out.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+    out
+}
+
 /// `name[1m]` -> `name`: a bracketed suffix names a variant of the same model.
 fn strip_variant(name: &str) -> &str {
     match name.strip_suffix(']').and_then(|n| n.rsplit_once('[')) {
@@ -514,7 +522,10 @@ impl Snapshot {
                     groups: provider_groups(&candidates),
                     candidates,
                     protocol: m.protocol,
-                    default_params: m.default_params.clone(),
+                    default_params: with_global(
+                        &m.default_params,
+                        &state.settings.routing.default_params,
+                    ),
                     override_params: m.override_params.clone(),
                     probe: m.probe,
                     strategy: m.strategy,

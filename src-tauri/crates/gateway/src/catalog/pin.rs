@@ -20,8 +20,9 @@ pub enum Pin {
 
 impl Snapshot {
     /// What `name` pins: the provider named before the first `/` (a provider's name has none),
-    /// then one of its listed models (which may have a `/` of its own). The route has that one candidate, with the pair's
-    /// own breaker (shared with every unified model that routes there), and no parameters.
+    /// then one of its listed models (which may have a `/` of its own). The route has that one
+    /// candidate, with the pair's own breaker (shared with every unified model that routes
+    /// there), and only the global `[routing] default_params`.
     pub fn pin(&self, name: &str, breakers: &BreakerRegistry) -> Pin {
         let Some((provider, model)) = name
             .split_once('/')
@@ -46,7 +47,7 @@ impl Snapshot {
             groups: super::provider_groups(&candidates),
             candidates,
             protocol: None,
-            default_params: Default::default(),
+            default_params: self.settings.routing.default_params.clone(),
             override_params: Default::default(),
             probe: false,
             strategy: Default::default(),

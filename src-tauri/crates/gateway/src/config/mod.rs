@@ -158,6 +158,23 @@ impl Validator<'_> {
                     "keywords must not be empty".into(),
                 ));
             }
+            if let Some(params) = &r.default_params {
+                let bad = if params.contains_key("model") {
+                    Some("may not set \"model\": routing decides the upstream model".to_owned())
+                } else if params.len() > MAX_PARAMS {
+                    Some(format!("at most {MAX_PARAMS} parameters"))
+                } else {
+                    None
+                };
+                if let Some(message) = bad {
+                    return Err(self.err(
+                        &span,
+                        "default_params",
+                        "routing.default_params".into(),
+                        message,
+                    ));
+                }
+            }
             out.routing = r;
         }
         if let Some(cooldown) = raw.cooldown.take() {
@@ -499,6 +516,9 @@ pub fn unix_of_utc_date(s: &str) -> Result<u64, String> {
     let days = era * 146_097 + doe - 719_468;
     u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).map_err(|_| bad())
 }
+
+/// How many parameters `[routing] default_params` may hold: each is added to every request.
+pub const MAX_PARAMS: usize = 64;
 
 pub fn validate_name(name: &str) -> Result<(), String> {
     if name.trim().is_empty() {

@@ -229,6 +229,7 @@ sync_interval_s = 6
 network_failure_threshold = 7
 server_error_threshold = 8
 probe_interval_s = 30
+default_params = { max_tokens = 99, stop = ["\n"] }
 [cooldown]
 rate_limited = 21
 server_error = 22
@@ -281,6 +282,10 @@ refresh_hours = 12
             network_failure_threshold: 7,
             server_error_threshold: 8,
             probe_interval_s: 30,
+            default_params: serde_json::json!({"max_tokens": 99, "stop": ["\n"]})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
         },
         cooldown: Cooldown {
             cooldown_rate_limited_s: 21,
