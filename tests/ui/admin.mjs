@@ -325,6 +325,26 @@ try {
     await shot("prices");
   });
 
+  await step("model capabilities: what each routed model takes, and an entry over it", async () => {
+    const gpt = page.locator('#capabilities tr[data-pair="relay-a/gpt-4o"]');
+    await gpt.waitFor();
+    await expectText(gpt.locator(".tools"), "Yes");
+    await expectText(gpt.locator(".vision"), "Yes");
+    const house = page.locator('#capabilities tr[data-pair="relay-a/house-model"]');
+    await expectText(house.locator(".vision"), "Unknown");
+    await page.fill("#caps-model", "house-model");
+    await page.fill("#caps-context", "none");
+    await page.click("#caps-save");
+    await expectText(page.locator('#caps-form [data-field="context_window"] .error'), "above 0");
+    await page.fill("#caps-context", "8000");
+    await page.selectOption("#caps-vision", "no");
+    await page.click("#caps-save");
+    await page.locator('#capability-entries tr[data-entry="/house-model"]').waitFor();
+    await expectText(house.locator(".vision"), "No");
+    await expectText(house.locator(".context"), "8000");
+    await shot("capabilities");
+  });
+
   await step("settings validate ranges and save", async () => {
     await page.click("button[data-page=settings]");
     await page.locator("#routing\\.first_byte_timeout_s").waitFor();

@@ -23,6 +23,24 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// The server names a list entry's field `prices[3].input`: a form has one entry's fields,
+    /// so the message loses its `list[i].` for the form to place it.
+    pub fn of_entry(&self, list: &str) -> Failure {
+        let message = match self
+            .message
+            .strip_prefix(list)
+            .and_then(|m| m.strip_prefix('['))
+            .and_then(|m| m.split_once("]."))
+        {
+            Some((_, rest)) => rest.to_owned(),
+            None => self.message.clone(),
+        };
+        Failure {
+            status: self.status,
+            message,
+        }
+    }
+
     fn network(e: JsValue) -> Self {
         let detail = e
             .dyn_ref::<js_sys::Error>()

@@ -156,6 +156,37 @@ const TABLE: &[(&str, &str, &str)] = &[
     ),
     ("prices.add", "Add or change a price", "添加或修改价格"),
     ("prices.every", "(every)", "（全部）"),
+    ("caps.title", "Model capabilities", "模型能力"),
+    (
+        "caps.intro",
+        "What each routed model is known to take: images, tools and long prompts go only where they are not known to be lacking",
+        "每个已路由模型已知支持的能力：图片、工具与长提示只会发往未知不支持的模型",
+    ),
+    ("caps.entries", "Your capability entries", "自定义能力"),
+    ("caps.add", "Add or change capabilities", "添加或修改能力"),
+    (
+        "caps.context",
+        "Context window (tokens)",
+        "上下文窗口（token）",
+    ),
+    (
+        "caps.max_output",
+        "Max output (tokens)",
+        "最大输出（token）",
+    ),
+    ("caps.tools", "Tools", "工具调用"),
+    ("caps.vision", "Images", "图片输入"),
+    ("caps.reasoning", "Reasoning", "推理"),
+    ("caps.structured", "Structured output", "结构化输出"),
+    ("caps.yes", "Yes", "是"),
+    ("caps.no", "No", "否"),
+    ("caps.unknown", "Unknown", "未知"),
+    ("field.caps_model", "Model (or pattern)", "模型（或通配）"),
+    (
+        "hint.caps_model",
+        "The upstream model id; * matches any run of characters",
+        "上游模型 id；* 匹配任意字符",
+    ),
     ("col.provider", "Provider", "提供商"),
     ("col.multiplier", "Multiplier", "倍率"),
     ("col.input", "Input", "输入"),
@@ -686,11 +717,6 @@ const TABLE: &[(&str, &str, &str)] = &[
         "1 到 65535 之间的端口。",
     ),
     ("err.range", "A whole number in", "取值范围"),
-    (
-        "err.json_object",
-        "A JSON object, like {\"max_tokens\": 4096}",
-        "需为 JSON 对象，例如 {\"max_tokens\": 4096}",
-    ),
 ];
 
 /// The table's own key equal to `key`, for a key made at run time (`settings.<name>`).
@@ -727,6 +753,7 @@ mod tests {
             include_str!("pages/prices.rs"),
             include_str!("pages/logs.rs"),
             include_str!("pages/clients.rs"),
+            include_str!("pages/capabilities.rs"),
         ];
         let prefixes = [
             "nav.",
@@ -745,6 +772,7 @@ mod tests {
             "keys.",
             "settings.",
             "prices.",
+            "caps.",
             "logs.",
             "clients.",
             "msg.",

@@ -1,3 +1,4 @@
+pub mod capabilities;
 pub mod clients;
 pub mod dashboard;
 pub mod keys;

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use switchboard_api::prices::{PriceEntry, PricesUpdate, PricesView};
 
-use crate::api::{self, Failure};
+use crate::api;
 use crate::app::{load_on_tick, use_ctx};
 use crate::form::{Errors, Field, FormError, Head, TextInput};
 use crate::util;
@@ -26,22 +26,6 @@ fn number(s: &str) -> Result<Option<f64>, ()> {
 
 fn shown(v: Option<f64>) -> String {
     v.map_or_else(|| "—".to_owned(), |v| format!("{v}"))
-}
-
-/// The server names an entry's field `prices[3].input`: the form has one entry's fields.
-fn field_of_entry(f: &Failure) -> Failure {
-    let message = match f
-        .message
-        .strip_prefix("prices[")
-        .and_then(|m| m.split_once("]."))
-    {
-        Some((_, rest)) => rest.to_owned(),
-        None => f.message.clone(),
-    };
-    Failure {
-        status: f.status,
-        message,
-    }
 }
 
 #[component]
@@ -69,7 +53,7 @@ pub fn Prices() -> impl IntoView {
                     ctx.refresh();
                 }
                 Err(f) => errors.server(
-                    &field_of_entry(&f),
+                    &f.of_entry("prices"),
                     &[
                         "provider",
                         "model",
@@ -291,5 +275,6 @@ pub fn Prices() -> impl IntoView {
                 <button type="submit" class="primary" id="price-save">{move || ctx.t("action.save")}</button>
             </form>
         </section>
+        <super::capabilities::Capabilities/>
     }
 }

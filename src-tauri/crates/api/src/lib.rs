@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod capabilities;
 pub mod prices;
 pub mod settings;
 pub mod stats;

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use switchboard_gateway::Snapshot;
-use switchboard_gateway::{BreakerRegistry, FailureKind};
+use switchboard_gateway::{BreakerRegistry, FailureKind, Limits, Needs};
 use switchboard_gateway::{Health, Measures, Score, Sticky, Strategy, choose, ticks};
 use switchboard_gateway::{KeyRef, StoredModel, StoredProvider, StoredState};
 use switchboard_gateway::{Rule, RuleKind};
@@ -230,5 +230,32 @@ impl Measures for Bench<'_> {
     }
 }
 
-criterion_group!(benches, bench);
+/// What a request needs, read from its body: a 10,000-token conversation (about 40 kB) on a
+/// route where some candidate takes no images and holds 8,000 tokens (so both searches run),
+/// and on one where nothing is known to be lacking (the usual case: nothing is read).
+fn needs(c: &mut Criterion) {
+    let turns: Vec<serde_json::Value> = (0..100)
+        .map(|i| {
+            serde_json::json!({
+                "role": if i % 2 == 0 { "user" } else { "assistant" },
+                "content": "the quick brown fox jumps over the lazy dog again and again ".repeat(6),
+            })
+        })
+        .collect();
+    let body = serde_json::to_vec(&serde_json::json!({"model": "m", "messages": turns})).unwrap();
+    eprintln!("body: {} bytes", body.len());
+    let limited = Limits {
+        min_context: Some(8000),
+        some_without_vision: true,
+        some_without_tools: true,
+    };
+    c.bench_function("needs: 10k-token conversation, limits to check", |b| {
+        b.iter(|| black_box(Needs::of(black_box(&body), true, &limited)))
+    });
+    c.bench_function("needs: same, nothing known to be lacking", |b| {
+        b.iter(|| black_box(Needs::of(black_box(&body), true, &Limits::default())))
+    });
+}
+
+criterion_group!(benches, bench, needs);
 criterion_main!(benches);

@@ -227,14 +227,20 @@ impl Engine {
         let now = crate::protocol::unix_now();
         for route in snap.routes.values() {
             for c in &route.candidates {
-                c.breaker
-                    .live
-                    .set_price(pricing.blended(&c.provider.name, &c.model, now));
+                let live = &c.breaker.live;
+                live.set_price(pricing.blended(&c.provider.name, &c.model, now));
+                live.caps.store(Arc::new(crate::capabilities::resolve(
+                    &c.provider.name,
+                    &c.model,
+                    pricing.context_window(&c.provider.name, &c.model),
+                    &snap.capabilities,
+                )));
             }
         }
-        // After every price is in: a pair two routes share has one price.
+        // After every slot is set: a pair two routes share has one price.
         for route in snap.routes.values() {
             route.rank_by_price();
+            route.sum_up_limits();
         }
     }
 

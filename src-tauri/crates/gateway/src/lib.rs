@@ -14,6 +14,7 @@ pub(crate) mod balance;
 pub(crate) mod bodies;
 pub(crate) mod body_budget;
 pub(crate) mod breaker;
+pub(crate) mod capabilities;
 pub(crate) mod catalog;
 pub(crate) mod config;
 // Public: the agent-client tests drive the real CLIs on the files it writes.
@@ -45,6 +46,7 @@ pub(crate) mod usage;
 pub use admin_auth::set_password;
 pub use balance::{Health, Measures, Score, Sticky, choose, pick, ticks};
 pub use breaker::{BreakerRegistry, FailureKind};
+pub use capabilities::{Limits, Needs};
 pub use catalog::Snapshot;
 pub use config::{
     DEFAULT_PORT, Protocol, Rule, RuleKind, Settings, Strategy, parse as parse_config,

@@ -125,6 +125,8 @@ pub struct Live {
     /// request path never looks it up).
     price: AtomicU64,
     pub health: Health,
+    /// What the pair can take, resolved when the configuration or the price list changes.
+    pub caps: arc_swap::ArcSwap<switchboard_api::capabilities::Capabilities>,
 }
 
 impl Default for Live {
@@ -134,6 +136,7 @@ impl Default for Live {
             in_flight: AtomicU32::new(0),
             price: AtomicU64::new(UNPRICED),
             health: Health::default(),
+            caps: Default::default(),
         }
     }
 }

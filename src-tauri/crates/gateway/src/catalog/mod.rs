@@ -178,6 +178,9 @@ pub struct Route {
     /// prices change, so `cost` need not rank hundreds of candidates per request. Empty until
     /// then (`cost` ranks them itself).
     pub by_price: arc_swap::ArcSwap<Vec<u32>>,
+    /// What some candidate is known to lack, kept with the prices: a request that needs none
+    /// of it is not looked at more closely.
+    pub limits: arc_swap::ArcSwap<crate::capabilities::Limits>,
 }
 
 impl Route {
@@ -197,6 +200,17 @@ impl Route {
             .filter_map(|i| u32::try_from(i).ok())
             .collect();
         self.by_price.store(Arc::new(order));
+    }
+
+    /// Sums up what the candidates' slots say they lack.
+    pub fn sum_up_limits(&self) {
+        let caps: Vec<_> = self
+            .candidates
+            .iter()
+            .map(|c| **c.breaker.live.caps.load())
+            .collect();
+        self.limits
+            .store(Arc::new(crate::capabilities::Limits::of(caps.iter())));
     }
 }
 
@@ -250,6 +264,8 @@ pub struct Snapshot {
     pub gemini_models_body: Bytes,
     /// `[[prices]]`: multipliers and own prices, for the request log's costs.
     pub prices: Vec<switchboard_api::prices::PriceEntry>,
+    /// `[[capabilities]]`, resolved into each candidate's slot with the price list.
+    pub capabilities: Vec<switchboard_api::capabilities::CapabilityEntry>,
 }
 
 impl Snapshot {
@@ -531,6 +547,7 @@ impl Snapshot {
                     strategy: m.strategy,
                     turn: std::sync::atomic::AtomicU64::new(0),
                     by_price: Default::default(),
+                    limits: Default::default(),
                 }),
             );
         }
@@ -606,6 +623,7 @@ impl Snapshot {
                 anthropic_models_body,
                 gemini_models_body,
                 prices: state.prices.clone(),
+                capabilities: state.capabilities.clone(),
             },
             warnings,
         )

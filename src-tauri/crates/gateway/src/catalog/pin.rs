@@ -53,6 +53,7 @@ impl Snapshot {
             strategy: Default::default(),
             turn: Default::default(),
             by_price: Default::default(),
+            limits: Default::default(),
         }))
     }
 }

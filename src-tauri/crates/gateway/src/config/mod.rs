@@ -464,6 +464,29 @@ impl Validator<'_> {
             }
             out.prices.push(p);
         }
+
+        let mut keys = HashSet::new();
+        for (i, c) in raw.capabilities.into_iter().enumerate() {
+            let span = c.span();
+            let c = c.into_inner();
+            let at = |field: &str| format!("capabilities[{i}].{field}");
+            c.check()
+                .map_err(|(field, m)| self.err(&span, field, at(field), m))?;
+            let provider = c.provider.clone().unwrap_or_default();
+            if !keys.insert((provider, c.model.to_lowercase())) {
+                return Err(self.err(
+                    &span,
+                    "model",
+                    at("model"),
+                    format!(
+                        "a second entry for provider {:?} and model {:?}",
+                        c.provider.as_deref().unwrap_or("*"),
+                        c.model
+                    ),
+                ));
+            }
+            out.capabilities.push(c);
+        }
         Ok(out)
     }
 }

@@ -29,6 +29,8 @@ pub struct RawConfig {
     pub client_keys: Vec<Spanned<RawClientKey>>,
     #[serde(default)]
     pub prices: Vec<Spanned<PriceEntry>>,
+    #[serde(default)]
+    pub capabilities: Vec<Spanned<switchboard_api::capabilities::CapabilityEntry>>,
 }
 
 #[derive(Debug, Deserialize)]

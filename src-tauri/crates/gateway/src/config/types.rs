@@ -212,4 +212,6 @@ pub struct ConfigFile {
     pub client_keys: Vec<ClientKeySpec>,
     /// `[[prices]]`, each checked, no two for the same provider and model.
     pub prices: Vec<switchboard_api::prices::PriceEntry>,
+    /// `[[capabilities]]`, each checked, no two for the same provider and model.
+    pub capabilities: Vec<switchboard_api::capabilities::CapabilityEntry>,
 }

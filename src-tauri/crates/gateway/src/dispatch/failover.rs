@@ -64,6 +64,8 @@ pub struct Call<'a> {
     pub headers: &'a HeaderMap,
     /// Whether a provider can serve this request at all (natively or converted).
     pub accepts: &'a (dyn Fn(&Provider) -> bool + Sync),
+    /// What the request needs of a model (images, tools, a context window).
+    pub needs: crate::capabilities::Needs,
     /// The request for one candidate; `as_chat`: converted to chat even where the provider
     /// would take the client's API natively (a Responses request to a chat-only relay).
     pub prepare: &'a (dyn Fn(&Candidate, bool) -> Result<Upstream, GatewayError> + Sync),
@@ -118,8 +120,37 @@ pub async fn run(
     // With active probes on, a cooled-down breaker's trial is the prober's to take, not a
     // user's request.
     let probes = engine.probes_active(settings);
-    let eligible =
+    let open =
         |c: &Candidate| c.provider.enabled && !c.provider.paused && (call.accepts)(&c.provider);
+    let lacks = |c: &Candidate| {
+        if call.needs.any() {
+            crate::capabilities::missing(&c.breaker.live.caps.load(), &call.needs)
+        } else {
+            None
+        }
+    };
+    // A request no open candidate can take is the client's to change: say what it needs,
+    // rather than send it where it would fail.
+    if call.needs.any()
+        && candidates.iter().any(open)
+        && !candidates.iter().any(|c| open(c) && lacks(c).is_none())
+    {
+        let why: Vec<String> = candidates
+            .iter()
+            .filter(|c| open(c))
+            .filter_map(|c| Some(format!("{}/{} {}", c.provider.name, c.model, lacks(c)?)))
+            .take(5)
+            .collect();
+        return Err(Failure {
+            error: GatewayError::BadRequest(format!(
+                "No provider of '{}' can serve this request: {}.",
+                call.route.name,
+                why.join("; ")
+            )),
+            candidate: None,
+        });
+    }
+    let eligible = |c: &Candidate| open(c) && lacks(c).is_none();
 
     for _ in 0..settings.routing.max_attempts.max(1) {
         let now = Instant::now();

@@ -60,6 +60,8 @@ struct BookModel {
     matcher: Matcher,
     /// In the list's order; the last that applies at a time wins.
     prices: Vec<(When, Rates)>,
+    /// Tokens the model holds, input and output together, when the list says.
+    context_window: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -248,6 +250,11 @@ impl PriceBook {
             .find_map(|&f| self.in_provider(f, name, false))
     }
 
+    /// The model's context window in tokens, when the list gives one.
+    pub fn context_window(&self, found: Found) -> Option<u32> {
+        self.providers[found.provider].models[found.model].context_window
+    }
+
     /// The provider's and the model's ids in the list.
     pub fn names(&self, found: Found) -> (&str, &str) {
         let p = &self.providers[found.provider];
@@ -404,6 +411,7 @@ impl BookModel {
             id: m.id,
             matcher,
             prices,
+            context_window: m.context_window.and_then(|c| u32::try_from(c).ok()),
         })
     }
 }
@@ -464,6 +472,8 @@ mod raw {
         #[serde(rename = "match")]
         pub matches: Match,
         pub prices: Prices,
+        #[serde(default)]
+        pub context_window: Option<u64>,
     }
 
     #[derive(Deserialize)]

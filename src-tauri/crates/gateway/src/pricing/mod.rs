@@ -250,6 +250,12 @@ impl Pricing {
         })
     }
 
+    /// The price list's context window for `model` at `provider`.
+    pub fn context_window(&self, provider: &str, model: &str) -> Option<u32> {
+        self.find(provider, model)
+            .and_then(|f| self.book.context_window(f))
+    }
+
     fn find(&self, provider: &str, model: &str) -> Option<Found> {
         let key = (provider.to_owned(), model.to_owned());
         // A poisoned memory is only a memory: start it over.

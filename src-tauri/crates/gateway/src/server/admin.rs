@@ -624,6 +624,22 @@ pub async fn put_prices(State(engine): State<Arc<Engine>>, body: Bytes) -> Respo
     }
 }
 
+/// `GET /api/capabilities`: the entries, and what each routed (provider, model) can take.
+pub async fn capabilities(State(engine): State<Arc<Engine>>) -> Response<Body> {
+    Json(service::capabilities(&engine)).into_response()
+}
+
+/// `PUT /api/capabilities {"entries": [...]}`: every entry (those left out are deleted).
+pub async fn put_capabilities(State(engine): State<Arc<Engine>>, body: Bytes) -> Response<Body> {
+    match serde_json::from_slice::<switchboard_api::capabilities::CapabilitiesUpdate>(&body) {
+        Ok(update) => no_content(service::put_capabilities(&engine, update).await),
+        Err(e) => api_error(
+            StatusCode::BAD_REQUEST,
+            format!("the body must be {{\"entries\": [...]}}: {e}"),
+        ),
+    }
+}
+
 pub async fn settings(State(engine): State<Arc<Engine>>) -> Response<Body> {
     Json(service::settings(&engine)).into_response()
 }

@@ -94,6 +94,10 @@ pub fn router(engine: Arc<Engine>, ui_files: &'static [ui::UiFile]) -> Router {
         .route("/settings", get(admin::settings).put(admin::patch_settings))
         .route("/export", get(admin::export))
         .route("/prices", get(admin::prices).put(admin::put_prices))
+        .route(
+            "/capabilities",
+            get(admin::capabilities).put(admin::put_capabilities),
+        )
         .route("/logs", get(admin::logs))
         .route("/logs/daily", get(admin::daily))
         .route("/logs/export", get(admin::export_logs))

@@ -1,6 +1,7 @@
 //! Admin operations, independent of transport: the HTTP admin API calls these, and so will the
 //! tray's menu through the desktop shell.
 
+mod capabilities;
 mod clients;
 mod connect_test;
 mod edit;
@@ -23,6 +24,7 @@ use crate::secrets::ProviderKey;
 use crate::store::{self, KeyRef, StoreError};
 use sync::sync_provider;
 
+pub use capabilities::{capabilities, put_capabilities};
 pub use clients::{agent_clients, connect, disconnect, keep};
 pub use logs::{ExportFormat, daily, export_logs, live_filter, log, logs, passes};
 pub use prices::{prices, put_prices};

@@ -12,6 +12,7 @@ use crate::config::{
     Rule, RuleKind, Settings, Strategy,
 };
 use crate::secrets::Secret;
+use switchboard_api::capabilities::{Capabilities, CapabilityEntry};
 use switchboard_api::prices::PriceEntry;
 
 /// How a provider's key is referenced in the database. The key itself is never stored here.
@@ -97,6 +98,7 @@ pub struct StoredState {
     pub models: Vec<StoredModel>,
     pub client_keys: Vec<StoredClientKey>,
     pub prices: Vec<PriceEntry>,
+    pub capabilities: Vec<CapabilityEntry>,
 }
 
 /// What an import did, for the caller to act on outside the database thread.
@@ -147,6 +149,9 @@ pub fn import(conn: &mut Connection, file: &ConfigFile) -> Result<ImportReport, 
     }
     for p in &file.prices {
         upsert_price(&tx, p)?;
+    }
+    for c in &file.capabilities {
+        upsert_capabilities(&tx, c)?;
     }
     tx.commit()?;
     report.changes = conn.total_changes().saturating_sub(before);
@@ -557,6 +562,7 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
         models,
         client_keys,
         prices: prices(conn)?,
+        capabilities: capabilities(conn)?,
     })
 }
 
@@ -613,6 +619,56 @@ pub fn replace_prices(conn: &mut Connection, entries: &[PriceEntry]) -> Result<(
     tx.execute("DELETE FROM prices", [])?;
     for p in entries {
         upsert_price(&tx, p)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Writes one `[[capabilities]]` entry, replacing the one for the same provider and model.
+fn upsert_capabilities(tx: &Connection, c: &CapabilityEntry) -> Result<(), StoreError> {
+    let caps = serde_json::to_string(&c.capabilities())
+        .map_err(|e| StoreError::Invalid(format!("capabilities: {e}")))?;
+    tx.execute(
+        "INSERT INTO capabilities (provider, model, capabilities) VALUES (?1, ?2, ?3)
+         ON CONFLICT (provider, model) DO UPDATE SET capabilities = excluded.capabilities
+         WHERE capabilities IS NOT excluded.capabilities",
+        params![c.provider.as_deref().unwrap_or(""), c.model, caps],
+    )?;
+    Ok(())
+}
+
+pub fn capabilities(conn: &Connection) -> Result<Vec<CapabilityEntry>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT provider, model, capabilities FROM capabilities ORDER BY provider, model",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let provider: String = r.get(0)?;
+        let caps: Capabilities = from_json(&r.get::<_, String>(2)?, "capabilities")?;
+        out.push(CapabilityEntry {
+            provider: (!provider.is_empty()).then_some(provider),
+            model: r.get(1)?,
+            context_window: caps.context_window,
+            max_output: caps.max_output,
+            tools: caps.tools,
+            vision: caps.vision,
+            reasoning: caps.reasoning,
+            structured_output: caps.structured_output,
+        });
+    }
+    Ok(out)
+}
+
+/// Replaces every capabilities entry with `entries` (already checked), in one transaction.
+pub fn replace_capabilities(
+    conn: &mut Connection,
+    entries: &[CapabilityEntry],
+) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    tx.execute("DELETE FROM capabilities", [])?;
+    for c in entries {
+        upsert_capabilities(&tx, c)?;
     }
     tx.commit()?;
     Ok(())
@@ -769,6 +825,7 @@ pub fn delete_provider(conn: &Connection, name: &str) -> Result<Option<String>, 
             [name],
         )?;
         tx.execute("DELETE FROM prices WHERE provider = ?1", [name])?;
+        tx.execute("DELETE FROM capabilities WHERE provider = ?1", [name])?;
         tx.commit()?;
     }
     Ok(uid)
@@ -825,6 +882,10 @@ pub fn rename_provider(conn: &mut Connection, from: &str, to: &str) -> Result<Re
     // OR REPLACE: entries already under the new name were for no provider.
     tx.execute(
         "UPDATE OR REPLACE prices SET provider = ?2 WHERE provider = ?1",
+        params![from, to],
+    )?;
+    tx.execute(
+        "UPDATE OR REPLACE capabilities SET provider = ?2 WHERE provider = ?1",
         params![from, to],
     )?;
     tx.commit()?;

@@ -187,6 +187,12 @@ pub fn render(state: &StoredState, listed: &HashSet<String>) -> Result<String, S
         doc.insert("client_keys".into(), keys.into());
     }
 
+    if !state.capabilities.is_empty() {
+        let caps = Value::try_from(&state.capabilities)
+            .map_err(|e| StoreError::Invalid(format!("capabilities: {e}")))?;
+        doc.insert("capabilities".into(), caps);
+    }
+
     if !state.prices.is_empty() {
         let prices = Value::try_from(&state.prices)
             .map_err(|e| StoreError::Invalid(format!("prices: {e}")))?;

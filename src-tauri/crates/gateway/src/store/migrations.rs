@@ -110,6 +110,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE client_keys ADD COLUMN pin_providers INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 10: `[[capabilities]]`: what a model can take, per provider ('' for every one) and model
+    // pattern; the capabilities as a JSON object.
+    r#"
+    CREATE TABLE capabilities (
+        provider     TEXT NOT NULL DEFAULT '',
+        model        TEXT NOT NULL,
+        capabilities TEXT NOT NULL,
+        PRIMARY KEY (provider, model)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 #[cfg(test)]

@@ -1,0 +1,236 @@
+//! Requests matched to what each candidate can take, through `serve`: images only where a
+//! model takes images, a long prompt only where it fits, tools only where they are called; a
+//! request nothing can take is a clear error in its protocol; `[[capabilities]]` entries come
+//! from the file and `/api/capabilities`, and persist.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::{Value, json};
+
+use crate::common;
+use common::mock::Mock;
+use common::{Gateway, admin, admin_token, http, start_admin};
+
+/// `text` (weighing a million times more) has `house-text`, which takes no images and holds
+/// 2,000 tokens; `seeing` has `house-vision`, which takes images and holds 200,000. `m` routes
+/// to both, `t` to `house-text` only.
+fn config(text: &Mock, seeing: &Mock) -> String {
+    format!(
+        r#"
+[[providers]]
+name = "text"
+base_url = "{}"
+weight = 1000000
+models = ["house-text"]
+
+[[providers]]
+name = "seeing"
+base_url = "{}"
+models = ["house-vision"]
+
+[[models]]
+name = "m"
+include = ["text/house-text", "seeing/house-vision"]
+
+[[models]]
+name = "t"
+include = ["text/house-text"]
+
+[[capabilities]]
+model = "house-text"
+vision = false
+tools = false
+context_window = 2000
+
+[[capabilities]]
+provider = "seeing"
+model = "house-*"
+vision = true
+context_window = 200000
+"#,
+        text.url(),
+        seeing.url()
+    )
+}
+
+fn image_chat(model: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{}", "iVBORw0KGgo".repeat(200))}}
+    ]}]})
+}
+
+async fn chat(gw: &Gateway, body: &Value) -> reqwest::Response {
+    http()
+        .post(format!("{}/chat/completions", gw.v1()))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn provider(r: &reqwest::Response) -> String {
+    r.headers()["x-switchboard-provider"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn each_request_goes_only_where_it_can_be_served() {
+    let (text, seeing) = (Mock::start().await, Mock::start().await);
+    let (gw, _dir) = start_admin(&config(&text, &seeing));
+    let plain = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+    for _ in 0..3 {
+        let r = chat(&gw, &plain).await;
+        assert_eq!((r.status().as_u16(), provider(&r)), (200, "text".into()));
+    }
+    for _ in 0..5 {
+        let r = chat(&gw, &image_chat("m")).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            provider(&r),
+            "seeing",
+            "an image goes where images are taken"
+        );
+    }
+    // About 5,000 tokens: too many for house-text's 2,000.
+    let long = json!({"model": "m", "messages": [{"role": "user", "content": "many words ".repeat(1800)}]});
+    let r = chat(&gw, &long).await;
+    assert_eq!((r.status().as_u16(), provider(&r)), (200, "seeing".into()));
+    let tools = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]});
+    let r = chat(&gw, &tools).await;
+    assert_eq!((r.status().as_u16(), provider(&r)), (200, "seeing".into()));
+    assert_eq!(text.hits(), 3, "no attempt reached what could not take it");
+
+    // Nothing under `t` takes images: a 400 that says why, nothing sent upstream.
+    let r = chat(&gw, &image_chat("t")).await;
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    let msg = e["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("text/house-text takes no image input"), "{e}");
+    assert_eq!(e["error"]["type"], "invalid_request_error", "{e}");
+    // The same in Anthropic's protocol.
+    let r = http()
+        .post(format!("{}/messages", gw.v1()))
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({"model": "t", "max_tokens": 16, "messages": [{"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo"}}
+        ]}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["type"], "error", "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no image input"),
+        "{e}"
+    );
+    let r = chat(&gw, &json!({"model": "t", "messages": [{"role": "user", "content": "many words ".repeat(1800)}]})).await;
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("holds 2000 tokens"),
+        "{e}"
+    );
+    assert_eq!(text.hits(), 3);
+    assert_eq!(seeing.hits(), 7);
+}
+
+#[tokio::test]
+async fn capability_entries_are_managed_through_the_admin_api_and_persist() {
+    let (text, seeing) = (Mock::start().await, Mock::start().await);
+    let (gw, dir) = start_admin(&config(&text, &seeing));
+    let token = admin_token(&gw).await;
+    let view: Value = admin(&gw, &token, "GET", "/capabilities", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let pair = |v: &Value, model: &str| {
+        v["pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["model"] == model)
+            .cloned()
+            .unwrap_or_else(|| panic!("{v}"))
+    };
+    assert_eq!(pair(&view, "house-text")["vision"], false, "{view}");
+    assert_eq!(pair(&view, "house-vision")["context_window"], 200000);
+    assert_eq!(view["entries"].as_array().unwrap().len(), 2);
+
+    // A bad entry is refused with its field.
+    let r = admin(
+        &gw,
+        &token,
+        "PUT",
+        "/capabilities",
+        Some(json!({"entries": [{"model": "x", "context_window": 0}]})),
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e.to_string().contains("capabilities[0].context_window"),
+        "{e}"
+    );
+
+    // house-text takes images after all: images may go there now (it weighs more).
+    let r = admin(
+        &gw,
+        &token,
+        "PUT",
+        "/capabilities",
+        Some(json!({"entries": [{"model": "house-text", "vision": true}]})),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    let r = chat(&gw, &image_chat("t")).await;
+    assert_eq!((r.status().as_u16(), provider(&r)), (200, "text".into()));
+    let export = admin(&gw, &token, "GET", "/export", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(export.contains("[[capabilities]]"), "{export}");
+    assert!(export.contains("vision = true"), "{export}");
+    drop(gw);
+
+    // Restarted on the same data folder (the file's entries imported again over it): the
+    // entry set through the API is still there.
+    let data = dir.path().join("data");
+    let again = common::spawn(
+        common::Launch {
+            args: vec![
+                "serve".into(),
+                "--data-dir".into(),
+                data.display().to_string(),
+            ],
+            env: vec![(
+                "SWITCHBOARD_ADMIN_PASSWORD".into(),
+                common::ADMIN_PASSWORD.into(),
+            )],
+        },
+        &data,
+    )
+    .unwrap_or_else(|(s, e)| panic!("{s}: {e}"));
+    let token = admin_token(&again).await;
+    let view: Value = admin(&again, &token, "GET", "/capabilities", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        view["entries"],
+        json!([{"model": "house-text", "vision": true}]),
+        "{view}"
+    );
+}
