@@ -234,3 +234,130 @@ async fn capability_entries_are_managed_through_the_admin_api_and_persist() {
         "{view}"
     );
 }
+
+/// The ready-made groups over the user's own providers: each holds what qualifies by price
+/// and capabilities, is listed in `/v1/models` when it has a candidate, and routes there.
+#[tokio::test]
+async fn auto_groups_route_by_price_and_capability() {
+    let (a, b) = (Mock::start().await, Mock::start().await);
+    let config = format!(
+        r#"
+[[providers]]
+name = "a"
+base_url = "{}"
+models = ["vis-1", "txt-1", "text-embedding-3-small"]
+
+[[providers]]
+name = "b"
+base_url = "{}"
+models = ["free-1", "long-1"]
+
+[[capabilities]]
+model = "vis-1"
+vision = true
+
+[[capabilities]]
+model = "txt-1"
+vision = false
+context_window = 8000
+
+[[capabilities]]
+model = "long-1"
+context_window = 1000000
+
+[[prices]]
+provider = "b"
+model = "free-1"
+input = 0.0
+output = 0.0
+
+[[prices]]
+provider = "a"
+model = "txt-1"
+input = 1.0
+output = 2.0
+"#,
+        a.url(),
+        b.url()
+    );
+    let (gw, _dir) = start_admin(&config);
+    let list: Value = http()
+        .get(format!("{}/models", gw.v1()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    for g in [
+        "auto:free",
+        "auto:cheap",
+        "auto:fast",
+        "auto:vision",
+        "auto:long",
+    ] {
+        assert!(ids.contains(&g), "{g} in {ids:?}");
+    }
+    assert!(
+        !ids.contains(&"auto:tools"),
+        "no model is known to call tools: {ids:?}"
+    );
+
+    let upstream_model = |m: &Mock| m.requests().last().unwrap().json()["model"].clone();
+    let r = chat(&gw, &image_chat("auto:vision")).await;
+    assert_eq!((r.status().as_u16(), provider(&r)), (200, "a".into()));
+    assert_eq!(upstream_model(&a), "vis-1");
+    let hi = |model: &str| json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+    for (group, want) in [
+        ("auto:free", "free-1"),
+        ("auto:cheap", "free-1"),
+        ("auto:long", "long-1"),
+    ] {
+        let r = chat(&gw, &hi(group)).await;
+        assert_eq!(
+            (r.status().as_u16(), provider(&r)),
+            (200, "b".into()),
+            "{group}"
+        );
+        assert_eq!(upstream_model(&b), want, "{group}");
+    }
+    for _ in 0..20 {
+        assert_eq!(chat(&gw, &hi("auto:fast")).await.status(), 200);
+    }
+    let sent: Vec<Value> = a
+        .requests()
+        .iter()
+        .chain(b.requests().iter())
+        .map(|r| r.json()["model"].clone())
+        .collect();
+    assert!(
+        !sent.contains(&json!("text-embedding-3-small")),
+        "an embedding model answers no chat: {sent:?}"
+    );
+    // The groups follow the prices: free-1 priced, auto:free has nothing left.
+    let token = admin_token(&gw).await;
+    let r = admin(
+        &gw,
+        &token,
+        "PUT",
+        "/prices",
+        Some(json!({"entries": [
+            {"provider": "b", "model": "free-1", "input": 3.0, "output": 3.0},
+            {"provider": "a", "model": "txt-1", "input": 1.0, "output": 2.0}
+        ]})),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    let r = chat(&gw, &hi("auto:free")).await;
+    assert_eq!(r.status(), 404, "no free model left");
+    // Now txt-1 (1 + 2 USD per million tokens) is the cheapest priced chat model.
+    let r = chat(&gw, &hi("auto:cheap")).await;
+    assert_eq!((r.status().as_u16(), provider(&r)), (200, "a".into()));
+    assert_eq!(upstream_model(&a), "txt-1");
+}

@@ -195,9 +195,16 @@ impl Engine {
         };
         {
             let providers: HashSet<&str> = snapshot.providers.iter().map(|p| &*p.uid).collect();
+            // Every listed pair stays: the `auto:*` groups draw on them all.
             let pairs: HashSet<(&str, &str)> = snapshot
                 .candidates()
                 .map(|c| (&*c.provider.uid, &*c.model))
+                .chain(
+                    snapshot
+                        .providers
+                        .iter()
+                        .flat_map(|p| p.models.iter().map(move |m| (&*p.uid, m.as_str()))),
+                )
                 .collect();
             self.breakers.retain(&providers, &pairs);
             self.health.retain(&pairs);
@@ -225,23 +232,40 @@ impl Engine {
         // The cost strategy reads each candidate's price from its slot.
         let pricing = self.log.pricing();
         let now = crate::protocol::unix_now();
-        for route in snap.routes.values() {
-            for c in &route.candidates {
-                let live = &c.breaker.live;
-                live.set_price(pricing.blended(&c.provider.name, &c.model, now));
-                live.caps.store(Arc::new(crate::capabilities::resolve(
-                    &c.provider.name,
-                    &c.model,
-                    pricing.context_window(&c.provider.name, &c.model),
-                    &snap.capabilities,
-                )));
+        // Every pair a provider lists (the groups draw on them all) and every routed one.
+        let listed = snap.providers.iter().flat_map(|p| {
+            p.models
+                .iter()
+                .map(move |m| (p, Arc::<str>::from(m.as_str())))
+        });
+        let routed = snap
+            .routes
+            .values()
+            .filter(|r| !r.group)
+            .flat_map(|r| r.candidates.iter().map(|c| (&c.provider, c.model.clone())));
+        let mut done = HashSet::new();
+        for (p, model) in listed.chain(routed) {
+            if !done.insert((p.uid.clone(), model.clone())) {
+                continue;
             }
+            let live = &self.breakers.model_slot(&p.uid, &model).live;
+            live.set_price(pricing.blended(&p.name, &model, now));
+            live.caps.store(Arc::new(crate::capabilities::resolve(
+                &p.name,
+                &model,
+                pricing.context_window(&p.name, &model),
+                &snap.capabilities,
+            )));
         }
         // After every slot is set: a pair two routes share has one price.
-        for route in snap.routes.values() {
+        for route in snap.routes.values().filter(|r| !r.group) {
             route.rank_by_price();
             route.sum_up_limits();
         }
+        // The groups follow the prices and capabilities. Stored only over the snapshot they
+        // were made from: a newer one (a reload meanwhile) gets its own on its own reprice.
+        let next = Arc::new(snap.with_groups(&self.breakers));
+        let _ = self.snapshot.compare_and_swap(&snap, next);
     }
 
     pub fn on_success(&self, c: &Candidate, latency: Duration, ttfb: Option<Duration>) {

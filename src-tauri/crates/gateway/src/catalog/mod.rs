@@ -2,6 +2,7 @@
 //! (provider, model) candidates, and client keys. A change builds a new snapshot and swaps it
 //! whole, so the request path reads it without locks.
 
+mod groups;
 mod pin;
 mod rules;
 pub mod sync;
@@ -181,6 +182,8 @@ pub struct Route {
     /// What some candidate is known to lack, kept with the prices: a request that needs none
     /// of it is not looked at more closely.
     pub limits: arc_swap::ArcSwap<crate::capabilities::Limits>,
+    /// A ready-made group (`auto:*`), built from prices and capabilities, not from rules.
+    pub group: bool,
 }
 
 impl Route {
@@ -244,7 +247,7 @@ impl ClientKey {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     pub settings: Settings,
     pub policy: crate::breaker::Policy,
@@ -524,13 +527,7 @@ impl Snapshot {
                     model,
                 })
                 .collect();
-            candidates.sort_by(|a, b| {
-                b.provider
-                    .weight
-                    .cmp(&a.provider.weight)
-                    .then_with(|| a.provider.name.cmp(&b.provider.name))
-                    .then_with(|| a.model.cmp(&b.model))
-            });
+            candidates.sort_by(route_order);
             routes.insert(
                 m.name.clone(),
                 Arc::new(Route {
@@ -548,6 +545,7 @@ impl Snapshot {
                     turn: std::sync::atomic::AtomicU64::new(0),
                     by_price: Default::default(),
                     limits: Default::default(),
+                    group: false,
                 }),
             );
         }
@@ -590,25 +588,8 @@ impl Snapshot {
         let open_access =
             state.client_keys.is_empty() && is_loopback_host(&state.settings.server.host);
 
-        let mut names: Vec<&str> = state.models.iter().map(|m| m.name.as_str()).collect();
-        names.sort_unstable();
-        let data: Vec<serde_json::Value> = names
-            .iter()
-            .map(|n| serde_json::json!({"id": n, "object": "model", "created": 0, "owned_by": "switchboard"}))
-            .collect();
-        let openai_models_body =
-            Bytes::from(serde_json::json!({"object": "list", "data": data}).to_string());
-        let data: Vec<serde_json::Value> = names
-            .iter()
-            .map(|n| serde_json::json!({"type": "model", "id": n, "display_name": n, "created_at": "1970-01-01T00:00:00Z"}))
-            .collect();
-        let anthropic_models_body = Bytes::from(
-            serde_json::json!({"data": data, "has_more": false,
-                "first_id": names.first(), "last_id": names.last()})
-            .to_string(),
-        );
-        let models: Vec<serde_json::Value> = names.iter().map(|n| gemini_model(n)).collect();
-        let gemini_models_body = Bytes::from(serde_json::json!({"models": models}).to_string());
+        let names: Vec<&str> = state.models.iter().map(|m| m.name.as_str()).collect();
+        let (openai_models_body, anthropic_models_body, gemini_models_body) = model_lists(names);
 
         (
             Self {
@@ -628,6 +609,57 @@ impl Snapshot {
             warnings,
         )
     }
+}
+
+impl Snapshot {
+    /// This snapshot with the ready-made groups (`auto:*`) the slots' prices and capabilities
+    /// make, listed in `/v1/models` too.
+    pub fn with_groups(&self, breakers: &BreakerRegistry) -> Snapshot {
+        let mut next = self.clone();
+        next.routes.retain(|_, r| !r.group);
+        for g in groups::builtin(&next, breakers) {
+            next.routes.insert(g.name.to_string(), g);
+        }
+        let names: Vec<&str> = next.routes.keys().map(String::as_str).collect();
+        (
+            next.openai_models_body,
+            next.anthropic_models_body,
+            next.gemini_models_body,
+        ) = model_lists(names);
+        next
+    }
+}
+
+/// `GET /v1/models` in OpenAI's, Anthropic's and Gemini's shapes, built once per snapshot.
+fn model_lists(mut names: Vec<&str>) -> (Bytes, Bytes, Bytes) {
+    names.sort_unstable();
+    let data: Vec<serde_json::Value> = names
+        .iter()
+        .map(|n| serde_json::json!({"id": n, "object": "model", "created": 0, "owned_by": "switchboard"}))
+        .collect();
+    let openai = Bytes::from(serde_json::json!({"object": "list", "data": data}).to_string());
+    let data: Vec<serde_json::Value> = names
+        .iter()
+        .map(|n| serde_json::json!({"type": "model", "id": n, "display_name": n, "created_at": "1970-01-01T00:00:00Z"}))
+        .collect();
+    let anthropic = Bytes::from(
+        serde_json::json!({"data": data, "has_more": false,
+            "first_id": names.first(), "last_id": names.last()})
+        .to_string(),
+    );
+    let models: Vec<serde_json::Value> = names.iter().map(|n| gemini_model(n)).collect();
+    let gemini = Bytes::from(serde_json::json!({"models": models}).to_string());
+    (openai, anthropic, gemini)
+}
+
+/// A route's order: provider weight (highest first), then provider name, then model id, so a
+/// provider's candidates are together.
+pub(crate) fn route_order(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
+    b.provider
+        .weight
+        .cmp(&a.provider.weight)
+        .then_with(|| a.provider.name.cmp(&b.provider.name))
+        .then_with(|| a.model.cmp(&b.model))
 }
 
 /// The contiguous runs of one provider in a route's candidates.

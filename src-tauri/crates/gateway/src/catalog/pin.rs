@@ -54,6 +54,7 @@ impl Snapshot {
             turn: Default::default(),
             by_price: Default::default(),
             limits: Default::default(),
+            group: false,
         }))
     }
 }

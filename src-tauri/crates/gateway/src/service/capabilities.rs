@@ -10,9 +10,12 @@ use crate::store;
 
 pub fn capabilities(engine: &Engine) -> CapabilitiesView {
     let snap = engine.snapshot();
-    // Each pair once, in order, as its slot holds it.
+    // Each pair the user's own models route to once, in order, as its slot holds it.
     let pairs: BTreeMap<(String, String), PairCapabilities> = snap
-        .candidates()
+        .routes
+        .values()
+        .filter(|r| !r.group)
+        .flat_map(|r| r.candidates.iter())
         .map(|c| {
             let key = (c.provider.name.to_string(), c.model.to_string());
             let caps = **c.breaker.live.caps.load();

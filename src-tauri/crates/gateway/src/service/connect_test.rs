@@ -25,7 +25,10 @@ fn choose<'a>(names: impl Iterator<Item = &'a str>, client: AgentClient) -> Opti
         AgentClient::Codex => "gpt",
         AgentClient::GeminiCli => "gemini",
     };
-    let mut names: Vec<&str> = names.filter(|n| !n.contains('*')).collect();
+    // A wildcard has no name to ask for; a group could answer with any model.
+    let mut names: Vec<&str> = names
+        .filter(|n| !n.contains('*') && !n.starts_with("auto:"))
+        .collect();
     names.sort_unstable();
     names
         .iter()

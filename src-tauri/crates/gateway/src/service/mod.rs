@@ -171,9 +171,11 @@ pub fn status(engine: &Engine) -> StatusResponse {
             }
         })
         .collect();
+    // The `auto:*` groups hold every model that qualifies: the status lists the user's own.
     let mut models: Vec<UnifiedModelStatus> = snap
         .routes
         .values()
+        .filter(|r| !r.group)
         .map(|r| UnifiedModelStatus {
             name: r.name.to_string(),
             candidates: r
