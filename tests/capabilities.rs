@@ -102,6 +102,29 @@ async fn each_request_goes_only_where_it_can_be_served() {
     let r = chat(&gw, &tools).await;
     assert_eq!((r.status().as_u16(), provider(&r)), (200, "seeing".into()));
     assert_eq!(text.hits(), 3, "no attempt reached what could not take it");
+    // The route preview says so before anything is sent.
+    let token = admin_token(&gw).await;
+    let p: Value = admin(
+        &gw,
+        &token,
+        "POST",
+        "/route/preview",
+        Some(json!({"request": image_chat("m")})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(p["images"], true, "{p}");
+    assert_eq!(p["order"], json!(["seeing/house-vision"]), "{p}");
+    let text_line = p["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["provider"] == "text")
+        .cloned()
+        .unwrap();
+    assert_eq!(text_line["why"], "takes no image input", "{p}");
 
     // Nothing under `t` takes images: a 400 that says why, nothing sent upstream.
     let r = chat(&gw, &image_chat("t")).await;

@@ -268,3 +268,99 @@ async fn a_failing_provider_gets_fewer_requests_before_its_breaker_opens() {
     assert_eq!(r.status(), 204);
     assert_eq!(scores(&gw, &token, "a").await, (1.0, Some(1.0)));
 }
+
+/// `POST /api/route/preview` says where the next request would go, and it goes there.
+#[tokio::test]
+async fn the_route_preview_says_where_the_next_request_goes() {
+    let (a, b) = (Mock::start().await, Mock::start().await);
+    let (gw, _dir) = start(&config(
+        &[&a, &b],
+        &["priority = 0", "priority = 1\nweight = 100"],
+        "priority",
+        "",
+    ));
+    let token = admin_token(&gw).await;
+    let body = serde_json::json!({"request": {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}});
+    let preview = |gw: &Gateway, token: &str, body: serde_json::Value| {
+        let (gw, token) = (gw.url.clone(), token.to_owned());
+        async move {
+            common::http()
+                .post(format!("{gw}/api/route/preview"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let p: serde_json::Value = preview(&gw, &token, body.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p["route"], "gpt-4o");
+    assert_eq!(p["strategy"], "priority");
+    assert_eq!(p["order"], serde_json::json!(["a/gpt-4o"]), "{p}");
+    let share = |p: &serde_json::Value, provider: &str| {
+        p["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["provider"] == provider)
+            .map(|c| c["share"].as_f64().unwrap())
+    };
+    assert_eq!(
+        (share(&p, "a"), share(&p, "b")),
+        (Some(1.0), Some(0.0)),
+        "{p}"
+    );
+    send(&gw, 1).await;
+    assert_eq!(
+        (a.hits(), b.hits()),
+        (1, 0),
+        "the request followed the preview"
+    );
+
+    assert_eq!(
+        admin(&gw, &token, "POST", "/providers/a/pause", None)
+            .await
+            .status(),
+        204
+    );
+    let p: serde_json::Value = preview(&gw, &token, body.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let a_line = p["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["provider"] == "a")
+        .unwrap();
+    assert_eq!(
+        (a_line["usable"].clone(), a_line["why"].clone()),
+        (false.into(), "paused".into())
+    );
+    assert_eq!(p["order"], serde_json::json!(["b/gpt-4o"]), "{p}");
+    send(&gw, 1).await;
+    assert_eq!(
+        (a.hits(), b.hits()),
+        (1, 1),
+        "the request followed the preview"
+    );
+    assert_eq!(a.hits() + b.hits(), 2, "a preview sends nothing");
+
+    // A name nothing takes, and a request without one.
+    let r = preview(
+        &gw,
+        &token,
+        serde_json::json!({"request": {"model": "nope"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+    let r = preview(&gw, &token, serde_json::json!({"request": {}})).await;
+    assert_eq!(r.status(), 422);
+    let r = preview(&gw, &token, serde_json::json!({"nonsense": 1})).await;
+    assert_eq!(r.status(), 400);
+}

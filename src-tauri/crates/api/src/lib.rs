@@ -402,3 +402,50 @@ pub struct ProviderSummary {
     /// Unix seconds: when the cooldown or the timed pause ends.
     pub until: Option<u64>,
 }
+
+/// `POST /api/route/preview`: what routing would do with a request, without sending it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutePreviewRequest {
+    /// The client's request body (OpenAI, Anthropic or Responses: its `model` is the name).
+    pub request: serde_json::Value,
+    /// A model name that is not in the body (Gemini names it in the path).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// As if sent with this client key (by name): its allowed models and pinning apply.
+    #[serde(default)]
+    pub client_key: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RoutePreview {
+    /// The unified model (or group, or `provider/model` pin) the name resolved to.
+    pub route: String,
+    pub strategy: String,
+    /// What the request needs of a model.
+    pub images: bool,
+    pub tools: bool,
+    /// Estimated prompt tokens, 0 when no candidate's window could be too small.
+    pub tokens: u32,
+    /// Every candidate in route order, with its scores and whether it may be tried now.
+    pub candidates: Vec<PreviewCandidate>,
+    /// The candidates the next request could go to first, most likely first: `provider/model`.
+    pub order: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PreviewCandidate {
+    pub provider: String,
+    pub model: String,
+    pub usable: bool,
+    /// Why not, when it is not: paused, disabled, a breaker, a capability it lacks.
+    pub why: Option<String>,
+    pub health: f64,
+    pub provider_health: f64,
+    pub latency_ms: Option<f64>,
+    pub in_flight: u32,
+    /// Effective USD per million tokens (input plus output).
+    pub price: Option<f64>,
+    /// The share of next requests that would try it first (out of 1).
+    pub share: f64,
+}

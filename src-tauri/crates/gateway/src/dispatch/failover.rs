@@ -72,10 +72,10 @@ pub struct Call<'a> {
 }
 
 /// The candidates' measures at `tick` (`balance::ticks`), each an atomic read from a slot.
-struct Slots<'a> {
-    candidates: &'a [Candidate],
-    tick: u32,
-    by_price: Option<arc_swap::Guard<Arc<Vec<u32>>>>,
+pub(crate) struct Slots<'a> {
+    pub candidates: &'a [Candidate],
+    pub tick: u32,
+    pub by_price: Option<arc_swap::Guard<Arc<Vec<u32>>>>,
 }
 
 impl balance::Measures for Slots<'_> {

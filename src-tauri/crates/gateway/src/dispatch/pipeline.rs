@@ -126,7 +126,7 @@ fn session_id<'a>(headers: &'a HeaderMap, head: &'a RequestHead<'_>) -> Option<C
 
 /// A `provider/model` name no unified model takes: that provider's model, for a caller with no
 /// key (the gateway is open on loopback) or a key allowed to pin providers.
-fn pin(
+pub(crate) fn pin(
     engine: &Engine,
     snap: &Snapshot,
     client: Option<&ClientKey>,

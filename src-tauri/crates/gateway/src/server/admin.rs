@@ -340,6 +340,20 @@ pub async fn preview(State(engine): State<Arc<Engine>>, body: Bytes) -> Response
     }
 }
 
+/// `POST /api/route/preview {"request", "model"?, "client_key"?}`: what routing would do.
+pub async fn route_preview(State(engine): State<Arc<Engine>>, body: Bytes) -> Response<Body> {
+    match serde_json::from_slice::<switchboard_api::RoutePreviewRequest>(&body) {
+        Ok(req) => match service::route_preview(&engine, &req) {
+            Ok(r) => Json(r).into_response(),
+            Err(e) => service_error(e),
+        },
+        Err(e) => api_error(
+            StatusCode::BAD_REQUEST,
+            format!("Send {{\"request\", \"model\"?, \"client_key\"?}}: {e}"),
+        ),
+    }
+}
+
 /// The body as JSON, or why not (for a 400).
 fn json_body(body: &Bytes) -> Result<serde_json::Value, String> {
     serde_json::from_slice(body).map_err(|e| format!("the body is not valid JSON: {e}"))

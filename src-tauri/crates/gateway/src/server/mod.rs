@@ -112,6 +112,7 @@ pub fn router(engine: Arc<Engine>, ui_files: &'static [ui::UiFile]) -> Router {
         .route("/summary", get(admin::summary))
         .route("/breakers/reset", post(admin::reset))
         .route("/models/preview", post(admin::preview))
+        .route("/route/preview", post(admin::route_preview))
         .route("/events", get(admin::events))
         .layer(middleware::from_fn_with_state(engine.clone(), admin::guard));
     let admin_ui = Router::new()

@@ -8,6 +8,7 @@ mod edit;
 pub(crate) mod login;
 mod logs;
 mod prices;
+mod route_preview;
 mod stats;
 pub(crate) mod sync;
 
@@ -28,6 +29,7 @@ pub use capabilities::{capabilities, put_capabilities};
 pub use clients::{agent_clients, connect, disconnect, keep};
 pub use logs::{ExportFormat, daily, export_logs, live_filter, log, logs, passes};
 pub use prices::{prices, put_prices};
+pub use route_preview::route_preview;
 pub use stats::{stats, totals_since};
 
 pub use edit::{
