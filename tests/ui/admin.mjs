@@ -259,6 +259,19 @@ try {
     if (b.priority !== 1) throw new Error(`relay-b's priority saved as ${b.priority}`);
   });
 
+  await step("trying a request shows where it would go, sending nothing", async () => {
+    await page.fill("#try-body", "not json");
+    await page.click("#try-run");
+    await expectText(page.locator("#try-result .error"), "JSON object");
+    await page.fill("#try-body", '{"model": "claude-opus-4-5", "messages": [{"role": "user", "content": "hi"}]}');
+    await page.click("#try-run");
+    await expectText(page.locator("#try-route"), "claude-opus-4-5 · latency");
+    const shares = await page.locator("#try-candidates td.share").allTextContents();
+    const total = shares.reduce((n, t) => n + Number(t.replace("%", "").trim()), 0);
+    if (shares.length < 2 || total < 98 || total > 102) throw new Error(`shares: ${shares}`);
+    await shot("try-request");
+  });
+
   await step("pausing a provider shows at once, and a resume from elsewhere arrives live", async () => {
     await page.click("button[data-page=overview]");
     await row("provider-status", "relay-b").locator("button.pause").click();

@@ -157,6 +157,14 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("prices.add", "Add or change a price", "添加或修改价格"),
     ("prices.every", "(every)", "（全部）"),
     ("caps.title", "Model capabilities", "模型能力"),
+    ("models.try", "Try a request", "试一个请求"),
+    (
+        "models.try_intro",
+        "What routing would do with this request now, sending nothing: each candidate's share of next requests, and why one may not be tried",
+        "路由现在会如何处理这个请求（不会发送）：每个候选承接后续请求的比例，以及不可用的原因",
+    ),
+    ("models.try_run", "Preview", "预览"),
+    ("models.share", "Share", "比例"),
     (
         "caps.intro",
         "What each routed model is known to take: images, tools and long prompts go only where they are not known to be lacking",
@@ -754,6 +762,7 @@ mod tests {
             include_str!("pages/logs.rs"),
             include_str!("pages/clients.rs"),
             include_str!("pages/capabilities.rs"),
+            include_str!("pages/try_request.rs"),
         ];
         let prefixes = [
             "nav.",

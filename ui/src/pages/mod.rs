@@ -8,3 +8,4 @@ pub mod overview;
 pub mod prices;
 pub mod providers;
 pub mod settings;
+pub mod try_request;

@@ -451,5 +451,6 @@ pub fn Models() -> impl IntoView {
                 }}
             </div>
         </section>
+        <super::try_request::TryRequest/>
     }
 }
