@@ -5,7 +5,9 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use switchboard_api::capabilities::{CapabilitiesUpdate, CapabilitiesView, CapabilityEntry};
+use switchboard_api::capabilities::{
+    Capabilities, CapabilitiesUpdate, CapabilitiesView, CapabilityEntry,
+};
 
 use crate::api;
 use crate::app::{load_on_tick, use_ctx};
@@ -30,6 +32,20 @@ fn flag(s: &str) -> Option<bool> {
         "yes" => Some(true),
         "no" => Some(false),
         _ => None,
+    }
+}
+
+/// The capability columns of a row, in the tables' order.
+#[component]
+fn Cells(c: Capabilities) -> impl IntoView {
+    let ctx = use_ctx();
+    view! {
+        <td class="context">{tokens(c.context_window)}</td>
+        <td>{tokens(c.max_output)}</td>
+        <td class="tools">{move || ctx.t(yes_no(c.tools))}</td>
+        <td class="vision">{move || ctx.t(yes_no(c.vision))}</td>
+        <td>{move || ctx.t(yes_no(c.reasoning))}</td>
+        <td>{move || ctx.t(yes_no(c.structured_output))}</td>
     }
 }
 
@@ -165,12 +181,7 @@ pub fn Capabilities() -> impl IntoView {
                                     <tr data-pair=format!("{}/{}", p.provider, p.model)>
                                         <td class="mono">{p.provider.clone()}</td>
                                         <td class="mono">{p.model.clone()}</td>
-                                        <td class="context">{tokens(c.context_window)}</td>
-                                        <td>{tokens(c.max_output)}</td>
-                                        <td class="tools">{move || ctx.t(yes_no(c.tools))}</td>
-                                        <td class="vision">{move || ctx.t(yes_no(c.vision))}</td>
-                                        <td>{move || ctx.t(yes_no(c.reasoning))}</td>
-                                        <td>{move || ctx.t(yes_no(c.structured_output))}</td>
+                                        <Cells c=c/>
                                     </tr>
                                 }
                             })
@@ -197,12 +208,7 @@ pub fn Capabilities() -> impl IntoView {
                                     <tr data-entry=key>
                                         <td class="mono">{e.provider.clone().unwrap_or_else(every)}</td>
                                         <td class="mono">{e.model.clone()}</td>
-                                        <td>{tokens(e.context_window)}</td>
-                                        <td>{tokens(e.max_output)}</td>
-                                        <td>{move || ctx.t(yes_no(e.tools))}</td>
-                                        <td>{move || ctx.t(yes_no(e.vision))}</td>
-                                        <td>{move || ctx.t(yes_no(e.reasoning))}</td>
-                                        <td>{move || ctx.t(yes_no(e.structured_output))}</td>
+                                        <Cells c=e.capabilities()/>
                                         <td class="actions">
                                             <button class="danger" on:click=move |_| remove(i)>
                                                 {move || ctx.t("action.delete")}

@@ -26,6 +26,12 @@ pub struct Needs {
     pub tokens: u32,
 }
 
+/// Whether a request's `tools` value (its raw JSON) declares any: not `[]`, not `null`.
+pub fn declares_tools(tools: &str) -> bool {
+    let t = tools.trim();
+    t != "[]" && t != "null"
+}
+
 impl Needs {
     pub fn any(&self) -> bool {
         self.images || self.tools || self.tokens > 0

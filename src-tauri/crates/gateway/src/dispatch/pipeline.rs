@@ -242,10 +242,10 @@ pub(crate) async fn run(
         api == Api::Chat && head.stream && !client_usage && snap.settings.logs.logs_ask_usage;
     let prepare = Prepare::new(api, &head, route, &bytes, ask_usage);
     let accepts = |p: &Provider| p.speaks(api.family()) || api.convertible();
-    let has_tools = head.body.get("tools").is_some_and(|t| {
-        let t = t.get().trim();
-        t != "[]" && t != "null"
-    });
+    let has_tools = head
+        .body
+        .get("tools")
+        .is_some_and(|t| crate::capabilities::declares_tools(t.get()));
     let needs = crate::capabilities::Needs::of(&bytes, has_tools, &route.limits.load());
     let call = failover::Call {
         needs,

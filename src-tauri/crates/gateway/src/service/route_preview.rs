@@ -69,11 +69,11 @@ pub fn route_preview(
     }
     let body = serde_json::to_vec(&req.request)
         .map_err(|e| ServiceError::Invalid(format!("request: {e}")))?;
+    // Read as a request is: its raw `tools` value.
     let has_tools = req
         .request
         .get("tools")
-        .and_then(serde_json::Value::as_array)
-        .is_some_and(|t| !t.is_empty());
+        .is_some_and(|t| crate::capabilities::declares_tools(&t.to_string()));
     let needs = Needs::of(&body, has_tools, &route.limits.load());
 
     let now = Instant::now();
