@@ -25,4 +25,5 @@ mod routing;
 mod sdk_clients;
 mod serve_cli;
 mod strategies;
+mod tiers;
 mod ui_browser;

@@ -298,3 +298,18 @@ pub async fn admin(
     }
     r.send().await.unwrap()
 }
+
+/// The ids `GET /v1/models` lists, with `key` as the bearer when given.
+pub async fn model_ids(gw: &Gateway, key: Option<&str>) -> Vec<String> {
+    let mut req = http().get(format!("{}/models", gw.v1()));
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    let list: serde_json::Value = req.send().await.unwrap().json().await.unwrap();
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["id"].as_str().map(str::to_owned))
+        .collect()
+}

@@ -7,6 +7,7 @@ pub mod capabilities;
 pub mod prices;
 pub mod settings;
 pub mod stats;
+pub mod tiers;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LoginRequest {
@@ -315,6 +316,11 @@ pub struct ModelView {
     /// `weighted`, `priority`, `round_robin`, `latency`, `cost` or `least_busy`.
     #[serde(default = "weighted")]
     pub strategy: String,
+    /// A tiered model's tiers (then it has no rules) and its classifier.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<tiers::TierSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<tiers::Classifier>,
 }
 
 fn weighted() -> String {
@@ -419,6 +425,9 @@ pub struct RoutePreviewRequest {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RoutePreview {
+    /// A tiered model: the tier its classifier picked, and why; `route` is that tier's target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<PreviewTier>,
     /// The unified model (or group, or `provider/model` pin) the name resolved to.
     pub route: String,
     pub strategy: String,
@@ -431,6 +440,16 @@ pub struct RoutePreview {
     pub candidates: Vec<PreviewCandidate>,
     /// The candidates the next request could go to first, most likely first: `provider/model`.
     pub order: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PreviewTier {
+    pub name: String,
+    pub target: String,
+    pub reason: String,
+    /// The classifier: `rules`, `model` or `off` (a tier drawn by weight: the next request
+    /// may draw another).
+    pub mode: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -87,6 +87,7 @@ fn state() -> StoredState {
         override_params: Default::default(),
         probe: true,
         strategy: Default::default(),
+        tiers: None,
     }];
     StoredState {
         providers,

@@ -67,6 +67,8 @@ pub struct Engine {
     /// Clients the ledger held connected when this process started (it stopped or crashed while
     /// they were): the user is asked to keep or restore each, until they answer.
     pub(crate) connected_before: std::sync::Mutex<Vec<crate::connect::AgentClient>>,
+    /// The small-model tier classifier's answers by turn.
+    pub(crate) tier_cache: crate::tiers::Cache,
 }
 
 /// Work the request path hands off to the runtime: nothing on it may wait for the database.
@@ -142,6 +144,7 @@ impl Engine {
             data_dir: parts.data_dir,
             base_url: parts.base_url,
             connected_before: std::sync::Mutex::default(),
+            tier_cache: Default::default(),
         };
         (
             engine,
@@ -210,6 +213,8 @@ impl Engine {
             self.health.retain(&pairs);
         }
         self.snapshot.store(Arc::new(snapshot));
+        // Tiers may have changed under the names the cached answers give.
+        self.tier_cache.clear();
         self.reprice(None);
         self.config_changed.notify_one();
         self.emit(event);

@@ -35,6 +35,7 @@ pub mod secrets;
 pub(crate) mod server;
 pub mod service;
 pub(crate) mod store;
+pub(crate) mod tiers;
 pub(crate) mod tokens;
 pub mod totp;
 pub(crate) mod usage;

@@ -44,6 +44,9 @@ pub struct RequestRecord {
     pub ttfc: Option<Duration>,
     /// Why the candidate that answered was chosen.
     pub chosen_by: Option<&'static str>,
+    /// A tiered model's request: the tier it took, and why.
+    pub tier: Option<Arc<str>>,
+    pub tier_reason: Option<String>,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub error: Option<String>,
@@ -141,6 +144,8 @@ impl RequestRecord {
             ttfb: None,
             ttfc: None,
             chosen_by: None,
+            tier: None,
+            tier_reason: None,
             bytes_in: 0,
             bytes_out: 0,
             error: None,
@@ -425,6 +430,8 @@ fn to_row(r: &RequestRecord, priced: &Option<(f64, PriceUsed)>) -> (LogRow, Vec<
         ttfb_us: r.ttfb.map(us),
         ttfc_us: r.ttfc.map(us),
         chosen_by: r.chosen_by.map(str::to_owned),
+        tier: r.tier.as_deref().map(str::to_owned),
+        tier_reason: r.tier_reason.clone(),
         bytes_in: i64::try_from(r.bytes_in).unwrap_or(i64::MAX),
         bytes_out: i64::try_from(r.bytes_out).unwrap_or(i64::MAX),
         input_tokens: r.tokens.map(|t| count(t.input)),

@@ -11,6 +11,7 @@ mod needs;
 
 use switchboard_api::capabilities::{Capabilities, CapabilityEntry};
 
+pub(crate) use needs::scan;
 pub use needs::{Needs, declares_tools};
 
 /// The capabilities of `model` at `provider`, `list_context` being the price list's window.

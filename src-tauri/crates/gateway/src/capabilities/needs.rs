@@ -65,7 +65,7 @@ impl Needs {
 
 /// One walk over the body's quotes: whether an image part is there, and how many bytes are
 /// media (data URLs and `"data"` fields: base64 that is no prompt text), skipped whole.
-fn scan(body: &[u8], want_images: bool, want_media: bool) -> (bool, usize) {
+pub(crate) fn scan(body: &[u8], want_images: bool, want_media: bool) -> (bool, usize) {
     let mut images = false;
     let mut media = 0;
     let mut at = 0;

@@ -22,6 +22,11 @@ struct Group {
     longest: bool,
 }
 
+/// Whether `name` is a ready-made group's (it may have no candidates now).
+pub fn is_builtin(name: &str) -> bool {
+    GROUPS.iter().any(|g| g.name == name)
+}
+
 /// A model that is known to do none of tools, images and reasoning is an embedding, speech or
 /// image model: no group offers it for chat.
 fn chats(c: &Capabilities) -> bool {

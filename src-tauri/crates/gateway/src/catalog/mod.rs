@@ -269,6 +269,8 @@ pub struct Snapshot {
     pub prices: Vec<switchboard_api::prices::PriceEntry>,
     /// `[[capabilities]]`, resolved into each candidate's slot with the price list.
     pub capabilities: Vec<switchboard_api::capabilities::CapabilityEntry>,
+    /// Tiered models (intent tiers): each request goes on to one tier's target route.
+    pub tiered: HashMap<String, Arc<crate::tiers::Tiered>>,
 }
 
 impl Snapshot {
@@ -289,6 +291,13 @@ impl Snapshot {
             .iter()
             .find(|(pattern, _)| wildcard_match(pattern, base))
             .map(|(_, r)| r)
+    }
+
+    /// The tiered model a client's name stands for (exactly, or without a variant suffix).
+    pub fn tiered(&self, name: &str) -> Option<&Arc<crate::tiers::Tiered>> {
+        self.tiered
+            .get(name)
+            .or_else(|| self.tiered.get(strip_variant(name)))
     }
 
     /// Every candidate of every route, wildcard routes included (a pair used by two models
@@ -504,7 +513,17 @@ impl Snapshot {
         }
 
         let mut routes = HashMap::new();
+        let mut tiered = HashMap::new();
         for m in &state.models {
+            if let Some(t) = &m.tiers {
+                match crate::tiers::Tiered::compile(&m.name, t.clone()) {
+                    Ok(t) => {
+                        tiered.insert(m.name.clone(), Arc::new(t));
+                    }
+                    Err(e) => warnings.push(format!("model '{}': {e}", m.name)),
+                }
+                continue;
+            }
             let pairs = match resolve(
                 &m.name,
                 &m.rules,
@@ -588,6 +607,7 @@ impl Snapshot {
         let open_access =
             state.client_keys.is_empty() && is_loopback_host(&state.settings.server.host);
 
+        tiers_refer(&tiered, &routes, &mut warnings);
         let names: Vec<&str> = state.models.iter().map(|m| m.name.as_str()).collect();
         let (openai_models_body, anthropic_models_body, gemini_models_body) = model_lists(names);
 
@@ -605,6 +625,7 @@ impl Snapshot {
                 gemini_models_body,
                 prices: state.prices.clone(),
                 capabilities: state.capabilities.clone(),
+                tiered,
             },
             warnings,
         )
@@ -620,13 +641,51 @@ impl Snapshot {
         for g in groups::builtin(&next, breakers) {
             next.routes.insert(g.name.to_string(), g);
         }
-        let names: Vec<&str> = next.routes.keys().map(String::as_str).collect();
+        let names: Vec<&str> = next
+            .routes
+            .keys()
+            .chain(next.tiered.keys())
+            .map(String::as_str)
+            .collect();
         (
             next.openai_models_body,
             next.anthropic_models_body,
             next.gemini_models_body,
         ) = model_lists(names);
         next
+    }
+}
+
+/// Says which tiers point at nothing: a model that does not exist (a group may be empty now and
+/// fill with the next price list, so its name is enough), or another tiered model.
+fn tiers_refer(
+    tiered: &HashMap<String, Arc<crate::tiers::Tiered>>,
+    routes: &HashMap<String, Arc<Route>>,
+    warnings: &mut Vec<String>,
+) {
+    let known = |n: &str| routes.contains_key(n) || groups::is_builtin(n);
+    for (name, t) in tiered {
+        for tier in &t.spec.tiers {
+            if tiered.contains_key(&tier.target) {
+                warnings.push(format!(
+                    "model '{name}': tier '{}' points at the tiered model '{}'; a tier's target is a unified model or a group",
+                    tier.name, tier.target
+                ));
+            } else if !known(&tier.target) {
+                warnings.push(format!(
+                    "model '{name}': tier '{}' points at '{}', which is no unified model or group",
+                    tier.name, tier.target
+                ));
+            }
+        }
+        if let Some(c) = &t.spec.classifier.model
+            && t.mode() == switchboard_api::tiers::ClassifierMode::Model
+            && !known(c)
+        {
+            warnings.push(format!(
+                "model '{name}': its classifier model '{c}' is no unified model; the rules decide"
+            ));
+        }
     }
 }
 

@@ -361,8 +361,43 @@ impl Validator<'_> {
                 .map(|s| s.parse::<Strategy>())
                 .transpose()
                 .map_err(|e| self.err(&span, "strategy", at("strategy"), e))?;
+            let tiers = match (m.tiers, m.classifier) {
+                (None, None) => None,
+                (None, Some(_)) => {
+                    return Err(self.err(
+                        &span,
+                        "classifier",
+                        at("classifier"),
+                        "a classifier needs tiers ([[models.tiers]])".into(),
+                    ));
+                }
+                // `tiers = []` takes a model's tiers away (the admin API's edit).
+                (Some(tiers), _) if tiers.is_empty() => Some(Default::default()),
+                (Some(tiers), classifier) => {
+                    if rules.as_ref().is_some_and(|r| !r.is_empty())
+                        || include.as_ref().is_some_and(|i: &Vec<_>| !i.is_empty())
+                    {
+                        return Err(self.err(
+                            &span,
+                            "tiers",
+                            at("tiers"),
+                            "a tiered model sends its requests to its tiers' targets: give it \
+                             tiers or rules and include, not both"
+                                .into(),
+                        ));
+                    }
+                    let tiering = switchboard_api::tiers::Tiering {
+                        classifier: classifier.unwrap_or_default(),
+                        tiers,
+                    };
+                    crate::tiers::Tiered::compile(&m.name, tiering.clone())
+                        .map_err(|e| self.err(&span, "tiers", at("tiers"), e))?;
+                    Some(tiering)
+                }
+            };
             out.models.push(ModelSpec {
                 strategy,
+                tiers,
                 name: m.name,
                 rules,
                 include,

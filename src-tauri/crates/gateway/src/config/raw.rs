@@ -60,6 +60,9 @@ pub struct RawModel {
     pub probe: Option<bool>,
     pub override_params: Option<toml::Table>,
     pub strategy: Option<String>,
+    /// Intent tiers: this model sends each request on to one tier's target.
+    pub tiers: Option<Vec<switchboard_api::tiers::TierSpec>>,
+    pub classifier: Option<switchboard_api::tiers::Classifier>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -187,6 +187,8 @@ pub struct ModelSpec {
     /// models too expensive to ping.
     pub probe: Option<bool>,
     pub strategy: Option<Strategy>,
+    /// A tiered model: its tiers and classifier (then it has no rules of its own).
+    pub tiers: Option<switchboard_api::tiers::Tiering>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -1,6 +1,7 @@
 //! Sending a request to an upstream and handing its answer back as a stream.
 
 mod body;
+pub(crate) mod classify;
 pub(crate) mod failover;
 pub(crate) mod models;
 pub(crate) mod pipeline;

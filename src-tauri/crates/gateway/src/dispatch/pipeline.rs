@@ -51,14 +51,17 @@ pub(crate) struct Routed {
     pub provider: Arc<str>,
     pub model: Arc<str>,
     pub attempts: usize,
+    /// A tiered model's request: the tier it took (`x-switchboard-tier`).
+    pub tier: Option<Arc<str>>,
 }
 
 impl Routed {
-    fn to(c: &Candidate, attempts: usize) -> Self {
+    fn to(c: &Candidate, attempts: usize, tier: Option<Arc<str>>) -> Self {
         Self {
             provider: c.provider.name.clone(),
             model: c.model.clone(),
             attempts,
+            tier,
         }
     }
 }
@@ -189,27 +192,64 @@ pub(crate) async fn run(
         record.capture_bodies(api, &bytes, logs.logs_body_max_kb);
     }
 
-    let pinned;
-    let route = match snap.route(&head.model) {
-        Some(r) => r,
-        None => match pin(engine, snap, client.as_deref(), &head.model) {
+    let mut pinned = None;
+    let tiered = snap.tiered(&head.model);
+    let asked_for = match (tiered, snap.route(&head.model)) {
+        (Some(t), _) => t.name.clone(),
+        (None, Some(r)) => r.name.clone(),
+        (None, None) => match pin(engine, snap, client.as_deref(), &head.model) {
             Ok(r) => {
-                pinned = r;
-                &pinned
+                let name = r.name.clone();
+                pinned = Some(r);
+                name
             }
             Err(e) => return Err(refuse(e, None, record)),
         },
     };
-    record.unified_model = Some(route.name.clone());
     if let Some(c) = &client
-        && !c.allows(&route.name)
+        && !c.allows(&asked_for)
     {
         let e = GatewayError::Forbidden(format!(
             "The client key '{}' may not use model '{}'.",
-            c.name, route.name
+            c.name, asked_for
         ));
         return Err(refuse(e, None, record));
     }
+    // A tiered model: its classifier picks the tier, whose target is the route.
+    let mut tier = None;
+    let route = match tiered {
+        Some(t) => {
+            let signals = crate::tiers::Signals::read(api, &head, &bytes, &head.model, t.wants);
+            let p = super::classify::pick(engine, snap, t, &signals).await;
+            let name: Arc<str> = t.tier_name(p.tier).into();
+            record.tier = Some(name.clone());
+            record.tier_reason = Some(p.reason.to_string());
+            tier = Some(name);
+            match snap.route(t.target(p.tier)) {
+                Some(r) => r,
+                None => {
+                    let e = GatewayError::NoProvider {
+                        model: t.name.to_string(),
+                        why: format!(
+                            "its tier '{}' points at '{}', which is no unified model or group \
+                             with candidates",
+                            t.tier_name(p.tier),
+                            t.target(p.tier)
+                        ),
+                    };
+                    return Err(refuse(e, None, record));
+                }
+            }
+        }
+        None => match snap.route(&head.model).or(pinned.as_ref()) {
+            Some(r) => r,
+            None => {
+                let e = GatewayError::unknown_model(&head.model);
+                return Err(refuse(e, None, record));
+            }
+        },
+    };
+    record.unified_model = Some(route.name.clone());
     if api == Api::CountTokens
         && !route
             .candidates
@@ -265,12 +305,12 @@ pub(crate) async fn run(
     let success = match result {
         Ok(s) => s,
         Err(f) => {
-            let routed = f.candidate.as_ref().map(|c| Routed::to(c, tried));
+            let routed = f.candidate.as_ref().map(|c| Routed::to(c, tried, tier));
             return Err(refuse(f.error, routed, record));
         }
     };
     let candidate = success.candidate.clone();
-    let routed = Routed::to(&candidate, tried);
+    let routed = Routed::to(&candidate, tried, tier);
     record.provider = Some(candidate.provider.name.clone());
     record.upstream_model = Some(candidate.model.clone());
     record.upstream_protocol = Some(success.api.family());

@@ -17,7 +17,7 @@ pub struct RequestHead<'a> {
 }
 
 /// The field that holds the conversation (or input) of each API, required in every request.
-fn content_field(api: Api) -> &'static str {
+pub(crate) fn content_field(api: Api) -> &'static str {
     match api {
         Api::Chat | Api::Messages | Api::CountTokens => "messages",
         Api::Responses | Api::Embeddings => "input",

@@ -343,7 +343,7 @@ pub async fn preview(State(engine): State<Arc<Engine>>, body: Bytes) -> Response
 /// `POST /api/route/preview {"request", "model"?, "client_key"?}`: what routing would do.
 pub async fn route_preview(State(engine): State<Arc<Engine>>, body: Bytes) -> Response<Body> {
     match serde_json::from_slice::<switchboard_api::RoutePreviewRequest>(&body) {
-        Ok(req) => match service::route_preview(&engine, &req) {
+        Ok(req) => match service::route_preview(&engine, &req).await {
             Ok(r) => Json(r).into_response(),
             Err(e) => service_error(e),
         },

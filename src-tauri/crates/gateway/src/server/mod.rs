@@ -26,6 +26,8 @@ pub const H_PROVIDER: &str = "x-switchboard-provider";
 pub const H_MODEL: &str = "x-switchboard-model";
 pub const H_ATTEMPTS: &str = "x-switchboard-attempts";
 pub const H_DROPPED: &str = "x-switchboard-dropped";
+/// A tiered model's request: the tier it took.
+pub const H_TIER: &str = "x-switchboard-tier";
 
 /// The whole HTTP surface; `ui_files` is the admin UI served at `/admin`.
 pub fn router(engine: Arc<Engine>, ui_files: &'static [ui::UiFile]) -> Router {

@@ -9,7 +9,7 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Response, header};
 use bytes::Bytes;
 
-use super::{H_ATTEMPTS, H_DROPPED, H_MODEL, H_PROVIDER, intake, json_response};
+use super::{H_ATTEMPTS, H_DROPPED, H_MODEL, H_PROVIDER, H_TIER, intake, json_response};
 use crate::access::authenticate;
 use crate::config::Protocol;
 use crate::dispatch::pipeline::{self, ClientRequest, Refusal, Reply, Routed};
@@ -53,6 +53,13 @@ fn set_route_headers(h: &mut HeaderMap, routed: &Routed) {
         h.insert(H_MODEL, v);
     }
     h.insert(H_ATTEMPTS, HeaderValue::from(routed.attempts));
+    if let Some(v) = routed
+        .tier
+        .as_deref()
+        .and_then(|t| HeaderValue::from_str(t).ok())
+    {
+        h.insert(H_TIER, v);
+    }
 }
 
 /// Names what a conversion left out, so the client can tell (`x-switchboard-dropped`).

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use switchboard_api::{PreviewCandidate, RoutePreview, RoutePreviewRequest};
+use switchboard_api::{PreviewCandidate, PreviewTier, RoutePreview, RoutePreviewRequest};
 
 use super::ServiceError;
 use crate::balance::{self, Measures};
@@ -23,8 +23,10 @@ use crate::error::GatewayError;
 /// Choices drawn to measure the shares: enough for a share to within about 1 %.
 const DRAWS: u32 = 4000;
 
-pub fn route_preview(
-    engine: &Engine,
+/// A tiered model's classifier runs as for a request (a small model is asked, and its answer
+/// cached, so the next request with this turn takes the same tier).
+pub async fn route_preview(
+    engine: &Arc<Engine>,
     req: &RoutePreviewRequest,
 ) -> Result<RoutePreview, ServiceError> {
     let snap = engine.snapshot();
@@ -50,6 +52,32 @@ pub fn route_preview(
         ),
         None => None,
     };
+    let body = serde_json::to_vec(&req.request)
+        .map_err(|e| ServiceError::Invalid(format!("request: {e}")))?;
+    let mut tier = None;
+    if let Some(t) = snap.tiered(&name) {
+        if let Some(c) = &client
+            && !c.allows(&t.name)
+        {
+            return Err(ServiceError::Invalid(format!(
+                "the client key '{}' may not use model '{}'",
+                c.name, t.name
+            )));
+        }
+        let api = api_of(&req.request);
+        let path = req.model.as_deref().map(|m| (m, false));
+        let head = crate::protocol::openai::RequestHead::parse(api, &body, path)
+            .map_err(|e| ServiceError::Invalid(format!("request: {e}")))?;
+        let signals = crate::tiers::Signals::read(api, &head, &body, &name, t.wants);
+        let p = crate::dispatch::classify::pick(engine, &snap, t, &signals).await;
+        tier = Some(PreviewTier {
+            name: t.tier_name(p.tier).to_owned(),
+            target: t.target(p.tier).to_owned(),
+            reason: p.reason.to_string(),
+            mode: t.mode().as_str().to_owned(),
+        });
+    }
+    let name = tier.as_ref().map_or(name, |t| t.target.clone());
     let route = match snap.route(&name) {
         Some(r) => r.clone(),
         None => crate::dispatch::pipeline::pin(engine, &snap, client.as_deref(), &name).map_err(
@@ -60,6 +88,7 @@ pub fn route_preview(
         )?,
     };
     if let Some(c) = &client
+        && tier.is_none()
         && !c.allows(&route.name)
     {
         return Err(ServiceError::Invalid(format!(
@@ -67,8 +96,6 @@ pub fn route_preview(
             c.name, route.name
         )));
     }
-    let body = serde_json::to_vec(&req.request)
-        .map_err(|e| ServiceError::Invalid(format!("request: {e}")))?;
     // Read as a request is: its raw `tools` value.
     let has_tools = req
         .request
@@ -147,6 +174,7 @@ pub fn route_preview(
     let mut order: Vec<usize> = (0..candidates.len()).filter(|&i| counts[i] > 0).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(counts[i]));
     Ok(RoutePreview {
+        tier,
         route: route.name.to_string(),
         strategy: route.strategy.as_str().to_owned(),
         images: needs.images,
@@ -158,4 +186,18 @@ pub fn route_preview(
             .collect(),
         candidates: out,
     })
+}
+
+/// Which API a preview's body is in, by its shape (the preview takes any of them).
+fn api_of(request: &serde_json::Value) -> crate::protocol::Api {
+    use crate::protocol::Api;
+    if request.get("contents").is_some() {
+        Api::Gemini
+    } else if request.get("input").is_some() {
+        Api::Responses
+    } else if request.get("thinking").is_some() || request.get("system").is_some() {
+        Api::Messages
+    } else {
+        Api::Chat
+    }
 }

@@ -76,6 +76,7 @@ pub struct StoredModel {
     pub override_params: JsonObject,
     pub probe: bool,
     pub strategy: Strategy,
+    pub tiers: Option<switchboard_api::tiers::Tiering>,
 }
 
 #[derive(Clone, Debug)]
@@ -351,6 +352,14 @@ fn import_model(tx: &Transaction<'_>, m: &ModelSpec) -> Result<(), StoreError> {
     if let Some(s) = m.strategy {
         set("strategy", V::Text(s.as_str().to_owned()))?;
     }
+    match &m.tiers {
+        Some(t) if t.tiers.is_empty() => set("tiers", V::Null)?,
+        Some(t) => set(
+            "tiers",
+            V::Text(serde_json::to_string(t).map_err(|e| StoreError::Invalid(e.to_string()))?),
+        )?,
+        None => {}
+    }
     let current = model_rule_rows(tx, id)?;
     let wanted = rule_rows(m, &current);
     if wanted != current {
@@ -493,7 +502,7 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
     let mut models = Vec::new();
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT id, name, protocol, default_params, override_params, probe, strategy FROM models ORDER BY name",
+            "SELECT id, name, protocol, default_params, override_params, probe, strategy, tiers FROM models ORDER BY name",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
@@ -515,6 +524,13 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
                     .get::<_, String>(6)?
                     .parse()
                     .map_err(StoreError::Invalid)?,
+                tiers: r
+                    .get::<_, Option<String>>(7)?
+                    .map(|t| {
+                        serde_json::from_str(&t)
+                            .map_err(|e| StoreError::Invalid(format!("models.tiers: {e}")))
+                    })
+                    .transpose()?,
             };
             for (kind, value) in model_rule_rows(conn, id)? {
                 match kind.as_str() {

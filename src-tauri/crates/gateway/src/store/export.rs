@@ -150,6 +150,17 @@ pub fn render(state: &StoredState, listed: &HashSet<String>) -> Result<String, S
         if m.strategy != Strategy::Weighted {
             t.insert("strategy".into(), m.strategy.as_str().into());
         }
+        if let Some(tiering) = &m.tiers {
+            // The config file's shape: `classifier = {...}` and `[[models.tiers]]`.
+            if tiering.classifier != Default::default()
+                && let Ok(Value::Table(c)) = Value::try_from(&tiering.classifier)
+            {
+                t.insert("classifier".into(), Value::Table(c));
+            }
+            if let Ok(v) = Value::try_from(&tiering.tiers) {
+                t.insert("tiers".into(), v);
+            }
+        }
         models.push(Value::Table(t));
     }
     if !models.is_empty() {

@@ -149,6 +149,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE requests ADD COLUMN one_ttfb_us INTEGER;
     ALTER TABLE requests ADD COLUMN one_breaker TEXT;
     "#,
+    // 9: intent tiers: the tier a tiered model's request took, and why.
+    r#"
+    ALTER TABLE requests ADD COLUMN tier TEXT;
+    ALTER TABLE requests ADD COLUMN tier_reason TEXT;
+    "#,
 ];
 
 /// The latency buckets' upper bounds, in microseconds (the last bucket has none).
@@ -224,6 +229,9 @@ pub struct LogRow {
     pub ttfc_us: Option<i64>,
     /// Why the candidate that answered was chosen: session, sticky, weighted or last_resort.
     pub chosen_by: Option<String>,
+    /// A tiered model's request: the tier it took, and why.
+    pub tier: Option<String>,
+    pub tier_reason: Option<String>,
     /// The captured bodies, written beside the row (shown by `GET /api/logs/{id}` only).
     #[serde(skip)]
     pub bodies: Option<Box<Bodies>>,
@@ -276,10 +284,10 @@ pub fn write(
                 attempts, latency_us, ttfb_us, bytes_in, bytes_out, unified_model, session,
                 upstream_protocol, converted, input_tokens, output_tokens, cache_read_tokens,
                 cache_write_tokens, reasoning_tokens, tokens_estimated, cost_usd, price, ttfc_us,
-                chosen_by, one_latency_us, one_ttfb_us, one_breaker)
+                chosen_by, one_latency_us, one_ttfb_us, one_breaker, tier, tier_reason)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
                 ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33,
-                ?34, ?35)",
+                ?34, ?35, ?36, ?37)",
         )?;
         let mut attempt = tx.prepare_cached(
             "INSERT INTO attempts (request_id, seq, provider, model, latency_us, status, error,
@@ -327,6 +335,8 @@ pub fn write(
                 one.map(|a| a.latency_us),
                 one.and_then(|a| a.ttfb_us),
                 one.and_then(|a| a.breaker.as_deref()),
+                r.tier,
+                r.tier_reason,
             ])?;
             let id = tx.last_insert_rowid();
             ids.push(id);
@@ -585,7 +595,7 @@ const COLUMNS: &str = "id, started_ms, client_key, client_addr, user_agent, prot
     model, provider, upstream_model, stream, status, error, error_code, attempts, latency_us,
     ttfb_us, bytes_in, bytes_out, unified_model, session, upstream_protocol, converted,
     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-    tokens_estimated, cost_usd, price, ttfc_us, chosen_by";
+    tokens_estimated, cost_usd, price, ttfc_us, chosen_by, tier, tier_reason";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogRow> {
     Ok(LogRow {
@@ -622,6 +632,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogRow> {
         price: r.get(30)?,
         ttfc_us: r.get(31)?,
         chosen_by: r.get(32)?,
+        tier: r.get(33)?,
+        tier_reason: r.get(34)?,
         bodies: None,
     })
 }

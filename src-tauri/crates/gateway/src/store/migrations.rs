@@ -120,6 +120,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (provider, model)
     ) WITHOUT ROWID;
     "#,
+    // 11: intent tiers: a tiered model's tiers and classifier, as one JSON object (NULL: none).
+    r#"
+    ALTER TABLE models ADD COLUMN tiers TEXT;
+    "#,
 ];
 
 #[cfg(test)]

@@ -434,6 +434,19 @@ protocol = "anthropic"
 default_params = { temperature = 0.5, stop = ["\n\n"], nested = { a = 1 } }
 override_params = { max_tokens = 100 }
 probe = false
+[[models]]
+name = "v"
+classifier = { mode = "model", model = "u", timeout_ms = 900, fallback = "T1" }
+[[models.tiers]]
+name = "T1"
+target = "u"
+keywords = ["hi"]
+small = true
+[[models.tiers]]
+name = "T3"
+target = "auto:long"
+min_tokens = 5000
+weight = 2
 [[client_keys]]
 name = "given"
 key = "sk-sb-client-secret-0001"
@@ -526,6 +539,8 @@ refresh_url = "https://prices.example/data.json"
         b.providers[0].headers.keys().collect::<Vec<_>>(),
         ["x-extra", "x-relay-key"]
     );
+    assert_eq!(a.models[1].tiers.as_ref().map(|t| t.tiers.len()), Some(2));
+    assert_eq!(a.models[1].tiers, b.models[1].tiers, "tiers:\n{text}");
     let (m, n) = (&a.models[0], &b.models[0]);
     assert_eq!(
         (
