@@ -208,6 +208,28 @@ async fn rules_pick_the_tier_in_every_protocol_and_say_so() {
             .any(|(t, why)| t == "T1" && why.contains("small"))
     );
     assert_eq!(rows[0]["unified_model"], "cheap", "the route is the target");
+    let stats: Value = admin(&gw, &token, "GET", "/stats?window=1h", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let by_tier: Vec<(String, u64)> = stats["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["model"] == "smart")
+        .map(|t| {
+            (
+                t["tier"].as_str().unwrap().to_owned(),
+                t["requests"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_tier,
+        [("T1".to_owned(), 2), ("T3".to_owned(), 2)],
+        "{stats}"
+    );
 
     // The tiered models are listed, and the admin API shows the tiers as written.
     let ids = common::model_ids(&gw, Some(KEY)).await;

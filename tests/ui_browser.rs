@@ -126,6 +126,16 @@ capture_bodies = true
         "no key in /api/providers: {providers}"
     );
 
+    let models: Value = get_json(&gw, &token, "/models").await;
+    let smart = models
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "smart")
+        .expect("the tiered model saved in the page");
+    assert_eq!(smart["tiers"][0]["keywords"][0], "refactor", "{smart}");
+    assert_eq!(smart["classifier"]["default"], "T1", "{smart}");
+
     let status: Value = get_json(&gw, &token, "/status").await;
     let claude = status["models"]
         .as_array()
@@ -211,6 +221,7 @@ capture_bodies = true
     for name in [
         "overview",
         "models-preview",
+        "dashboard-tiers",
         "prices",
         "overview-zh",
         "overview-dark",

@@ -272,6 +272,35 @@ try {
     await shot("try-request");
   });
 
+  await step("a tiered model saves from its JSON, and the try panel shows the tier it takes", async () => {
+    await page.fill("#model-name", "smart");
+    await page.fill("#model-tiers", "{\"tiers\": 3}");
+    await page.click("#model-save");
+    await expectText(page.locator('[data-field="tiers"] .error'), "tiers");
+    await page.fill("#model-tiers", JSON.stringify({
+      classifier: { default: "T1" },
+      tiers: [
+        { name: "T3", target: "claude-opus-4-5", keywords: ["refactor"] },
+        { name: "T1", target: "gpt-4o" },
+      ],
+    }));
+    await page.click("#model-save");
+    await expectText(page.locator('#models tr[data-model="smart"]'), "tier T3 → claude-opus-4-5");
+    await page.fill("#try-body", '{"model": "smart", "messages": [{"role": "user", "content": "refactor this"}]}');
+    await page.click("#try-run");
+    await expectText(page.locator("#try-tier"), "T3 → claude-opus-4-5 · keyword");
+    await expectText(page.locator("#try-route"), "claude-opus-4-5 · latency");
+    // One real request, for the dashboard's table of tiers.
+    await fetch(`${url}/v1/chat/completions`, {
+      method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "smart", messages: [{ role: "user", content: "hello" }] }),
+    });
+    await page.click("button[data-page=dashboard]");
+    await expectText(page.locator("#dash-tiers tr"), "T1", 10000);
+    await shot("dashboard-tiers");
+    await page.click("button[data-page=models]");
+  });
+
   await step("pausing a provider shows at once, and a resume from elsewhere arrives live", async () => {
     await page.click("button[data-page=overview]");
     await row("provider-status", "relay-b").locator("button.pause").click();

@@ -73,6 +73,13 @@ const TABLE: &[(&str, &str, &str)] = &[
         "提供商分布（请求数）",
     ),
     ("dash.top_keys", "Top client keys", "客户端密钥排行"),
+    ("dash.tiers", "Requests by tier", "按层级的请求"),
+    ("dash.tier", "Tier", "层级"),
+    (
+        "dash.no_tiers",
+        "No tiered model answered in this window.",
+        "此时间窗口内没有分层模型的请求。",
+    ),
     (
         "dash.health",
         "Health now (recent attempts)",
@@ -380,6 +387,12 @@ const TABLE: &[(&str, &str, &str)] = &[
         "覆盖参数（JSON）",
     ),
     ("field.probe", "Health probes", "健康探测"),
+    ("field.tiers", "Tiers (JSON)", "层级（JSON）"),
+    (
+        "hint.tiers",
+        "A tiered model sends each request to one tier's target, picked by its classifier; leave the rules empty. Empty: no tiers.",
+        "分层模型按分类器选出的层级把请求发往该层的目标模型；规则留空。留空：不分层。",
+    ),
     ("field.strategy", "Strategy", "选择策略"),
     (
         "field.priority",
@@ -714,6 +727,11 @@ const TABLE: &[(&str, &str, &str)] = &[
         "优先级须为 0 到 100 的整数",
     ),
     ("err.include", "Write provider/model", "请写成 提供商/模型"),
+    (
+        "err.tiers",
+        "Give a JSON object with a \"tiers\" list (and optionally a \"classifier\").",
+        "请填写含 \"tiers\" 列表的 JSON 对象（可选 \"classifier\"）。",
+    ),
     (
         "err.json_object",
         "Must be a JSON object, like {\"temperature\": 0.7}.",

@@ -9,7 +9,7 @@ use leptos_chartistry::{
     AspectRatio, AxisMarker, Bar, Colour, IntoEdge, IntoInner, Legend, Line, MarkerShape,
     SERIES_COLOUR_SCHEME, Series, Stack, TickLabels, Tooltip, XGridLine, YGridLine,
 };
-use switchboard_api::stats::{GroupTotal, Point, Stats};
+use switchboard_api::stats::{GroupTotal, Point, Stats, TierTotal};
 use switchboard_api::{BreakerState, StatusResponse};
 
 use crate::api;
@@ -221,13 +221,13 @@ fn count(n: u64) -> String {
 
 fn usd(p: &Point) -> String {
     let mark = if p.unpriced > 0 { " *" } else { "" };
+    format!("{}{mark}", dollars(p.cost_usd))
+}
+
+fn dollars(usd: f64) -> String {
     // Small sums keep their digits: a day of cheap requests is not "$0.0000".
-    let digits = if p.cost_usd > 0.0 && p.cost_usd < 0.01 {
-        6
-    } else {
-        4
-    };
-    format!("${:.digits$}{mark}", p.cost_usd)
+    let digits = if usd > 0.0 && usd < 0.01 { 6 } else { 4 };
+    format!("${usd:.digits$}")
 }
 
 #[component]
@@ -338,6 +338,7 @@ pub fn Dashboard() -> impl IntoView {
     let models = RwSignal::new(Mix::default());
     let providers = RwSignal::new(Mix::default());
     let keys = RwSignal::new(Vec::<GroupTotal>::new());
+    let tiers = RwSignal::new(Vec::<TierTotal>::new());
     let health = RwSignal::new(None::<StatusResponse>);
     let loaded = RwSignal::new(false);
     let tz = local_offset();
@@ -351,6 +352,7 @@ pub fn Dashboard() -> impl IntoView {
                 Ok(s) => {
                     totals.set(s.totals.clone());
                     series.set(rows(&s, tz));
+                    tiers.set(s.tiers);
                 }
                 Err(f) => return ctx.fail(&f),
             }
@@ -575,6 +577,35 @@ pub fn Dashboard() -> impl IntoView {
                             }}
                         </tbody>
                     </table>
+                </div>
+                <div>
+                    <h3>{move || ctx.t("dash.tiers")}</h3>
+                    <table class="grid" id="dash-tiers">
+                        <Head cols=&["col.model", "dash.tier", "dash.requests", "col.cost"]/>
+                        <tbody>
+                            {move || {
+                                tiers
+                                    .get()
+                                    .into_iter()
+                                    .map(|t| {
+                                        view! {
+                                            <tr>
+                                                <td class="mono">{t.model}</td>
+                                                <td class="mono tier">{t.tier}</td>
+                                                <td>{count(t.requests)}</td>
+                                                <td>{dollars(t.cost_usd)}</td>
+                                            </tr>
+                                        }
+                                    })
+                                    .collect_view()
+                            }}
+                        </tbody>
+                    </table>
+                    {move || {
+                        tiers
+                            .with(Vec::is_empty)
+                            .then(|| view! { <p class="muted">{ctx.t("dash.no_tiers")}</p> })
+                    }}
                 </div>
                 <div>
                     <h3>{move || ctx.t("dash.health")}</h3>

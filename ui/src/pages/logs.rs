@@ -419,6 +419,8 @@ fn Detail(value: Value, on_close: impl Fn() + Send + Sync + 'static) -> impl Int
                 ),
             )}
             {line("logs.chosen_by", text(&r, "chosen_by"))}
+            {(!r["tier"].is_null())
+                .then(|| line("dash.tier", format!("{} ({})", text(&r, "tier"), text(&r, "tier_reason"))))}
             {line("col.status", format!("{} {}", text(&r, "status"), text(&r, "error")))}
             {line(
                 "col.latency",

@@ -32,6 +32,7 @@ const FIELDS: &[&str] = &[
     "override_params",
     "probe",
     "strategy",
+    "tiers",
 ];
 
 #[derive(Clone, Copy)]
@@ -47,6 +48,10 @@ struct Draft {
     overrides: RwSignal<String>,
     probe: RwSignal<bool>,
     strategy: RwSignal<String>,
+    /// A tiered model's `{"classifier": ..., "tiers": [...]}`, as JSON text.
+    tiers: RwSignal<String>,
+    /// The model being edited had tiers: an emptied field takes them away.
+    had_tiers: RwSignal<bool>,
 }
 
 fn rule(kind: &str, value: &str) -> (RwSignal<String>, RwSignal<String>) {
@@ -77,6 +82,8 @@ impl Draft {
             overrides: RwSignal::new(String::new()),
             probe: RwSignal::new(true),
             strategy: RwSignal::new("weighted".into()),
+            tiers: RwSignal::new(String::new()),
+            had_tiers: RwSignal::new(false),
         }
     }
 
@@ -91,6 +98,8 @@ impl Draft {
         self.overrides.set(String::new());
         self.probe.set(true);
         self.strategy.set("weighted".into());
+        self.tiers.set(String::new());
+        self.had_tiers.set(false);
     }
 
     fn load(&self, m: &ModelView) {
@@ -105,6 +114,16 @@ impl Draft {
         self.overrides.set(params_text(&m.override_params));
         self.probe.set(m.probe);
         self.strategy.set(m.strategy.clone());
+        self.had_tiers.set(!m.tiers.is_empty());
+        self.tiers.set(if m.tiers.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string_pretty(&json!({
+                "classifier": m.classifier.clone().unwrap_or_default(),
+                "tiers": m.tiers,
+            }))
+            .unwrap_or_default()
+        });
     }
 
     /// Rules with a value; tracked, so the preview follows every keystroke.
@@ -163,6 +182,20 @@ impl Draft {
                 }
             }
         }
+        let tiers_text = self.tiers.get_untracked();
+        let tiers = if tiers_text.trim().is_empty() {
+            self.had_tiers.get_untracked().then(|| json!({"tiers": []}))
+        } else {
+            match serde_json::from_str::<Value>(&tiers_text) {
+                Ok(Value::Object(o)) if o.get("tiers").is_some_and(Value::is_array) => {
+                    Some(Value::Object(o))
+                }
+                _ => {
+                    errs.push(("tiers".into(), ctx.t("err.tiers").into()));
+                    None
+                }
+            }
+        };
         if !errs.is_empty() {
             return Err(errs);
         }
@@ -182,6 +215,11 @@ impl Draft {
         }
         if let Some(Some(o)) = parsed.get(1) {
             body["override_params"] = o.clone();
+        }
+        if let Some(Value::Object(t)) = tiers {
+            for (k, v) in t {
+                body[k] = v;
+            }
         }
         Ok((name, body))
     }
@@ -264,6 +302,7 @@ pub fn Models() -> impl IntoView {
                                     .iter()
                                     .map(|r| format!("{}: {}", r.kind, r.value))
                                     .chain(m.include.iter().map(|i| format!("include: {i}")))
+                                    .chain(m.tiers.iter().map(|t| format!("tier {} → {}", t.name, t.target)))
                                     .collect::<Vec<_>>()
                                     .join("; ");
                                 view! {
@@ -385,6 +424,16 @@ pub fn Models() -> impl IntoView {
                         placeholder="{\"temperature\": 0.7}"
                         prop:value=move || draft.defaults.get()
                         on:input=move |ev| draft.defaults.set(event_target_value(&ev))
+                    ></textarea>
+                </Field>
+                <Field label="field.tiers" name="tiers" errors=errors hint="hint.tiers">
+                    <textarea
+                        rows="4"
+                        class="mono"
+                        id="model-tiers"
+                        placeholder="{\"tiers\": [{\"name\": \"T1\", \"target\": \"cheap\", \"small\": true}, {\"name\": \"T3\", \"target\": \"strong\", \"keywords\": [\"refactor\"]}]}"
+                        prop:value=move || draft.tiers.get()
+                        on:input=move |ev| draft.tiers.set(event_target_value(&ev))
                     ></textarea>
                 </Field>
                 <Field label="field.override_params" name="override_params" errors=errors>

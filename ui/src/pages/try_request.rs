@@ -1,6 +1,7 @@
 //! "Try a request", on the Models page: a request body, and what routing would do with it now
 //! (`POST /api/route/preview`), sending nothing: the route, what the request needs, each
-//! candidate's scores and share of next requests, and why one may not be tried.
+//! candidate's scores and share of next requests, and why one may not be tried; for a tiered
+//! model, the tier first.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -71,7 +72,15 @@ pub fn TryRequest() -> impl IntoView {
                             .map(|(_, k)| ctx.t(k))
                             .collect::<Vec<_>>()
                             .join(", ");
+                        let tier = p.tier.map(|t| {
+                            view! {
+                                <p class="small" id="try-tier">
+                                    {format!("{} {} → {} · {}", ctx.t("dash.tier"), t.name, t.target, t.reason)}
+                                </p>
+                            }
+                        });
                         view! {
+                            {tier}
                             <p class="small" id="try-route">
                                 {format!("{} · {}", p.route, p.strategy)}
                                 {(!needs.is_empty()).then(|| format!(" · {needs}"))}

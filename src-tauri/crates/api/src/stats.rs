@@ -16,6 +16,20 @@ pub struct Stats {
     pub series: Vec<SeriesPoint>,
     /// With `group_by`: each group's totals, most requests first.
     pub groups: Vec<GroupTotal>,
+    /// Tiered models' requests by tier, most first (from the log's rows, as long as it keeps
+    /// them).
+    #[serde(default)]
+    pub tiers: Vec<TierTotal>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TierTotal {
+    /// The tiered model.
+    pub model: String,
+    pub tier: String,
+    pub requests: u64,
+    /// What they cost, where known.
+    pub cost_usd: f64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

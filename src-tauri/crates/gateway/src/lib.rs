@@ -62,3 +62,4 @@ pub use store::logs_stats;
 pub use store::{
     CONFIG_DB, KeyRef, LOGS_DB, StoredModel, StoredProvider, StoredState, private_dir,
 };
+pub use tiers::{Cache as TierCache, Signals, Tiered};

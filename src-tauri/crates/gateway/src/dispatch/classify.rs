@@ -19,54 +19,65 @@ use crate::catalog::Snapshot;
 use crate::config::Protocol;
 use crate::engine::Engine;
 use crate::protocol::Api;
+use crate::protocol::openai::RequestHead;
 use crate::requestlog::Recorder;
 use crate::tiers::{Cache, Pick, Reason, Signals, Tiered, answer_tier, prompt};
 
 /// The most of a classifier's answer read (bytes): a tier name is a word.
 const MAX_ANSWER: usize = 64 * 1024;
 
+/// The request a tier is picked for.
+#[derive(Clone, Copy)]
+pub(crate) struct Asked<'a> {
+    pub api: Api,
+    pub head: &'a RequestHead<'a>,
+    pub body: &'a [u8],
+    /// The model name the client sent.
+    pub name: &'a str,
+}
+
+impl<'a> Asked<'a> {
+    fn signals(&self, tiered: &Tiered) -> Signals<'a> {
+        Signals::read(self.api, self.head, self.body, self.name, tiered.wants)
+    }
+}
+
 pub(crate) async fn pick(
     engine: &Arc<Engine>,
     snap: &Snapshot,
     tiered: &Tiered,
-    signals: &Signals<'_>,
+    asked: Asked<'_>,
 ) -> Pick {
     match tiered.mode() {
-        ClassifierMode::Rules => tiered.by_rules(signals),
+        ClassifierMode::Rules => tiered.by_rules(&asked.signals(tiered)),
         ClassifierMode::Off => tiered.drawn(&mut fastrand::Rng::new()),
-        ClassifierMode::Model => by_model(engine, snap, tiered, signals).await,
+        ClassifierMode::Model => by_model(engine, snap, tiered, asked).await,
     }
 }
 
-/// A cached answer for this turn, without asking (the route preview shows it).
-pub(crate) fn cached(engine: &Engine, tiered: &Tiered, turn: &str) -> Option<Pick> {
-    let name = engine.tier_cache.get(Cache::key(&tiered.name, turn))?;
-    Some(Pick {
-        tier: tiered.position(&name)?,
-        reason: Reason::Classifier { cached: true },
-    })
-}
-
+/// The cache is looked at with the turn alone: the rest of the request is measured only when
+/// the rules decide.
 async fn by_model(
     engine: &Arc<Engine>,
     snap: &Snapshot,
     tiered: &Tiered,
-    signals: &Signals<'_>,
+    asked: Asked<'_>,
 ) -> Pick {
-    if let Some(p) = cached(engine, tiered, signals.turn) {
+    let turn = Signals::turn(asked.api, asked.head);
+    if let Some(p) = tiered.cached(&engine.tier_cache, turn) {
         return p;
     }
     let ms = tiered.spec.classifier.timeout_ms();
     let model = tiered.spec.classifier.model.as_deref().unwrap_or_default();
-    let asked = tokio::time::timeout(
+    let answer = tokio::time::timeout(
         Duration::from_millis(ms),
-        ask(engine, snap, tiered, model, signals.turn),
+        ask(engine, snap, tiered, model, turn),
     )
     .await;
-    let why = match asked {
+    let why = match answer {
         Ok(Ok(tier)) => {
             engine.tier_cache.put(
-                Cache::key(&tiered.name, signals.turn),
+                Cache::key(&tiered.name, turn),
                 tiered.tier_name(tier).into(),
             );
             return Pick {
@@ -90,7 +101,7 @@ async fn by_model(
             reason: Reason::Fallback { why },
         },
         None => {
-            let rules = tiered.by_rules(signals);
+            let rules = tiered.by_rules(&asked.signals(tiered));
             Pick {
                 tier: rules.tier,
                 reason: Reason::ClassifierFailed {

@@ -219,8 +219,13 @@ pub(crate) async fn run(
     let mut tier = None;
     let route = match tiered {
         Some(t) => {
-            let signals = crate::tiers::Signals::read(api, &head, &bytes, &head.model, t.wants);
-            let p = super::classify::pick(engine, snap, t, &signals).await;
+            let asked = super::classify::Asked {
+                api,
+                head: &head,
+                body: &bytes,
+                name: &head.model,
+            };
+            let p = super::classify::pick(engine, snap, t, asked).await;
             let name: Arc<str> = t.tier_name(p.tier).into();
             record.tier = Some(name.clone());
             record.tier_reason = Some(p.reason.to_string());

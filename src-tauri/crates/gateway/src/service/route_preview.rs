@@ -68,8 +68,13 @@ pub async fn route_preview(
         let path = req.model.as_deref().map(|m| (m, false));
         let head = crate::protocol::openai::RequestHead::parse(api, &body, path)
             .map_err(|e| ServiceError::Invalid(format!("request: {e}")))?;
-        let signals = crate::tiers::Signals::read(api, &head, &body, &name, t.wants);
-        let p = crate::dispatch::classify::pick(engine, &snap, t, &signals).await;
+        let asked = crate::dispatch::classify::Asked {
+            api,
+            head: &head,
+            body: &body,
+            name: &name,
+        };
+        let p = crate::dispatch::classify::pick(engine, &snap, t, asked).await;
         tier = Some(PreviewTier {
             name: t.tier_name(p.tier).to_owned(),
             target: t.target(p.tier).to_owned(),

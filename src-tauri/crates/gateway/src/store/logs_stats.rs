@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::{Connection, params};
-use switchboard_api::stats::{GroupTotal, Percentiles, Point, SeriesPoint, Stats, TokenTotals};
+use switchboard_api::stats::{
+    GroupTotal, Percentiles, Point, SeriesPoint, Stats, TierTotal, TokenTotals,
+};
 
 use super::StoreError;
 use super::logs_db::LogRow;
@@ -575,7 +577,26 @@ pub fn stats(conn: &Connection, q: &StatsQuery) -> Result<Stats, StoreError> {
                 point: agg.point(),
             })
             .collect(),
+        tiers: tiers(conn, since_ms, until_ms)?,
     })
+}
+
+/// Tiered models' requests by tier over a window, most first.
+fn tiers(conn: &Connection, since_ms: i64, until_ms: i64) -> Result<Vec<TierTotal>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT coalesce(model, ''), tier, count(*), coalesce(sum(cost_usd), 0)
+         FROM requests WHERE started_ms >= ?1 AND started_ms < ?2 AND tier IS NOT NULL
+         GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![since_ms, until_ms, MAX_GROUPS as i64], |r| {
+        Ok(TierTotal {
+            model: r.get(0)?,
+            tier: r.get(1)?,
+            requests: r.get::<_, i64>(2)?.max(0) as u64,
+            cost_usd: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 #[cfg(test)]

@@ -234,6 +234,15 @@ impl Tiered {
         }
     }
 
+    /// The small model's answer for this turn, if it was asked before.
+    pub fn cached(&self, cache: &Cache, turn: &str) -> Option<Pick> {
+        let name = cache.get(Cache::key(&self.name, turn))?;
+        Some(Pick {
+            tier: self.position(&name)?,
+            reason: Reason::Classifier { cached: true },
+        })
+    }
+
     /// `off` mode: a tier drawn by weight (default 1 each).
     pub fn drawn(&self, rng: &mut fastrand::Rng) -> Pick {
         let weight = |t: &switchboard_api::tiers::TierSpec| u64::from(t.weight.unwrap_or(1));

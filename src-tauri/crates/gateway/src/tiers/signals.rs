@@ -43,8 +43,7 @@ impl<'a> Signals<'a> {
         wants: Wants,
     ) -> Self {
         let field = |k: &str| head.body.get(k).map(|v| v.get());
-        let conversation = field(crate::protocol::openai::content_field(api)).unwrap_or("");
-        let turn = clip(last_user_turn(conversation));
+        let turn = Self::turn(api, head);
         let tools = field("tools").is_some_and(crate::capabilities::declares_tools);
         let (images, media) = if wants.images || wants.tokens {
             crate::capabilities::scan(body, wants.images, wants.tokens)
@@ -65,6 +64,17 @@ impl<'a> Signals<'a> {
             reasoning: reasoning_asked(&field, generation),
             small: small_asked(asked, &field, generation),
         }
+    }
+}
+
+impl Signals<'_> {
+    /// The last user turn alone: all a cached classifier answer needs.
+    pub fn turn<'h>(api: Api, head: &'h RequestHead<'h>) -> &'h str {
+        let conversation = head
+            .body
+            .get(crate::protocol::openai::content_field(api))
+            .map_or("", |v| v.get());
+        clip(last_user_turn(conversation))
     }
 }
 
