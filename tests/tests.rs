@@ -9,6 +9,7 @@ mod common;
 mod admin_api;
 mod admin_security;
 mod agent_clients;
+mod budgets;
 mod capabilities;
 mod connect_cli;
 #[cfg(feature = "desktop")]

@@ -185,6 +185,7 @@ capture_bodies = true
         .find(|k| k["name"] == "cursor")
         .expect("the key made in the page");
     assert_eq!(cursor["rpm"], 30);
+    assert_eq!(cursor["budget"]["daily_usd"], 5.0, "{cursor}");
     assert_eq!(cursor["expires_at"], 4_070_908_800_u64, "2099-01-01 UTC");
     let prices: Value = get_json(&gw, &token, "/prices").await;
     assert_eq!(

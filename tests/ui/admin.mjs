@@ -326,6 +326,10 @@ try {
     await expectText(page.locator('[data-field="expires_at"] .error'), "YYYY-MM-DD");
     await page.fill("#key-expires", "2099-01-01");
     await page.check("#key-pin");
+    await page.fill("#key-budget", "lots");
+    await page.click("#key-create");
+    await expectText(page.locator('[data-field="budget"] .error'), "USD");
+    await page.fill("#key-budget", "5");
     await page.click("#key-create");
     const key = await page.locator("#created-key code").textContent();
     if (!/^sk-sb-[A-Za-z0-9_-]{20,}$/.test(key.trim())) throw new Error(`unexpected key ${key}`);
@@ -335,6 +339,7 @@ try {
     await expectText(row.locator(".expires"), "2099-01-01");
     await expectText(row.locator(".last-used"), "Never");
     await expectText(row.locator(".pin"), "Yes");
+    await expectText(row.locator(".budget"), "daily_usd $0.00 / $5");
     await shot("keys");
   });
 

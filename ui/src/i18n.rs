@@ -348,6 +348,22 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("col.models", "models", "个模型"),
     ("col.candidates", "Provider / model", "提供商 / 模型"),
     ("col.created", "Created", "创建时间"),
+    ("col.budget", "Budget (used / limit)", "预算（已用 / 上限）"),
+    (
+        "field.daily_budget",
+        "Daily budget (USD)",
+        "每日预算（美元）",
+    ),
+    (
+        "hint.daily_budget",
+        "Past 80 % answers carry a warning; at the limit requests get a 429 until midnight UTC. Empty: no budget.",
+        "超过 80% 时响应带警告；达到上限后请求返回 429，直到 UTC 午夜。留空：不设预算。",
+    ),
+    (
+        "err.usd",
+        "An amount in USD above 0, like 5.00",
+        "请填写大于 0 的美元金额，例如 5.00",
+    ),
     ("col.limit", "Limit", "限速"),
     ("col.expires", "Expires", "过期时间"),
     ("col.last_used", "Last used", "最近使用"),

@@ -115,6 +115,31 @@ impl Debouncer {
     }
 }
 
+/// A client key's budget crossed its warning share or a limit (each is told once a period).
+pub fn budget(event: &GatewayEvent) -> Option<Note> {
+    let GatewayEvent::Budget {
+        key,
+        limit,
+        percent,
+        reached,
+        resets_at,
+    } = event
+    else {
+        return None;
+    };
+    Some(if *reached {
+        Note {
+            summary: format!("{key} has used its budget"),
+            body: format!("{limit}: {percent} %. Its requests are refused until {resets_at}."),
+        }
+    } else {
+        Note {
+            summary: format!("{key} is at {percent} % of its budget"),
+            body: format!("{limit}; it resets at {resets_at}."),
+        }
+    })
+}
+
 /// The question a start asks about a client a stop or a crash left connected.
 pub fn connected_before(client: &str) -> Note {
     Note {
@@ -177,6 +202,26 @@ mod tests {
             reason: Some("500 server error"),
             until: None,
         }
+    }
+
+    #[test]
+    fn budget_crossings_say_the_key_the_limit_and_the_reset() {
+        let ev = |reached| GatewayEvent::Budget {
+            key: "intern".into(),
+            limit: "daily_usd".into(),
+            percent: if reached { 100 } else { 80 },
+            reached,
+            resets_at: "2026-12-07T00:00:00+01:00".into(),
+        };
+        let warn = budget(&ev(false)).unwrap();
+        assert_eq!(warn.summary, "intern is at 80 % of its budget");
+        let over = budget(&ev(true)).unwrap();
+        assert_eq!(over.summary, "intern has used its budget");
+        assert!(
+            over.body
+                .contains("refused until 2026-12-07T00:00:00+01:00")
+        );
+        assert_eq!(budget(&breaker("a", "open")), None);
     }
 
     #[test]

@@ -651,6 +651,13 @@ async fn on_event(engine: &Engine, debouncer: &mut Debouncer, ev: &GatewayEvent)
                 notify::send(&note).await;
             }
         }
+        GatewayEvent::Budget { .. } => {
+            if engine.snapshot().settings.app.notifications
+                && let Some(note) = notify::budget(ev)
+            {
+                notify::send(&note).await;
+            }
+        }
         _ => {}
     }
 }

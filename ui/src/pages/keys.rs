@@ -17,6 +17,7 @@ pub fn Keys() -> impl IntoView {
     let models = RwSignal::new(String::new());
     let rpm = RwSignal::new(String::new());
     let expires = RwSignal::new(String::new());
+    let daily = RwSignal::new(String::new());
     // "", "on" or "off": as the Settings say, always, never.
     let bodies = RwSignal::new(String::new());
     let pin = RwSignal::new(false);
@@ -44,6 +45,21 @@ pub fn Keys() -> impl IntoView {
                 }
             }
         };
+        let usd = daily.get_untracked().trim().to_owned();
+        let budget = if usd.is_empty() {
+            None
+        } else {
+            match usd.trim_start_matches('$').parse::<f64>() {
+                Ok(v) if v > 0.0 && v.is_finite() => Some(switchboard_api::budget::Budget {
+                    daily_usd: Some(v),
+                    ..Default::default()
+                }),
+                _ => {
+                    errors.set(vec![("budget".into(), ctx.t("err.usd").into())]);
+                    return;
+                }
+            }
+        };
         errors.clear();
         let m = util::split_list(&models.get_untracked());
         let e = expires.get_untracked().trim().to_owned();
@@ -59,6 +75,7 @@ pub fn Keys() -> impl IntoView {
                 _ => None,
             },
             pin_providers: pin.get_untracked().then_some(true),
+            budget,
         };
         spawn_local(async move {
             let Some(c) = ctx.client() else { return };
@@ -69,6 +86,7 @@ pub fn Keys() -> impl IntoView {
                     models.set(String::new());
                     rpm.set(String::new());
                     expires.set(String::new());
+                    daily.set(String::new());
                     bodies.set(String::new());
                     pin.set(false);
                     ctx.refresh();
@@ -107,7 +125,7 @@ pub fn Keys() -> impl IntoView {
                     })
             }}
             <table class="grid" id="client-keys">
-                <Head cols=&["col.name", "col.models", "col.limit", "col.expires", "col.last_used", "col.created", "col.bodies", "col.pin", ""]/>
+                <Head cols=&["col.name", "col.models", "col.limit", "col.budget", "col.expires", "col.last_used", "col.created", "col.bodies", "col.pin", ""]/>
                 <tbody>
                     {move || {
                         list.get()
@@ -126,6 +144,9 @@ pub fn Keys() -> impl IntoView {
                                         </td>
                                         <td class="small limit">
                                             {k.rpm.map(|r| format!("{r}/min")).unwrap_or_else(|| "—".into())}
+                                        </td>
+                                        <td class="small budget" class:expired=k.budget_use.iter().any(|u| u.used >= u.amount)>
+                                            {budget_text(&k.budget_use)}
                                         </td>
                                         <td class="small expires" class:expired=k.expired>
                                             {match (k.expires_at, k.expired) {
@@ -180,6 +201,9 @@ pub fn Keys() -> impl IntoView {
                 <Field label="field.rpm" name="rpm" errors=errors hint="hint.rpm">
                     <TextInput value=rpm id="key-rpm" placeholder="60"/>
                 </Field>
+                <Field label="field.daily_budget" name="budget" errors=errors hint="hint.daily_budget">
+                    <TextInput value=daily id="key-budget" placeholder="5.00"/>
+                </Field>
                 <Field label="field.expires" name="expires_at" errors=errors hint="hint.expires">
                     <TextInput value=expires id="key-expires" placeholder="2027-01-01"/>
                 </Field>
@@ -209,4 +233,21 @@ pub fn Keys() -> impl IntoView {
             </form>
         </section>
     }
+}
+
+/// `daily_usd 0.42 / 1 · monthly_tokens 1200 / 50000`: each limit, used of its amount.
+fn budget_text(uses: &[switchboard_api::budget::BudgetUse]) -> String {
+    if uses.is_empty() {
+        return "—".into();
+    }
+    uses.iter()
+        .map(|u| {
+            if u.limit.ends_with("usd") {
+                format!("{} ${:.2} / ${}", u.limit, u.used, u.amount)
+            } else {
+                format!("{} {:.0} / {}", u.limit, u.used, u.amount)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
 }

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod budget;
 pub mod capabilities;
 pub mod prices;
 pub mod settings;
@@ -350,6 +351,11 @@ pub struct ClientKeyView {
     /// Unix seconds.
     #[serde(default)]
     pub last_used_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<budget::Budget>,
+    /// Where it stands against each of the budget's limits now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budget_use: Vec<budget::BudgetUse>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -368,6 +374,8 @@ pub struct CreateClientKey {
     /// May name a provider in a request (`provider/model`); false if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin_providers: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<budget::Budget>,
 }
 
 /// The new key, shown this once: only its hash is kept.

@@ -1,5 +1,5 @@
 //! Client access: who is calling (a client key, or nobody on an open gateway), and whether
-//! they may now (expiry, requests per minute; later quotas and budgets).
+//! they may now (expiry, requests per minute, budgets).
 
 use std::sync::Arc;
 
@@ -40,6 +40,48 @@ pub(crate) fn authenticate(
             })?;
     }
     Ok(client)
+}
+
+/// A key's budget now: at a limit, refused until it resets (nothing goes upstream); past the
+/// warning share, the text of the answer's `x-switchboard-budget`.
+pub(crate) fn budget(
+    engine: &Engine,
+    client: Option<&ClientKey>,
+) -> Result<Option<String>, GatewayError> {
+    let Some(k) = client.filter(|k| k.budget.is_some()) else {
+        return Ok(None);
+    };
+    let Some(slot) = engine.log.spend().get(&k.name) else {
+        return Ok(None);
+    };
+    let now = crate::protocol::unix_now_ms();
+    match slot.verdict(now) {
+        crate::budget::Verdict::Fine => Ok(None),
+        crate::budget::Verdict::Warn(s) => Ok(Some(format!(
+            "{} {:.0}% ({} of {}); resets {}",
+            s.limit.as_str(),
+            s.share() * 100.0,
+            amount(s.limit, s.used),
+            amount(s.limit, s.amount),
+            s.resets_at
+        ))),
+        crate::budget::Verdict::Over(s) => Err(GatewayError::BudgetExceeded {
+            key: k.name.to_string(),
+            limit: s.limit.as_str(),
+            used: amount(s.limit, s.used),
+            amount: amount(s.limit, s.amount),
+            resets_at: s.resets_at.clone(),
+            retry_after_s: u64::try_from((s.resets_at_ms - now).max(1_000) / 1_000).unwrap_or(1),
+        }),
+    }
+}
+
+fn amount(limit: switchboard_api::budget::BudgetLimit, v: f64) -> String {
+    if limit.usd() {
+        format!("{v:.4} USD")
+    } else {
+        format!("{v:.0} tokens")
+    }
 }
 
 pub(crate) fn identify(

@@ -76,6 +76,11 @@ pub struct Engine {
 pub(crate) enum Chore {
     /// Record that a provider has chat completions only (`responses = false`), then reload.
     ChatOnly { uid: String },
+    /// Seed a key's new budget slot with what the log holds of this day and month.
+    SeedSpend {
+        key: Arc<str>,
+        slot: Arc<crate::budget::Spend>,
+    },
 }
 
 /// What the engine is built from; the runtime opens or makes each part.
@@ -117,6 +122,8 @@ impl Engine {
         parts
             .log
             .set_pricing(Pricing::new(book, std::iter::empty(), &[]));
+        let events = events::channel();
+        parts.log.spend().set_events(events.clone());
         let engine = Self {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             breakers: parts.breakers,
@@ -124,7 +131,7 @@ impl Engine {
             sticky: Sticky::default(),
             http: parts.http,
             log: parts.log,
-            events: events::channel(),
+            events,
             store: parts.store,
             logs: parts.logs,
             secrets: parts.secrets,
@@ -212,12 +219,41 @@ impl Engine {
             self.breakers.retain(&providers, &pairs);
             self.health.retain(&pairs);
         }
+        self.keep_budgets(&snapshot);
         self.snapshot.store(Arc::new(snapshot));
         // Tiers may have changed under the names the cached answers give.
         self.tier_cache.clear();
         self.reprice(None);
         self.config_changed.notify_one();
         self.emit(event);
+    }
+
+    /// A spend slot for each key with a budget; a new one is seeded from the log, off this
+    /// path.
+    fn keep_budgets(&self, snapshot: &Snapshot) {
+        let keys: Vec<_> = snapshot
+            .client_keys
+            .values()
+            .filter_map(|k| {
+                let b = k.budget.as_ref().filter(|b| !b.is_empty())?;
+                // Checked when stored; one that no longer reads (a zone gone from the system's
+                // database) counts nothing rather than refuse every request.
+                let clock = crate::budget::Clock::new(b)
+                    .inspect_err(|e| tracing::warn!("client key '{}': budget: {e}", k.name))
+                    .ok()?;
+                Some((k.name.clone(), b.clone(), clock))
+            })
+            .collect();
+        let now = crate::protocol::unix_now_ms();
+        for (key, slot) in self.log.spend().retain(&keys, now) {
+            if self
+                .chores
+                .try_send(Chore::SeedSpend { key, slot })
+                .is_err()
+            {
+                tracing::warn!("too many chores queued: a budget starts from zero");
+            }
+        }
     }
 
     /// Rebuilds the log's pricing from the live snapshot and `book` (None: the list in use).
@@ -528,6 +564,24 @@ impl Engine {
                     tracing::warn!("cannot record that a provider is chat-only: {e}");
                 } else if let Err(e) = self.reload().await {
                     tracing::warn!("reload after learning a chat-only provider: {e}");
+                }
+            }
+            Chore::SeedSpend { key, slot } => {
+                let bounds = slot.bounds(crate::protocol::unix_now_ms());
+                let until = slot.counting_since;
+                let name = key.to_string();
+                let sums = self
+                    .logs
+                    .call(move |c| {
+                        Ok((
+                            crate::store::logs_db::spend(c, &name, bounds.0, until)?,
+                            crate::store::logs_db::spend(c, &name, bounds.1, until)?,
+                        ))
+                    })
+                    .await;
+                match sums {
+                    Ok((day, month)) => slot.seed(bounds, day, month),
+                    Err(e) => tracing::warn!("client key '{key}': cannot read its spend: {e}"),
                 }
             }
         }

@@ -24,6 +24,17 @@ pub enum GatewayError {
         rpm: u32,
         retry_after_s: u64,
     },
+    #[error(
+        "client key '{key}' has used its budget {limit} ({used} of {amount}); it resets at {resets_at}"
+    )]
+    BudgetExceeded {
+        key: String,
+        limit: &'static str,
+        used: String,
+        amount: String,
+        resets_at: String,
+        retry_after_s: u64,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error(
@@ -90,7 +101,9 @@ impl GatewayError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::CrossSite(_) => StatusCode::FORBIDDEN,
-            Self::ClientRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::ClientRateLimited { .. } | Self::BudgetExceeded { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::NotFound(_) | Self::UnknownModel(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -119,6 +132,7 @@ impl GatewayError {
             Self::Forbidden(_) => "model_not_allowed",
             Self::CrossSite(_) => "origin_not_allowed",
             Self::ClientRateLimited { .. } => "rate_limit_exceeded",
+            Self::BudgetExceeded { .. } => "budget_exceeded",
             Self::NotFound(_) => "not_found",
             Self::UnknownModel(_) => "model_not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",

@@ -35,6 +35,16 @@ pub enum GatewayEvent {
         models: usize,
         error: Option<String>,
     },
+    /// A client key's spend crossed its budget's warning share (`reached` false) or a limit.
+    Budget {
+        key: String,
+        /// `daily_usd`, `monthly_usd`, `daily_tokens` or `monthly_tokens`.
+        limit: String,
+        percent: u32,
+        reached: bool,
+        /// RFC 3339, in the budget's time zone.
+        resets_at: String,
+    },
 }
 
 pub fn channel() -> broadcast::Sender<GatewayEvent> {

@@ -14,6 +14,7 @@ pub(crate) mod balance;
 pub(crate) mod bodies;
 pub(crate) mod body_budget;
 pub(crate) mod breaker;
+pub(crate) mod budget;
 pub(crate) mod capabilities;
 pub(crate) mod catalog;
 pub(crate) mod config;

@@ -315,6 +315,8 @@ pub struct RequestLog {
     /// The live tail: each row as written, for whoever follows `/api/logs/live`. Its own
     /// channel, so a busy tail never crowds out the engine's breaker events.
     tail: broadcast::Sender<Arc<LogRow>>,
+    /// Budgeted client keys' spend: the writer counts it, the request path reads it.
+    spend: Arc<crate::budget::SpendBook>,
 }
 
 const CAPACITY: usize = 8192;
@@ -333,6 +335,7 @@ impl RequestLog {
                 pricing: Arc::new(ArcSwap::from_pointee(Pricing::default())),
                 metrics: Arc::new(Metrics::new()),
                 tail: broadcast::channel(TAIL_CAPACITY).0,
+                spend: Default::default(),
             },
             rx,
         )
@@ -379,6 +382,10 @@ impl RequestLog {
     /// The flag the writer reads for `logs.enabled`.
     pub(crate) fn rows_flag(&self) -> Arc<AtomicBool> {
         self.rows.clone()
+    }
+
+    pub(crate) fn spend(&self) -> &Arc<crate::budget::SpendBook> {
+        &self.spend
     }
 
     pub fn dropped(&self) -> u64 {
@@ -487,6 +494,7 @@ pub(crate) fn write_records(
     pricing: Arc<ArcSwap<Pricing>>,
     metrics: Arc<Metrics>,
     tail: broadcast::Sender<Arc<LogRow>>,
+    spend: Arc<crate::budget::SpendBook>,
     mut db: rusqlite::Connection,
 ) {
     use tokio::sync::mpsc::error::TryRecvError;
@@ -531,8 +539,17 @@ pub(crate) fn write_records(
         }
         let prices = pricing.load();
         let priced: Vec<_> = batch.iter().map(|r| price_of(r, &prices)).collect();
+        let now = crate::protocol::unix_now_ms();
         for (r, p) in batch.iter().zip(&priced) {
-            metrics.record(r, p.as_ref().map(|(usd, _)| *usd));
+            let usd = p.as_ref().map(|(usd, _)| *usd);
+            metrics.record(r, usd);
+            if let Some(key) = &r.client {
+                let at =
+                    r.at.duration_since(SystemTime::UNIX_EPOCH)
+                        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+                let tokens = r.tokens.map_or(0, |t| t.input.saturating_add(t.output));
+                spend.add(key, at, usd.unwrap_or(0.0), tokens, now);
+            }
         }
         if !batch.is_empty() && keep {
             let rows: Vec<_> = batch

@@ -236,6 +236,8 @@ pub struct ClientKey {
     pub capture_bodies: Option<bool>,
     /// May name a provider in a request (`provider/model`).
     pub pin_providers: bool,
+    /// Its budget; its spend is the engine's (`budget::SpendBook`), by name.
+    pub budget: Option<switchboard_api::budget::Budget>,
 }
 
 impl ClientKey {
@@ -600,6 +602,7 @@ impl Snapshot {
                         expires_at: k.expires_at,
                         capture_bodies: k.capture_bodies,
                         pin_providers: k.pin_providers,
+                        budget: k.budget.clone(),
                     }),
                 )
             })

@@ -461,7 +461,13 @@ impl Validator<'_> {
                 })
                 .transpose()
                 .map_err(|e| self.err(&span, "expires_at", at("expires_at"), e))?;
+            if let Some(b) = &k.budget {
+                b.check()
+                    .and_then(|()| crate::budget::Clock::new(b).map(|_| ()))
+                    .map_err(|e| self.err(&span, "budget", at("budget"), e))?;
+            }
             out.client_keys.push(ClientKeySpec {
+                budget: k.budget,
                 name: k.name,
                 key: k.key.map(Secret::new),
                 models: k.models,

@@ -88,6 +88,8 @@ pub struct RawClientKey {
     pub capture_bodies: Option<bool>,
     /// May name a provider in a request (`model: "relay/gpt-4o"`), past the unified models.
     pub pin_providers: Option<bool>,
+    /// USD and token limits per day and month (`budget = {}` takes them away).
+    pub budget: Option<switchboard_api::budget::Budget>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -203,6 +203,8 @@ pub struct ClientKeySpec {
     pub capture_bodies: Option<bool>,
     /// May pin a provider (`provider/model`); None: kept as stored (false for a new key).
     pub pin_providers: Option<bool>,
+    /// Some(empty): no budget any more; None: kept as stored.
+    pub budget: Option<switchboard_api::budget::Budget>,
 }
 
 /// A parsed and validated config file.

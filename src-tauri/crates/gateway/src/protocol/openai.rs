@@ -117,7 +117,9 @@ fn error_type(e: &GatewayError) -> &'static str {
         | GatewayError::ClientClosed => "invalid_request_error",
         GatewayError::Unauthorized(_) => "authentication_error",
         GatewayError::Forbidden(_) | GatewayError::CrossSite(_) => "permission_error",
-        GatewayError::ClientRateLimited { .. } => "rate_limit_error",
+        GatewayError::ClientRateLimited { .. } | GatewayError::BudgetExceeded { .. } => {
+            "rate_limit_error"
+        }
         GatewayError::NotFound(_)
         | GatewayError::UnknownModel(_)
         | GatewayError::MethodNotAllowed(_) => "invalid_request_error",

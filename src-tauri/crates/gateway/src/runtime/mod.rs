@@ -280,6 +280,11 @@ pub async fn start(opts: StartOptions) -> Result<GatewayHandle, StartError> {
     });
     let engine = Arc::new(engine);
     engine.apply(snapshot);
+    let mut queues = queues;
+    // Budgets start from what the log holds before the first request is let in.
+    while let Ok(chore) = queues.chores.try_recv() {
+        engine.do_chore(chore).await;
+    }
     local_access::write(&opts.data_dir, &engine);
     // Connected before this start (a crash or a kill included): they still point here and keep
     // working; say how to put them back.

@@ -497,6 +497,18 @@ pub async fn revoke_client_key(
     no_content(service::revoke_client_key(&engine, &name).await)
 }
 
+/// `PUT /api/client-keys/{name}/budget`: the key's budget (`{}` takes it away).
+pub async fn put_budget(
+    State(engine): State<Arc<Engine>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response<Body> {
+    match json_body(&body) {
+        Ok(v) => no_content(service::put_budget(&engine, &name, v).await),
+        Err(m) => api_error(StatusCode::BAD_REQUEST, m),
+    }
+}
+
 /// `GET /api/export`: the configuration as a TOML file to download; no secret is in it.
 pub async fn export(State(engine): State<Arc<Engine>>) -> Response<Body> {
     match service::export(&engine).await {

@@ -27,7 +27,7 @@ const ALLOW_HEADERS: &str = "authorization, content-type, x-api-key, x-goog-api-
 /// What a page may read of an answer: the route headers (kept in step by a test) and when to
 /// come back.
 const EXPOSE_HEADERS: &str = "x-switchboard-provider, x-switchboard-model, \
-    x-switchboard-attempts, x-switchboard-dropped, x-switchboard-tier, retry-after";
+    x-switchboard-attempts, x-switchboard-dropped, x-switchboard-tier, x-switchboard-budget, retry-after";
 
 pub async fn guard(State(engine): State<Arc<Engine>>, req: Request, next: Next) -> Response<Body> {
     let snap = engine.snapshot();

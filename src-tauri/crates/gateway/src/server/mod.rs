@@ -28,6 +28,8 @@ pub const H_ATTEMPTS: &str = "x-switchboard-attempts";
 pub const H_DROPPED: &str = "x-switchboard-dropped";
 /// A tiered model's request: the tier it took.
 pub const H_TIER: &str = "x-switchboard-tier";
+/// A client key past its budget's warning share: which limit, how far, when it resets.
+pub const H_BUDGET: &str = "x-switchboard-budget";
 
 /// The whole HTTP surface; `ui_files` is the admin UI served at `/admin`.
 pub fn router(engine: Arc<Engine>, ui_files: &'static [ui::UiFile]) -> Router {
@@ -92,6 +94,10 @@ pub fn router(engine: Arc<Engine>, ui_files: &'static [ui::UiFile]) -> Router {
         .route(
             "/client-keys/{name}",
             axum::routing::delete(admin::revoke_client_key),
+        )
+        .route(
+            "/client-keys/{name}/budget",
+            axum::routing::put(admin::put_budget),
         )
         .route("/settings", get(admin::settings).put(admin::patch_settings))
         .route("/export", get(admin::export))

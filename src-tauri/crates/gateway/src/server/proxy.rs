@@ -33,7 +33,8 @@ fn error_response_of(e: &GatewayError, body: Bytes) -> Response<Body> {
     let mut resp = json_response(e.status(), body);
     let retry_after = match e {
         GatewayError::Upstream(u) => u.retry_after.clone(),
-        GatewayError::ClientRateLimited { retry_after_s, .. } => {
+        GatewayError::ClientRateLimited { retry_after_s, .. }
+        | GatewayError::BudgetExceeded { retry_after_s, .. } => {
             Some(HeaderValue::from(*retry_after_s))
         }
         GatewayError::Busy(_) => Some(HeaderValue::from_static("1")),
@@ -158,6 +159,10 @@ pub async fn handle(engine: Arc<Engine>, inbound: Inbound<'_>, req: Request) -> 
         Err(e) => return refused(api, &e, None, record),
     };
     record.client = client.as_ref().map(|c| c.name.clone());
+    let budget_note = match crate::access::budget(&engine, client.as_deref()) {
+        Ok(note) => note,
+        Err(e) => return refused(api, &e, None, record),
+    };
     // The body's room in the budget is held until the reply is ready.
     let (bytes, _held) =
         match intake::read(&engine.body_budget, &parts.headers, body, &snap.settings).await {
@@ -171,7 +176,11 @@ pub async fn handle(engine: Arc<Engine>, inbound: Inbound<'_>, req: Request) -> 
         body: bytes,
         client,
     };
-    render(api, pipeline::run(&engine, &snap, req, record).await)
+    let mut out = render(api, pipeline::run(&engine, &snap, req, record).await);
+    if let Some(v) = budget_note.and_then(|n| HeaderValue::from_str(&n).ok()) {
+        out.headers_mut().insert(super::H_BUDGET, v);
+    }
+    out
 }
 
 /// Gemini's `:countTokens`, estimated here: `{"totalTokens"}`.

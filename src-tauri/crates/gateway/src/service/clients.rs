@@ -105,6 +105,7 @@ pub async fn connect(engine: &Engine, id: &str) -> Result<AgentClientChange, Ser
             expires_at: None,
             capture_bodies: None,
             pin_providers: None,
+            budget: None,
         },
     )
     .await?;

@@ -216,6 +216,13 @@ pub async fn client_keys(engine: &Engine) -> Result<Vec<ClientKeyView>, ServiceE
     Ok(keys
         .into_iter()
         .map(|k| ClientKeyView {
+            budget_use: engine
+                .log
+                .spend()
+                .get(&k.name)
+                .filter(|_| k.budget.is_some())
+                .map(|s| s.uses(crate::protocol::unix_now_ms()))
+                .unwrap_or_default(),
             // Memory is fresher than the database, which is written every few seconds.
             last_used_at: engine.key_usage.last_used(&k.key_hash).or(k.last_used_at),
             expired: k.expires_at.is_some_and(|t| t <= now),
@@ -227,6 +234,7 @@ pub async fn client_keys(engine: &Engine) -> Result<Vec<ClientKeyView>, ServiceE
             expires_at: k.expires_at,
             capture_bodies: k.capture_bodies,
             pin_providers: k.pin_providers,
+            budget: k.budget,
         })
         .collect())
 }
@@ -261,6 +269,9 @@ pub async fn create_client_key(
     if let Some(on) = req.capture_bodies {
         entry["capture_bodies"] = json!(on);
     }
+    if let Some(b) = &req.budget {
+        entry["budget"] = json!(b);
+    }
     if let Some(on) = req.pin_providers {
         entry["pin_providers"] = json!(on);
     }
@@ -289,6 +300,27 @@ pub async fn revoke_client_key(engine: &Engine, name: &str) -> Result<(), Servic
         )));
     }
     engine.reload().await?;
+    Ok(())
+}
+
+/// Sets a client key's budget (an empty object takes it away); the key must exist.
+pub async fn put_budget(engine: &Engine, name: &str, budget: Value) -> Result<(), ServiceError> {
+    let exists = engine
+        .store
+        .call(|c| store::client_keys(c))
+        .await?
+        .iter()
+        .any(|k| k.name == name && k.revoked_at.is_none());
+    if !exists {
+        return Err(ServiceError::NotFound(format!(
+            "no client key named '{name}'"
+        )));
+    }
+    let file = parse_doc(
+        &json!({ "client_keys": [{ "name": name, "budget": budget }] }),
+        "client_keys[0].",
+    )?;
+    apply(engine, file).await?;
     Ok(())
 }
 

@@ -34,7 +34,7 @@ pub use stats::{stats, totals_since};
 
 pub use edit::{
     client_keys, create_client_key, delete_model, delete_provider, export, models, patch_settings,
-    put_model, put_provider, rename_provider, revoke_client_key, settings,
+    put_budget, put_model, put_provider, rename_provider, revoke_client_key, settings,
 };
 
 #[derive(Debug, thiserror::Error)]

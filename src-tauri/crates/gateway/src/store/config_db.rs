@@ -90,6 +90,7 @@ pub struct StoredClientKey {
     pub expires_at: Option<u64>,
     pub capture_bodies: Option<bool>,
     pub pin_providers: bool,
+    pub budget: Option<switchboard_api::budget::Budget>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -443,6 +444,17 @@ fn import_client_key(
             params![on, k.name],
         )?;
     }
+    if let Some(b) = &k.budget {
+        let text = if b.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(b).map_err(|e| StoreError::Invalid(e.to_string()))?)
+        };
+        tx.execute(
+            "UPDATE client_keys SET budget = ?1 WHERE name = ?2 AND budget IS NOT ?1",
+            params![text, k.name],
+        )?;
+    }
     for (column, value) in [("rpm", k.rpm.map(u64::from)), ("expires_at", k.expires_at)] {
         if let Some(v) = value {
             tx.execute(
@@ -552,7 +564,7 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
     {
         let mut stmt = conn.prepare_cached(
             "SELECT id, name, key_hash, models, revoked_at IS NOT NULL, rpm, expires_at, capture_bodies,
-                pin_providers
+                pin_providers, budget
              FROM client_keys ORDER BY name",
         )?;
         let mut rows = stmt.query([])?;
@@ -569,6 +581,7 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
                 expires_at: r.get(6)?,
                 capture_bodies: r.get(7)?,
                 pin_providers: r.get(8)?,
+                budget: budget_of(r.get(9)?)?,
             });
         }
     }
@@ -932,12 +945,20 @@ pub struct ClientKeyInfo {
     pub last_used_at: Option<u64>,
     pub capture_bodies: Option<bool>,
     pub pin_providers: bool,
+    pub budget: Option<switchboard_api::budget::Budget>,
+}
+
+fn budget_of(text: Option<String>) -> Result<Option<switchboard_api::budget::Budget>, StoreError> {
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|e| StoreError::Invalid(format!("client key budget: {e}")))
+    })
+    .transpose()
 }
 
 pub fn client_keys(conn: &Connection) -> Result<Vec<ClientKeyInfo>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT name, models, created_at, revoked_at, key_hash, rpm, expires_at, last_used_at,
-            capture_bodies, pin_providers
+            capture_bodies, pin_providers, budget
          FROM client_keys ORDER BY name",
     )?;
     let mut rows = stmt.query([])?;
@@ -955,6 +976,7 @@ pub fn client_keys(conn: &Connection) -> Result<Vec<ClientKeyInfo>, StoreError> 
             last_used_at: r.get(7)?,
             capture_bodies: r.get(8)?,
             pin_providers: r.get(9)?,
+            budget: budget_of(r.get(10)?)?,
         });
     }
     Ok(out)

@@ -191,6 +191,9 @@ pub fn render(state: &StoredState, listed: &HashSet<String>) -> Result<String, S
             if k.pin_providers {
                 t.insert("pin_providers".into(), true.into());
             }
+            if let Some(Ok(Value::Table(b))) = k.budget.as_ref().map(Value::try_from) {
+                t.insert("budget".into(), Value::Table(b));
+            }
             Value::Table(t)
         })
         .collect();

@@ -156,6 +156,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+/// What a client key spent over `[since_ms, until_ms)`: USD (where priced) and input plus
+/// output tokens.
+pub fn spend(
+    conn: &Connection,
+    key: &str,
+    since_ms: i64,
+    until_ms: i64,
+) -> Result<(f64, u64), StoreError> {
+    let (usd, tokens): (f64, i64) = conn.prepare_cached(
+        "SELECT coalesce(sum(cost_usd), 0), coalesce(sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)), 0)
+         FROM requests WHERE client_key = ?1 AND started_ms >= ?2 AND started_ms < ?3",
+    )?
+    .query_row(params![key, since_ms, until_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok((usd, u64::try_from(tokens).unwrap_or(0)))
+}
+
 /// The latency buckets' upper bounds, in microseconds (the last bucket has none).
 pub const LATENCY_BUCKETS_US: [i64; 9] = [
     50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000, 30_000_000,

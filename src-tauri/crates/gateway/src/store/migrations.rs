@@ -124,6 +124,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE models ADD COLUMN tiers TEXT;
     "#,
+    // 12: a client key's budget (USD and tokens per day and month) as JSON; NULL: none.
+    r#"
+    ALTER TABLE client_keys ADD COLUMN budget TEXT;
+    "#,
 ];
 
 #[cfg(test)]
