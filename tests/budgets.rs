@@ -220,3 +220,172 @@ async fn a_budget_warns_then_refuses_in_each_protocol_and_survives_a_restart() {
         .unwrap();
     assert!(export.contains("daily_usd = 100.0"), "{export}");
 }
+
+/// The quotas' standing as `GET /api/quotas` shows it, once `scope` has used `at_least`.
+async fn standing(gw: &Gateway, token: &str, scope: &str, at_least: f64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let q: Value = admin(gw, token, "GET", "/quotas", None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let s = q["standing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["scope"] == scope)
+            .cloned()
+            .unwrap_or(Value::Null);
+        if s["uses"][0]["used"].as_f64().unwrap_or(0.0) >= at_least - 1e-9
+            || Instant::now() > deadline
+        {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_candidate_at_its_quota_is_skipped_and_says_so_everywhere() {
+    let (free, paid) = (Mock::start().await, Mock::start().await);
+    let config = format!(
+        r#"
+[[providers]]
+name = "free"
+base_url = "{}/v1"
+weight = 100
+models = ["gpt-4o"]
+
+[[providers]]
+name = "paid"
+base_url = "{}/v1"
+models = ["gpt-4o"]
+
+[[models]]
+name = "gpt-4o"
+
+[[quotas]]
+provider = "free"
+model = "gpt-4o"
+daily_requests = 2
+tz = "Pacific/Auckland"
+"#,
+        free.url(),
+        paid.url()
+    );
+    let (gw, _dir) = common::start_admin(&config);
+    let token = admin_token(&gw).await;
+    let send = || async {
+        http()
+            .post(format!("{}/chat/completions", gw.v1()))
+            .json(&json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap()
+    };
+    for _ in 0..2 {
+        let r = send().await;
+        assert_eq!(r.headers()["x-switchboard-provider"], "free");
+    }
+    let s = standing(&gw, &token, "free/gpt-4o", 2.0).await;
+    assert_eq!(s["uses"][0]["limit"], "daily_requests", "{s}");
+    let until = s["until"].as_str().expect("at its quota").to_owned();
+    assert!(
+        until.ends_with("T00:00:00+13:00") || until.ends_with("T00:00:00+12:00"),
+        "Auckland's next midnight: {until}"
+    );
+    // At the limit: the next requests go to the other provider, the free one is not tried.
+    for _ in 0..3 {
+        let r = send().await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-switchboard-provider"], "paid");
+    }
+    assert_eq!((free.hits(), paid.hits()), (2, 3));
+    let status: Value = admin(&gw, &token, "GET", "/status", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let free_status = status["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "free")
+        .unwrap();
+    assert!(
+        free_status["models"][0]["quota_until"].as_u64().is_some(),
+        "{free_status}"
+    );
+    assert_eq!(status["models"][0]["candidates"][0]["available"], false);
+    let p: Value = admin(
+        &gw,
+        &token,
+        "POST",
+        "/route/preview",
+        Some(json!({"request": {"model": "gpt-4o", "messages": []}})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let why = p["candidates"][0]["why"].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with("free/gpt-4o is at its quota daily_requests (2 of 2) until"),
+        "{p}"
+    );
+    assert_eq!(p["order"], json!(["paid/gpt-4o"]));
+
+    // A provider-wide quota through the API, counted from the log: paid has answered 3.
+    let r = admin(
+        &gw,
+        &token,
+        "PUT",
+        "/quotas",
+        Some(json!({"entries": [
+            {"provider": "free", "model": "gpt-4o", "daily_requests": 2, "tz": "Pacific/Auckland"},
+            {"provider": "paid", "monthly_requests": 3}
+        ]})),
+    )
+    .await;
+    assert_eq!(r.status(), 204, "{:?}", r.text().await);
+    standing(&gw, &token, "paid", 3.0).await;
+    let r = send().await;
+    assert_eq!(r.status(), 503);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("at its quota"), "{body}");
+    assert_eq!((free.hits(), paid.hits()), (2, 3), "nothing went upstream");
+    let summary: Value = admin(&gw, &token, "GET", "/summary", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let paid_summary = summary["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "paid")
+        .unwrap();
+    assert_eq!(paid_summary["state"], "cooling", "{summary}");
+    assert_eq!(paid_summary["reason"], "at its quota monthly_requests");
+    assert!(paid_summary["until"].as_u64().is_some());
+    let bad = admin(
+        &gw,
+        &token,
+        "PUT",
+        "/quotas",
+        Some(json!({"entries": [{"provider": "paid"}]})),
+    )
+    .await;
+    assert_eq!(bad.status(), 422);
+    assert!(bad.text().await.unwrap().contains("sets no limit"));
+    let export = admin(&gw, &token, "GET", "/export", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        export.contains("[[quotas]]") && export.contains("monthly_requests = 3"),
+        "{export}"
+    );
+}

@@ -115,26 +115,44 @@ impl Debouncer {
     }
 }
 
-/// A client key's budget crossed its warning share or a limit (each is told once a period).
-pub fn budget(event: &GatewayEvent) -> Option<Note> {
-    let GatewayEvent::Budget {
-        key,
-        limit,
-        percent,
-        reached,
-        resets_at,
-    } = event
-    else {
-        return None;
+/// A client key's budget, or a provider's (or one of its models') quota, crossed its warning
+/// share or a limit (each is told once a period).
+pub fn crossing(event: &GatewayEvent) -> Option<Note> {
+    let (who, what, then, limit, percent, reached, resets_at) = match event {
+        GatewayEvent::Budget {
+            key,
+            limit,
+            percent,
+            reached,
+            resets_at,
+        } => (
+            key,
+            "budget",
+            "Its requests are refused",
+            limit,
+            percent,
+            reached,
+            resets_at,
+        ),
+        GatewayEvent::Quota {
+            scope,
+            limit,
+            percent,
+            reached,
+            resets_at,
+        } => (
+            scope, "quota", "Skipped", limit, percent, reached, resets_at,
+        ),
+        _ => return None,
     };
     Some(if *reached {
         Note {
-            summary: format!("{key} has used its budget"),
-            body: format!("{limit}: {percent} %. Its requests are refused until {resets_at}."),
+            summary: format!("{who} has used its {what}"),
+            body: format!("{limit}: {percent} %. {then} until {resets_at}."),
         }
     } else {
         Note {
-            summary: format!("{key} is at {percent} % of its budget"),
+            summary: format!("{who} is at {percent} % of its {what}"),
             body: format!("{limit}; it resets at {resets_at}."),
         }
     })
@@ -213,15 +231,25 @@ mod tests {
             reached,
             resets_at: "2026-12-07T00:00:00+01:00".into(),
         };
-        let warn = budget(&ev(false)).unwrap();
+        let warn = crossing(&ev(false)).unwrap();
         assert_eq!(warn.summary, "intern is at 80 % of its budget");
-        let over = budget(&ev(true)).unwrap();
+        let over = crossing(&ev(true)).unwrap();
         assert_eq!(over.summary, "intern has used its budget");
         assert!(
             over.body
                 .contains("refused until 2026-12-07T00:00:00+01:00")
         );
-        assert_eq!(budget(&breaker("a", "open")), None);
+        assert_eq!(crossing(&breaker("a", "open")), None);
+        let q = crossing(&GatewayEvent::Quota {
+            scope: "gemini/gemini-2.5-pro".into(),
+            limit: "daily_requests".into(),
+            percent: 100,
+            reached: true,
+            resets_at: "2026-12-07T00:00:00-08:00".into(),
+        })
+        .unwrap();
+        assert_eq!(q.summary, "gemini/gemini-2.5-pro has used its quota");
+        assert!(q.body.contains("Skipped until 2026-12-07T00:00:00-08:00"));
     }
 
     #[test]

@@ -651,9 +651,9 @@ async fn on_event(engine: &Engine, debouncer: &mut Debouncer, ev: &GatewayEvent)
                 notify::send(&note).await;
             }
         }
-        GatewayEvent::Budget { .. } => {
+        GatewayEvent::Budget { .. } | GatewayEvent::Quota { .. } => {
             if engine.snapshot().settings.app.notifications
-                && let Some(note) = notify::budget(ev)
+                && let Some(note) = notify::crossing(ev)
             {
                 notify::send(&note).await;
             }

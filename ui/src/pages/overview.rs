@@ -22,9 +22,10 @@ fn provider_state(p: &ProviderStatus) -> &'static str {
         // Open until reset: its key was refused.
         ProviderState::KeyRefused.as_str()
     } else if p.breaker.state != BreakerState::Closed
+        || p.quota_until.is_some()
         || p.models
             .iter()
-            .any(|m| m.breaker.state != BreakerState::Closed)
+            .any(|m| m.breaker.state != BreakerState::Closed || m.quota_until.is_some())
     {
         ProviderState::Cooling.as_str()
     } else {
@@ -42,6 +43,21 @@ fn reason(p: &ProviderStatus) -> (Option<String>, Option<u64>) {
     }
     if p.breaker.state != BreakerState::Closed {
         return (p.breaker.reason.clone(), p.breaker.until);
+    }
+    // At a quota: which limit, until its reset.
+    let at_quota = |uses: &[switchboard_api::budget::BudgetUse]| {
+        uses.iter()
+            .find(|u| u.used >= u.amount)
+            .map(|u| format!("at its quota {} ({} of {})", u.limit, u.used, u.amount))
+    };
+    if p.quota_until.is_some() {
+        return (at_quota(&p.quota), p.quota_until);
+    }
+    if let Some(m) = p.models.iter().find(|m| m.quota_until.is_some()) {
+        return (
+            at_quota(&m.quota).map(|r| format!("{}: {r}", m.model)),
+            m.quota_until,
+        );
     }
     p.models
         .iter()

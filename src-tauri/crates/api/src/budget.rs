@@ -19,6 +19,11 @@ pub struct Budget {
     pub daily_tokens: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monthly_tokens: Option<u64>,
+    /// Requests answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_requests: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_requests: Option<u64>,
     /// The share of a limit at which answers carry a warning (`x-switchboard-budget`) and a
     /// notification is sent: 0.8 unless given (0.01 to 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -41,14 +46,18 @@ pub enum BudgetLimit {
     MonthlyUsd,
     DailyTokens,
     MonthlyTokens,
+    DailyRequests,
+    MonthlyRequests,
 }
 
 impl BudgetLimit {
-    pub const ALL: [BudgetLimit; 4] = [
+    pub const ALL: [BudgetLimit; 6] = [
         BudgetLimit::DailyUsd,
         BudgetLimit::MonthlyUsd,
         BudgetLimit::DailyTokens,
         BudgetLimit::MonthlyTokens,
+        BudgetLimit::DailyRequests,
+        BudgetLimit::MonthlyRequests,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,11 +66,23 @@ impl BudgetLimit {
             BudgetLimit::MonthlyUsd => "monthly_usd",
             BudgetLimit::DailyTokens => "daily_tokens",
             BudgetLimit::MonthlyTokens => "monthly_tokens",
+            BudgetLimit::DailyRequests => "daily_requests",
+            BudgetLimit::MonthlyRequests => "monthly_requests",
         }
     }
 
     pub fn monthly(self) -> bool {
-        matches!(self, BudgetLimit::MonthlyUsd | BudgetLimit::MonthlyTokens)
+        matches!(
+            self,
+            BudgetLimit::MonthlyUsd | BudgetLimit::MonthlyTokens | BudgetLimit::MonthlyRequests
+        )
+    }
+
+    pub fn requests(self) -> bool {
+        matches!(
+            self,
+            BudgetLimit::DailyRequests | BudgetLimit::MonthlyRequests
+        )
     }
 
     pub fn usd(self) -> bool {
@@ -77,6 +98,8 @@ impl Budget {
             BudgetLimit::MonthlyUsd => self.monthly_usd,
             BudgetLimit::DailyTokens => self.daily_tokens.map(|t| t as f64),
             BudgetLimit::MonthlyTokens => self.monthly_tokens.map(|t| t as f64),
+            BudgetLimit::DailyRequests => self.daily_requests.map(|t| t as f64),
+            BudgetLimit::MonthlyRequests => self.monthly_requests.map(|t| t as f64),
         }
     }
 
@@ -115,6 +138,8 @@ impl Budget {
         for (name, v) in [
             ("daily_tokens", self.daily_tokens),
             ("monthly_tokens", self.monthly_tokens),
+            ("daily_requests", self.daily_requests),
+            ("monthly_requests", self.monthly_requests),
         ] {
             if let Some(v) = v
                 && !(1..=MAX_TOKENS).contains(&v)

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 pub mod budget;
 pub mod capabilities;
 pub mod prices;
+pub mod quotas;
 pub mod settings;
 pub mod stats;
 pub mod tiers;
@@ -215,6 +216,11 @@ pub struct ModelHealth {
     pub model: String,
     pub breaker: BreakerView,
     pub health: HealthView,
+    /// Its own `[[quotas]]` entry as it stands, and until when (unix seconds) it is at it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quota: Vec<budget::BudgetUse>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_until: Option<u64>,
 }
 
 fn healthy() -> f64 {
@@ -228,6 +234,11 @@ pub struct ProviderStatus {
     pub paused: bool,
     pub paused_until: Option<u64>,
     pub breaker: BreakerView,
+    /// Its `[[quotas]]` as they stand, and until when (unix seconds) it is at one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quota: Vec<budget::BudgetUse>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_until: Option<u64>,
     /// The provider's health score over all its models' outcomes (see `HealthView::score`).
     #[serde(default = "healthy")]
     pub score: f64,

@@ -76,9 +76,9 @@ pub struct Engine {
 pub(crate) enum Chore {
     /// Record that a provider has chat completions only (`responses = false`), then reload.
     ChatOnly { uid: String },
-    /// Seed a key's new budget slot with what the log holds of this day and month.
+    /// Seed a new budget's or quota's slot with what the log holds of this day and month.
     SeedSpend {
-        key: Arc<str>,
+        who: crate::store::logs_db::Spender,
         slot: Arc<crate::budget::Spend>,
     },
 }
@@ -124,6 +124,7 @@ impl Engine {
             .set_pricing(Pricing::new(book, std::iter::empty(), &[]));
         let events = events::channel();
         parts.log.spend().set_events(events.clone());
+        parts.log.quotas().set_events(events.clone());
         let engine = Self {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             breakers: parts.breakers,
@@ -245,13 +246,39 @@ impl Engine {
             })
             .collect();
         let now = crate::protocol::unix_now_ms();
-        for (key, slot) in self.log.spend().retain(&keys, now) {
+        use crate::store::logs_db::Spender;
+        let mut fresh: Vec<_> = self
+            .log
+            .spend()
+            .retain(&keys, now)
+            .into_iter()
+            .map(|(key, slot)| (Spender::Key(key.to_string()), slot))
+            .collect();
+        let quotas: Vec<_> = snapshot
+            .quotas
+            .iter()
+            .filter_map(|q| {
+                let limits = q.limits();
+                let clock = crate::budget::Clock::new(&limits)
+                    .inspect_err(|e| tracing::warn!("quota {}: {e}", q.scope()))
+                    .ok()?;
+                Some((Arc::<str>::from(q.scope()), limits, clock))
+            })
+            .collect();
+        for (scope, slot) in self.log.quotas().retain(&quotas, now) {
+            let who = match scope.split_once('/') {
+                Some((p, m)) => Spender::Pair(p.to_owned(), m.to_owned()),
+                None => Spender::Provider(scope.to_string()),
+            };
+            fresh.push((who, slot));
+        }
+        for (who, slot) in fresh {
             if self
                 .chores
-                .try_send(Chore::SeedSpend { key, slot })
+                .try_send(Chore::SeedSpend { who, slot })
                 .is_err()
             {
-                tracing::warn!("too many chores queued: a budget starts from zero");
+                tracing::warn!("too many chores queued: a budget or quota starts from zero");
             }
         }
     }
@@ -566,22 +593,30 @@ impl Engine {
                     tracing::warn!("reload after learning a chat-only provider: {e}");
                 }
             }
-            Chore::SeedSpend { key, slot } => {
+            Chore::SeedSpend { who, slot } => {
                 let bounds = slot.bounds(crate::protocol::unix_now_ms());
                 let until = slot.counting_since;
-                let name = key.to_string();
+                let asked = who.clone();
                 let sums = self
                     .logs
                     .call(move |c| {
-                        Ok((
-                            crate::store::logs_db::spend(c, &name, bounds.0, until)?,
-                            crate::store::logs_db::spend(c, &name, bounds.1, until)?,
-                        ))
+                        let used = |since| {
+                            crate::store::logs_db::used(c, &asked, since, until).map(
+                                |(requests, usd, tokens)| crate::budget::Used {
+                                    usd,
+                                    tokens,
+                                    requests,
+                                },
+                            )
+                        };
+                        Ok((used(bounds.0)?, used(bounds.1)?))
                     })
                     .await;
                 match sums {
-                    Ok((day, month)) => slot.seed(bounds, day, month),
-                    Err(e) => tracing::warn!("client key '{key}': cannot read its spend: {e}"),
+                    Ok((day, month)) => {
+                        slot.seed(bounds, day, month, crate::protocol::unix_now_ms());
+                    }
+                    Err(e) => tracing::warn!("{who:?}: cannot read what it used: {e}"),
                 }
             }
         }

@@ -35,6 +35,15 @@ pub enum GatewayEvent {
         models: usize,
         error: Option<String>,
     },
+    /// A provider (`relay`) or one of its models (`relay/model`) crossed its quota's warning share
+    /// (`reached` false) or a limit.
+    Quota {
+        scope: String,
+        limit: String,
+        percent: u32,
+        reached: bool,
+        resets_at: String,
+    },
     /// A client key's spend crossed its budget's warning share (`reached` false) or a limit.
     Budget {
         key: String,

@@ -317,6 +317,8 @@ pub struct RequestLog {
     tail: broadcast::Sender<Arc<LogRow>>,
     /// Budgeted client keys' spend: the writer counts it, the request path reads it.
     spend: Arc<crate::budget::SpendBook>,
+    /// What providers and their models with `[[quotas]]` used, the same way.
+    quotas: Arc<crate::budget::SpendBook>,
 }
 
 const CAPACITY: usize = 8192;
@@ -336,6 +338,7 @@ impl RequestLog {
                 metrics: Arc::new(Metrics::new()),
                 tail: broadcast::channel(TAIL_CAPACITY).0,
                 spend: Default::default(),
+                quotas: Arc::new(crate::budget::SpendBook::quotas()),
             },
             rx,
         )
@@ -386,6 +389,10 @@ impl RequestLog {
 
     pub(crate) fn spend(&self) -> &Arc<crate::budget::SpendBook> {
         &self.spend
+    }
+
+    pub(crate) fn quotas(&self) -> &Arc<crate::budget::SpendBook> {
+        &self.quotas
     }
 
     pub fn dropped(&self) -> u64 {
@@ -494,9 +501,10 @@ pub(crate) fn write_records(
     pricing: Arc<ArcSwap<Pricing>>,
     metrics: Arc<Metrics>,
     tail: broadcast::Sender<Arc<LogRow>>,
-    spend: Arc<crate::budget::SpendBook>,
+    books: [Arc<crate::budget::SpendBook>; 2],
     mut db: rusqlite::Connection,
 ) {
+    let [spend, quotas] = books;
     use tokio::sync::mpsc::error::TryRecvError;
     let mut batch = Vec::with_capacity(256);
     let mut out = String::with_capacity(64 * 1024);
@@ -543,12 +551,19 @@ pub(crate) fn write_records(
         for (r, p) in batch.iter().zip(&priced) {
             let usd = p.as_ref().map(|(usd, _)| *usd);
             metrics.record(r, usd);
+            let at =
+                r.at.duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            let used = crate::budget::Used {
+                usd: usd.unwrap_or(0.0),
+                tokens: r.tokens.map_or(0, |t| t.input.saturating_add(t.output)),
+                requests: 1,
+            };
             if let Some(key) = &r.client {
-                let at =
-                    r.at.duration_since(SystemTime::UNIX_EPOCH)
-                        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-                let tokens = r.tokens.map_or(0, |t| t.input.saturating_add(t.output));
-                spend.add(key, at, usd.unwrap_or(0.0), tokens, now);
+                spend.add(key, at, used, now);
+            }
+            if let (Some(p), Some(m)) = (&r.provider, &r.upstream_model) {
+                quotas.add_answer(p, m, at, used, now);
             }
         }
         if !batch.is_empty() && keep {

@@ -1,5 +1,6 @@
-//! Client keys' budgets: what each key with a budget spent this day and this month, and the
-//! verdict a request gets before anything goes upstream. The request log's writer counts each
+//! Client keys' budgets and providers' quotas: what each key with a budget (each provider or
+//! (provider, model) with a quota) spent this day and this month, and the verdict a request
+//! gets before anything goes upstream. The request log's writer counts each
 //! record's cost and tokens here as it writes it (the request path only reads); at start, and
 //! for a key that gets a budget, the counts are seeded from the log's rows, so they survive a
 //! restart. A request is judged on what is counted: requests in flight may take a key past
@@ -7,7 +8,9 @@
 
 mod clock;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
@@ -62,8 +65,9 @@ struct Window {
     end: i64,
     usd: f64,
     tokens: u64,
+    requests: u64,
     /// The levels told for this window (bit 0: the warning share, bit 1: the limit), per limit.
-    told: [u8; 4],
+    told: [u8; 6],
 }
 
 impl Window {
@@ -96,6 +100,8 @@ pub struct Spend {
     /// Unix ms when counting began: the writer counts records from then on, the seed the log's
     /// rows before.
     pub counting_since: i64,
+    /// Unix ms until which a limit is reached (0: none): one atomic load for the request path.
+    blocked_until: AtomicI64,
 }
 
 impl Spend {
@@ -120,7 +126,13 @@ impl Spend {
                 let w = if l.monthly() { &*month } else { &*day };
                 Some(Standing {
                     limit: l,
-                    used: if l.usd() { w.usd } else { w.tokens as f64 },
+                    used: if l.usd() {
+                        w.usd
+                    } else if l.requests() {
+                        w.requests as f64
+                    } else {
+                        w.tokens as f64
+                    },
                     amount,
                     resets_at_ms: w.end,
                     resets_at: clock.rfc3339(w.end),
@@ -153,9 +165,44 @@ impl Spend {
             .collect()
     }
 
+    /// Whether a limit is reached now (until its reset).
+    pub fn blocked(&self, now: i64) -> bool {
+        now < self.blocked_until.load(Ordering::Relaxed)
+    }
+
+    /// Until when (unix ms) a limit is reached, if one is now.
+    pub fn blocked_until(&self, now: i64) -> Option<i64> {
+        let until = self.blocked_until.load(Ordering::Relaxed);
+        (now < until).then_some(until)
+    }
+
+    /// Until when a limit is reached, from the standings just read.
+    fn block(&self, standings: &[Standing]) {
+        let until = standings
+            .iter()
+            .filter(|s| s.used >= s.amount)
+            .map(|s| s.resets_at_ms)
+            .max()
+            .unwrap_or(0);
+        self.blocked_until.store(until, Ordering::Relaxed);
+    }
+
+    /// Reads the standings again (after a seed or a change of limits).
+    fn refresh(&self, now: i64) {
+        let mut s = self.lock();
+        let standings = Self::standings(&mut s, now);
+        drop(s);
+        self.block(&standings);
+    }
+
     /// Counts a request that began at `at`; answers the levels it crossed (the warning share, the
     /// limit), each once per period.
-    fn add(&self, at: i64, usd: f64, tokens: u64, now: i64) -> Vec<(Standing, bool)> {
+    fn add(&self, at: i64, used: Used, now: i64) -> Vec<(Standing, bool)> {
+        let Used {
+            usd,
+            tokens,
+            requests,
+        } = used;
         let mut s = self.lock();
         let warn_at = s.budget.warn_at();
         let State {
@@ -168,9 +215,11 @@ impl Spend {
             if at >= w.start {
                 w.usd += usd.max(0.0);
                 w.tokens = w.tokens.saturating_add(tokens);
+                w.requests = w.requests.saturating_add(requests);
             }
         }
         let standings = Self::standings(&mut s, now);
+        self.block(&standings);
         let mut crossed = Vec::new();
         for st in standings {
             let i = BudgetLimit::ALL
@@ -192,19 +241,19 @@ impl Spend {
         crossed
     }
 
-    /// Adds what the log holds from before counting began: `day` and `month` are (USD, tokens)
-    /// since each period's start.
-    pub fn seed(&self, bounds: (i64, i64), day: (f64, u64), month: (f64, u64)) {
+    /// Adds what the log holds from before counting began, since each period's start.
+    pub fn seed(&self, bounds: (i64, i64), day: Used, month: Used, now: i64) {
         let mut guard = self.lock();
         let s = &mut *guard;
-        for (w, (usd, tokens), start) in
-            [(&mut s.day, day, bounds.0), (&mut s.month, month, bounds.1)]
-        {
+        for (w, u, start) in [(&mut s.day, day, bounds.0), (&mut s.month, month, bounds.1)] {
             if w.start == start {
-                w.usd += usd;
-                w.tokens = w.tokens.saturating_add(tokens);
+                w.usd += u.usd;
+                w.tokens = w.tokens.saturating_add(u.tokens);
+                w.requests = w.requests.saturating_add(u.requests);
             }
         }
+        drop(guard);
+        self.refresh(now);
     }
 
     /// Where the day and the month began, for the seed's query.
@@ -219,13 +268,37 @@ impl Spend {
     }
 }
 
-/// Every budgeted key's spend, by key name: read without a lock on the request path (one
-/// atomic load and a map lookup), changed only when the keys' budgets change.
+/// What one request (or the log's rows) used.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Used {
+    pub usd: f64,
+    pub tokens: u64,
+    pub requests: u64,
+}
+
+/// What a book counts: its events say so.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Counts {
+    /// Client keys, by name.
+    #[default]
+    Keys,
+    /// Providers (by name) and (provider, model) pairs (`provider/model`).
+    Quotas,
+}
+
+/// Every budgeted key's (or quota's) spend, by name: read without a lock on the request path
+/// (one atomic load and a map lookup), changed only when the budgets change.
 #[derive(Default)]
 pub struct SpendBook {
     slots: ArcSwap<HashMap<Arc<str>, Arc<Spend>>>,
     edit: Mutex<()>,
     events: OnceLock<broadcast::Sender<GatewayEvent>>,
+    counts: Counts,
+}
+
+thread_local! {
+    /// `provider/model`, made here without an allocation per look-up.
+    static PAIR: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
 impl std::fmt::Debug for SpendBook {
@@ -237,8 +310,57 @@ impl std::fmt::Debug for SpendBook {
 }
 
 impl SpendBook {
+    pub fn quotas() -> Self {
+        Self {
+            counts: Counts::Quotas,
+            ..Default::default()
+        }
+    }
+
     pub fn get(&self, name: &str) -> Option<Arc<Spend>> {
         self.slots.load().get(name).cloned()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.load().is_empty()
+    }
+
+    /// A quota book: whether the provider, or this model of it, is at a limit now.
+    pub fn blocked(&self, provider: &str, model: &str, now: i64) -> bool {
+        let slots = self.slots.load();
+        if slots.is_empty() {
+            return false;
+        }
+        if slots.get(provider).is_some_and(|s| s.blocked(now)) {
+            return true;
+        }
+        PAIR.with_borrow_mut(|k| {
+            k.clear();
+            k.push_str(provider);
+            k.push('/');
+            k.push_str(model);
+            slots.get(k.as_str()).is_some_and(|s| s.blocked(now))
+        })
+    }
+
+    /// Why the provider or this model of it is at a limit now: `relay/m is at its quota
+    /// daily_requests (100 of 100) until ...`.
+    pub fn why(&self, provider: &str, model: &str, now: i64) -> Option<String> {
+        let pair = format!("{provider}/{model}");
+        [provider, pair.as_str()].into_iter().find_map(|scope| {
+            let slot = self.get(scope).filter(|s| s.blocked(now))?;
+            let mut s = slot.lock();
+            let st = Spend::standings(&mut s, now)
+                .into_iter()
+                .find(|st| st.used >= st.amount)?;
+            Some(format!(
+                "{scope} is at its quota {} ({} of {}) until {}",
+                st.limit.as_str(),
+                st.used,
+                st.amount,
+                st.resets_at
+            ))
+        })
     }
 
     pub(crate) fn set_events(&self, tx: broadcast::Sender<GatewayEvent>) {
@@ -269,6 +391,7 @@ impl SpendBook {
                         (st.month.start, st.month.end) = clock.period(true, now);
                     }
                     drop(st);
+                    s.refresh(now);
                     s.clone()
                 }
                 None => {
@@ -280,6 +403,7 @@ impl SpendBook {
                             month: Window::default(),
                         }),
                         counting_since: now,
+                        blocked_until: AtomicI64::new(0),
                     });
                     fresh.push((name.clone(), s.clone()));
                     s
@@ -291,24 +415,48 @@ impl SpendBook {
         fresh
     }
 
-    /// The writer counts a record of `key`'s (a key without a budget is not counted), and tells
-    /// of each level crossed.
-    pub(crate) fn add(&self, key: &str, at: i64, usd: f64, tokens: u64, now: i64) {
-        let Some(slot) = self.get(key) else { return };
+    /// The writer counts a record under `name` (a name without a budget is not counted), and
+    /// tells of each level crossed.
+    pub(crate) fn add(&self, name: &str, at: i64, used: Used, now: i64) {
+        let Some(slot) = self.get(name) else { return };
         if at < slot.counting_since {
             return;
         }
-        for (st, over) in slot.add(at, usd, tokens, now) {
-            if let Some(tx) = self.events.get() {
-                let _ = tx.send(GatewayEvent::Budget {
-                    key: key.to_owned(),
-                    limit: st.limit.as_str().to_owned(),
-                    percent: (st.share() * 100.0).round().clamp(0.0, 1000.0) as u32,
-                    reached: over,
-                    resets_at: st.resets_at.clone(),
-                });
-            }
+        for (st, reached) in slot.add(at, used, now) {
+            let Some(tx) = self.events.get() else {
+                continue;
+            };
+            let (limit, percent, resets_at) = (
+                st.limit.as_str().to_owned(),
+                (st.share() * 100.0).round().clamp(0.0, 1000.0) as u32,
+                st.resets_at.clone(),
+            );
+            let _ = tx.send(match self.counts {
+                Counts::Keys => GatewayEvent::Budget {
+                    key: name.to_owned(),
+                    limit,
+                    percent,
+                    reached,
+                    resets_at,
+                },
+                Counts::Quotas => GatewayEvent::Quota {
+                    scope: name.to_owned(),
+                    limit,
+                    percent,
+                    reached,
+                    resets_at,
+                },
+            });
         }
+    }
+
+    /// A quota book: the writer counts a record answered by `provider` with `model`.
+    pub(crate) fn add_answer(&self, provider: &str, model: &str, at: i64, used: Used, now: i64) {
+        if self.is_empty() {
+            return;
+        }
+        self.add(provider, at, used, now);
+        self.add(&format!("{provider}/{model}"), at, used, now);
     }
 }
 

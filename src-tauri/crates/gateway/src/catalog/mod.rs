@@ -271,6 +271,8 @@ pub struct Snapshot {
     pub prices: Vec<switchboard_api::prices::PriceEntry>,
     /// `[[capabilities]]`, resolved into each candidate's slot with the price list.
     pub capabilities: Vec<switchboard_api::capabilities::CapabilityEntry>,
+    /// `[[quotas]]`, counted in the log's quota book.
+    pub quotas: Vec<switchboard_api::quotas::QuotaEntry>,
     /// Tiered models (intent tiers): each request goes on to one tier's target route.
     pub tiered: HashMap<String, Arc<crate::tiers::Tiered>>,
 }
@@ -628,6 +630,7 @@ impl Snapshot {
                 gemini_models_body,
                 prices: state.prices.clone(),
                 capabilities: state.capabilities.clone(),
+                quotas: state.quotas.clone(),
                 tiered,
             },
             warnings,

@@ -528,6 +528,25 @@ impl Validator<'_> {
             }
             out.capabilities.push(c);
         }
+
+        let mut scopes = HashSet::new();
+        for (i, q) in raw.quotas.into_iter().enumerate() {
+            let span = q.span();
+            let q = q.into_inner();
+            let at = |field: &str| format!("quotas[{i}].{field}");
+            q.check()
+                .and_then(|()| crate::budget::Clock::new(&q.limits()).map(|_| ()))
+                .map_err(|m| self.err(&span, "provider", at("provider"), m))?;
+            if !scopes.insert(q.scope()) {
+                return Err(self.err(
+                    &span,
+                    "provider",
+                    at("provider"),
+                    format!("a second quota for {}", q.scope()),
+                ));
+            }
+            out.quotas.push(q);
+        }
         Ok(out)
     }
 }

@@ -31,6 +31,8 @@ pub struct RawConfig {
     pub prices: Vec<Spanned<PriceEntry>>,
     #[serde(default)]
     pub capabilities: Vec<Spanned<switchboard_api::capabilities::CapabilityEntry>>,
+    #[serde(default)]
+    pub quotas: Vec<Spanned<switchboard_api::quotas::QuotaEntry>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -218,4 +218,6 @@ pub struct ConfigFile {
     pub prices: Vec<switchboard_api::prices::PriceEntry>,
     /// `[[capabilities]]`, each checked, no two for the same provider and model.
     pub capabilities: Vec<switchboard_api::capabilities::CapabilityEntry>,
+    /// `[[quotas]]`, each checked, no two for the same provider and model.
+    pub quotas: Vec<switchboard_api::quotas::QuotaEntry>,
 }

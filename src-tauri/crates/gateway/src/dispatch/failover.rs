@@ -120,8 +120,16 @@ pub async fn run(
     // With active probes on, a cooled-down breaker's trial is the prober's to take, not a
     // user's request.
     let probes = engine.probes_active(settings);
-    let open =
-        |c: &Candidate| c.provider.enabled && !c.provider.paused && (call.accepts)(&c.provider);
+    let now_ms = crate::protocol::unix_now_ms();
+    let quotas = engine.log.quotas();
+    // A candidate at its quota is skipped like a paused one (not even a last resort: it would
+    // only be refused again).
+    let open = |c: &Candidate| {
+        c.provider.enabled
+            && !c.provider.paused
+            && (call.accepts)(&c.provider)
+            && !quotas.blocked(&c.provider.name, &c.model, now_ms)
+    };
     let lacks = |c: &Candidate| {
         if call.needs.any() {
             crate::capabilities::missing(&c.breaker.live.caps.load(), &call.needs)
@@ -314,6 +322,11 @@ pub async fn run(
                 "no provider lists a model that its rules match".into()
             } else if candidates.iter().any(eligible) {
                 "every candidate is cooling down after failures (see GET /api/status)".into()
+            } else if let Some(why) = candidates
+                .iter()
+                .find_map(|c| quotas.why(&c.provider.name, &c.model, now_ms))
+            {
+                format!("every candidate is at its quota or unavailable ({why})")
             } else {
                 "every provider that has it is paused, disabled or does not speak this protocol"
                     .into()

@@ -16,10 +16,10 @@ pub(super) fn start(db: Connection) -> (RequestLog, Option<oneshot::Receiver<()>
     let pricing = log.pricing_handle();
     let metrics = log.metrics();
     let tail = log.tail_sender();
-    let spend = log.spend().clone();
+    let books = [log.spend().clone(), log.quotas().clone()];
     let (done_tx, done_rx) = oneshot::channel::<()>();
     let work = move || {
-        write_records(rx, keep_rows, pricing, metrics, tail, spend, db);
+        write_records(rx, keep_rows, pricing, metrics, tail, books, db);
         let _ = done_tx.send(());
     };
     // A thread that is not the runtime's: the process may exit without waiting for it.

@@ -666,6 +666,20 @@ pub async fn put_capabilities(State(engine): State<Arc<Engine>>, body: Bytes) ->
     }
 }
 
+pub async fn quotas(State(engine): State<Arc<Engine>>) -> Response<Body> {
+    Json(service::quotas(&engine)).into_response()
+}
+
+pub async fn put_quotas(State(engine): State<Arc<Engine>>, body: Bytes) -> Response<Body> {
+    match serde_json::from_slice::<switchboard_api::quotas::QuotasUpdate>(&body) {
+        Ok(update) => no_content(service::put_quotas(&engine, update).await),
+        Err(e) => api_error(
+            StatusCode::BAD_REQUEST,
+            format!("the body must be {{\"entries\": [...]}}: {e}"),
+        ),
+    }
+}
+
 pub async fn settings(State(engine): State<Arc<Engine>>) -> Response<Body> {
     Json(service::settings(&engine)).into_response()
 }

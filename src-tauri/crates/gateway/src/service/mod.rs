@@ -8,6 +8,7 @@ mod edit;
 pub(crate) mod login;
 mod logs;
 mod prices;
+mod quotas;
 mod route_preview;
 mod stats;
 pub(crate) mod sync;
@@ -29,6 +30,7 @@ pub use capabilities::{capabilities, put_capabilities};
 pub use clients::{agent_clients, connect, disconnect, keep};
 pub use logs::{ExportFormat, daily, export_logs, live_filter, log, logs, passes};
 pub use prices::{prices, put_prices};
+pub use quotas::{put_quotas, quotas};
 pub use route_preview::route_preview;
 pub use stats::{stats, totals_since};
 
@@ -124,9 +126,26 @@ pub async fn providers(engine: &Engine) -> Result<Vec<ProviderView>, ServiceErro
         .collect())
 }
 
+/// A quota's standing, and until when (unix seconds) it is at a limit.
+fn quota_of(
+    engine: &Engine,
+    scope: &str,
+    now_ms: i64,
+) -> (Vec<switchboard_api::budget::BudgetUse>, Option<u64>) {
+    match engine.log.quotas().get(scope) {
+        Some(s) => (
+            s.uses(now_ms),
+            s.blocked_until(now_ms)
+                .and_then(|ms| u64::try_from(ms / 1000).ok()),
+        ),
+        None => (Vec::new(), None),
+    }
+}
+
 pub fn status(engine: &Engine) -> StatusResponse {
     let snap = engine.snapshot();
     let now = Instant::now();
+    let now_ms = crate::protocol::unix_now_ms();
     let providers = snap
         .providers
         .iter()
@@ -143,7 +162,10 @@ pub fn status(engine: &Engine) -> StatusResponse {
                     let b = breakers.iter().find(|(k, _)| *k == model).map(|(_, b)| b);
                     let h = engine.health.get(&p.uid, &model).unwrap_or_default();
                     let score = scores.iter().find(|(k, _)| *k == model).map(|(_, s)| *s);
+                    let (quota, quota_until) = quota_of(engine, &format!("{}/{m}", p.name), now_ms);
                     ModelHealth {
+                        quota,
+                        quota_until,
                         model: m.clone(),
                         breaker: breaker_view(b),
                         health: HealthView {
@@ -160,7 +182,10 @@ pub fn status(engine: &Engine) -> StatusResponse {
                 })
                 .collect();
             models.sort_by(|a, b| a.model.cmp(&b.model));
+            let (quota, quota_until) = quota_of(engine, &p.name, now_ms);
             ProviderStatus {
+                quota,
+                quota_until,
                 requests: models.iter().map(|m| m.health.requests).sum(),
                 failures: models.iter().map(|m| m.health.failures).sum(),
                 name: p.name.to_string(),
@@ -188,6 +213,10 @@ pub fn status(engine: &Engine) -> StatusResponse {
                     model: c.model.to_string(),
                     available: c.provider.enabled
                         && !c.provider.paused
+                        && !engine
+                            .log
+                            .quotas()
+                            .blocked(&c.provider.name, &c.model, now_ms)
                         && engine
                             .breakers
                             .available(&c.provider.breaker, &c.breaker, now),
@@ -311,6 +340,7 @@ pub fn summary(engine: &Engine) -> switchboard_api::Summary {
     use switchboard_api::{ProviderSummary, Summary};
     let snap = engine.snapshot();
     let now = Instant::now();
+    let now_ms = crate::protocol::unix_now_ms();
     let enabled: Vec<_> = snap.providers.iter().filter(|p| p.enabled).collect();
     let providers: Vec<ProviderSummary> = enabled
         .iter()
@@ -321,6 +351,22 @@ pub fn summary(engine: &Engine) -> switchboard_api::Summary {
                     state: ProviderState::Paused,
                     reason: None,
                     until: p.paused_until,
+                };
+            }
+            // At its own quota: cooling until the quota resets, and the tray says which.
+            if let Some(slot) = engine.log.quotas().get(&p.name)
+                && let Some(until) = slot.blocked_until(now_ms)
+            {
+                let limit = slot
+                    .uses(now_ms)
+                    .into_iter()
+                    .find(|u| u.used >= u.amount)
+                    .map_or_else(String::new, |u| format!(" {}", u.limit));
+                return ProviderSummary {
+                    name: p.name.to_string(),
+                    state: ProviderState::Cooling,
+                    reason: Some(format!("at its quota{limit}")),
+                    until: u64::try_from(until / 1000).ok(),
                 };
             }
             let own = engine.breakers.provider(&p.uid).filter(|b| !b.is_closed());
@@ -362,6 +408,10 @@ pub fn summary(engine: &Engine) -> switchboard_api::Summary {
         r.candidates.iter().any(|c| {
             c.provider.enabled
                 && !c.provider.paused
+                && !engine
+                    .log
+                    .quotas()
+                    .blocked(&c.provider.name, &c.model, now_ms)
                 && engine
                     .breakers
                     .available(&c.provider.breaker, &c.breaker, now)

@@ -117,6 +117,14 @@ pub async fn route_preview(
         if c.provider.paused {
             return Some("paused".into());
         }
+        if let Some(q) =
+            engine
+                .log
+                .quotas()
+                .why(&c.provider.name, &c.model, crate::protocol::unix_now_ms())
+        {
+            return Some(q);
+        }
         if needs.any()
             && let Some(m) = missing(&c.breaker.live.caps.load(), &needs)
         {

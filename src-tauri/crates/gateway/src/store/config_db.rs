@@ -101,6 +101,7 @@ pub struct StoredState {
     pub client_keys: Vec<StoredClientKey>,
     pub prices: Vec<PriceEntry>,
     pub capabilities: Vec<CapabilityEntry>,
+    pub quotas: Vec<switchboard_api::quotas::QuotaEntry>,
 }
 
 /// What an import did, for the caller to act on outside the database thread.
@@ -154,6 +155,9 @@ pub fn import(conn: &mut Connection, file: &ConfigFile) -> Result<ImportReport, 
     }
     for c in &file.capabilities {
         upsert_capabilities(&tx, c)?;
+    }
+    for q in &file.quotas {
+        upsert_quota(&tx, q)?;
     }
     tx.commit()?;
     report.changes = conn.total_changes().saturating_sub(before);
@@ -592,6 +596,7 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
         client_keys,
         prices: prices(conn)?,
         capabilities: capabilities(conn)?,
+        quotas: quotas(conn)?,
     })
 }
 
@@ -687,6 +692,61 @@ pub fn capabilities(conn: &Connection) -> Result<Vec<CapabilityEntry>, StoreErro
         });
     }
     Ok(out)
+}
+
+/// Writes one `[[quotas]]` entry, replacing the one for the same provider and model.
+fn upsert_quota(
+    tx: &Connection,
+    q: &switchboard_api::quotas::QuotaEntry,
+) -> Result<(), StoreError> {
+    let limits = serde_json::to_string(&q.limits())
+        .map_err(|e| StoreError::Invalid(format!("quotas: {e}")))?;
+    tx.execute(
+        "INSERT INTO quotas (provider, model, limits) VALUES (?1, ?2, ?3)
+         ON CONFLICT (provider, model) DO UPDATE SET limits = excluded.limits
+         WHERE limits IS NOT excluded.limits",
+        params![q.provider, q.model.as_deref().unwrap_or(""), limits],
+    )?;
+    Ok(())
+}
+
+pub fn quotas(conn: &Connection) -> Result<Vec<switchboard_api::quotas::QuotaEntry>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT provider, model, limits FROM quotas ORDER BY provider, model")?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let model: String = r.get(1)?;
+        let l: switchboard_api::budget::Budget = from_json(&r.get::<_, String>(2)?, "quotas")?;
+        out.push(switchboard_api::quotas::QuotaEntry {
+            provider: r.get(0)?,
+            model: (!model.is_empty()).then_some(model),
+            daily_requests: l.daily_requests,
+            monthly_requests: l.monthly_requests,
+            daily_tokens: l.daily_tokens,
+            monthly_tokens: l.monthly_tokens,
+            daily_usd: l.daily_usd,
+            monthly_usd: l.monthly_usd,
+            warn_at: l.warn_at,
+            tz: l.tz,
+            reset: l.reset,
+        });
+    }
+    Ok(out)
+}
+
+/// Replaces every quota with `entries` (already checked), in one transaction.
+pub fn replace_quotas(
+    conn: &mut Connection,
+    entries: &[switchboard_api::quotas::QuotaEntry],
+) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    tx.execute("DELETE FROM quotas", [])?;
+    for q in entries {
+        upsert_quota(&tx, q)?;
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 /// Replaces every capabilities entry with `entries` (already checked), in one transaction.
@@ -855,6 +915,7 @@ pub fn delete_provider(conn: &Connection, name: &str) -> Result<Option<String>, 
         )?;
         tx.execute("DELETE FROM prices WHERE provider = ?1", [name])?;
         tx.execute("DELETE FROM capabilities WHERE provider = ?1", [name])?;
+        tx.execute("DELETE FROM quotas WHERE provider = ?1", [name])?;
         tx.commit()?;
     }
     Ok(uid)
@@ -915,6 +976,10 @@ pub fn rename_provider(conn: &mut Connection, from: &str, to: &str) -> Result<Re
     )?;
     tx.execute(
         "UPDATE OR REPLACE capabilities SET provider = ?2 WHERE provider = ?1",
+        params![from, to],
+    )?;
+    tx.execute(
+        "UPDATE OR REPLACE quotas SET provider = ?2 WHERE provider = ?1",
         params![from, to],
     )?;
     tx.commit()?;

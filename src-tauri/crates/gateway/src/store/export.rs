@@ -201,6 +201,11 @@ pub fn render(state: &StoredState, listed: &HashSet<String>) -> Result<String, S
         doc.insert("client_keys".into(), keys.into());
     }
 
+    if !state.quotas.is_empty() {
+        let q = Value::try_from(&state.quotas)
+            .map_err(|e| StoreError::Invalid(format!("quotas: {e}")))?;
+        doc.insert("quotas".into(), q);
+    }
     if !state.capabilities.is_empty() {
         let caps = Value::try_from(&state.capabilities)
             .map_err(|e| StoreError::Invalid(format!("capabilities: {e}")))?;

@@ -156,20 +156,45 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
-/// What a client key spent over `[since_ms, until_ms)`: USD (where priced) and input plus
+/// Whose use a budget or a quota counts.
+#[derive(Clone, Debug)]
+pub enum Spender {
+    Key(String),
+    Provider(String),
+    Pair(String, String),
+}
+
+/// What a client key, a provider or a (provider, model) used over `[since_ms, until_ms)`:
+/// requests (answered by a provider, for the last two), USD (where priced), and input plus
 /// output tokens.
-pub fn spend(
+pub fn used(
     conn: &Connection,
-    key: &str,
+    who: &Spender,
     since_ms: i64,
     until_ms: i64,
-) -> Result<(f64, u64), StoreError> {
-    let (usd, tokens): (f64, i64) = conn.prepare_cached(
-        "SELECT coalesce(sum(cost_usd), 0), coalesce(sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)), 0)
-         FROM requests WHERE client_key = ?1 AND started_ms >= ?2 AND started_ms < ?3",
-    )?
-    .query_row(params![key, since_ms, until_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok((usd, u64::try_from(tokens).unwrap_or(0)))
+) -> Result<(u64, f64, u64), StoreError> {
+    const SUMS: &str = "SELECT count(*), coalesce(sum(cost_usd), 0),
+        coalesce(sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)), 0) FROM requests
+        WHERE started_ms >= ?1 AND started_ms < ?2";
+    let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(i64, f64, i64)> {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    };
+    let (n, usd, tokens) = match who {
+        Spender::Key(k) => conn
+            .prepare_cached(&format!("{SUMS} AND client_key = ?3"))?
+            .query_row(params![since_ms, until_ms, k], row)?,
+        Spender::Provider(p) => conn
+            .prepare_cached(&format!("{SUMS} AND provider = ?3"))?
+            .query_row(params![since_ms, until_ms, p], row)?,
+        Spender::Pair(p, m) => conn
+            .prepare_cached(&format!("{SUMS} AND provider = ?3 AND upstream_model = ?4"))?
+            .query_row(params![since_ms, until_ms, p, m], row)?,
+    };
+    Ok((
+        u64::try_from(n).unwrap_or(0),
+        usd,
+        u64::try_from(tokens).unwrap_or(0),
+    ))
 }
 
 /// The latency buckets' upper bounds, in microseconds (the last bucket has none).

@@ -128,6 +128,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE client_keys ADD COLUMN budget TEXT;
     "#,
+    // 13: `[[quotas]]`: a provider's ('' model: the whole provider) or one of its models'
+    // limits per day and month, as a JSON object.
+    r#"
+    CREATE TABLE quotas (
+        provider TEXT NOT NULL,
+        model    TEXT NOT NULL DEFAULT '',
+        limits   TEXT NOT NULL,
+        PRIMARY KEY (provider, model)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 pub use config_db::{
     ImportReport, KeyRef, Rename, StoredModel, StoredProvider, StoredState, admin_password_hash,
     client_keys, delete_model, delete_provider, import, load, record_key_use, record_sync,
-    rename_provider, replace_capabilities, replace_prices, revoke_client_key,
+    rename_provider, replace_capabilities, replace_prices, replace_quotas, revoke_client_key,
     set_admin_password_hash, set_first_admin_password_hash, set_paused, set_responses, sync_info,
 };
 pub use export::export;
