@@ -154,14 +154,8 @@ async fn least_busy_spreads_requests_in_flight() {
     assert!(x >= 3 && y >= 3, "spread over both: a {x}, b {y}");
 }
 
-#[tokio::test]
-async fn cost_picks_the_cheapest_healthy_provider() {
-    let (a, b, c) = (
-        Mock::start().await,
-        Mock::start().await,
-        Mock::start().await,
-    );
-    let prices = r#"
+/// Effective prices (input plus output): a 20, b 3, c 6.
+const PRICES: &str = r#"
 [[prices]]
 provider = "a"
 model = "gpt-4o"
@@ -180,7 +174,15 @@ model = "gpt-4o"
 input = 2.0
 output = 4.0
 "#;
-    let (gw, _dir) = start(&config(&[&a, &b, &c], &[], "cost", prices));
+
+#[tokio::test]
+async fn cost_picks_the_cheapest_healthy_provider() {
+    let (a, b, c) = (
+        Mock::start().await,
+        Mock::start().await,
+        Mock::start().await,
+    );
+    let (gw, _dir) = start(&config(&[&a, &b, &c], &[], "cost", PRICES));
     send(&gw, 10).await;
     assert_eq!((a.hits(), b.hits(), c.hits()), (0, 10, 0));
     let token = admin_token(&gw).await;
@@ -363,4 +365,95 @@ async fn the_route_preview_says_where_the_next_request_goes() {
     assert_eq!(r.status(), 422);
     let r = preview(&gw, &token, serde_json::json!({"nonsense": 1})).await;
     assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn sort_weighs_priority_and_cost_and_follows_a_change_of_factors() {
+    let (a, b, c) = (
+        Mock::start().await,
+        Mock::start().await,
+        Mock::start().await,
+    );
+    // Effective prices (input plus output): a 20, b 3, c 6; priorities a 0, b 1, c 0.
+    let more =
+        format!("sort = [{{ by = \"priority\" }}, {{ by = \"cost\", weight = 0.5 }}]\n{PRICES}");
+    let (gw, _dir) = start(&config(
+        &[&a, &b, &c],
+        &["priority = 0", "priority = 1", "priority = 0"],
+        "sort",
+        &more,
+    ));
+    send(&gw, 6).await;
+    // Scaled, priority [0, 1, 0] plus half of cost [1, 0, 0.18]: c.
+    assert_eq!((a.hits(), b.hits(), c.hits()), (0, 0, 6));
+    let token = admin_token(&gw).await;
+    let preview: serde_json::Value = admin(
+        &gw,
+        &token,
+        "POST",
+        "/route/preview",
+        Some(serde_json::json!({"request": {"model": "gpt-4o", "messages": []}})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(preview["strategy"], "sort");
+    assert_eq!(
+        preview["order"],
+        serde_json::json!(["c/gpt-4o"]),
+        "{preview}"
+    );
+    assert_eq!(
+        admin(&gw, &token, "POST", "/providers/c/pause", None)
+            .await
+            .status(),
+        204
+    );
+    send(&gw, 4).await;
+    assert_eq!(
+        (a.hits(), b.hits(), c.hits()),
+        (4, 0, 6),
+        "priority still counts double"
+    );
+    let models: serde_json::Value = admin(&gw, &token, "GET", "/models", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models[0]["sort"][1]["weight"], 0.5, "{models}");
+    let r = admin(
+        &gw,
+        &token,
+        "PUT",
+        "/models/gpt-4o",
+        Some(serde_json::json!({"strategy": "sort", "sort": [{"by": "cost"}]})),
+    )
+    .await;
+    assert_eq!(r.status(), 204, "{:?}", r.text().await);
+    send(&gw, 3).await;
+    assert_eq!(
+        (a.hits(), b.hits(), c.hits()),
+        (4, 3, 6),
+        "now the cheapest"
+    );
+    let bad = admin(
+        &gw,
+        &token,
+        "PUT",
+        "/models/gpt-4o",
+        Some(serde_json::json!({"strategy": "sort", "sort": [{"by": "vibes"}]})),
+    )
+    .await;
+    assert_eq!(bad.status(), 422);
+    let bad = admin(
+        &gw,
+        &token,
+        "PUT",
+        "/models/gpt-4o",
+        Some(serde_json::json!({"strategy": "cost", "sort": [{"by": "cost"}]})),
+    )
+    .await;
+    assert_eq!(bad.status(), 422);
+    assert!(bad.text().await.unwrap().contains("sort"));
 }

@@ -403,6 +403,16 @@ const TABLE: &[(&str, &str, &str)] = &[
         "覆盖参数（JSON）",
     ),
     ("field.probe", "Health probes", "健康探测"),
+    (
+        "field.sort",
+        "Sort by (the sort strategy)",
+        "排序依据（排序策略）",
+    ),
+    (
+        "hint.sort",
+        "Factors in order, each with an optional weight: cost, latency, success, quota, priority (cost, latency:0.5).",
+        "按顺序列出因素，可附权重：cost、latency、success、quota、priority（例如 cost, latency:0.5）。",
+    ),
     ("field.tiers", "Tiers (JSON)", "层级（JSON）"),
     (
         "hint.tiers",
@@ -415,6 +425,7 @@ const TABLE: &[(&str, &str, &str)] = &[
         "Priority (lower first, for the priority strategy)",
         "优先级（数字小者优先，用于优先级策略）",
     ),
+    ("strategy.sort", "Sorted by factors", "按因素排序"),
     ("strategy.weighted", "Weighted", "按权重"),
     ("strategy.priority", "Priority tiers", "优先级分层"),
     ("strategy.round_robin", "Round robin", "轮询"),

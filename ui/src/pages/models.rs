@@ -14,13 +14,14 @@ use crate::util;
 const RULE_TYPES: [&str; 5] = ["exact", "prefix", "keyword", "regex", "exclude_keyword"];
 const PROTOCOLS: [&str; 4] = ["", "openai", "anthropic", "gemini"];
 /// (value, label key) per strategy.
-const STRATEGIES: [(&str, &str); 6] = [
+const STRATEGIES: [(&str, &str); 7] = [
     ("weighted", "strategy.weighted"),
     ("priority", "strategy.priority"),
     ("round_robin", "strategy.round_robin"),
     ("latency", "strategy.latency"),
     ("cost", "strategy.cost"),
     ("least_busy", "strategy.least_busy"),
+    ("sort", "strategy.sort"),
 ];
 const FIELDS: &[&str] = &[
     "name",
@@ -32,6 +33,7 @@ const FIELDS: &[&str] = &[
     "override_params",
     "probe",
     "strategy",
+    "sort",
     "tiers",
 ];
 
@@ -48,6 +50,8 @@ struct Draft {
     overrides: RwSignal<String>,
     probe: RwSignal<bool>,
     strategy: RwSignal<String>,
+    /// The sort strategy's factors: `cost, latency:0.5` (a factor, and its weight).
+    sort: RwSignal<String>,
     /// A tiered model's `{"classifier": ..., "tiers": [...]}`, as JSON text.
     tiers: RwSignal<String>,
     /// The model being edited had tiers: an emptied field takes them away.
@@ -82,6 +86,7 @@ impl Draft {
             overrides: RwSignal::new(String::new()),
             probe: RwSignal::new(true),
             strategy: RwSignal::new("weighted".into()),
+            sort: RwSignal::new(String::new()),
             tiers: RwSignal::new(String::new()),
             had_tiers: RwSignal::new(false),
         }
@@ -98,6 +103,7 @@ impl Draft {
         self.overrides.set(String::new());
         self.probe.set(true);
         self.strategy.set("weighted".into());
+        self.sort.set(String::new());
         self.tiers.set(String::new());
         self.had_tiers.set(false);
     }
@@ -114,6 +120,16 @@ impl Draft {
         self.overrides.set(params_text(&m.override_params));
         self.probe.set(m.probe);
         self.strategy.set(m.strategy.clone());
+        self.sort.set(
+            m.sort
+                .iter()
+                .map(|k| match k.weight {
+                    Some(w) if w != 1.0 => format!("{}:{w}", k.by.as_str()),
+                    _ => k.by.as_str().to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
         self.had_tiers.set(!m.tiers.is_empty());
         self.tiers.set(if m.tiers.is_empty() {
             String::new()
@@ -215,6 +231,18 @@ impl Draft {
         }
         if let Some(Some(o)) = parsed.get(1) {
             body["override_params"] = o.clone();
+        }
+        if body["strategy"] == "sort" {
+            let keys: Vec<Value> = util::split_list(&self.sort.get_untracked())
+                .iter()
+                .map(|f| match f.split_once(':') {
+                    Some((by, w)) => {
+                        json!({"by": by.trim(), "weight": w.trim().parse::<f64>().unwrap_or(0.0)})
+                    }
+                    None => json!({"by": f.trim()}),
+                })
+                .collect();
+            body["sort"] = json!(keys);
         }
         if let Some(Value::Object(t)) = tiers {
             for (k, v) in t {
@@ -425,6 +453,9 @@ pub fn Models() -> impl IntoView {
                         prop:value=move || draft.defaults.get()
                         on:input=move |ev| draft.defaults.set(event_target_value(&ev))
                     ></textarea>
+                </Field>
+                <Field label="field.sort" name="sort" errors=errors hint="hint.sort">
+                    <TextInput value=draft.sort id="model-sort" placeholder="cost, latency:0.5"/>
                 </Field>
                 <Field label="field.tiers" name="tiers" errors=errors hint="hint.tiers">
                     <textarea

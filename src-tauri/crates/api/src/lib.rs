@@ -8,6 +8,7 @@ pub mod capabilities;
 pub mod prices;
 pub mod quotas;
 pub mod settings;
+pub mod sort;
 pub mod stats;
 pub mod tiers;
 
@@ -328,6 +329,9 @@ pub struct ModelView {
     /// `weighted`, `priority`, `round_robin`, `latency`, `cost` or `least_busy`.
     #[serde(default = "weighted")]
     pub strategy: String,
+    /// The `sort` strategy's factors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sort: Vec<sort::SortKey>,
     /// A tiered model's tiers (then it has no rules) and its classifier.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tiers: Vec<tiers::TierSpec>,
@@ -475,6 +479,9 @@ pub struct PreviewTier {
 pub struct PreviewCandidate {
     pub provider: String,
     pub model: String,
+    /// The share of its quotas left (1 without one).
+    #[serde(default = "healthy")]
+    pub quota_left: f64,
     pub usable: bool,
     /// Why not, when it is not: paused, disabled, a breaker, a capability it lacks.
     pub why: Option<String>,

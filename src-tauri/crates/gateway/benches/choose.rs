@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use switchboard_api::sort::{SortBy, SortKey};
 use switchboard_gateway::Snapshot;
 use switchboard_gateway::{BreakerRegistry, FailureKind, Limits, Needs};
 use switchboard_gateway::{Health, Measures, Score, Sticky, Strategy, choose, ticks};
@@ -87,6 +88,7 @@ fn state() -> StoredState {
         override_params: Default::default(),
         probe: true,
         strategy: Default::default(),
+        sort: Vec::new(),
         tiers: None,
     }];
     StoredState {
@@ -166,6 +168,24 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(healths[0].at(black_box(start + 3))))
     });
     let mut turn = 0u64;
+    // `sort` over three factors: every usable candidate's price, latency and health are read.
+    let sort = [
+        SortKey {
+            by: SortBy::Cost,
+            order: None,
+            weight: None,
+        },
+        SortKey {
+            by: SortBy::Latency,
+            order: None,
+            weight: Some(0.5),
+        },
+        SortKey {
+            by: SortBy::Success,
+            order: None,
+            weight: Some(0.2),
+        },
+    ];
     for strategy in Strategy::ALL {
         c.bench_function(
             &format!("pick {}: same, a third open", strategy.as_str()),
@@ -189,6 +209,7 @@ fn bench(c: &mut Criterion) {
                             healths: &healths,
                             by_price: &by_price,
                             tick,
+                            sort: &sort,
                         },
                         |uid| sticky.model(&client, uid),
                         turn,
@@ -207,6 +228,7 @@ struct Bench<'a> {
     healths: &'a [Health],
     by_price: &'a [u32],
     tick: u32,
+    sort: &'a [SortKey],
 }
 
 impl Measures for Bench<'_> {
@@ -228,6 +250,9 @@ impl Measures for Bench<'_> {
     }
     fn by_price(&self) -> Option<&[u32]> {
         Some(self.by_price)
+    }
+    fn sort_keys(&self) -> &[SortKey] {
+        self.sort
     }
 }
 

@@ -6,6 +6,8 @@
 use std::ops::Range;
 use std::sync::Arc;
 
+use switchboard_api::sort::{SortBy, SortKey};
+
 use super::{share, weighted};
 use crate::catalog::Candidate;
 use crate::config::Strategy;
@@ -27,6 +29,8 @@ pub struct Score {
     pub health: f64,
     /// The health score of its provider (every model's outcomes).
     pub provider_health: f64,
+    /// The share of its quota left, in [0, 1] (1 without a quota).
+    pub quota_left: f64,
 }
 
 /// Each measure of candidate `i`, read one at a time: a strategy that ranks by price over
@@ -42,6 +46,14 @@ pub trait Measures {
     /// walks it instead of ranking them all.
     fn by_price(&self) -> Option<&[u32]> {
         None
+    }
+    /// The share of its quotas (provider's and pair's) left: 1 without one.
+    fn quota_left(&self, _i: usize) -> f64 {
+        1.0
+    }
+    /// The route's `sort` factors (the `sort` strategy's).
+    fn sort_keys(&self) -> &[SortKey] {
+        &[]
     }
 }
 
@@ -61,6 +73,9 @@ impl<F: Fn(usize) -> Score> Measures for F {
     fn provider_health(&self, i: usize) -> f64 {
         self(i).provider_health
     }
+    fn quota_left(&self, i: usize) -> f64 {
+        self(i).quota_left
+    }
 }
 
 impl Default for Score {
@@ -71,6 +86,7 @@ impl Default for Score {
             price: None,
             health: 1.0,
             provider_health: 1.0,
+            quota_left: 1.0,
         }
     }
 }
@@ -114,7 +130,148 @@ pub fn pick(
                 })
             })
         }
+        Strategy::Sort => match m.sort_keys() {
+            [] => weighted(candidates, groups, usable, &m, preferred, rng),
+            keys => sorted(candidates, usable, &m, keys, rng),
+        },
     }
+}
+
+/// One factor's value for candidate `i`, oriented so that lower is better; None: not known
+/// (no price, never measured).
+fn factor(c: &[Candidate], m: &impl Measures, key: &SortKey, i: usize) -> Option<f64> {
+    let v = match key.by {
+        SortBy::Cost => m.price(i)?,
+        SortBy::Latency => m.latency_ms(i)?,
+        SortBy::Success => m.health(i) * m.provider_health(i),
+        SortBy::Quota => m.quota_left(i),
+        SortBy::Priority => f64::from(c[i].provider.priority),
+    };
+    Some(if key.ascending() { v } else { -v })
+}
+
+/// A route of at most this many candidates is scored whole; a larger one by a sample of this
+/// size, so that a choice costs the same at 800 candidates as at 32.
+pub const SORT_SCORED: usize = 32;
+
+/// The candidates `sort` scores: every usable one of a route of at most [`SORT_SCORED`]; of a
+/// larger one, the cheapest usable ones in the kept price order (a quarter of the sample) and
+/// the rest drawn at random among the usable ones, each once.
+fn sort_pool(
+    n: usize,
+    usable: &impl Fn(usize) -> bool,
+    m: &impl Measures,
+    rng: &mut fastrand::Rng,
+) -> Vec<usize> {
+    if n <= SORT_SCORED {
+        return (0..n).filter(|&i| usable(i)).collect();
+    }
+    let mut pool = Vec::with_capacity(SORT_SCORED);
+    // Which are in the pool already: a bit each.
+    let mut seen = vec![0u64; n.div_ceil(64)];
+    let mut take = |i: usize, pool: &mut Vec<usize>| {
+        let (w, b) = (i / 64, 1u64 << (i % 64));
+        if seen[w] & b == 0 && usable(i) {
+            seen[w] |= b;
+            pool.push(i);
+        }
+    };
+    if let Some(order) = m.by_price().filter(|o| o.len() == n) {
+        for &i in order {
+            if pool.len() >= SORT_SCORED / 4 {
+                break;
+            }
+            if let Ok(i) = usize::try_from(i) {
+                take(i, &mut pool);
+            }
+        }
+    }
+    for _ in 0..SORT_SCORED * 2 {
+        if pool.len() >= SORT_SCORED {
+            break;
+        }
+        take(rng.usize(0..n), &mut pool);
+    }
+    if pool.is_empty() {
+        // Few usable among many: find them.
+        pool.extend((0..n).filter(|&i| usable(i)).take(SORT_SCORED));
+    }
+    pool
+}
+
+/// `sort`, in these steps:
+/// - the candidates to score: every usable one, or of a route larger than [`SORT_SCORED`], a
+///   sample (the cheapest usable ones and others drawn at random, `sort_pool`);
+/// - each factor of each scored candidate is read once (cost: the effective price; latency:
+///   the moving average; success: the health score times its provider's; quota: the share
+///   left; priority: the provider's);
+/// - each factor is scaled over the scored candidates to 0 (the best of them) .. 1 (the
+///   worst), in its direction; a value not known counts as the worst;
+/// - a candidate's score is the sum of each factor's weight times its scaled value, and the
+///   lowest score wins;
+/// - a tie goes to the better value of the first factor, then of the next, then to route order
+///   (provider weight first).
+pub(crate) fn sorted(
+    candidates: &[Candidate],
+    usable: impl Fn(usize) -> bool,
+    m: &impl Measures,
+    keys: &[SortKey],
+    rng: &mut fastrand::Rng,
+) -> Option<usize> {
+    let keys = &keys[..keys.len().min(switchboard_api::sort::MAX_KEYS)];
+    let pool = sort_pool(candidates.len(), &usable, m, rng);
+    let mut rows: Vec<(usize, [f64; switchboard_api::sort::MAX_KEYS])> =
+        Vec::with_capacity(pool.len());
+    let mut lo = [f64::INFINITY; switchboard_api::sort::MAX_KEYS];
+    let mut hi = [f64::NEG_INFINITY; switchboard_api::sort::MAX_KEYS];
+    for i in pool {
+        let mut row = [f64::NAN; switchboard_api::sort::MAX_KEYS];
+        for (k, key) in keys.iter().enumerate() {
+            if let Some(v) = factor(candidates, m, key, i).filter(|v| v.is_finite()) {
+                row[k] = v;
+                lo[k] = lo[k].min(v);
+                hi[k] = hi[k].max(v);
+            }
+        }
+        rows.push((i, row));
+    }
+    let scaled = |k: usize, v: f64| {
+        if v.is_nan() {
+            1.0
+        } else if hi[k] > lo[k] {
+            (v - lo[k]) / (hi[k] - lo[k])
+        } else {
+            0.0
+        }
+    };
+    let score = |row: &[f64; switchboard_api::sort::MAX_KEYS]| -> f64 {
+        keys.iter()
+            .enumerate()
+            .map(|(k, key)| key.weight() * scaled(k, row[k]))
+            .sum()
+    };
+    let lexical = |a: &[f64; switchboard_api::sort::MAX_KEYS],
+                   b: &[f64; switchboard_api::sort::MAX_KEYS]| {
+        (0..keys.len())
+            .map(|k| {
+                let (x, y) = (a[k], b[k]);
+                let x = if x.is_nan() { f64::INFINITY } else { x };
+                let y = if y.is_nan() { f64::INFINITY } else { y };
+                x.total_cmp(&y)
+            })
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    };
+    rows.iter()
+        .map(|(i, row)| (*i, row, score(row)))
+        .min_by(|(i, a, sa), (j, b, sb)| {
+            if (sa - sb).abs() > 1e-9 {
+                sa.total_cmp(sb)
+            } else {
+                lexical(a, b).then(i.cmp(j))
+            }
+        })
+        .map(|(i, ..)| i)
 }
 
 /// `cost` over a kept price order: the candidates of the cheapest price (read now) with a
@@ -607,6 +764,161 @@ mod tests {
         );
     }
 
+    /// Measures with `sort` factors, over made-up scores.
+    struct Sorting<'a>(&'a [Score], Vec<SortKey>);
+
+    impl Measures for Sorting<'_> {
+        fn latency_ms(&self, i: usize) -> Option<f64> {
+            self.0[i].latency_ms
+        }
+        fn in_flight(&self, i: usize) -> u32 {
+            self.0[i].in_flight
+        }
+        fn price(&self, i: usize) -> Option<f64> {
+            self.0[i].price
+        }
+        fn health(&self, i: usize) -> f64 {
+            self.0[i].health
+        }
+        fn provider_health(&self, i: usize) -> f64 {
+            self.0[i].provider_health
+        }
+        fn quota_left(&self, i: usize) -> f64 {
+            self.0[i].quota_left
+        }
+        fn sort_keys(&self) -> &[SortKey] {
+            &self.1
+        }
+    }
+
+    fn key(by: SortBy, weight: f64) -> SortKey {
+        SortKey {
+            by,
+            order: None,
+            weight: Some(weight),
+        }
+    }
+
+    #[test]
+    fn sort_weighs_its_factors_scaled_over_the_usable_candidates() {
+        let c = route(&[(1, 2), (1, 0), (1, 1)]);
+        let groups = provider_groups(&c);
+        let scores = [
+            Score {
+                price: Some(3.0),
+                latency_ms: Some(10.0),
+                quota_left: 0.1,
+                ..Score::default()
+            },
+            Score {
+                price: Some(1.0),
+                latency_ms: Some(300.0),
+                quota_left: 0.9,
+                ..Score::default()
+            },
+            Score {
+                price: Some(2.0),
+                latency_ms: Some(20.0),
+                quota_left: 0.5,
+                ..Score::default()
+            },
+        ];
+        let mut rng = fastrand::Rng::with_seed(1);
+        let mut go = |keys: Vec<SortKey>, usable: &dyn Fn(usize) -> bool| {
+            pick(
+                Strategy::Sort,
+                &c,
+                &groups,
+                usable,
+                Sorting(&scores, keys),
+                |_| None,
+                0,
+                &mut rng,
+            )
+        };
+        let all = |_: usize| true;
+        assert_eq!(go(vec![key(SortBy::Cost, 1.0)], &all), Some(1));
+        assert_eq!(go(vec![key(SortBy::Latency, 1.0)], &all), Some(0));
+        // Cost scaled [1, 0, 0.5], latency [0, 1, 0.03]: the middle one is best of both.
+        assert_eq!(
+            go(
+                vec![key(SortBy::Cost, 1.0), key(SortBy::Latency, 1.0)],
+                &all
+            ),
+            Some(2)
+        );
+        // Latency weighs far more: the fastest.
+        assert_eq!(
+            go(
+                vec![key(SortBy::Cost, 1.0), key(SortBy::Latency, 20.0)],
+                &all
+            ),
+            Some(0)
+        );
+        assert_eq!(
+            go(vec![key(SortBy::Quota, 1.0)], &all),
+            Some(1),
+            "most left"
+        );
+        assert_eq!(go(vec![key(SortBy::Priority, 1.0)], &all), Some(1));
+        let desc = SortKey {
+            order: Some(switchboard_api::sort::SortOrder::Desc),
+            ..key(SortBy::Cost, 1.0)
+        };
+        assert_eq!(go(vec![desc], &all), Some(0), "a direction of its own");
+        // Scaled over the usable ones only; none usable, none picked.
+        assert_eq!(go(vec![key(SortBy::Cost, 1.0)], &|i| i != 1), Some(2));
+        assert_eq!(go(vec![key(SortBy::Cost, 1.0)], &|_| false), None);
+    }
+
+    #[test]
+    fn sort_counts_an_unknown_value_as_the_worst_and_breaks_ties_by_the_first_factor() {
+        let c = route(&[(1, 0), (1, 0), (1, 0)]);
+        let groups = provider_groups(&c);
+        let scores = [
+            Score {
+                price: None,
+                latency_ms: Some(10.0),
+                ..Score::default()
+            },
+            Score {
+                price: Some(5.0),
+                latency_ms: Some(50.0),
+                ..Score::default()
+            },
+            Score {
+                price: Some(5.0),
+                latency_ms: Some(40.0),
+                ..Score::default()
+            },
+        ];
+        let mut rng = fastrand::Rng::with_seed(1);
+        let keys = vec![key(SortBy::Cost, 1.0), key(SortBy::Latency, 0.001)];
+        let got = pick(
+            Strategy::Sort,
+            &c,
+            &groups,
+            |_| true,
+            Sorting(&scores, keys),
+            |_| None,
+            0,
+            &mut rng,
+        );
+        assert_eq!(got, Some(2), "unpriced is the worst price; then the faster");
+        // No factors: the weighted choice.
+        let got = pick(
+            Strategy::Sort,
+            &c,
+            &groups,
+            |i| i == 1,
+            Sorting(&scores, Vec::new()),
+            |_| None,
+            0,
+            &mut rng,
+        );
+        assert_eq!(got, Some(1));
+    }
+
     fn strategies() -> impl proptest::strategy::Strategy<Value = Strategy> {
         proptest::sample::select(Strategy::ALL.to_vec())
     }
@@ -634,11 +946,44 @@ mod tests {
                 price: price[i],
                 health: health[i],
                 provider_health: health[7 - i],
+                quota_left: 1.0,
             };
             let mut rng = fastrand::Rng::with_seed(seed);
             let got = pick(s, &c, &groups, usable, score, |_| None, turn, &mut rng);
             let any_usable = (0..c.len()).any(usable);
             prop_assert_eq!(got.is_some(), any_usable);
+            if let Some(i) = got {
+                prop_assert!(usable(i));
+            }
+        }
+
+        /// `sort` over any factors, on a route small enough to score whole or large enough to
+        /// sample, picks a usable candidate whenever one is usable, and only then.
+        #[test]
+        fn sort_never_picks_an_unusable_candidate(
+            n in 1usize..120,
+            usable_every in 1usize..40,
+            price in proptest::collection::vec(proptest::option::of(0.0f64..50.0), 120),
+            which in proptest::collection::vec(0usize..5, 1..4),
+            seed in any::<u64>(),
+        ) {
+            let spec: Vec<(u32, u32)> = (0..n).map(|i| (1 + (i % 3) as u32, (i % 2) as u32)).collect();
+            let c = route(&spec);
+            let groups = provider_groups(&c);
+            let usable = |i: usize| i.is_multiple_of(usable_every);
+            let scores: Vec<Score> = (0..n)
+                .map(|i| Score { price: price[i], latency_ms: price[119 - i], ..Score::default() })
+                .collect();
+            let all = [SortBy::Cost, SortBy::Latency, SortBy::Success, SortBy::Quota, SortBy::Priority];
+            let mut keys: Vec<SortKey> = Vec::new();
+            for w in which {
+                if !keys.iter().any(|k| k.by == all[w]) {
+                    keys.push(key(all[w], 1.0));
+                }
+            }
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let got = pick(Strategy::Sort, &c, &groups, usable, Sorting(&scores, keys), |_| None, 0, &mut rng);
+            prop_assert_eq!(got.is_some(), (0..n).any(usable));
             if let Some(i) = got {
                 prop_assert!(usable(i));
             }

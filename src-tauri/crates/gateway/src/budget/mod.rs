@@ -165,6 +165,28 @@ impl Spend {
             .collect()
     }
 
+    /// The smallest share left of any limit now, in [0, 1].
+    pub fn left(&self, now: i64) -> f64 {
+        let s = self.lock();
+        BudgetLimit::ALL
+            .into_iter()
+            .filter_map(|l| {
+                let amount = s.budget.amount(l)?;
+                let w = if l.monthly() { &s.month } else { &s.day };
+                let used = if now < w.start || now >= w.end {
+                    0.0
+                } else if l.usd() {
+                    w.usd
+                } else if l.requests() {
+                    w.requests as f64
+                } else {
+                    w.tokens as f64
+                };
+                Some((1.0 - used / amount).clamp(0.0, 1.0))
+            })
+            .fold(1.0, f64::min)
+    }
+
     /// Whether a limit is reached now (until its reset).
     pub fn blocked(&self, now: i64) -> bool {
         now < self.blocked_until.load(Ordering::Relaxed)
@@ -341,6 +363,20 @@ impl SpendBook {
             k.push_str(model);
             slots.get(k.as_str()).is_some_and(|s| s.blocked(now))
         })
+    }
+
+    /// The share of the provider's and this model's quotas left (the smaller), 1 without one.
+    pub fn left(&self, provider: &str, model: &str, now: i64) -> f64 {
+        let slots = self.slots.load();
+        let whole = slots.get(provider).map_or(1.0, |s| s.left(now));
+        let pair = PAIR.with_borrow_mut(|k| {
+            k.clear();
+            k.push_str(provider);
+            k.push('/');
+            k.push_str(model);
+            slots.get(k.as_str()).map_or(1.0, |s| s.left(now))
+        });
+        whole.min(pair)
     }
 
     /// Why the provider or this model of it is at a limit now: `relay/m is at its quota

@@ -121,6 +121,7 @@ pub fn builtin(snap: &Snapshot, breakers: &BreakerRegistry) -> Vec<Arc<Route>> {
                 override_params: Default::default(),
                 probe: false,
                 strategy: g.strategy,
+                sort: Vec::new(),
                 turn: Default::default(),
                 by_price: Default::default(),
                 limits: Default::default(),

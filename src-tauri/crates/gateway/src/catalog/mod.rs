@@ -173,6 +173,8 @@ pub struct Route {
     pub override_params: JsonObject,
     pub probe: bool,
     pub strategy: crate::config::Strategy,
+    /// The `sort` strategy's factors.
+    pub sort: Vec<switchboard_api::sort::SortKey>,
     /// The `round_robin` strategy's turn: counts choices made on this route.
     pub turn: std::sync::atomic::AtomicU64,
     /// Indexes into `candidates`, cheapest first (unpriced last), kept by the engine whenever
@@ -565,6 +567,7 @@ impl Snapshot {
                     override_params: m.override_params.clone(),
                     probe: m.probe,
                     strategy: m.strategy,
+                    sort: m.sort.clone(),
                     turn: std::sync::atomic::AtomicU64::new(0),
                     by_price: Default::default(),
                     limits: Default::default(),

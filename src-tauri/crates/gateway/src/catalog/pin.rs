@@ -51,6 +51,7 @@ impl Snapshot {
             override_params: Default::default(),
             probe: false,
             strategy: Default::default(),
+            sort: Vec::new(),
             turn: Default::default(),
             by_price: Default::default(),
             limits: Default::default(),

@@ -356,11 +356,38 @@ impl Validator<'_> {
                     ));
                 }
             }
-            let strategy = m
+            let mut strategy = m
                 .strategy
                 .map(|s| s.parse::<Strategy>())
                 .transpose()
                 .map_err(|e| self.err(&span, "strategy", at("strategy"), e))?;
+            // `sort = [...]` is the sort strategy's; it says so by itself.
+            if let Some(keys) = &m.sort {
+                switchboard_api::sort::check(keys)
+                    .map_err(|e| self.err(&span, "sort", at("sort"), e))?;
+                match strategy {
+                    None => strategy = Some(Strategy::Sort),
+                    Some(Strategy::Sort) => {}
+                    Some(other) => {
+                        return Err(self.err(
+                            &span,
+                            "sort",
+                            at("sort"),
+                            format!(
+                                "sort is the sort strategy's, and strategy is {:?}",
+                                other.as_str()
+                            ),
+                        ));
+                    }
+                }
+            } else if strategy == Some(Strategy::Sort) {
+                return Err(self.err(
+                    &span,
+                    "strategy",
+                    at("strategy"),
+                    "strategy \"sort\" needs sort = [{ by = \"cost\" }, ...] (cost, latency, success, quota or priority)".into(),
+                ));
+            }
             let tiers = match (m.tiers, m.classifier) {
                 (None, None) => None,
                 (None, Some(_)) => {
@@ -397,6 +424,7 @@ impl Validator<'_> {
             };
             out.models.push(ModelSpec {
                 strategy,
+                sort: m.sort,
                 tiers,
                 name: m.name,
                 rules,

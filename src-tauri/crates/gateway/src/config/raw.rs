@@ -62,6 +62,7 @@ pub struct RawModel {
     pub probe: Option<bool>,
     pub override_params: Option<toml::Table>,
     pub strategy: Option<String>,
+    pub sort: Option<Vec<switchboard_api::sort::SortKey>>,
     /// Intent tiers: this model sends each request on to one tier's target.
     pub tiers: Option<Vec<switchboard_api::tiers::TierSpec>>,
     pub classifier: Option<switchboard_api::tiers::Classifier>,

@@ -98,16 +98,19 @@ pub enum Strategy {
     Latency,
     Cost,
     LeastBusy,
+    /// Several factors, weighted (the model's `sort`).
+    Sort,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 6] = [
+    pub const ALL: [Strategy; 7] = [
         Strategy::Weighted,
         Strategy::Priority,
         Strategy::RoundRobin,
         Strategy::Latency,
         Strategy::Cost,
         Strategy::LeastBusy,
+        Strategy::Sort,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -118,6 +121,7 @@ impl Strategy {
             Self::Latency => "latency",
             Self::Cost => "cost",
             Self::LeastBusy => "least_busy",
+            Self::Sort => "sort",
         }
     }
 }
@@ -127,7 +131,7 @@ impl FromStr for Strategy {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
             format!(
-                "unknown strategy {s:?} (expected weighted, priority, round_robin, latency, cost or least_busy)"
+                "unknown strategy {s:?} (expected weighted, priority, round_robin, latency, cost, least_busy or sort)"
             )
         })
     }
@@ -187,6 +191,8 @@ pub struct ModelSpec {
     /// models too expensive to ping.
     pub probe: Option<bool>,
     pub strategy: Option<Strategy>,
+    /// The `sort` strategy's factors.
+    pub sort: Option<Vec<switchboard_api::sort::SortKey>>,
     /// A tiered model: its tiers and classifier (then it has no rules of its own).
     pub tiers: Option<switchboard_api::tiers::Tiering>,
 }

@@ -76,6 +76,32 @@ pub(crate) struct Slots<'a> {
     pub candidates: &'a [Candidate],
     pub tick: u32,
     pub by_price: Option<arc_swap::Guard<Arc<Vec<u32>>>>,
+    /// The route's `sort` factors, and the quotas when one of them is `quota`.
+    pub sort: &'a [switchboard_api::sort::SortKey],
+    pub quotas: Option<(&'a crate::budget::SpendBook, i64)>,
+}
+
+impl<'a> Slots<'a> {
+    pub fn of(
+        route: &'a crate::catalog::Route,
+        tick: u32,
+        quotas: &'a crate::budget::SpendBook,
+        now_ms: i64,
+    ) -> Self {
+        let wants_quota = route.strategy == Strategy::Sort
+            && route
+                .sort
+                .iter()
+                .any(|k| k.by == switchboard_api::sort::SortBy::Quota)
+            && !quotas.is_empty();
+        Slots {
+            candidates: &route.candidates,
+            tick,
+            by_price: (route.strategy == Strategy::Cost).then(|| route.by_price.load()),
+            sort: &route.sort,
+            quotas: wants_quota.then_some((quotas, now_ms)),
+        }
+    }
 }
 
 impl balance::Measures for Slots<'_> {
@@ -101,6 +127,18 @@ impl balance::Measures for Slots<'_> {
     }
     fn by_price(&self) -> Option<&[u32]> {
         self.by_price.as_deref().map(|o| o.as_slice())
+    }
+    fn quota_left(&self, i: usize) -> f64 {
+        match self.quotas {
+            Some((book, now)) => {
+                let c = &self.candidates[i];
+                book.left(&c.provider.name, &c.model, now)
+            }
+            None => 1.0,
+        }
+    }
+    fn sort_keys(&self) -> &[switchboard_api::sort::SortKey] {
+        self.sort
     }
 }
 
@@ -197,11 +235,7 @@ pub async fn run(
                 candidates,
                 &call.route.groups,
                 usable,
-                Slots {
-                    candidates,
-                    tick,
-                    by_price: (strategy == Strategy::Cost).then(|| call.route.by_price.load()),
-                },
+                Slots::of(call.route, tick, quotas, now_ms),
                 |uid| {
                     let m = engine.sticky.model(&call.client, uid);
                     offered.replace(m.clone());

@@ -15,7 +15,6 @@ use super::ServiceError;
 use crate::balance::{self, Measures};
 use crate::capabilities::{Needs, missing};
 use crate::catalog::Candidate;
-use crate::config::Strategy;
 use crate::dispatch::failover::Slots;
 use crate::engine::Engine;
 use crate::error::GatewayError;
@@ -142,11 +141,8 @@ pub async fn route_preview(
     let candidates = &route.candidates;
     let reasons: Vec<Option<String>> = candidates.iter().map(why).collect();
     let tick = balance::ticks(now);
-    let slots = || Slots {
-        candidates,
-        tick,
-        by_price: (route.strategy == Strategy::Cost).then(|| route.by_price.load()),
-    };
+    let now_ms = crate::protocol::unix_now_ms();
+    let slots = || Slots::of(&route, tick, engine.log.quotas(), now_ms);
     let who: Arc<str> = client
         .as_ref()
         .map_or_else(|| Arc::from("-"), |c| c.name.clone());
@@ -174,6 +170,7 @@ pub async fn route_preview(
         .map(|(i, c)| PreviewCandidate {
             provider: c.provider.name.to_string(),
             model: c.model.to_string(),
+            quota_left: engine.log.quotas().left(&c.provider.name, &c.model, now_ms),
             usable: reasons[i].is_none(),
             why: reasons[i].clone(),
             health: m.health(i),

@@ -76,6 +76,7 @@ pub struct StoredModel {
     pub override_params: JsonObject,
     pub probe: bool,
     pub strategy: Strategy,
+    pub sort: Vec<switchboard_api::sort::SortKey>,
     pub tiers: Option<switchboard_api::tiers::Tiering>,
 }
 
@@ -357,6 +358,15 @@ fn import_model(tx: &Transaction<'_>, m: &ModelSpec) -> Result<(), StoreError> {
     if let Some(s) = m.strategy {
         set("strategy", V::Text(s.as_str().to_owned()))?;
     }
+    if let Some(keys) = &m.sort {
+        set(
+            "sort",
+            V::Text(serde_json::to_string(keys).map_err(|e| StoreError::Invalid(e.to_string()))?),
+        )?;
+    } else if m.strategy.is_some_and(|s| s != Strategy::Sort) {
+        // Another strategy: the sort factors have nothing to do any more.
+        set("sort", V::Null)?;
+    }
     match &m.tiers {
         Some(t) if t.tiers.is_empty() => set("tiers", V::Null)?,
         Some(t) => set(
@@ -518,7 +528,7 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
     let mut models = Vec::new();
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT id, name, protocol, default_params, override_params, probe, strategy, tiers FROM models ORDER BY name",
+            "SELECT id, name, protocol, default_params, override_params, probe, strategy, tiers, sort FROM models ORDER BY name",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
@@ -547,6 +557,14 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
                             .map_err(|e| StoreError::Invalid(format!("models.tiers: {e}")))
                     })
                     .transpose()?,
+                sort: r
+                    .get::<_, Option<String>>(8)?
+                    .map(|t| {
+                        serde_json::from_str(&t)
+                            .map_err(|e| StoreError::Invalid(format!("models.sort: {e}")))
+                    })
+                    .transpose()?
+                    .unwrap_or_default(),
             };
             for (kind, value) in model_rule_rows(conn, id)? {
                 match kind.as_str() {

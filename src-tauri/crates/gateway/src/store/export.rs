@@ -150,6 +150,11 @@ pub fn render(state: &StoredState, listed: &HashSet<String>) -> Result<String, S
         if m.strategy != Strategy::Weighted {
             t.insert("strategy".into(), m.strategy.as_str().into());
         }
+        if !m.sort.is_empty()
+            && let Ok(v) = Value::try_from(&m.sort)
+        {
+            t.insert("sort".into(), v);
+        }
         if let Some(tiering) = &m.tiers {
             // The config file's shape: `classifier = {...}` and `[[models.tiers]]`.
             if tiering.classifier != Default::default()

@@ -138,6 +138,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (provider, model)
     ) WITHOUT ROWID;
     "#,
+    // 14: the `sort` strategy's factors, as a JSON list (NULL: none).
+    r#"
+    ALTER TABLE models ADD COLUMN sort TEXT;
+    "#,
 ];
 
 #[cfg(test)]
