@@ -371,3 +371,95 @@ output = 2.0
     assert_eq!((r.status().as_u16(), provider(&r)), (200, "a".into()));
     assert_eq!(upstream_model(&a), "txt-1");
 }
+
+#[tokio::test]
+async fn a_model_defined_by_filters_takes_what_passes_them() {
+    let (text, seeing) = (Mock::start().await, Mock::start().await);
+    // house-text takes no images and holds 2,000 tokens; house-vision takes images and holds
+    // 200,000; house-text is priced, house-vision not.
+    let more = r#"
+[[models]]
+name = "my-vision"
+group = { vision = true }
+strategy = "cost"
+
+[[models]]
+name = "long-ones"
+group = { min_context = 100000, providers = ["seeing", "text"], pattern = "house-*" }
+
+[[models]]
+name = "cheap-text"
+group = { max_price = 10.0, vision = false }
+
+[[models]]
+name = "free-only"
+group = { max_price = 0 }
+
+[[prices]]
+provider = "text"
+model = "house-text"
+input = 1.0
+output = 2.0
+"#;
+    let (gw, _dir) = start_admin(&format!("{}{more}", config(&text, &seeing)));
+    let hi = |model: &str| json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+    for (model, want) in [
+        ("my-vision", "seeing"),
+        ("long-ones", "seeing"),
+        ("cheap-text", "text"),
+    ] {
+        let r = chat(&gw, &hi(model)).await;
+        assert_eq!(
+            (r.status().as_u16(), provider(&r)),
+            (200, want.to_owned()),
+            "{model}"
+        );
+    }
+    let r = chat(&gw, &image_chat("my-vision")).await;
+    assert_eq!((r.status().as_u16(), provider(&r)), (200, "seeing".into()));
+    // Nothing passes: said so, not "no such model".
+    let r = chat(&gw, &hi("free-only")).await;
+    assert_eq!(r.status(), 503);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("free-only"), "{body}");
+    let ids = common::model_ids(&gw, None).await;
+    for m in ["my-vision", "long-ones", "cheap-text", "free-only"] {
+        assert!(ids.iter().any(|i| i == m), "{m} in {ids:?}");
+    }
+    let token = admin_token(&gw).await;
+    let models: Value = admin(&gw, &token, "GET", "/models", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let long = models
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "long-ones")
+        .unwrap();
+    assert_eq!(long["group"]["min_context"], 100000, "{long}");
+    // A group and rules at once is refused, with the field.
+    let r = admin(
+        &gw,
+        &token,
+        "PUT",
+        "/models/both",
+        Some(json!({"group": {"vision": true}, "include": ["text/house-text"]})),
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("group"));
+    // Changed through the API: live at once.
+    let r = admin(
+        &gw,
+        &token,
+        "PUT",
+        "/models/free-only",
+        Some(json!({"group": {"max_price": 5.0}})),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    let r = chat(&gw, &hi("free-only")).await;
+    assert_eq!((r.status().as_u16(), provider(&r)), (200, "text".into()));
+}

@@ -457,3 +457,61 @@ async fn sort_weighs_priority_and_cost_and_follows_a_change_of_factors() {
     assert_eq!(bad.status(), 422);
     assert!(bad.text().await.unwrap().contains("sort"));
 }
+
+#[tokio::test]
+async fn what_if_replays_the_logged_requests_through_another_strategy() {
+    let (a, b, c) = (
+        Mock::start().await,
+        Mock::start().await,
+        Mock::start().await,
+    );
+    let (gw, _dir) = start(&config(&[&a, &b, &c], &[], "weighted", PRICES));
+    send(&gw, 12).await;
+    let token = admin_token(&gw).await;
+    // Every row is in the log before the replay reads it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let page: serde_json::Value = admin(&gw, &token, "GET", "/logs?limit=50", None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if page["items"].as_array().unwrap().len() >= 12 || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = admin(
+        &gw,
+        &token,
+        "POST",
+        "/whatif",
+        Some(serde_json::json!({"strategy": "cost", "days": 1})),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let w: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(w["requests"], 12, "{w}");
+    assert_eq!(w["strategy"], "cost");
+    // Each answer is 5 input and 3 output tokens: at a 70e-6 USD, at b 11e-6, at c 22e-6.
+    let (ha, hb, hc) = (a.hits() as f64, b.hits() as f64, c.hits() as f64);
+    let actual = ha * 70e-6 + hb * 11e-6 + hc * 22e-6;
+    let m = &w["models"][0];
+    assert_eq!(m["model"], "gpt-4o");
+    let close = |v: &serde_json::Value, want: f64| (v.as_f64().unwrap() - want).abs() < 1e-9;
+    assert!(close(&m["actual"]["cost_usd"], actual), "{m}");
+    assert!(
+        close(&m["replayed"]["cost_usd"], 12.0 * 11e-6),
+        "all to b: {m}"
+    );
+    assert_eq!(m["moved"].as_f64().unwrap(), ha + hc, "{m}");
+    assert!(m["replayed"]["latency_ms"].as_f64().is_some());
+    for bad in [
+        serde_json::json!({"strategy": "vibes"}),
+        serde_json::json!({"strategy": "cost", "days": 0}),
+        serde_json::json!({"strategy": "sort"}),
+    ] {
+        let r = admin(&gw, &token, "POST", "/whatif", Some(bad.clone())).await;
+        assert_eq!(r.status(), 422, "{bad}");
+    }
+}

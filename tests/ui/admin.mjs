@@ -301,6 +301,15 @@ try {
     await page.click("button[data-page=models]");
   });
 
+  await step("what if replays the logged requests through another strategy", async () => {
+    await page.selectOption("#whatif-strategy", "cost");
+    await page.fill("#whatif-days", "1");
+    await page.click("#whatif-run");
+    await page.locator('#whatif-table tr[data-model="(all)"]').waitFor();
+    await expectText(page.locator("#whatif-count"), "cost");
+    await shot("whatif");
+  });
+
   await step("pausing a provider shows at once, and a resume from elsewhere arrives live", async () => {
     await page.click("button[data-page=overview]");
     await row("provider-status", "relay-b").locator("button.pause").click();

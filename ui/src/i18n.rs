@@ -73,6 +73,22 @@ const TABLE: &[(&str, &str, &str)] = &[
         "提供商分布（请求数）",
     ),
     ("dash.top_keys", "Top client keys", "客户端密钥排行"),
+    ("whatif.title", "What if", "假如"),
+    (
+        "whatif.intro",
+        "The last days' requests replayed through another strategy: their logged tokens at today's prices, and the latency the log measured for each candidate, beside what happened.",
+        "用另一种策略重放最近几天的请求：按记录的 token 和今天的价格计算，并使用日志为每个候选测得的延迟，与实际情况并列比较。",
+    ),
+    ("whatif.run", "Replay", "重放"),
+    ("whatif.actual_cost", "Cost (actual)", "费用（实际）"),
+    ("whatif.replayed_cost", "Cost (replayed)", "费用（重放）"),
+    ("whatif.actual_latency", "Latency (actual)", "延迟（实际）"),
+    (
+        "whatif.replayed_latency",
+        "Latency (replayed)",
+        "延迟（重放）",
+    ),
+    ("whatif.moved", "Would move", "将改道"),
     ("dash.tiers", "Requests by tier", "按层级的请求"),
     ("dash.tier", "Tier", "层级"),
     (
@@ -808,6 +824,7 @@ mod tests {
             include_str!("pages/clients.rs"),
             include_str!("pages/capabilities.rs"),
             include_str!("pages/try_request.rs"),
+            include_str!("pages/whatif.rs"),
         ];
         let prefixes = [
             "nav.",

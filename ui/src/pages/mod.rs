@@ -9,3 +9,4 @@ pub mod prices;
 pub mod providers;
 pub mod settings;
 pub mod try_request;
+pub mod whatif;

@@ -14,7 +14,7 @@ use crate::util;
 const RULE_TYPES: [&str; 5] = ["exact", "prefix", "keyword", "regex", "exclude_keyword"];
 const PROTOCOLS: [&str; 4] = ["", "openai", "anthropic", "gemini"];
 /// (value, label key) per strategy.
-const STRATEGIES: [(&str, &str); 7] = [
+pub(crate) const STRATEGIES: [(&str, &str); 7] = [
     ("weighted", "strategy.weighted"),
     ("priority", "strategy.priority"),
     ("round_robin", "strategy.round_robin"),
@@ -331,6 +331,7 @@ pub fn Models() -> impl IntoView {
                                     .map(|r| format!("{}: {}", r.kind, r.value))
                                     .chain(m.include.iter().map(|i| format!("include: {i}")))
                                     .chain(m.tiers.iter().map(|t| format!("tier {} → {}", t.name, t.target)))
+                                    .chain(m.group.iter().map(|g| format!("group: {}", serde_json::to_string(g).unwrap_or_default())))
                                     .collect::<Vec<_>>()
                                     .join("; ");
                                 view! {
@@ -532,5 +533,6 @@ pub fn Models() -> impl IntoView {
             </div>
         </section>
         <super::try_request::TryRequest/>
+        <super::whatif::WhatIfPanel/>
     }
 }

@@ -5,12 +5,14 @@ use serde::{Deserialize, Serialize};
 
 pub mod budget;
 pub mod capabilities;
+pub mod groups;
 pub mod prices;
 pub mod quotas;
 pub mod settings;
 pub mod sort;
 pub mod stats;
 pub mod tiers;
+pub mod whatif;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LoginRequest {
@@ -332,6 +334,9 @@ pub struct ModelView {
     /// The `sort` strategy's factors.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sort: Vec<sort::SortKey>,
+    /// A model defined by filters instead of rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<groups::GroupFilter>,
     /// A tiered model's tiers (then it has no rules) and its classifier.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tiers: Vec<tiers::TierSpec>,

@@ -89,6 +89,7 @@ fn state() -> StoredState {
         probe: true,
         strategy: Default::default(),
         sort: Vec::new(),
+        group: None,
         tiers: None,
     }];
     StoredState {

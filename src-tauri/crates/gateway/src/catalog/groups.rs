@@ -22,6 +22,18 @@ struct Group {
     longest: bool,
 }
 
+/// A unified model defined by filters: its route is made here, as the ready-made groups' are.
+#[derive(Debug)]
+pub struct UserGroup {
+    pub name: String,
+    pub filter: switchboard_api::groups::GroupFilter,
+    pub strategy: Strategy,
+    pub sort: Vec<switchboard_api::sort::SortKey>,
+    pub protocol: Option<crate::config::Protocol>,
+    pub default_params: crate::config::JsonObject,
+    pub override_params: crate::config::JsonObject,
+}
+
 /// Whether `name` is a ready-made group's (it may have no candidates now).
 pub fn is_builtin(name: &str) -> bool {
     GROUPS.iter().any(|g| g.name == name)
@@ -94,9 +106,50 @@ pub fn builtin(snap: &Snapshot, breakers: &BreakerRegistry) -> Vec<Arc<Route>> {
         .iter()
         .map(|c| (**c.breaker.live.caps.load(), c.breaker.live.price()))
         .collect();
-    GROUPS
+    let route_of = |name: &str, candidates: Vec<Candidate>, u: Option<&UserGroup>, strategy| {
+        let route = Route {
+            name: name.into(),
+            groups: provider_groups(&candidates),
+            candidates,
+            protocol: u.and_then(|u| u.protocol),
+            default_params: u.map_or_else(
+                || snap.settings.routing.default_params.clone(),
+                |u| u.default_params.clone(),
+            ),
+            override_params: u.map(|u| u.override_params.clone()).unwrap_or_default(),
+            probe: false,
+            strategy,
+            sort: u.map(|u| u.sort.clone()).unwrap_or_default(),
+            turn: Default::default(),
+            by_price: Default::default(),
+            limits: Default::default(),
+            group: true,
+        };
+        route.rank_by_price();
+        route.sum_up_limits();
+        Arc::new(route)
+    };
+    // The user's own groups, each kept even with no candidate now (a request then hears that
+    // nothing passes its filters, not that the model does not exist).
+    let own = snap.filtered.iter().map(|u| {
+        let candidates: Vec<Candidate> = (0..pairs.len())
+            .filter(|&i| {
+                let (caps, price) = &measured[i];
+                chats(caps)
+                    && u.filter.keeps(&pairs[i].provider.name, caps, *price, |p| {
+                        super::wildcard_match(p, &pairs[i].model)
+                    })
+            })
+            .map(|i| pairs[i].clone())
+            .collect();
+        route_of(&u.name, candidates, Some(u), u.strategy)
+    });
+    let own: Vec<Arc<Route>> = own.collect();
+    let ready = GROUPS
         .iter()
-        .filter(|g| !snap.routes.contains_key(g.name))
+        .filter(|g| {
+            !snap.routes.contains_key(g.name) && !snap.filtered.iter().any(|u| u.name == g.name)
+        })
         .filter_map(|g| {
             let mut keep: Vec<usize> = (0..pairs.len())
                 .filter(|&i| (g.keep)(&measured[i].0, measured[i].1))
@@ -112,24 +165,7 @@ pub fn builtin(snap: &Snapshot, breakers: &BreakerRegistry) -> Vec<Arc<Route>> {
                 return None;
             }
             let candidates: Vec<Candidate> = keep.into_iter().map(|i| pairs[i].clone()).collect();
-            let route = Route {
-                name: g.name.into(),
-                groups: provider_groups(&candidates),
-                candidates,
-                protocol: None,
-                default_params: snap.settings.routing.default_params.clone(),
-                override_params: Default::default(),
-                probe: false,
-                strategy: g.strategy,
-                sort: Vec::new(),
-                turn: Default::default(),
-                by_price: Default::default(),
-                limits: Default::default(),
-                group: true,
-            };
-            route.rank_by_price();
-            route.sum_up_limits();
-            Some(Arc::new(route))
-        })
-        .collect()
+            Some(route_of(g.name, candidates, None, g.strategy))
+        });
+    own.into_iter().chain(ready).collect()
 }

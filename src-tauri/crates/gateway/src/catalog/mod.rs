@@ -275,6 +275,9 @@ pub struct Snapshot {
     pub capabilities: Vec<switchboard_api::capabilities::CapabilityEntry>,
     /// `[[quotas]]`, counted in the log's quota book.
     pub quotas: Vec<switchboard_api::quotas::QuotaEntry>,
+    /// Models defined by filters (`group = {...}`): their routes are built with the ready-made
+    /// groups', once prices and capabilities are in the slots.
+    pub filtered: Vec<Arc<groups::UserGroup>>,
     /// Tiered models (intent tiers): each request goes on to one tier's target route.
     pub tiered: HashMap<String, Arc<crate::tiers::Tiered>>,
 }
@@ -520,7 +523,23 @@ impl Snapshot {
 
         let mut routes = HashMap::new();
         let mut tiered = HashMap::new();
+        let mut filtered = Vec::new();
         for m in &state.models {
+            if let Some(g) = m.group.as_ref().filter(|g| **g != Default::default()) {
+                filtered.push(Arc::new(groups::UserGroup {
+                    name: m.name.clone(),
+                    filter: g.clone(),
+                    strategy: m.strategy,
+                    sort: m.sort.clone(),
+                    protocol: m.protocol,
+                    default_params: with_global(
+                        &m.default_params,
+                        &state.settings.routing.default_params,
+                    ),
+                    override_params: m.override_params.clone(),
+                }));
+                continue;
+            }
             if let Some(t) = &m.tiers {
                 match crate::tiers::Tiered::compile(&m.name, t.clone()) {
                     Ok(t) => {
@@ -634,6 +653,7 @@ impl Snapshot {
                 prices: state.prices.clone(),
                 capabilities: state.capabilities.clone(),
                 quotas: state.quotas.clone(),
+                filtered,
                 tiered,
             },
             warnings,

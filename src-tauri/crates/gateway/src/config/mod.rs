@@ -422,9 +422,25 @@ impl Validator<'_> {
                     Some(tiering)
                 }
             };
+            if let Some(g) = &m.group {
+                g.check()
+                    .map_err(|e| self.err(&span, "group", at("group"), e))?;
+                let has_rules = rules.as_ref().is_some_and(|r| !r.is_empty())
+                    || include.as_ref().is_some_and(|i: &Vec<_>| !i.is_empty());
+                if *g != Default::default() && (has_rules || tiers.is_some()) {
+                    return Err(self.err(
+                        &span,
+                        "group",
+                        at("group"),
+                        "a group is defined by its filters: give it group or rules (or tiers), not both"
+                            .into(),
+                    ));
+                }
+            }
             out.models.push(ModelSpec {
                 strategy,
                 sort: m.sort,
+                group: m.group,
                 tiers,
                 name: m.name,
                 rules,

@@ -63,6 +63,8 @@ pub struct RawModel {
     pub override_params: Option<toml::Table>,
     pub strategy: Option<String>,
     pub sort: Option<Vec<switchboard_api::sort::SortKey>>,
+    /// A model defined by filters instead of rules (`group = {}` takes them away).
+    pub group: Option<switchboard_api::groups::GroupFilter>,
     /// Intent tiers: this model sends each request on to one tier's target.
     pub tiers: Option<Vec<switchboard_api::tiers::TierSpec>>,
     pub classifier: Option<switchboard_api::tiers::Classifier>,

@@ -193,6 +193,8 @@ pub struct ModelSpec {
     pub strategy: Option<Strategy>,
     /// The `sort` strategy's factors.
     pub sort: Option<Vec<switchboard_api::sort::SortKey>>,
+    /// Filters instead of rules; Some(empty): none any more (the admin API's edit).
+    pub group: Option<switchboard_api::groups::GroupFilter>,
     /// A tiered model: its tiers and classifier (then it has no rules of its own).
     pub tiers: Option<switchboard_api::tiers::Tiering>,
 }

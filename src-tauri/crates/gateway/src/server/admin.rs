@@ -666,6 +666,20 @@ pub async fn put_capabilities(State(engine): State<Arc<Engine>>, body: Bytes) ->
     }
 }
 
+/// `POST /api/whatif`: the last days' requests replayed through another strategy.
+pub async fn whatif(State(engine): State<Arc<Engine>>, body: Bytes) -> Response<Body> {
+    match serde_json::from_slice::<switchboard_api::whatif::WhatIfRequest>(&body) {
+        Ok(req) => match service::whatif(&engine, req).await {
+            Ok(w) => Json(w).into_response(),
+            Err(e) => service_error(e),
+        },
+        Err(e) => api_error(
+            StatusCode::BAD_REQUEST,
+            format!("the body must be {{\"strategy\", \"days\"?, \"sort\"?, \"model\"?}}: {e}"),
+        ),
+    }
+}
+
 pub async fn quotas(State(engine): State<Arc<Engine>>) -> Response<Body> {
     Json(service::quotas(&engine)).into_response()
 }

@@ -184,6 +184,7 @@ pub async fn models(engine: &Engine) -> Result<Vec<ModelView>, ServiceError> {
             probe: m.probe,
             strategy: m.strategy.as_str().to_owned(),
             sort: m.sort,
+            group: m.group,
             classifier: m.tiers.as_ref().map(|t| t.classifier.clone()),
             tiers: m.tiers.map(|t| t.tiers).unwrap_or_default(),
         })

@@ -12,6 +12,7 @@ mod quotas;
 mod route_preview;
 mod stats;
 pub(crate) mod sync;
+mod whatif;
 
 use std::time::Instant;
 
@@ -33,6 +34,7 @@ pub use prices::{prices, put_prices};
 pub use quotas::{put_quotas, quotas};
 pub use route_preview::route_preview;
 pub use stats::{stats, totals_since};
+pub use whatif::whatif;
 
 pub use edit::{
     client_keys, create_client_key, delete_model, delete_provider, export, models, patch_settings,

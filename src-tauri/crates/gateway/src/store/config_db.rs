@@ -77,6 +77,7 @@ pub struct StoredModel {
     pub probe: bool,
     pub strategy: Strategy,
     pub sort: Vec<switchboard_api::sort::SortKey>,
+    pub group: Option<switchboard_api::groups::GroupFilter>,
     pub tiers: Option<switchboard_api::tiers::Tiering>,
 }
 
@@ -367,6 +368,14 @@ fn import_model(tx: &Transaction<'_>, m: &ModelSpec) -> Result<(), StoreError> {
         // Another strategy: the sort factors have nothing to do any more.
         set("sort", V::Null)?;
     }
+    match &m.group {
+        Some(g) if *g == Default::default() => set("\"group\"", V::Null)?,
+        Some(g) => set(
+            "\"group\"",
+            V::Text(serde_json::to_string(g).map_err(|e| StoreError::Invalid(e.to_string()))?),
+        )?,
+        None => {}
+    }
     match &m.tiers {
         Some(t) if t.tiers.is_empty() => set("tiers", V::Null)?,
         Some(t) => set(
@@ -528,7 +537,7 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
     let mut models = Vec::new();
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT id, name, protocol, default_params, override_params, probe, strategy, tiers, sort FROM models ORDER BY name",
+            "SELECT id, name, protocol, default_params, override_params, probe, strategy, tiers, sort, \"group\" FROM models ORDER BY name",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
@@ -565,6 +574,13 @@ pub fn load(conn: &Connection) -> Result<StoredState, StoreError> {
                     })
                     .transpose()?
                     .unwrap_or_default(),
+                group: r
+                    .get::<_, Option<String>>(9)?
+                    .map(|t| {
+                        serde_json::from_str(&t)
+                            .map_err(|e| StoreError::Invalid(format!("models.group: {e}")))
+                    })
+                    .transpose()?,
             };
             for (kind, value) in model_rule_rows(conn, id)? {
                 match kind.as_str() {

@@ -150,6 +150,9 @@ pub fn render(state: &StoredState, listed: &HashSet<String>) -> Result<String, S
         if m.strategy != Strategy::Weighted {
             t.insert("strategy".into(), m.strategy.as_str().into());
         }
+        if let Some(Ok(Value::Table(g))) = m.group.as_ref().map(Value::try_from) {
+            t.insert("group".into(), Value::Table(g));
+        }
         if !m.sort.is_empty()
             && let Ok(v) = Value::try_from(&m.sort)
         {

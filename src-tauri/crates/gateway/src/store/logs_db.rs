@@ -156,6 +156,66 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+/// A logged request as the what-if replay reads it: answered, with its tokens.
+#[derive(Clone, Debug)]
+pub struct Replayed {
+    pub started_ms: i64,
+    pub unified_model: String,
+    pub provider: String,
+    pub upstream_model: String,
+    pub tokens: crate::protocol::usage::Tokens,
+    pub cost_usd: Option<f64>,
+    pub latency_us: i64,
+}
+
+/// The answered requests with tokens over `[since_ms, until_ms)` (of one unified model, if
+/// given), newest first, at most `limit`.
+pub fn replayed(
+    conn: &Connection,
+    since_ms: i64,
+    until_ms: i64,
+    model: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Replayed>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT started_ms, unified_model, provider, upstream_model, input_tokens,
+            coalesce(output_tokens, 0), coalesce(cache_read_tokens, 0),
+            coalesce(cache_write_tokens, 0), coalesce(reasoning_tokens, 0), cost_usd, latency_us
+         FROM requests
+         WHERE started_ms >= ?1 AND started_ms < ?2 AND status < 400 AND provider IS NOT NULL
+            AND upstream_model IS NOT NULL AND unified_model IS NOT NULL
+            AND input_tokens IS NOT NULL AND (?3 IS NULL OR unified_model = ?3)
+         ORDER BY started_ms DESC LIMIT ?4",
+    )?;
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    let rows = stmt.query_map(
+        params![
+            since_ms,
+            until_ms,
+            model,
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        ],
+        |r| {
+            Ok(Replayed {
+                started_ms: r.get(0)?,
+                unified_model: r.get(1)?,
+                provider: r.get(2)?,
+                upstream_model: r.get(3)?,
+                tokens: crate::protocol::usage::Tokens {
+                    input: n(r.get(4)?),
+                    output: n(r.get(5)?),
+                    cache_read: n(r.get(6)?),
+                    cache_write: n(r.get(7)?),
+                    reasoning: n(r.get(8)?),
+                },
+                cost_usd: r.get(9)?,
+                latency_us: r.get(10)?,
+            })
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Whose use a budget or a quota counts.
 #[derive(Clone, Debug)]
 pub enum Spender {

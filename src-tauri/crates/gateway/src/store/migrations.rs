@@ -142,6 +142,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE models ADD COLUMN sort TEXT;
     "#,
+    // 15: a model defined by filters instead of rules, as a JSON object (NULL: none).
+    r#"
+    ALTER TABLE models ADD COLUMN "group" TEXT;
+    "#,
 ];
 
 #[cfg(test)]
