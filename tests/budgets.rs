@@ -246,10 +246,9 @@ async fn standing(gw: &Gateway, token: &str, scope: &str, at_least: f64) -> Valu
     }
 }
 
-#[tokio::test]
-async fn a_candidate_at_its_quota_is_skipped_and_says_so_everywhere() {
-    let (free, paid) = (Mock::start().await, Mock::start().await);
-    let config = format!(
+/// `free` (weighing a hundred times more) and `paid`, both with `gpt-4o`, then `quotas`.
+fn free_and_paid(free: &Mock, paid: &Mock, quotas: &str) -> String {
+    format!(
         r#"
 [[providers]]
 name = "free"
@@ -265,14 +264,19 @@ models = ["gpt-4o"]
 [[models]]
 name = "gpt-4o"
 
-[[quotas]]
-provider = "free"
-model = "gpt-4o"
-daily_requests = 2
-tz = "Pacific/Auckland"
-"#,
+{quotas}"#,
         free.url(),
         paid.url()
+    )
+}
+
+#[tokio::test]
+async fn a_candidate_at_its_quota_is_skipped_and_says_so_everywhere() {
+    let (free, paid) = (Mock::start().await, Mock::start().await);
+    let config = free_and_paid(
+        &free,
+        &paid,
+        "[[quotas]]\nprovider = \"free\"\nmodel = \"gpt-4o\"\ndaily_requests = 2\ntz = \"Pacific/Auckland\"\n",
     );
     let (gw, _dir) = common::start_admin(&config);
     let token = admin_token(&gw).await;
@@ -388,4 +392,56 @@ tz = "Pacific/Auckland"
         export.contains("[[quotas]]") && export.contains("monthly_requests = 3"),
         "{export}"
     );
+}
+
+/// Unix seconds now.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test]
+async fn a_quota_comes_back_at_its_reset() {
+    // The quota's day begins at the next whole minute (UTC): the test waits for it rather than
+    // bend the gateway's clock. Never in a minute's last seconds, so the requests before the
+    // reset fit in the old day.
+    while unix_now() % 60 > 45 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let reset_at = (unix_now() / 60 + 1) * 60;
+    let minute = reset_at % 86_400 / 60;
+    let reset = format!("{:02}:{:02}", minute / 60, minute % 60);
+    let (free, paid) = (Mock::start().await, Mock::start().await);
+    let config = free_and_paid(
+        &free,
+        &paid,
+        &format!("[[quotas]]\nprovider = \"free\"\ndaily_requests = 1\nreset = \"{reset}\"\n"),
+    );
+    let (gw, _dir) = common::start_admin(&config);
+    let token = admin_token(&gw).await;
+    let send = || async {
+        let r = http()
+            .post(format!("{}/chat/completions", gw.v1()))
+            .json(&json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.headers()["x-switchboard-provider"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(send().await, "free");
+    let s = standing(&gw, &token, "free", 1.0).await;
+    assert!(s["until"].as_str().is_some(), "{s}");
+    assert_eq!(send().await, "paid", "at its quota");
+    // Past the reset: the free provider takes requests again.
+    while unix_now() < reset_at + 1 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(send().await, "free", "back after the reset");
+    assert_eq!((free.hits(), paid.hits()), (2, 1));
 }

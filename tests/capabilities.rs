@@ -439,6 +439,27 @@ output = 2.0
         .find(|m| m["name"] == "long-ones")
         .unwrap();
     assert_eq!(long["group"]["min_context"], 100000, "{long}");
+    let groups: Value = admin(&gw, &token, "GET", "/groups", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mine = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "long-ones")
+        .unwrap_or_else(|| panic!("{groups}"));
+    assert_eq!(mine["ready_made"], false);
+    assert_eq!(mine["candidates"], json!(["seeing/house-vision"]), "{mine}");
+    assert!(
+        groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["name"] == "auto:vision" && g["ready_made"] == true),
+        "{groups}"
+    );
     // A group and rules at once is refused, with the field.
     let r = admin(
         &gw,

@@ -270,6 +270,40 @@ async fn rules_pick_the_tier_in_every_protocol_and_say_so() {
     assert_eq!(p["order"][0], "big/big-model");
     let r = chat(&gw, "smart", "an architecture review").await;
     assert_eq!(r.headers()["x-switchboard-model"], "big-model");
+
+    // What if T1 had gone to the strong model: both T1 requests move there.
+    logged(&gw, &token, "smart", 5).await;
+    let w: Value = admin(
+        &gw,
+        &token,
+        "POST",
+        "/whatif",
+        Some(json!({"strategy": "weighted", "days": 1, "tiers": {"T1": "strong"}})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let strong = w["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["model"] == "strong")
+        .unwrap_or_else(|| panic!("{w}"));
+    assert_eq!(
+        (strong["requests"].as_u64(), strong["moved"].as_u64()),
+        (Some(5), Some(2)),
+        "{w}"
+    );
+    let bad = admin(
+        &gw,
+        &token,
+        "POST",
+        "/whatif",
+        Some(json!({"strategy": "weighted", "tiers": {"T1": "nowhere"}})),
+    )
+    .await;
+    assert_eq!(bad.status(), 422);
 }
 
 #[tokio::test]

@@ -301,6 +301,11 @@ try {
     await page.click("button[data-page=models]");
   });
 
+  await step("the groups and what each holds are listed", async () => {
+    await page.locator('#groups tr[data-group="auto:fast"]').waitFor();
+    await expectText(page.locator('#groups tr[data-group="auto:fast"] .members'), "relay-");
+  });
+
   await step("what if replays the logged requests through another strategy", async () => {
     await page.selectOption("#whatif-strategy", "cost");
     await page.fill("#whatif-days", "1");

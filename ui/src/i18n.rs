@@ -73,6 +73,15 @@ const TABLE: &[(&str, &str, &str)] = &[
         "提供商分布（请求数）",
     ),
     ("dash.top_keys", "Top client keys", "客户端密钥排行"),
+    ("models.groups", "Groups", "分组"),
+    (
+        "models.groups_intro",
+        "Models made by filters over every model your providers list: the ready-made auto:* ones and yours (group = {...}), as they stand now.",
+        "按条件从所有提供商模型中筛选出的模型：内置的 auto:* 分组和你自己的（group = {...}），显示当前成员。",
+    ),
+    ("models.members", "Members", "成员"),
+    ("models.ready_made", "ready-made", "内置"),
+    ("models.yours", "yours", "自定义"),
     ("whatif.title", "What if", "假如"),
     (
         "whatif.intro",

@@ -262,6 +262,8 @@ pub fn Models() -> impl IntoView {
     let preview = RwSignal::new(None::<Result<ModelPreviewResponse, String>>);
     let generation = StoredValue::new(0u64);
     load_on_tick(ctx, "/models", move |l: Vec<ModelView>| list.set(l));
+    let groups = RwSignal::new(Vec::<switchboard_api::groups::GroupView>::new());
+    load_on_tick(ctx, "/groups", move |l| groups.set(l));
     // Live preview: re-run shortly after the last change; answers to older drafts are dropped.
     Effect::new(move |_| {
         let req = draft.preview_request();
@@ -346,6 +348,35 @@ pub fn Models() -> impl IntoView {
                                             <button class="danger" on:click=move |_| delete(n.clone())>
                                                 {move || ctx.t("action.delete")}
                                             </button>
+                                        </td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()
+                    }}
+                </tbody>
+            </table>
+        </section>
+        <section>
+            <h2>{move || ctx.t("models.groups")}</h2>
+            <p class="muted">{move || ctx.t("models.groups_intro")}</p>
+            <table class="grid" id="groups">
+                <Head cols=&["col.name", "field.strategy", "models.members", ""]/>
+                <tbody>
+                    {move || {
+                        groups
+                            .get()
+                            .into_iter()
+                            .map(|g| {
+                                let first = g.candidates.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+                                let more = if g.count > 5 { " …" } else { "" };
+                                view! {
+                                    <tr data-group=g.name.clone()>
+                                        <td class="mono">{g.name.clone()}</td>
+                                        <td>{g.strategy.clone()}</td>
+                                        <td class="small members">{format!("{} · {first}{more}", g.count)}</td>
+                                        <td class="small">
+                                            {move || ctx.t(if g.ready_made { "models.ready_made" } else { "models.yours" })}
                                         </td>
                                     </tr>
                                 }

@@ -77,3 +77,18 @@ impl GroupFilter {
             && self.pattern.as_deref().is_none_or(&pattern_matches)
     }
 }
+
+/// `GET /api/groups`: the ready-made `auto:*` groups and the user's own, as built now.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupView {
+    pub name: String,
+    /// A ready-made group (else one of the user's, a model with `group`).
+    pub ready_made: bool,
+    pub strategy: String,
+    /// How many (provider, model) pairs it holds, and the first of them (`provider/model`).
+    pub count: usize,
+    pub candidates: Vec<String>,
+}
+
+/// The most candidates a group's view lists.
+pub const VIEW_CANDIDATES: usize = 50;

@@ -22,6 +22,10 @@ pub struct WhatIfRequest {
     /// Only this unified model's requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Another tier map: a tiered request that took tier `T1` goes to this unified model (or
+    /// group) instead of the one its tier named.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tiers: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

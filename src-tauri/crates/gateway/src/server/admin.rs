@@ -680,6 +680,10 @@ pub async fn whatif(State(engine): State<Arc<Engine>>, body: Bytes) -> Response<
     }
 }
 
+pub async fn groups(State(engine): State<Arc<Engine>>) -> Response<Body> {
+    Json(service::groups(&engine)).into_response()
+}
+
 pub async fn quotas(State(engine): State<Arc<Engine>>) -> Response<Body> {
     Json(service::quotas(&engine)).into_response()
 }

@@ -119,6 +119,7 @@ pub fn router(engine: Arc<Engine>, ui_files: &'static [ui::UiFile]) -> Router {
         .route("/status", get(admin::status))
         .route("/quotas", get(admin::quotas).put(admin::put_quotas))
         .route("/whatif", post(admin::whatif))
+        .route("/groups", get(admin::groups))
         .route("/summary", get(admin::summary))
         .route("/breakers/reset", post(admin::reset))
         .route("/models/preview", post(admin::preview))

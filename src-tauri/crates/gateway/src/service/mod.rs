@@ -5,6 +5,7 @@ mod capabilities;
 mod clients;
 mod connect_test;
 mod edit;
+mod groups;
 pub(crate) mod login;
 mod logs;
 mod prices;
@@ -29,6 +30,7 @@ use sync::sync_provider;
 
 pub use capabilities::{capabilities, put_capabilities};
 pub use clients::{agent_clients, connect, disconnect, keep};
+pub use groups::groups;
 pub use logs::{ExportFormat, daily, export_logs, live_filter, log, logs, passes};
 pub use prices::{prices, put_prices};
 pub use quotas::{put_quotas, quotas};

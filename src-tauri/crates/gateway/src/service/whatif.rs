@@ -1,4 +1,5 @@
-//! `POST /api/whatif`: what another strategy would have done with the last days' requests.
+//! `POST /api/whatif`: what another strategy (or tier map) would have done with the last days'
+//! requests.
 //! Each answered request in the log is routed again, by the same pure strategy function a
 //! request runs, over its unified model's candidates as they are now, all taken as healthy,
 //! with today's prices (the slots') and the mean latency the log measured for each (provider,
@@ -100,6 +101,12 @@ impl Sums {
 
 pub async fn whatif(engine: &Engine, req: WhatIfRequest) -> Result<WhatIf, ServiceError> {
     let strategy: Strategy = req.strategy.parse().map_err(ServiceError::Invalid)?;
+    let snap = engine.snapshot();
+    if let Some((tier, to)) = req.tiers.iter().find(|(_, to)| snap.route(to).is_none()) {
+        return Err(ServiceError::Invalid(format!(
+            "tiers: {tier} goes to '{to}', which is no unified model or group"
+        )));
+    }
     if strategy == Strategy::Sort {
         switchboard_api::sort::check(&req.sort).map_err(ServiceError::Invalid)?;
     }
@@ -118,7 +125,6 @@ pub async fn whatif(engine: &Engine, req: WhatIfRequest) -> Result<WhatIf, Servi
         .await?;
     let beyond = rows.len().saturating_sub(MAX_ROWS) as u64;
     let rows = &rows[..rows.len().min(MAX_ROWS)];
-    let snap = engine.snapshot();
     let pricing = engine.log.pricing();
 
     // The mean latency the log measured for each (provider, model).
@@ -143,10 +149,13 @@ pub async fn whatif(engine: &Engine, req: WhatIfRequest) -> Result<WhatIf, Servi
     // Seeded: the same log replays to the same answer.
     let mut rng = fastrand::Rng::with_seed(0x5eed);
     for (turn, r) in rows.iter().enumerate() {
-        let Some(route) = snap
-            .route(&r.unified_model)
-            .filter(|r| !r.candidates.is_empty())
-        else {
+        // Another tier map sends a tiered request's tier elsewhere.
+        let target = r
+            .tier
+            .as_ref()
+            .and_then(|t| req.tiers.get(t))
+            .unwrap_or(&r.unified_model);
+        let Some(route) = snap.route(target).filter(|r| !r.candidates.is_empty()) else {
             skipped += 1;
             continue;
         };

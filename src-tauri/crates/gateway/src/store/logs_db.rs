@@ -166,6 +166,8 @@ pub struct Replayed {
     pub tokens: crate::protocol::usage::Tokens,
     pub cost_usd: Option<f64>,
     pub latency_us: i64,
+    /// A tiered model's request: its tier.
+    pub tier: Option<String>,
 }
 
 /// The answered requests with tokens over `[since_ms, until_ms)` (of one unified model, if
@@ -180,7 +182,8 @@ pub fn replayed(
     let mut stmt = conn.prepare_cached(
         "SELECT started_ms, unified_model, provider, upstream_model, input_tokens,
             coalesce(output_tokens, 0), coalesce(cache_read_tokens, 0),
-            coalesce(cache_write_tokens, 0), coalesce(reasoning_tokens, 0), cost_usd, latency_us
+            coalesce(cache_write_tokens, 0), coalesce(reasoning_tokens, 0), cost_usd, latency_us,
+            tier
          FROM requests
          WHERE started_ms >= ?1 AND started_ms < ?2 AND status < 400 AND provider IS NOT NULL
             AND upstream_model IS NOT NULL AND unified_model IS NOT NULL
@@ -210,6 +213,7 @@ pub fn replayed(
                 },
                 cost_usd: r.get(9)?,
                 latency_us: r.get(10)?,
+                tier: r.get(11)?,
             })
         },
     )?;
