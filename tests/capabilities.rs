@@ -451,6 +451,23 @@ output = 2.0
         .find(|g| g["name"] == "long-ones")
         .unwrap_or_else(|| panic!("{groups}"));
     assert_eq!(mine["ready_made"], false);
+    // The form's live preview of filters: what passes now.
+    let p: Value = admin(
+        &gw,
+        &token,
+        "POST",
+        "/models/preview",
+        Some(json!({"name": "x", "group": {"vision": true}})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        p["candidates"],
+        json!([{"provider": "seeing", "model": "house-vision"}]),
+        "{p}"
+    );
     assert_eq!(mine["candidates"], json!(["seeing/house-vision"]), "{mine}");
     assert!(
         groups

@@ -135,6 +135,13 @@ capture_bodies = true
         .expect("the tiered model saved in the page");
     assert_eq!(smart["tiers"][0]["keywords"][0], "refactor", "{smart}");
     assert_eq!(smart["classifier"]["default"], "T1", "{smart}");
+    let group = models
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "opus-group")
+        .expect("the group saved in the page");
+    assert_eq!(group["group"]["pattern"], "claude-opus-4*", "{group}");
 
     let status: Value = get_json(&gw, &token, "/status").await;
     let claude = status["models"]

@@ -301,6 +301,15 @@ try {
     await page.click("button[data-page=models]");
   });
 
+  await step("a group of filters previews what passes, and saves", async () => {
+    await page.fill("#model-name", "opus-group");
+    await page.fill("#model-group", '{"pattern": "claude-opus-4*"}');
+    await expectText(page.locator("#preview-count"), "3 provider models match");
+    await page.click("#model-save");
+    await expectText(page.locator('#models tr[data-model="opus-group"]'), "group:");
+    await page.locator('#groups tr[data-group="opus-group"]').waitFor();
+  });
+
   await step("the groups and what each holds are listed", async () => {
     await page.locator('#groups tr[data-group="auto:fast"]').waitFor();
     await expectText(page.locator('#groups tr[data-group="auto:fast"] .members'), "relay-");

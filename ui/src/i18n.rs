@@ -438,6 +438,12 @@ const TABLE: &[(&str, &str, &str)] = &[
         "Factors in order, each with an optional weight: cost, latency, success, quota, priority (cost, latency:0.5).",
         "按顺序列出因素，可附权重：cost、latency、success、quota、priority（例如 cost, latency:0.5）。",
     ),
+    ("field.group", "Group filters (JSON)", "分组条件（JSON）"),
+    (
+        "hint.group",
+        "Instead of rules: max_price, min_context, tools, vision, reasoning, providers, pattern. The preview shows what passes now.",
+        "代替规则：max_price、min_context、tools、vision、reasoning、providers、pattern。预览显示当前符合条件的模型。",
+    ),
     ("field.tiers", "Tiers (JSON)", "层级（JSON）"),
     (
         "hint.tiers",

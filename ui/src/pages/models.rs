@@ -34,6 +34,7 @@ const FIELDS: &[&str] = &[
     "probe",
     "strategy",
     "sort",
+    "group",
     "tiers",
 ];
 
@@ -56,6 +57,9 @@ struct Draft {
     tiers: RwSignal<String>,
     /// The model being edited had tiers: an emptied field takes them away.
     had_tiers: RwSignal<bool>,
+    /// A group's filters (`{"vision": true, "max_price": 5}`), as JSON text.
+    group: RwSignal<String>,
+    had_group: RwSignal<bool>,
 }
 
 fn rule(kind: &str, value: &str) -> (RwSignal<String>, RwSignal<String>) {
@@ -89,6 +93,8 @@ impl Draft {
             sort: RwSignal::new(String::new()),
             tiers: RwSignal::new(String::new()),
             had_tiers: RwSignal::new(false),
+            group: RwSignal::new(String::new()),
+            had_group: RwSignal::new(false),
         }
     }
 
@@ -106,6 +112,8 @@ impl Draft {
         self.sort.set(String::new());
         self.tiers.set(String::new());
         self.had_tiers.set(false);
+        self.group.set(String::new());
+        self.had_group.set(false);
     }
 
     fn load(&self, m: &ModelView) {
@@ -129,6 +137,13 @@ impl Draft {
                 })
                 .collect::<Vec<_>>()
                 .join(", "),
+        );
+        self.had_group.set(m.group.is_some());
+        self.group.set(
+            m.group
+                .as_ref()
+                .and_then(|g| serde_json::to_string_pretty(g).ok())
+                .unwrap_or_default(),
         );
         self.had_tiers.set(!m.tiers.is_empty());
         self.tiers.set(if m.tiers.is_empty() {
@@ -161,6 +176,7 @@ impl Draft {
             rules: self.rule_views(),
             include: util::split_list(&self.include.get()),
             exclude_providers: util::split_list(&self.exclude.get()),
+            group: serde_json::from_str(&self.group.get()).ok(),
         }
     }
 
@@ -198,6 +214,18 @@ impl Draft {
                 }
             }
         }
+        let group_text = self.group.get_untracked();
+        let group = if group_text.trim().is_empty() {
+            self.had_group.get_untracked().then(|| json!({}))
+        } else {
+            match serde_json::from_str::<Value>(&group_text) {
+                Ok(v @ Value::Object(_)) => Some(v),
+                _ => {
+                    errs.push(("group".into(), ctx.t("err.json_object").into()));
+                    None
+                }
+            }
+        };
         let tiers_text = self.tiers.get_untracked();
         let tiers = if tiers_text.trim().is_empty() {
             self.had_tiers.get_untracked().then(|| json!({"tiers": []}))
@@ -244,6 +272,9 @@ impl Draft {
                 .collect();
             body["sort"] = json!(keys);
         }
+        if let Some(g) = group {
+            body["group"] = g;
+        }
         if let Some(Value::Object(t)) = tiers {
             for (k, v) in t {
                 body[k] = v;
@@ -269,7 +300,7 @@ pub fn Models() -> impl IntoView {
         let req = draft.preview_request();
         generation.update_value(|g| *g += 1);
         let mine = generation.get_value();
-        if req.rules.is_empty() && req.include.is_empty() {
+        if req.rules.is_empty() && req.include.is_empty() && req.group.is_none() {
             preview.set(None);
             return;
         }
@@ -488,6 +519,16 @@ pub fn Models() -> impl IntoView {
                 </Field>
                 <Field label="field.sort" name="sort" errors=errors hint="hint.sort">
                     <TextInput value=draft.sort id="model-sort" placeholder="cost, latency:0.5"/>
+                </Field>
+                <Field label="field.group" name="group" errors=errors hint="hint.group">
+                    <textarea
+                        rows="2"
+                        class="mono"
+                        id="model-group"
+                        placeholder="{\"vision\": true, \"max_price\": 5}"
+                        prop:value=move || draft.group.get()
+                        on:input=move |ev| draft.group.set(event_target_value(&ev))
+                    ></textarea>
                 </Field>
                 <Field label="field.tiers" name="tiers" errors=errors hint="hint.tiers">
                     <textarea

@@ -296,6 +296,9 @@ pub struct ModelPreviewRequest {
     pub include: Vec<String>,
     #[serde(default)]
     pub exclude_providers: Vec<String>,
+    /// A group's filters instead of rules: what they would hold now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<groups::GroupFilter>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -84,9 +84,8 @@ const GROUPS: &[Group] = &[
     },
 ];
 
-/// Every group that has a candidate and no unified model of its name, from the prices and
-/// capabilities now in the slots.
-pub fn builtin(snap: &Snapshot, breakers: &BreakerRegistry) -> Vec<Arc<Route>> {
+/// Every (provider, model) the user's providers list, once, in route order.
+fn listed(snap: &Snapshot, breakers: &BreakerRegistry) -> Vec<Candidate> {
     let mut pairs: Vec<Candidate> = Vec::new();
     let mut seen = HashSet::new();
     for p in &snap.providers {
@@ -102,6 +101,45 @@ pub fn builtin(snap: &Snapshot, breakers: &BreakerRegistry) -> Vec<Arc<Route>> {
         }
     }
     pairs.sort_by(super::route_order);
+    pairs
+}
+
+/// Whether a listed pair passes a group's filters, with what its slot knows of it.
+fn passes(
+    filter: &switchboard_api::groups::GroupFilter,
+    c: &Candidate,
+    caps: &Capabilities,
+    price: Option<f64>,
+) -> bool {
+    chats(caps)
+        && filter.keeps(&c.provider.name, caps, price, |p| {
+            super::wildcard_match(p, &c.model)
+        })
+}
+
+/// What a group's filters would hold now: the Models page's live preview.
+pub fn members(
+    snap: &Snapshot,
+    breakers: &BreakerRegistry,
+    filter: &switchboard_api::groups::GroupFilter,
+) -> Vec<Candidate> {
+    listed(snap, breakers)
+        .into_iter()
+        .filter(|c| {
+            passes(
+                filter,
+                c,
+                &c.breaker.live.caps.load(),
+                c.breaker.live.price(),
+            )
+        })
+        .collect()
+}
+
+/// Every group that has a candidate and no unified model of its name, from the prices and
+/// capabilities now in the slots.
+pub fn builtin(snap: &Snapshot, breakers: &BreakerRegistry) -> Vec<Arc<Route>> {
+    let pairs = listed(snap, breakers);
     let measured: Vec<(Capabilities, Option<f64>)> = pairs
         .iter()
         .map(|c| (**c.breaker.live.caps.load(), c.breaker.live.price()))
@@ -133,13 +171,7 @@ pub fn builtin(snap: &Snapshot, breakers: &BreakerRegistry) -> Vec<Arc<Route>> {
     // nothing passes its filters, not that the model does not exist).
     let own = snap.filtered.iter().map(|u| {
         let candidates: Vec<Candidate> = (0..pairs.len())
-            .filter(|&i| {
-                let (caps, price) = &measured[i];
-                chats(caps)
-                    && u.filter.keeps(&pairs[i].provider.name, caps, *price, |p| {
-                        super::wildcard_match(p, &pairs[i].model)
-                    })
-            })
+            .filter(|&i| passes(&u.filter, &pairs[i], &measured[i].0, measured[i].1))
             .map(|i| pairs[i].clone())
             .collect();
         route_of(&u.name, candidates, Some(u), u.strategy)

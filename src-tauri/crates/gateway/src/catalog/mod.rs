@@ -2,7 +2,7 @@
 //! (provider, model) candidates, and client keys. A change builds a new snapshot and swaps it
 //! whole, so the request path reads it without locks.
 
-mod groups;
+pub(crate) mod groups;
 mod pin;
 mod rules;
 pub mod sync;

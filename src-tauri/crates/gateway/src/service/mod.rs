@@ -312,6 +312,26 @@ pub fn preview(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let snap = engine.snapshot();
+    if let Some(g) = &req.group {
+        g.check().map_err(ServiceError::Invalid)?;
+        let mut members = crate::catalog::groups::members(&snap, &engine.breakers, g);
+        members.sort_by(|a, b| {
+            a.provider
+                .name
+                .cmp(&b.provider.name)
+                .then_with(|| a.model.cmp(&b.model))
+        });
+        return Ok(switchboard_api::ModelPreviewResponse {
+            candidates: members
+                .into_iter()
+                .map(|c| switchboard_api::PreviewPair {
+                    provider: c.provider.name.to_string(),
+                    model: c.model.to_string(),
+                })
+                .collect(),
+            warnings: Vec::new(),
+        });
+    }
     let mut warnings = Vec::new();
     let mut pairs = crate::catalog::resolve(
         &req.name,
