@@ -1,7 +1,8 @@
 //! The intent-tier classifier on the request path: the rules over a 10,000-token conversation
 //! (about 40 kB, 40 turns) with three tiers of keywords, patterns, a size and the head's
 //! signals, none of which match (the most work: every keyword searched for, every pattern run,
-//! the whole body measured); and a small-model answer found in the cache.
+//! the whole body measured); and a small-model answer found in the cache. Also the request
+//! path's budget and quota checks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
@@ -113,5 +114,40 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// A budgeted key's verdict (a short lock and the limits read), and a candidate's quota check
+/// with 50 providers and 200 pairs under quotas (one map look-up and an atomic each).
+fn spend(c: &mut Criterion) {
+    use switchboard_api::budget::Budget;
+    use switchboard_gateway::{BudgetClock, SpendBook};
+    let now = 1_796_558_400_000;
+    let budget = Budget {
+        daily_usd: Some(5.0),
+        monthly_tokens: Some(1_000_000),
+        tz: Some("Europe/Berlin".into()),
+        ..Default::default()
+    };
+    let clock = BudgetClock::new(&budget).unwrap();
+    let keys = SpendBook::default();
+    keys.retain(&[("k".into(), budget.clone(), clock.clone())], now);
+    let slot = keys.get("k").unwrap();
+    c.bench_function("budget: a key's verdict", |b| {
+        b.iter(|| black_box(slot.verdict(black_box(now))))
+    });
+    let quotas = SpendBook::quotas();
+    let entries: Vec<_> = (0..50)
+        .map(|p| format!("relay-{p}"))
+        .chain((0..200).map(|m| format!("relay-{}/model-{m}", m % 50)))
+        .map(|s| (s.as_str().into(), budget.clone(), clock.clone()))
+        .collect();
+    quotas.retain(&entries, now);
+    c.bench_function("quota: one candidate's check, 250 quotas", |b| {
+        b.iter(|| black_box(quotas.blocked(black_box("relay-7"), black_box("model-107"), now)))
+    });
+    let none = SpendBook::quotas();
+    c.bench_function("quota: one candidate's check, no quotas", |b| {
+        b.iter(|| black_box(none.blocked(black_box("relay-7"), black_box("model-107"), now)))
+    });
+}
+
+criterion_group!(benches, bench, spend);
 criterion_main!(benches);

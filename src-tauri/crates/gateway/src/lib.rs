@@ -48,6 +48,7 @@ pub(crate) mod usage;
 pub use admin_auth::set_password;
 pub use balance::{Health, Measures, Score, Sticky, choose, pick, ticks};
 pub use breaker::{BreakerRegistry, FailureKind};
+pub use budget::{Clock as BudgetClock, SpendBook};
 pub use capabilities::{Limits, Needs};
 pub use catalog::Snapshot;
 pub use config::{
