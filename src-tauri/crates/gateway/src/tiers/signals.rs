@@ -55,14 +55,17 @@ impl<'a> Signals<'a> {
         } else {
             0
         };
-        let generation = field("generationConfig").or_else(|| field("generation_config"));
+        // Gemini's generation settings, read once for both signals that look in them.
+        let generation: Option<serde_json::Value> = field("generationConfig")
+            .or_else(|| field("generation_config"))
+            .and_then(|g| serde_json::from_str(g).ok());
         Signals {
             turn,
             tokens,
             tools,
             images,
-            reasoning: reasoning_asked(&field, generation),
-            small: small_asked(asked, &field, generation),
+            reasoning: reasoning_asked(&field, generation.as_ref()),
+            small: small_asked(asked, &field, generation.as_ref()),
         }
     }
 }
@@ -81,7 +84,10 @@ impl Signals<'_> {
 /// Whether the request asks the model to think: Anthropic's `thinking` (not disabled), OpenAI's
 /// `reasoning_effort` or Responses' `reasoning` (not `none` or `minimal`), Gemini's
 /// `thinkingConfig` (not a budget of 0).
-fn reasoning_asked<'v>(field: &impl Fn(&str) -> Option<&'v str>, generation: Option<&str>) -> bool {
+fn reasoning_asked<'v>(
+    field: &impl Fn(&str) -> Option<&'v str>,
+    generation: Option<&serde_json::Value>,
+) -> bool {
     let off = |v: &str| {
         let v = v.trim();
         v == "null"
@@ -96,9 +102,6 @@ fn reasoning_asked<'v>(field: &impl Fn(&str) -> Option<&'v str>, generation: Opt
         return true;
     }
     generation.is_some_and(|g| {
-        let Ok(g) = serde_json::from_str::<serde_json::Value>(g) else {
-            return false;
-        };
         let thinking = g.get("thinkingConfig").or_else(|| g.get("thinking_config"));
         thinking.is_some_and(|t| {
             let budget = t
@@ -115,7 +118,7 @@ fn reasoning_asked<'v>(field: &impl Fn(&str) -> Option<&'v str>, generation: Opt
 fn small_asked<'v>(
     asked: &str,
     field: &impl Fn(&str) -> Option<&'v str>,
-    generation: Option<&str>,
+    generation: Option<&serde_json::Value>,
 ) -> bool {
     // By words, so that `gemini` is not `mini`.
     if asked
@@ -128,7 +131,7 @@ fn small_asked<'v>(
         .iter()
         .find_map(|k| field(k).and_then(|v| v.trim().parse::<u64>().ok()))
         .or_else(|| {
-            let g: serde_json::Value = serde_json::from_str(generation?).ok()?;
+            let g = generation?;
             g.get("maxOutputTokens")
                 .or_else(|| g.get("max_output_tokens"))?
                 .as_u64()
