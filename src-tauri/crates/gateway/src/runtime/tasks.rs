@@ -186,7 +186,12 @@ async fn password_watch(engine: Arc<Engine>) {
     let mut seen: Option<Option<String>> = None;
     loop {
         if let Ok(hash) = engine.store.call(|c| store::admin_password_hash(c)).await {
-            if seen.as_ref().is_some_and(|before| *before != hash) {
+            // From no password to one is the first choice (this gateway's first visit made its
+            // session with it): only a password replacing another ends the logins.
+            if seen
+                .as_ref()
+                .is_some_and(|before| before.is_some() && *before != hash)
+            {
                 engine.admin_sessions.revoke_logins();
                 tracing::info!("the admin password changed: every login session ended");
             }
